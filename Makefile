@@ -1,0 +1,49 @@
+# deployunits: `make run` starts everything locally, `make test` runs every check.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CLUSTER ?= embedded
+PYTEST_ARGS ?=
+
+.PHONY: help venv controlplane run lint typecheck unit integration test drills bench clean
+
+help:
+	@echo "make run     start control plane, CRDs, operator and shim (CLUSTER=existing to use KUBECONFIG)"
+	@echo "make test    ruff, mypy --strict, unit tests, integration tests on a real API server"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Builds (once, cached under ~/.cache/deployunits) kube-apiserver, kube-controller-manager and etcd.
+controlplane: $(STAMP)
+	$(VENV)/bin/deployunits-devcluster build
+
+run: $(STAMP)
+	$(VENV)/bin/deployunits-devcluster run --cluster $(CLUSTER)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: controlplane
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+test: lint typecheck unit integration
+
+clean:
+	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache
