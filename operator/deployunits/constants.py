@@ -1,0 +1,36 @@
+"""Fixed names of the API: group, kinds, plurals, prefixes, ports (see DESIGN.md)."""
+
+from typing import Final
+
+GROUP: Final = "bpm.deployunits.io"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+CATEGORY: Final = "bpm"
+
+DEPLOYMENT_UNIT_KIND: Final = "DeploymentUnit"
+DEPLOYMENT_UNIT_PLURAL: Final = "deploymentunits"
+DEPLOYMENT_UNIT_SINGULAR: Final = "deploymentunit"
+DEPLOYMENT_UNIT_SHORT_NAMES: Final = ("du",)
+
+REDEPLOY_KIND: Final = "Redeploy"
+REDEPLOY_PLURAL: Final = "redeploys"
+REDEPLOY_SINGULAR: Final = "redeploy"
+REDEPLOY_SHORT_NAMES: Final = ("rdp",)
+
+#: Prefix of every label, annotation and finalizer the project writes.
+PREFIX: Final = GROUP
+FINALIZER: Final = f"{PREFIX}/finalizer"
+#: Label on snapshot ConfigMaps: the sha256 of the content they hold.
+SNAPSHOT_LABEL: Final = f"{PREFIX}/snapshot"
+MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY: Final = "deployunits"
+
+SHIM_PORT: Final = 8080
+OPERATOR_PROBE_PORT: Final = 8081
+CAMUNDA_PREFIX: Final = "/engine-rest"
+JBPM_PREFIX: Final = "/business-central/rest"
+
+#: The jBPM deployment id pattern of the seed document (RE2- and Python-compatible).
+JBPM_ID_PATTERN: Final = r"[\w\.-]+(:[\w\.-]+){2,2}(:[\w\.-]*){0,2}"
+#: Ids without a colon are Camunda-style: engine-generated UUIDs or similar plain tokens.
+CAMUNDA_ID_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9_.-]*"

@@ -1,0 +1,1 @@
+"""Content of deployment units: safe XML parsing, definitions, custom-code policy."""

@@ -1,0 +1,376 @@
+"""Resolve a Maven artifact (a kjar) from a Maven repository over HTTP, bounded and typed."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import ClassVar
+from xml.etree.ElementTree import Element, ParseError
+
+import httpx
+from defusedxml import ElementTree as SafeElementTree
+from defusedxml.common import DefusedXmlException
+
+__all__ = [
+    "ArtifactInvalid",
+    "ArtifactNotFound",
+    "CoordinatesError",
+    "MavenCoordinates",
+    "MavenError",
+    "MavenUnavailable",
+    "RepositoryError",
+    "ResolvedArtifact",
+    "fetch_artifact",
+]
+
+SNAPSHOT_SUFFIX = "-SNAPSHOT"
+
+# maven-metadata.xml is a few KiB even for long-lived snapshots; far more is not metadata.
+MAX_METADATA_BYTES = 1024 * 1024
+
+_COMPONENT = re.compile(r"[A-Za-z0-9_.-]+")
+_MAX_COMPONENT_LENGTH = 255
+_SNAPSHOT_TIMESTAMP = re.compile(r"\d{8}\.\d{6}")
+_BUILD_NUMBER = re.compile(r"[1-9]\d{0,9}")
+# Packagings whose file extension differs from the packaging name (a kjar is a .jar file).
+_EXTENSIONS = {"kjar": "jar", "ejb": "jar", "maven-plugin": "jar", "bundle": "jar"}
+_CHUNK = 64 * 1024
+
+
+class MavenError(Exception):
+    """A Maven resolution failure; `temporary` tells whether retrying later can succeed."""
+
+    temporary: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = url
+
+
+class MavenUnavailable(MavenError):  # noqa: N818 (names fixed by the design)
+    """The repository could not answer now (refused, timeout, 5xx, 429): retry later."""
+
+    temporary = True
+
+
+class ArtifactNotFound(MavenError):  # noqa: N818 (names fixed by the design)
+    """The repository answered, and it does not hold the artifact (permanent)."""
+
+
+class ArtifactInvalid(MavenError):  # noqa: N818 (names fixed by the design)
+    """The artifact or its metadata is unusable: too large, malformed, checksum mismatch."""
+
+
+class RepositoryError(MavenError):
+    """The repository URL or the repository's answer rules out this request (bad URL, 401/403)."""
+
+
+class CoordinatesError(MavenError, ValueError):
+    """A groupId, artifactId, version or packaging breaks the Maven naming rules."""
+
+
+def _check_component(field: str, value: str) -> None:
+    if (
+        not value
+        or len(value) > _MAX_COMPONENT_LENGTH
+        or not _COMPONENT.fullmatch(value)
+        or ".." in value
+        or value == "."
+    ):
+        raise CoordinatesError(
+            f"invalid Maven {field} {value!r}: use 1 to {_MAX_COMPONENT_LENGTH} characters from "
+            "A-Z a-z 0-9 _ . - without '..'"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MavenCoordinates:
+    """groupId, artifactId, version and packaging of one artifact; validated on creation."""
+
+    group_id: str
+    artifact_id: str
+    version: str
+    packaging: str = "jar"
+
+    def __post_init__(self) -> None:
+        _check_component("groupId", self.group_id)
+        # A groupId maps to directories, so empty segments would escape the layout.
+        if self.group_id.startswith(".") or self.group_id.endswith("."):
+            raise CoordinatesError(
+                f"invalid Maven groupId {self.group_id!r}: it must not start or end with '.'"
+            )
+        _check_component("artifactId", self.artifact_id)
+        _check_component("version", self.version)
+        _check_component("packaging", self.packaging)
+
+    @classmethod
+    def parse(cls, text: str) -> MavenCoordinates:
+        """Parse `groupId:artifactId:version[:packaging]`."""
+        parts = text.split(":")
+        if len(parts) not in (3, 4):
+            raise CoordinatesError(
+                f"invalid Maven coordinates {text!r}: expected groupId:artifactId:version"
+                "[:packaging]"
+            )
+        return cls(*parts)
+
+    @property
+    def is_snapshot(self) -> bool:
+        return self.version.endswith(SNAPSHOT_SUFFIX)
+
+    @property
+    def extension(self) -> str:
+        """File extension of the artifact in the repository."""
+        return _EXTENSIONS.get(self.packaging, self.packaging)
+
+    def version_path(self) -> str:
+        """Directory of this version, relative to the repository root."""
+        return f"{self.group_id.replace('.', '/')}/{self.artifact_id}/{self.version}"
+
+    def file_name(self, resolved_version: str | None = None) -> str:
+        return f"{self.artifact_id}-{resolved_version or self.version}.{self.extension}"
+
+    def __str__(self) -> str:
+        return f"{self.group_id}:{self.artifact_id}:{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedArtifact:
+    """Bytes of an artifact as downloaded, with the exact version and URL they came from."""
+
+    coords: MavenCoordinates
+    resolved_version: str
+    url: str
+    content: bytes
+    sha256: str
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+
+async def fetch_artifact(
+    client: httpx.AsyncClient,
+    repository_url: str,
+    coords: MavenCoordinates,
+    *,
+    max_bytes: int,
+    verify_checksum: bool = True,
+) -> ResolvedArtifact:
+    """Download `coords` from the repository at `repository_url`, reading at most `max_bytes`.
+
+    A `-SNAPSHOT` version resolves through the version's `maven-metadata.xml` to the latest
+    timestamped file; without metadata a plain `{artifactId}-{version}` file is used (the layout of
+    a local repository). When the repository publishes a `.sha1` next to the file, it must match.
+    Timeouts come from `client`. Raises a `MavenError` subclass; see `MavenError.temporary`.
+    """
+    base = _repository_base(repository_url)
+    version_url = f"{base}/{coords.version_path()}"
+    resolved_version = coords.version
+    if coords.is_snapshot:
+        resolved_version = await _resolve_snapshot(client, version_url, coords)
+    url = f"{version_url}/{coords.file_name(resolved_version)}"
+    content = await _get(client, url, max_bytes=max_bytes, what=f"artifact {coords}")
+    if content is None:
+        hint = ""
+        if coords.is_snapshot and resolved_version == coords.version:
+            hint = f" (and {version_url}/maven-metadata.xml does not exist)"
+        raise ArtifactNotFound(
+            f"artifact {coords} not found: {url} answered HTTP 404{hint}; check the groupId, "
+            f"artifactId and version, and that the artifact is deployed to {base}",
+            url=url,
+        )
+    if verify_checksum:
+        await _verify_sha1(client, url, content, coords)
+    return ResolvedArtifact(
+        coords=coords,
+        resolved_version=resolved_version,
+        url=url,
+        content=content,
+        sha256=hashlib.sha256(content).hexdigest(),
+    )
+
+
+def _repository_base(repository_url: str) -> str:
+    try:
+        parsed = httpx.URL(repository_url)
+    except httpx.InvalidURL as exc:
+        raise RepositoryError(
+            f"invalid Maven repository URL {repository_url!r}: {exc}", url=repository_url
+        ) from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host or parsed.query or parsed.fragment:
+        raise RepositoryError(
+            f"invalid Maven repository URL {repository_url!r}: use http(s)://host[:port]/path "
+            "without query or fragment",
+            url=repository_url,
+        )
+    return repository_url.rstrip("/")
+
+
+async def _resolve_snapshot(
+    client: httpx.AsyncClient, version_url: str, coords: MavenCoordinates
+) -> str:
+    """Timestamped version (`1.0-20240101.120000-3`) of a snapshot, or the plain version."""
+    metadata_url = f"{version_url}/maven-metadata.xml"
+    data = await _get(
+        client, metadata_url, max_bytes=MAX_METADATA_BYTES, what=f"metadata of {coords}"
+    )
+    if data is None:
+        # No remote metadata: the repository may be a local one (`mvn install` layout).
+        return coords.version
+    root = _parse_metadata(data, metadata_url, coords)
+    versioning = _child(root, "versioning")
+    if versioning is None:
+        raise ArtifactNotFound(
+            f"snapshot {coords} not found: {metadata_url} has no <versioning>", url=metadata_url
+        )
+    base_version = coords.version.removesuffix(SNAPSHOT_SUFFIX)
+
+    snapshot_versions = _child(versioning, "snapshotVersions")
+    if snapshot_versions is not None:
+        for entry in snapshot_versions:
+            if _local_name(entry.tag) != "snapshotVersion":
+                continue
+            if _text(entry, "extension") == coords.extension and not _text(entry, "classifier"):
+                value = _text(entry, "value")
+                if not value or not _COMPONENT.fullmatch(value) or ".." in value:
+                    raise ArtifactInvalid(
+                        f"invalid snapshot version {value!r} for {coords} in {metadata_url}",
+                        url=metadata_url,
+                    )
+                return value
+
+    snapshot = _child(versioning, "snapshot")
+    if snapshot is not None:
+        if _text(snapshot, "localCopy") == "true":
+            return coords.version
+        timestamp = _text(snapshot, "timestamp")
+        build_number = _text(snapshot, "buildNumber")
+        if timestamp or build_number:
+            if not _SNAPSHOT_TIMESTAMP.fullmatch(timestamp) or not _BUILD_NUMBER.fullmatch(
+                build_number
+            ):
+                raise ArtifactInvalid(
+                    f"invalid snapshot timestamp {timestamp!r} / buildNumber {build_number!r} "
+                    f"for {coords} in {metadata_url}",
+                    url=metadata_url,
+                )
+            return f"{base_version}-{timestamp}-{build_number}"
+
+    raise ArtifactNotFound(
+        f"snapshot {coords} not found: {metadata_url} lists no .{coords.extension} file; "
+        "deploy the artifact again",
+        url=metadata_url,
+    )
+
+
+def _parse_metadata(data: bytes, url: str, coords: MavenCoordinates) -> Element:
+    try:
+        root: Element = SafeElementTree.fromstring(data)
+    except (ParseError, DefusedXmlException) as exc:
+        raise ArtifactInvalid(
+            f"invalid maven-metadata.xml for {coords} at {url}: {exc}", url=url
+        ) from exc
+    if _local_name(root.tag) != "metadata":
+        raise ArtifactInvalid(
+            f"invalid maven-metadata.xml for {coords} at {url}: root element is "
+            f"<{_local_name(root.tag)}>, expected <metadata>",
+            url=url,
+        )
+    return root
+
+
+def _local_name(tag: str) -> str:
+    # Newer Maven versions write a default namespace; older ones write none.
+    return tag.rsplit("}", 1)[-1]
+
+
+def _child(parent: Element, name: str) -> Element | None:
+    for element in parent:
+        if _local_name(element.tag) == name:
+            return element
+    return None
+
+
+def _text(parent: Element, name: str) -> str:
+    element = _child(parent, name)
+    return (element.text or "").strip() if element is not None else ""
+
+
+async def _verify_sha1(
+    client: httpx.AsyncClient, url: str, content: bytes, coords: MavenCoordinates
+) -> None:
+    checksum_url = f"{url}.sha1"
+    data = await _get(client, checksum_url, max_bytes=1024, what=f"checksum of {coords}")
+    if data is None:
+        return  # Checksums are optional in a repository.
+    # The file holds the hex digest, sometimes followed by a file name.
+    words = data.decode("ascii", errors="replace").split()
+    expected = words[0].lower() if words else ""
+    actual = hashlib.sha1(content).hexdigest()
+    if expected != actual:
+        raise ArtifactInvalid(
+            f"artifact {coords} at {url} does not match its checksum {checksum_url} "
+            f"(expected sha1 {expected!r}, got {actual!r}); the download or the repository is "
+            "corrupt",
+            url=url,
+        )
+
+
+async def _get(client: httpx.AsyncClient, url: str, *, max_bytes: int, what: str) -> bytes | None:
+    """Body of `url`, or None on 404/410; reads at most `max_bytes`, whatever the headers claim."""
+    try:
+        # identity: a compressed body could expand far beyond max_bytes within one chunk.
+        async with client.stream(
+            "GET", url, headers={"Accept-Encoding": "identity"}, follow_redirects=True
+        ) as response:
+            status = response.status_code
+            if status in (404, 410):
+                return None
+            if status in (408, 425, 429) or status >= 500:
+                raise MavenUnavailable(
+                    f"Maven repository unavailable: {url} answered HTTP {status} for {what}; "
+                    "will retry",
+                    url=url,
+                )
+            if status in (401, 403):
+                raise RepositoryError(
+                    f"Maven repository refused access to {what}: {url} answered HTTP {status}; "
+                    "the repository must allow anonymous reads",
+                    url=url,
+                )
+            if status != 200:
+                raise RepositoryError(
+                    f"unexpected answer from the Maven repository for {what}: {url} answered "
+                    f"HTTP {status}",
+                    url=url,
+                )
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise ArtifactInvalid(
+                    f"{what} at {url} is {int(declared)} bytes, over the limit of {max_bytes}",
+                    url=url,
+                )
+            body = bytearray()
+            async for chunk in response.aiter_bytes(_CHUNK):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise ArtifactInvalid(
+                        f"{what} at {url} is over the limit of {max_bytes} bytes", url=url
+                    )
+            return bytes(body)
+    except MavenError:
+        raise
+    except (httpx.UnsupportedProtocol, httpx.TooManyRedirects, httpx.DecodingError) as exc:
+        raise RepositoryError(
+            f"cannot fetch {what} from {url}: {type(exc).__name__}: {exc}", url=url
+        ) from exc
+    except httpx.TransportError as exc:
+        # Refused connections, timeouts, resets and proxy failures can all clear up by themselves.
+        raise MavenUnavailable(
+            f"Maven repository unavailable: could not fetch {what} from {url} "
+            f"({type(exc).__name__}: {str(exc) or 'no details'}); will retry",
+            url=url,
+        ) from exc

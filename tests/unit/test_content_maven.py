@@ -1,0 +1,316 @@
+"""Unit tests of Maven artifact resolution against a real HTTP repository on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from tests.support.maven_repo import MavenRepo, build_kjar, maven_repo_fixture  # noqa: F401
+
+from deployunits.content.maven import (
+    ArtifactInvalid,
+    ArtifactNotFound,
+    CoordinatesError,
+    MavenCoordinates,
+    MavenError,
+    MavenUnavailable,
+    RepositoryError,
+    ResolvedArtifact,
+    fetch_artifact,
+)
+
+MIB = 1024 * 1024
+RELEASE = MavenCoordinates("com.example.orders", "orders-kjar", "1.0.0")
+SNAPSHOT = MavenCoordinates("com.example.orders", "orders-kjar", "1.1.0-SNAPSHOT")
+BPMN = b'<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"/>'
+
+
+def fetch(
+    repository_url: str,
+    coords: MavenCoordinates,
+    *,
+    max_bytes: int = 10 * MIB,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> ResolvedArtifact:
+    async def run() -> ResolvedArtifact:
+        async with httpx.AsyncClient(timeout=5, transport=transport) as client:
+            return await fetch_artifact(client, repository_url, coords, max_bytes=max_bytes)
+
+    return asyncio.run(run())
+
+
+def kjar(coords: MavenCoordinates, marker: bytes = b"") -> bytes:
+    return build_kjar(
+        {"processes/order.bpmn": BPMN + marker},
+        group_id=coords.group_id,
+        artifact_id=coords.artifact_id,
+        version=coords.version,
+    )
+
+
+def test_release_is_fetched_from_the_standard_layout(maven_repo: MavenRepo) -> None:
+    jar = kjar(RELEASE)
+    published = maven_repo.publish(RELEASE, jar)
+
+    artifact = fetch(maven_repo.url, RELEASE)
+
+    assert artifact.content == jar
+    assert artifact.sha256 == hashlib.sha256(jar).hexdigest()
+    assert artifact.resolved_version == "1.0.0"
+    assert artifact.url == maven_repo.url_of(published)
+    assert artifact.url.endswith("/com/example/orders/orders-kjar/1.0.0/orders-kjar-1.0.0.jar")
+
+
+def test_repository_url_with_trailing_slash(maven_repo: MavenRepo) -> None:
+    maven_repo.publish(RELEASE, kjar(RELEASE))
+
+    assert fetch(maven_repo.url + "/", RELEASE).resolved_version == "1.0.0"
+
+
+def test_kjar_packaging_resolves_to_a_jar_file(maven_repo: MavenRepo) -> None:
+    coords = MavenCoordinates("com.example.orders", "orders-kjar", "1.0.0", packaging="kjar")
+    maven_repo.publish(coords, kjar(coords))
+
+    assert fetch(maven_repo.url, coords).url.endswith("/orders-kjar-1.0.0.jar")
+
+
+def test_snapshot_resolves_the_latest_build_through_metadata(maven_repo: MavenRepo) -> None:
+    first = kjar(SNAPSHOT, b"first")
+    maven_repo.publish(SNAPSHOT, first, datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC))
+    second = kjar(SNAPSHOT, b"second")
+    maven_repo.publish(SNAPSHOT, second, datetime(2024, 1, 3, 4, 5, 6, tzinfo=UTC))
+
+    artifact = fetch(maven_repo.url, SNAPSHOT)
+
+    assert artifact.resolved_version == "1.1.0-20240103.040506-2"
+    assert artifact.url.endswith("/1.1.0-SNAPSHOT/orders-kjar-1.1.0-20240103.040506-2.jar")
+    assert artifact.content == second
+    assert any(p.endswith("/1.1.0-SNAPSHOT/maven-metadata.xml") for p in maven_repo.requested_paths)
+
+
+def test_snapshot_metadata_without_snapshot_versions(maven_repo: MavenRepo) -> None:
+    # Maven 2 wrote only <snapshot><timestamp/><buildNumber/></snapshot>.
+    maven_repo.publish(SNAPSHOT, kjar(SNAPSHOT), datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC))
+    metadata = maven_repo.root / SNAPSHOT.version_path() / "maven-metadata.xml"
+    text = metadata.read_text()
+    start, end = text.index("<snapshotVersions>"), text.index("</snapshotVersions>")
+    metadata.write_text(text[:start] + text[end + len("</snapshotVersions>") :])
+
+    assert fetch(maven_repo.url, SNAPSHOT).resolved_version == "1.1.0-20240506.070809-1"
+
+
+def test_snapshot_metadata_with_namespace(maven_repo: MavenRepo) -> None:
+    maven_repo.publish(SNAPSHOT, kjar(SNAPSHOT), datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC))
+    metadata = maven_repo.root / SNAPSHOT.version_path() / "maven-metadata.xml"
+    metadata.write_text(
+        metadata.read_text().replace(
+            '<metadata modelVersion="1.1.0">',
+            '<metadata xmlns="http://maven.apache.org/METADATA/1.1.0" modelVersion="1.1.0">',
+        )
+    )
+
+    assert fetch(maven_repo.url, SNAPSHOT).resolved_version == "1.1.0-20240506.070809-1"
+
+
+def test_snapshot_without_metadata_uses_the_plain_file(maven_repo: MavenRepo) -> None:
+    jar = kjar(SNAPSHOT)
+    maven_repo.publish(SNAPSHOT, jar, local=True)
+
+    artifact = fetch(maven_repo.url, SNAPSHOT)
+
+    assert artifact.resolved_version == "1.1.0-SNAPSHOT"
+    assert artifact.url.endswith("/orders-kjar-1.1.0-SNAPSHOT.jar")
+    assert artifact.content == jar
+
+
+def test_missing_release_is_not_found(maven_repo: MavenRepo) -> None:
+    with pytest.raises(ArtifactNotFound) as caught:
+        fetch(maven_repo.url, RELEASE)
+
+    error = caught.value
+    assert not error.temporary
+    path = "com/example/orders/orders-kjar/1.0.0/orders-kjar-1.0.0.jar"
+    assert error.url == f"{maven_repo.url}/{path}"
+    assert error.url in str(error)
+    assert "404" in str(error)
+
+
+def test_missing_snapshot_is_not_found(maven_repo: MavenRepo) -> None:
+    with pytest.raises(ArtifactNotFound, match=r"maven-metadata\.xml does not exist"):
+        fetch(maven_repo.url, SNAPSHOT)
+
+
+def test_snapshot_metadata_listing_no_jar_is_not_found(maven_repo: MavenRepo) -> None:
+    version_dir = maven_repo.root / SNAPSHOT.version_path()
+    version_dir.mkdir(parents=True)
+    (version_dir / "maven-metadata.xml").write_text(
+        "<metadata><versioning><snapshotVersions><snapshotVersion><extension>pom</extension>"
+        "<value>1.1.0-20240101.000000-1</value></snapshotVersion></snapshotVersions>"
+        "</versioning></metadata>"
+    )
+
+    with pytest.raises(ArtifactNotFound, match=r"lists no \.jar file"):
+        fetch(maven_repo.url, SNAPSHOT)
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        b"not xml at all",
+        b"<project/>",
+        b'<!DOCTYPE m [<!ENTITY a "aaaa">]><metadata>&a;</metadata>',
+        b"<metadata><versioning><snapshotVersions><snapshotVersion><extension>jar</extension>"
+        b"<value>../../../etc/passwd</value></snapshotVersion></snapshotVersions>"
+        b"</versioning></metadata>",
+    ],
+    ids=["garbage", "wrong-root", "entities", "traversal"],
+)
+def test_bad_snapshot_metadata_is_invalid(maven_repo: MavenRepo, metadata: bytes) -> None:
+    version_dir = maven_repo.root / SNAPSHOT.version_path()
+    version_dir.mkdir(parents=True)
+    (version_dir / "maven-metadata.xml").write_bytes(metadata)
+
+    with pytest.raises(ArtifactInvalid, match=r"maven-metadata\.xml|snapshot version") as caught:
+        fetch(maven_repo.url, SNAPSHOT)
+    assert not caught.value.temporary
+
+
+def test_stopped_repository_is_unavailable(maven_repo: MavenRepo) -> None:
+    maven_repo.publish(RELEASE, kjar(RELEASE))
+    maven_repo.stop()
+
+    with pytest.raises(MavenUnavailable, match="ConnectError") as caught:
+        fetch(maven_repo.url, RELEASE)
+
+    assert caught.value.temporary
+    assert maven_repo.url in str(caught.value)
+
+
+def test_repository_answering_503_is_unavailable(maven_repo: MavenRepo) -> None:
+    maven_repo.publish(RELEASE, kjar(RELEASE))
+    maven_repo.unavailable = True
+
+    with pytest.raises(MavenUnavailable, match="HTTP 503") as caught:
+        fetch(maven_repo.url, RELEASE)
+    assert caught.value.temporary
+
+    maven_repo.unavailable = False
+    assert fetch(maven_repo.url, RELEASE).resolved_version == "1.0.0"
+
+
+def test_snapshot_metadata_503_is_unavailable(maven_repo: MavenRepo) -> None:
+    maven_repo.unavailable = True
+
+    with pytest.raises(MavenUnavailable, match=r"maven-metadata\.xml"):
+        fetch(maven_repo.url, SNAPSHOT)
+
+
+def test_artifact_over_the_limit_is_invalid(maven_repo: MavenRepo) -> None:
+    jar = build_kjar({"big.bpmn": bytes(range(256)) * 4096})
+    maven_repo.publish(RELEASE, jar)
+
+    with pytest.raises(ArtifactInvalid, match=f"over the limit of {len(jar) - 1}") as caught:
+        fetch(maven_repo.url, RELEASE, max_bytes=len(jar) - 1)
+    assert not caught.value.temporary
+
+
+def test_body_is_read_only_up_to_the_limit_whatever_the_headers() -> None:
+    produced: list[int] = []
+
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            produced.append(1)
+            yield b"\0" * 65536
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        # An iterator body goes out chunked, without Content-Length.
+        return httpx.Response(200, content=endless())
+
+    transport = httpx.MockTransport(handler)
+    with pytest.raises(ArtifactInvalid, match="over the limit of 1048576"):
+        fetch("http://repo.test/maven2", RELEASE, max_bytes=MIB, transport=transport)
+    assert len(produced) <= 17
+
+
+def test_checksum_mismatch_is_invalid(maven_repo: MavenRepo) -> None:
+    published = maven_repo.publish(RELEASE, kjar(RELEASE))
+    (maven_repo.root / (published.path + ".sha1")).write_text("0" * 40)
+
+    with pytest.raises(ArtifactInvalid, match="does not match its checksum"):
+        fetch(maven_repo.url, RELEASE)
+
+
+def test_missing_checksum_is_accepted(maven_repo: MavenRepo) -> None:
+    published = maven_repo.publish(RELEASE, kjar(RELEASE))
+    (maven_repo.root / (published.path + ".sha1")).unlink()
+
+    assert fetch(maven_repo.url, RELEASE).resolved_version == "1.0.0"
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (429, MavenUnavailable),
+        (500, MavenUnavailable),
+        (502, MavenUnavailable),
+        (401, RepositoryError),
+        (403, RepositoryError),
+        (400, RepositoryError),
+        (410, ArtifactNotFound),
+    ],
+)
+def test_http_status_classification(status: int, error: type[MavenError]) -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(status))
+
+    with pytest.raises(error, match=str(status) if status != 410 else "not found"):
+        fetch("http://repo.test/maven2", RELEASE, transport=transport)
+
+
+def test_timeout_is_unavailable() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    with pytest.raises(MavenUnavailable, match="ReadTimeout"):
+        fetch("http://repo.test/maven2", RELEASE, transport=httpx.MockTransport(handler))
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://repo.test/maven2", "not a url", "http://repo.test/maven2?x=1", "file:///tmp"]
+)
+def test_invalid_repository_url(url: str) -> None:
+    with pytest.raises(RepositoryError, match="invalid Maven repository URL"):
+        fetch(url, RELEASE)
+
+
+@pytest.mark.parametrize(
+    ("group_id", "artifact_id", "version"),
+    [
+        ("com..example", "a", "1.0"),
+        ("com.example", "..", "1.0"),
+        ("com.example", "a", "1.0/../../x"),
+        ("com/example", "a", "1.0"),
+        (".com", "a", "1.0"),
+        ("com.example", "", "1.0"),
+        ("com.example", "a b", "1.0"),
+        ("com.example", "a", "."),
+    ],
+)
+def test_invalid_coordinates(group_id: str, artifact_id: str, version: str) -> None:
+    with pytest.raises(CoordinatesError, match="invalid Maven"):
+        MavenCoordinates(group_id, artifact_id, version)
+    with pytest.raises(ValueError, match="invalid Maven"):
+        MavenCoordinates(group_id, artifact_id, version)
+
+
+def test_parse_coordinates() -> None:
+    assert MavenCoordinates.parse("org.kie:kjar:1.0-SNAPSHOT") == MavenCoordinates(
+        "org.kie", "kjar", "1.0-SNAPSHOT"
+    )
+    assert MavenCoordinates.parse("org.kie:kjar:1.0:kjar").extension == "jar"
+    assert str(RELEASE) == "com.example.orders:orders-kjar:1.0.0"
+    with pytest.raises(CoordinatesError):
+        MavenCoordinates.parse("org.kie:kjar")
