@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from tests.support.maven_repo import MavenRepo, build_kjar, maven_repo_fixture  # noqa: F401
 
 from deployunits.content.maven import (
     ArtifactInvalid,
@@ -22,6 +21,7 @@ from deployunits.content.maven import (
     ResolvedArtifact,
     fetch_artifact,
 )
+from tests.support.maven_repo import MavenRepo, build_kjar, maven_repo_fixture  # noqa: F401
 
 MIB = 1024 * 1024
 RELEASE = MavenCoordinates("com.example.orders", "orders-kjar", "1.0.0")

@@ -152,9 +152,9 @@ def extract_kjar(data: bytes, *, limits: ArchiveLimits = DEFAULT_LIMITS) -> list
         seen: set[str] = set()
         total = 0
         for info in infos:
-            if info.is_dir() or not is_business_resource(info.filename):
+            # orig_filename: zipfile silently cuts filename at a NUL byte, hiding the real name.
+            if info.is_dir() or not is_business_resource(info.orig_filename):
                 continue
-            # orig_filename: zipfile silently cuts filename at a NUL byte.
             validate_resource_name(info.orig_filename, max_length=limits.max_name_length)
             name = info.filename
             if name in seen:

@@ -154,6 +154,8 @@ def _bpmn_definitions(document: XmlDocument) -> list[ParsedDefinition]:
     processes: list[ParsedDefinition] = []
     for element in root.findall(f"{{{BPMN_NS}}}process"):
         key = _key(document, element, "process")
+        executable = _java_boolean(element.get("isExecutable"), default=False)
+        history_time_to_live = element.get(f"{{{CAMUNDA_BPMN_NS}}}historyTimeToLive")
         processes.append(
             ParsedDefinition(
                 kind="process",
@@ -161,10 +163,13 @@ def _bpmn_definitions(document: XmlDocument) -> list[ParsedDefinition]:
                 name=element.get("name"),
                 resource=document.resource,
                 version_tag=element.get(f"{{{CAMUNDA_BPMN_NS}}}versionTag"),
-                history_time_to_live=_history_time_to_live(
-                    document, element, key, element.get(f"{{{CAMUNDA_BPMN_NS}}}historyTimeToLive")
+                # Camunda never parses a process it skips, so only executable ones can fail.
+                history_time_to_live=(
+                    _history_time_to_live(document, element, key, history_time_to_live)
+                    if executable
+                    else history_time_to_live
                 ),
-                executable=_java_boolean(element.get("isExecutable"), default=False),
+                executable=executable,
                 startable=_java_boolean(
                     element.get(f"{{{CAMUNDA_BPMN_NS}}}isStartableInTasklist"), default=True
                 ),

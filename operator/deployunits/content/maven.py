@@ -49,17 +49,17 @@ class MavenError(Exception):
         self.url = url
 
 
-class MavenUnavailable(MavenError):  # noqa: N818 (names fixed by the design)
+class MavenUnavailable(MavenError):
     """The repository could not answer now (refused, timeout, 5xx, 429): retry later."""
 
     temporary = True
 
 
-class ArtifactNotFound(MavenError):  # noqa: N818 (names fixed by the design)
+class ArtifactNotFound(MavenError):
     """The repository answered, and it does not hold the artifact (permanent)."""
 
 
-class ArtifactInvalid(MavenError):  # noqa: N818 (names fixed by the design)
+class ArtifactInvalid(MavenError):
     """The artifact or its metadata is unusable: too large, malformed, checksum mismatch."""
 
 

@@ -83,9 +83,7 @@ class XmlDocument:
     ) -> ContentError:
         """A `ContentError` for this resource, located at `element` when one is given."""
         line, column = self.position_of(element) if element is not None else (None, None)
-        return ContentError(
-            self.resource, message, line=line, column=column, element_id=element_id
-        )
+        return ContentError(self.resource, message, line=line, column=column, element_id=element_id)
 
 
 class _PositionRecordingBuilder(ET.TreeBuilder):
@@ -124,9 +122,12 @@ def parse_xml_document(
         parser.feed(data)
         root = parser.close()
     except ET.ParseError as error:
-        line, column = error.position
+        error_line, error_column = error.position
         raise ContentError(
-            resource_name, expat.ErrorString(error.code), line=line, column=column + 1
+            resource_name,
+            expat.ErrorString(error.code),
+            line=error_line,
+            column=error_column + 1,
         ) from None
     except (DTDForbidden, EntitiesForbidden) as error:
         line, column = _current_position(parser.parser)

@@ -1,1 +1,1 @@
-"""An embedded local control plane (etcd, kube-apiserver, kube-controller-manager) for dev and tests."""
+"""An embedded local control plane (etcd, kube-apiserver, controller-manager) for dev and tests."""

@@ -1,4 +1,4 @@
-"""Finds or builds the pinned control-plane binaries (kube-apiserver, kube-controller-manager, etcd)."""
+"""Finds or builds the pinned control-plane binaries: kube-apiserver, controller-manager, etcd."""
 
 import fcntl
 import os
@@ -107,7 +107,7 @@ def _go_build(module_dir: Path, packages: list[str], output: Path, ldflags: str)
         "CGO_ENABLED": "0",
     }
     command = [go, "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(output), *packages]
-    print(f"building {' '.join(packages)} (once, then cached) ...", file=sys.stderr, flush=True)
+    sys.stderr.write(f"building {' '.join(packages)} (once, then cached) ...\n")
     result = subprocess.run(command, cwd=module_dir, env=env, check=False)
     if result.returncode != 0:
         raise BinariesUnavailable(f"go build failed in {module_dir} (exit {result.returncode})")
@@ -152,9 +152,7 @@ def ensure_built(wrappers: Path = WRAPPERS) -> Binaries:
                 staging.rename(target)
                 # TemporaryDirectory must find something to clean up.
                 staging.mkdir()
-    return Binaries(
-        target / "kube-apiserver", target / "etcd", target / "kube-controller-manager"
-    )
+    return Binaries(target / "kube-apiserver", target / "etcd", target / "kube-controller-manager")
 
 
 def kubectl() -> Path:

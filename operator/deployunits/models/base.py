@@ -31,9 +31,7 @@ K8sName = Annotated[
     ),
 ]
 #: A ConfigMap key.
-ConfigMapKey = Annotated[
-    str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
-]
+ConfigMapKey = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
 #: Free text shown to people: deployment names, sources, messages.
 ShortText = Annotated[str, Field(max_length=255)]
 Sha256Hex = Annotated[str, Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")]

@@ -74,9 +74,7 @@ def set_condition(
     """A copy of conditions with one set; the transition time moves only when status flips."""
     previous = find(conditions, type_)
     transition = (
-        previous.last_transition_time
-        if previous is not None and previous.status == status
-        else at
+        previous.last_transition_time if previous is not None and previous.status == status else at
     )
     updated = Condition(
         type=type_,

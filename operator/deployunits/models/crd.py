@@ -20,7 +20,8 @@ def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON schema as a Kubernetes structural schema (refs inlined, no nulls)."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
     definitions = raw.pop("$defs", {})
-    return _convert(raw, definitions)
+    converted: dict[str, Any] = _convert(raw, definitions)
+    return converted
 
 
 def _convert(node: Any, definitions: dict[str, Any]) -> Any:
@@ -161,7 +162,9 @@ def redeploy_crd() -> dict[str, Any]:
 
 def rendered() -> dict[str, str]:
     """File name → YAML text of every CRD, exactly as committed in crds/."""
-    header = "# Generated from the pydantic models by `python -m deployunits.models.crd`; do not edit.\n"
+    header = (
+        "# Generated from the pydantic models by `python -m deployunits.models.crd`; do not edit.\n"
+    )
     crds = {
         f"{constants.GROUP}_{constants.DEPLOYMENT_UNIT_PLURAL}.yaml": deployment_unit_crd(),
         f"{constants.GROUP}_{constants.REDEPLOY_PLURAL}.yaml": redeploy_crd(),

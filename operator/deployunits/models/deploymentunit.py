@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from deployunits import constants
 from deployunits.models.base import CamelModel, ConfigMapKey, K8sName, Sha256Hex, ShortText
@@ -112,7 +112,7 @@ _ID_RULE = (
 ).replace("\\", "\\\\")
 
 
-def _immutable_optional(field: str) -> dict[str, str]:
+def _immutable_optional(field: str) -> dict[str, JsonValue]:
     return {
         "rule": f"has(self.{field}) == has(oldSelf.{field})"
         f" && (!has(self.{field}) || self.{field} == oldSelf.{field})",

@@ -1,0 +1,1 @@
+"""The REST shim: engine dialects over the custom resources (FastAPI)."""

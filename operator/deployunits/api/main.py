@@ -1,0 +1,31 @@
+"""Entry point of the shim process (`deployunits-shim`)."""
+
+import sys
+
+import uvicorn
+
+from deployunits.api.app import create_app
+from deployunits.logs import configure_logging
+from deployunits.settings import ShimSettings
+
+
+def main() -> int:
+    """Validate the settings, then serve the shim until stopped."""
+    try:
+        settings = ShimSettings()
+    except ValueError as error:
+        sys.stderr.write(f"invalid settings: {error}\n")
+        return 2
+    configure_logging(settings.log_format, settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,24 @@
+"""What handlers share for the life of the operator, kept in kopf's memo (no module globals)."""
+
+from dataclasses import dataclass
+
+import kopf
+
+from deployunits.k8s.client import KubeClient
+from deployunits.settings import OperatorSettings
+
+
+@dataclass
+class OperatorContext:
+    """The operator's settings and its API client."""
+
+    settings: OperatorSettings
+    kube: KubeClient
+
+
+def of(memo: kopf.Memo) -> OperatorContext:
+    """The context put into the memo at start-up."""
+    context = memo.get("context")
+    if not isinstance(context, OperatorContext):
+        raise RuntimeError("the operator context is missing; was the startup handler run?")
+    return context

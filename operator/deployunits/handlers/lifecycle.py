@@ -1,0 +1,47 @@
+"""Operator start-up and shutdown: kopf settings, storage prefixes, the API client."""
+
+import logging
+from typing import Any
+
+import kopf
+
+from deployunits import constants
+from deployunits.handlers import context
+from deployunits.k8s.client import Connection, KubeClient
+from deployunits.settings import OperatorSettings
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Pin kopf's storage to the project's prefix and create the shared API client."""
+    config = OperatorSettings()
+    settings.persistence.finalizer = constants.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=constants.PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=constants.PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.enabled = config.post_handler_events
+    settings.posting.level = logging.WARNING
+    # Watches behind NAT or load balancers can go silent (kopf#204, #585): bound them.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.queueing.worker_limit = config.worker_limit
+    settings.networking.enforce_retry_after = True
+    settings.peering.standalone = config.standalone
+    settings.peering.name = config.peering_name
+    kube = KubeClient(Connection.load(config.kubeconfig))
+    memo["context"] = context.OperatorContext(settings=config, kube=kube)
+
+
+@kopf.on.cleanup()
+async def close(memo: kopf.Memo, **_: Any) -> None:
+    """Close the API client."""
+    await context.of(memo).kube.aclose()
+
+
+@kopf.on.probe(id="api")
+async def api_reachable(memo: kopf.Memo, **_: Any) -> str:
+    """Liveness detail: the operator's own client still reaches the API server."""
+    version = await context.of(memo).kube.get("/version")
+    return str(version.get("gitVersion", "unknown"))

@@ -1,0 +1,41 @@
+"""Entry point of the operator process (`deployunits-operator`)."""
+
+import argparse
+import logging
+import sys
+
+import kopf
+
+from deployunits.logs import configure_logging
+from deployunits.settings import OperatorSettings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Validate the settings, then run the kopf handlers until stopped."""
+    parser = argparse.ArgumentParser(prog="deployunits-operator", description=__doc__)
+    parser.add_argument("--standalone", action="store_true", default=None, help="no peering")
+    parser.add_argument("--peering", action="store_true", help="take part in kopf peering")
+    args = parser.parse_args(argv)
+    try:
+        settings = OperatorSettings()
+    except ValueError as error:
+        sys.stderr.write(f"invalid settings: {error}\n")
+        return 2
+    configure_logging(settings.log_format, settings.log_level)
+    standalone = False if args.peering else (args.standalone or settings.standalone)
+    # Importing the package registers every handler with kopf's default registry.
+    import deployunits.handlers  # noqa: F401
+
+    logging.getLogger(__name__).info("Starting the deployunits operator.")
+    kopf.run(
+        standalone=standalone,
+        peering_name=settings.peering_name,
+        clusterwide=not settings.namespaces,
+        namespaces=settings.namespaces,
+        liveness_endpoint=f"http://{settings.probe_host}:{settings.probe_port}/healthz",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

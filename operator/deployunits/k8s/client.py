@@ -1,0 +1,242 @@
+"""An async Kubernetes API client over httpx: typed calls for the few endpoints the project uses."""
+
+import json
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+
+from deployunits import constants
+
+JSON = dict[str, Any]
+PatchType = Literal["merge", "json", "strategic"]
+_PATCH_CONTENT_TYPES: Mapping[PatchType, str] = {
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+}
+
+
+class ApiError(Exception):
+    """A non-2xx answer of the API server, with its Status body."""
+
+    def __init__(self, status: int, body: JSON, method: str, path: str) -> None:
+        self.status = status
+        self.body = body
+        self.reason = str(body.get("reason", ""))
+        message = str(body.get("message") or body or f"HTTP {status}")
+        super().__init__(f"{method} {path}: {status} {message}")
+        self.message = message
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+
+class ApiUnavailable(Exception):
+    """The API server could not be reached (connection refused, timeout)."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the API server is and how to authenticate to it."""
+
+    server: str
+    ca_file: str | None = None
+    verify: bool = True
+    cert_file: str | None = None
+    key_file: str | None = None
+    token: str | None = None
+    token_file: str | None = None
+
+    @classmethod
+    def load(cls, kubeconfig: str | None = None) -> "Connection":
+        """From a kubeconfig (explicit, $KUBECONFIG or ~/.kube/config) or the Pod's account."""
+        # The official client knows every kubeconfig variant (exec plugins, in-cluster files).
+        from kubernetes import client as k8s_client
+        from kubernetes import config as k8s_config
+
+        configuration = k8s_client.Configuration()
+        try:
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, client_configuration=configuration
+            )
+            token_file = None
+        except k8s_config.ConfigException:
+            if kubeconfig:
+                raise
+            k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration
+            )
+            token_file = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+        bearer = (configuration.api_key or {}).get("authorization") or (
+            configuration.api_key or {}
+        ).get("BearerToken")
+        token = bearer.removeprefix("Bearer ").strip() if bearer else None
+        return cls(
+            server=configuration.host.rstrip("/"),
+            ca_file=configuration.ssl_ca_cert,
+            verify=bool(configuration.verify_ssl),
+            cert_file=configuration.cert_file,
+            key_file=configuration.key_file,
+            token=token,
+            token_file=token_file,
+        )
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        if not self.verify:
+            return False
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_file and self.key_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+    def bearer(self) -> str | None:
+        if self.token_file:
+            # Projected tokens rotate; reading the file each time picks up the new one.
+            with open(self.token_file) as handle:
+                return handle.read().strip()
+        return self.token
+
+
+def custom_path(
+    plural: str, namespace: str | None = None, name: str | None = None, subresource: str = ""
+) -> str:
+    """The path of a custom resource collection or object of the project's group."""
+    path = f"/apis/{constants.GROUP}/{constants.VERSION}"
+    if namespace is not None:
+        path += f"/namespaces/{quote(namespace, safe='')}"
+    path += f"/{plural}"
+    if name is not None:
+        path += f"/{quote(name, safe='')}"
+    if subresource:
+        path += f"/{subresource}"
+    return path
+
+
+def core_path(plural: str, namespace: str | None = None, name: str | None = None) -> str:
+    """The path of a core (v1) collection or object."""
+    path = "/api/v1"
+    if namespace is not None:
+        path += f"/namespaces/{quote(namespace, safe='')}"
+    path += f"/{plural}"
+    if name is not None:
+        path += f"/{quote(name, safe='')}"
+    return path
+
+
+class KubeClient:
+    """Async calls to the API server; one instance per process, closed on shutdown."""
+
+    def __init__(
+        self, connection: Connection, *, timeout: float = 30.0, max_connections: int = 100
+    ) -> None:
+        self.connection = connection
+        self._http = httpx.AsyncClient(
+            base_url=connection.server,
+            verify=connection.ssl_context(),
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            limits=httpx.Limits(max_connections=max_connections),
+            headers={"User-Agent": "deployunits"},
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _headers(self, content_type: str | None = None) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        token = self.connection.bearer()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if content_type:
+            headers["Content-Type"] = content_type
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: object = None,
+        params: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> JSON:
+        """One API call; raises ApiError on a non-2xx answer, ApiUnavailable if unreachable."""
+        content = None if body is None else json.dumps(body).encode()
+        try:
+            response = await self._http.request(
+                method,
+                path,
+                content=content,
+                params=params,
+                headers=self._headers(content_type if content is not None else None),
+            )
+        except httpx.TransportError as error:
+            raise ApiUnavailable(f"{method} {path}: {error!r}") from error
+        if response.status_code >= 400:
+            try:
+                error_body = response.json()
+            except ValueError:
+                error_body = {"message": response.text[:1000]}
+            raise ApiError(response.status_code, error_body, method, path)
+        if not response.content:
+            return {}
+        result: JSON = response.json()
+        return result
+
+    async def get(self, path: str, params: Mapping[str, str] | None = None) -> JSON:
+        return await self.request("GET", path, params=params)
+
+    async def create(self, path: str, body: JSON) -> JSON:
+        return await self.request("POST", path, body=body)
+
+    async def patch(self, path: str, body: object, patch_type: PatchType = "merge") -> JSON:
+        return await self.request(
+            "PATCH", path, body=body, content_type=_PATCH_CONTENT_TYPES[patch_type]
+        )
+
+    async def delete(self, path: str, body: JSON | None = None) -> JSON:
+        return await self.request("DELETE", path, body=body)
+
+    async def watch(
+        self, path: str, *, resource_version: str, timeout_seconds: int = 300
+    ) -> AsyncIterator[JSON]:
+        """Events of a watch from a resourceVersion, until the server ends the stream."""
+        params = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout_seconds),
+        }
+        try:
+            async with self._http.stream(
+                "GET",
+                path,
+                params=params,
+                headers=self._headers(),
+                timeout=httpx.Timeout(timeout_seconds + 30, connect=5.0),
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise ApiError(response.status_code, response.json(), "WATCH", path)
+                async for line in response.aiter_lines():
+                    if line:
+                        event: JSON = json.loads(line)
+                        yield event
+        except httpx.TransportError as error:
+            raise ApiUnavailable(f"WATCH {path}: {error!r}") from error
+
+    # Typed helpers for the objects the operator reads and writes.
+
+    async def get_config_map(self, namespace: str, name: str) -> JSON:
+        return await self.get(core_path("configmaps", namespace, name))
+
+    async def create_event(self, namespace: str, event: JSON) -> JSON:
+        return await self.create(core_path("events", namespace), event)
