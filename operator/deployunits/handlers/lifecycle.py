@@ -28,10 +28,23 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.connect_timeout = 10
     settings.queueing.worker_limit = config.worker_limit
     settings.networking.enforce_retry_after = True
-    settings.peering.standalone = config.standalone
-    settings.peering.name = config.peering_name
     kube = KubeClient(Connection.load(config.kubeconfig))
     memo["context"] = context.OperatorContext(settings=config, kube=kube)
+
+
+@kopf.on.login()
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """kopf connects the way the project's own client does (DEPLOYUNITS_KUBECONFIG or in-cluster)."""
+    connection = Connection.load(OperatorSettings().kubeconfig)
+    return kopf.ConnectionInfo(
+        server=connection.server,
+        ca_path=connection.ca_file,
+        insecure=not connection.verify,
+        certificate_path=connection.cert_file,
+        private_key_path=connection.key_file,
+        token=connection.bearer(),
+        default_namespace=None,
+    )
 
 
 @kopf.on.cleanup()

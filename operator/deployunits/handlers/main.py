@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger(__name__).info("Starting the deployunits operator.")
     kopf.run(
         standalone=standalone,
-        peering_name=settings.peering_name,
+        # Naming a peering makes it mandatory in kopf; only do so when replicas should peer.
+        peering_name=None if standalone else settings.peering_name,
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
         liveness_endpoint=f"http://{settings.probe_host}:{settings.probe_port}/healthz",

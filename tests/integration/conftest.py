@@ -1,0 +1,63 @@
+"""Fixtures for integration tests: a session-wide cluster and operator, a namespace per test."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.cluster import Cluster, OperatorProcess, embedded_cluster, unique_name
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """The cluster of the run, with the CRDs installed."""
+    kubeconfig = request.config.getoption("--kubeconfig")
+    backend = request.config.getoption("--cluster")
+    if kubeconfig:
+        found = Cluster(Path(kubeconfig).resolve(), None)
+    elif backend == "kind":
+        kind = request.getfixturevalue("kind_cluster")
+        found = Cluster(Path(kind.kubeconfig_path), None)
+    else:
+        found = embedded_cluster()
+    try:
+        found.install_crds()
+        yield found
+    finally:
+        if found.plane is not None:
+            found.plane.stop()
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """One operator subprocess for the session, watching every namespace."""
+    process = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "log")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace for one test, deleted afterwards (without waiting)."""
+    name = unique_name("t")
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        print(cluster.kubectl("get", "events", "-n", name, check=False).stdout)
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -1,0 +1,210 @@
+"""The operator reconciles DeploymentUnits into status: resources, conditions, generation.
+
+Matrix: inline unit Ready via `kubectl wait`; ConfigMap unit (data and binaryData, all keys and
+selected keys); a unit waiting for its ConfigMap, then Ready; undeploy; kstatus fields.
+"""
+
+import base64
+import hashlib
+import json
+
+import pytest
+
+from tests.support.cluster import Cluster, OperatorProcess, condition, wait_for
+
+pytestmark = pytest.mark.usefixtures("operator")
+
+BPMN = '<definitions id="d1"><process id="hello" isExecutable="true"/></definitions>'
+
+
+def wait_ready(cluster: Cluster, operator: OperatorProcess, namespace: str, name: str) -> None:
+    result = cluster.kubectl(
+        "wait",
+        "--for=condition=Ready",
+        "--timeout=60s",
+        f"du/{name}",
+        "-n",
+        namespace,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"{result.stderr}\nunit: {json.dumps(cluster.get('du', name, namespace), indent=1)}"
+        f"\noperator log:\n{operator.tail()}"
+    )
+
+
+def test_inline_unit_becomes_ready_with_its_resources(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    cluster.apply(
+        f"""
+apiVersion: bpm.deployunits.io/v1alpha1
+kind: DeploymentUnit
+metadata:
+  name: hello
+spec:
+  deploymentId: org.example:hello:1.0.0
+  resources:
+    inline:
+      - name: hello.bpmn
+        content: '{BPMN}'
+""",
+        namespace,
+    )
+    wait_ready(cluster, operator, namespace, "hello")
+    unit = cluster.get("du", "hello", namespace)
+    status = unit["status"]
+    assert status["observedGeneration"] == unit["metadata"]["generation"]
+    assert status["status"] == "DEPLOYED"
+    assert status["deploymentTime"]
+    [resource] = status["resources"]
+    assert resource["name"] == "hello.bpmn"
+    assert resource["sha256"] == hashlib.sha256(BPMN.encode()).hexdigest()
+    assert resource["size"] == len(BPMN.encode())
+    assert resource["id"]
+    assert status["job"]["operation"] == "DEPLOY"
+    assert status["job"]["success"] is True
+    for type_, expected in [
+        ("Ready", "True"),
+        ("Deployed", "True"),
+        ("Reconciling", "False"),
+        ("Stalled", "False"),
+    ]:
+        found = condition(unit, type_)
+        assert found is not None, type_
+        assert found["status"] == expected, found
+        assert found["reason"]
+        assert found["lastTransitionTime"]
+        assert found["observedGeneration"] == unit["metadata"]["generation"]
+    # kopf's bookkeeping lives under the project's prefix, never kopf.zalando.org.
+    annotations = unit["metadata"].get("annotations", {})
+    assert not any(key.startswith("kopf.zalando.org") for key in annotations)
+    assert any(key.startswith("bpm.deployunits.io/") for key in annotations)
+
+
+def test_config_map_unit_takes_data_and_binary_data(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    form = bytes(range(256))
+    cluster.apply(
+        f"""
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: processes
+data:
+  hello.bpmn: '{BPMN}'
+  readme.txt: not a process
+binaryData:
+  form.bin: {base64.b64encode(form).decode()}
+---
+apiVersion: bpm.deployunits.io/v1alpha1
+kind: DeploymentUnit
+metadata:
+  name: whole
+spec:
+  deploymentId: whole-1
+  resources:
+    configMaps:
+      - name: processes
+---
+apiVersion: bpm.deployunits.io/v1alpha1
+kind: DeploymentUnit
+metadata:
+  name: picked
+spec:
+  deploymentId: picked-1
+  resources:
+    configMaps:
+      - name: processes
+        keys: [hello.bpmn, form.bin]
+""",
+        namespace,
+    )
+    wait_ready(cluster, operator, namespace, "whole")
+    wait_ready(cluster, operator, namespace, "picked")
+    whole = {r["name"]: r for r in cluster.get("du", "whole", namespace)["status"]["resources"]}
+    assert sorted(whole) == ["form.bin", "hello.bpmn", "readme.txt"]
+    assert whole["form.bin"]["sha256"] == hashlib.sha256(form).hexdigest()
+    assert whole["form.bin"]["size"] == 256
+    picked = cluster.get("du", "picked", namespace)["status"]["resources"]
+    assert sorted(r["name"] for r in picked) == ["form.bin", "hello.bpmn"]
+
+
+def test_unit_waits_for_its_config_map_then_becomes_ready(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    cluster.apply(
+        """
+apiVersion: bpm.deployunits.io/v1alpha1
+kind: DeploymentUnit
+metadata:
+  name: early
+spec:
+  deploymentId: early-1
+  resources:
+    configMaps:
+      - name: later
+""",
+        namespace,
+    )
+
+    def reconciling() -> bool:
+        found = condition(cluster.get("du", "early", namespace), "Reconciling")
+        return found is not None and found["status"] == "True"
+
+    wait_for(reconciling, 30, f"Reconciling=True; operator log:\n{operator.tail()}")
+    unit = cluster.get("du", "early", namespace)
+    ready = condition(unit, "Ready")
+    assert ready is not None
+    assert ready["status"] == "False"
+    assert "ConfigMap 'later' not found" in ready["message"]
+    cluster.kubectl(
+        "create", "configmap", "later", "-n", namespace, f"--from-literal=a.bpmn={BPMN}"
+    )
+    wait_ready(cluster, operator, namespace, "early")
+
+
+def test_undeploy_reaches_undeployed_and_stays_ready(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    cluster.apply(
+        """
+apiVersion: bpm.deployunits.io/v1alpha1
+kind: DeploymentUnit
+metadata:
+  name: goes
+spec:
+  deploymentId: goes-1
+  resources:
+    inline:
+      - {name: a.dmn, content: "<definitions/>"}
+""",
+        namespace,
+    )
+    wait_ready(cluster, operator, namespace, "goes")
+    cluster.kubectl(
+        "patch",
+        "du",
+        "goes",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"spec":{"state":"Undeployed"}}',
+    )
+
+    def undeployed() -> bool:
+        unit = cluster.get("du", "goes", namespace)
+        status = unit.get("status", {})
+        return bool(
+            status.get("observedGeneration") == unit["metadata"]["generation"]
+            and status.get("status") == "UNDEPLOYED"
+        )
+
+    wait_for(undeployed, 30, f"UNDEPLOYED; operator log:\n{operator.tail()}")
+    unit = cluster.get("du", "goes", namespace)
+    assert unit["status"]["job"]["operation"] == "UNDEPLOY"
+    deployed = condition(unit, "Deployed")
+    assert deployed is not None
+    assert deployed["status"] == "False"
