@@ -34,7 +34,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 
 @kopf.on.login()
 def login(**_: Any) -> kopf.ConnectionInfo:
-    """kopf connects the way the project's own client does (DEPLOYUNITS_KUBECONFIG or in-cluster)."""
+    """kopf connects as the project's own client does (DEPLOYUNITS_KUBECONFIG or in-cluster)."""
     connection = Connection.load(OperatorSettings().kubeconfig)
     return kopf.ConnectionInfo(
         server=connection.server,

@@ -85,6 +85,13 @@ class MavenArtifact(CamelModel):
     )
 
 
+class SnapshotRef(CamelModel):
+    """A resource already stored as an immutable snapshot (redeploys and REST uploads use these)."""
+
+    name: ResourceName
+    sha256: Sha256Hex
+
+
 class ResourceSources(CamelModel):
     """Where the unit's content comes from: exactly one kind of source."""
 
@@ -92,10 +99,10 @@ class ResourceSources(CamelModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "[has(self.configMaps), has(self.inline), has(self.maven)]"
-                    ".exists_one(x, x)",
-                    "message": "exactly one content source must be set: configMaps, inline "
-                    "or maven",
+                    "rule": "[has(self.configMaps), has(self.inline), has(self.maven),"
+                    " has(self.snapshots)].exists_one(x, x)",
+                    "message": "exactly one content source must be set: configMaps, inline, "
+                    "maven or snapshots",
                 }
             ]
         }
@@ -104,6 +111,7 @@ class ResourceSources(CamelModel):
     config_maps: list[ConfigMapSource] | None = Field(default=None, min_length=1, max_length=16)
     inline: list[InlineResource] | None = Field(default=None, min_length=1, max_length=32)
     maven: MavenArtifact | None = None
+    snapshots: list[SnapshotRef] | None = Field(default=None, min_length=1, max_length=10000)
 
 
 _ID_RULE = (
@@ -192,7 +200,16 @@ class Definition(CamelModel):
     version: int = Field(ge=1)
     version_tag: str | None = Field(default=None, max_length=255)
     resource: ResourceName
+    #: The targetNamespace of the model (Camunda's "category").
+    category: str | None = Field(default=None, max_length=1024)
+    history_time_to_live: int | None = Field(default=None, ge=0)
+    #: Processes: whether Tasklist may start it (Camunda isStartableInTasklist).
+    startable: bool | None = None
+    #: Decisions of a decision-requirements graph: the key of that graph.
+    decision_requirements_key: str | None = Field(default=None, max_length=255)
+    #: jBPM processes: the package name and the model's own version attribute.
     package_name: str | None = Field(default=None, max_length=255)
+    model_version: str | None = Field(default=None, max_length=255)
 
 
 class Job(CamelModel):
@@ -215,6 +232,8 @@ class DeploymentUnitStatus(CamelModel):
     deployment_time: datetime | None = None
     resources: list[StoredResource] = Field(default_factory=list, max_length=10000)
     definitions: list[Definition] = Field(default_factory=list, max_length=10000)
+    #: With duplicate filtering: the deployment whose identical content this unit reuses.
+    duplicate_of: str | None = Field(default=None, max_length=253)
     job: Job | None = None
     conditions: list[Condition] = Field(
         default_factory=list,
