@@ -20,6 +20,9 @@ REDEPLOY_SHORT_NAMES: Final = ("rdp",)
 #: Prefix of every label, annotation and finalizer the project writes.
 PREFIX: Final = GROUP
 FINALIZER: Final = f"{PREFIX}/finalizer"
+#: kopf's own finalizer name; kopf removes it from objects whose handlers do not need it, so it
+#: must differ from the finalizer the operator manages itself.
+KOPF_FINALIZER: Final = f"{PREFIX}/kopf-finalizer"
 #: Label on snapshot ConfigMaps: the sha256 of the content they hold.
 SNAPSHOT_LABEL: Final = f"{PREFIX}/snapshot"
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"

@@ -46,6 +46,9 @@ class OperatorSettings(CommonSettings):
     worker_limit: int = Field(default=64, ge=1)
     #: Whether kopf posts Kubernetes Events for handler outcomes (ours are posted regardless).
     post_handler_events: bool = False
+    #: Default policy for executable custom code (scripts, Java classes, expressions) in
+    #: deployments; a namespace annotation bpm.deployunits.io/custom-code overrides it.
+    custom_code_policy: Literal["allow", "deny"] = "allow"
     #: How long finished Redeploys created by the shim live, by default.
     redeploy_ttl_seconds: int = Field(default=3600, ge=0)
 
@@ -62,6 +65,16 @@ class ShimSettings(CommonSettings):
     token_audiences: list[str] = Field(default_factory=list)
     auth_cache_seconds: float = Field(default=10.0, ge=0)
     job_queue_limit: int = Field(default=100, ge=1)
+    #: Namespaces (engines) the shim serves; every namespace when empty.
+    namespaces: list[str] = Field(default_factory=list)
+    #: How long a write (create, redeploy, delete) waits for the operator before giving up.
+    write_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: How long finished Redeploys that the shim created are kept.
+    redeploy_ttl_seconds: int = Field(default=300, ge=0, le=31536000)
+    #: Largest request body accepted (a deployment upload); larger ones are refused with 413.
+    max_request_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    #: Resource contents kept in memory for reads of resource data (snapshots are immutable).
+    content_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
 
     @model_validator(mode="after")
     def _unauthenticated_only_on_loopback(self) -> "ShimSettings":

@@ -11,10 +11,12 @@ import json
 import pytest
 
 from tests.support.cluster import Cluster, OperatorProcess, condition, wait_for
+from tests.support.models import bpmn, dmn
 
 pytestmark = pytest.mark.usefixtures("operator")
 
-BPMN = '<definitions id="d1"><process id="hello" isExecutable="true"/></definitions>'
+BPMN = bpmn("hello")
+DMN = dmn("approve")
 
 
 def wait_ready(cluster: Cluster, operator: OperatorProcess, namespace: str, name: str) -> None:
@@ -76,10 +78,10 @@ spec:
         assert found["reason"]
         assert found["lastTransitionTime"]
         assert found["observedGeneration"] == unit["metadata"]["generation"]
-    # kopf's bookkeeping lives under the project's prefix, never kopf.zalando.org.
+    # The operator's bookkeeping uses the project's prefix, never kopf.zalando.org.
     annotations = unit["metadata"].get("annotations", {})
     assert not any(key.startswith("kopf.zalando.org") for key in annotations)
-    assert any(key.startswith("bpm.deployunits.io/") for key in annotations)
+    assert unit["metadata"]["finalizers"] == ["bpm.deployunits.io/finalizer"]
 
 
 def test_config_map_unit_takes_data_and_binary_data(
@@ -169,7 +171,7 @@ def test_undeploy_reaches_undeployed_and_stays_ready(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     cluster.apply(
-        """
+        f"""
 apiVersion: bpm.deployunits.io/v1alpha1
 kind: DeploymentUnit
 metadata:
@@ -178,7 +180,8 @@ spec:
   deploymentId: goes-1
   resources:
     inline:
-      - {name: a.dmn, content: "<definitions/>"}
+      - name: a.dmn
+        content: '{DMN}'
 """,
         namespace,
     )

@@ -103,6 +103,7 @@ def test_camunda_modeler_bpmn_reports_processes_with_camunda_attributes() -> Non
             history_time_to_live="P45D",
             executable=True,
             startable=True,
+            category="http://bpmn.io/schema/bpmn",
         ),
         ParsedDefinition(
             kind="process",
@@ -110,6 +111,7 @@ def test_camunda_modeler_bpmn_reports_processes_with_camunda_attributes() -> Non
             name="Supplier",
             resource="invoice.bpmn",
             executable=False,
+            category="http://bpmn.io/schema/bpmn",
         ),
     ]
     assert definitions[0].history_time_to_live_days == 45
@@ -154,6 +156,7 @@ def test_jbpm_bpmn2_reports_package_name_and_version() -> None:
         executable=True,
         jbpm_version="1.0",
         package_name="org.jbpm",
+        category="http://www.omg.org/bpmn20",
     )
 
 
@@ -169,6 +172,7 @@ def test_dmn13_with_two_decisions_reports_a_decision_requirements_definition() -
             key="dinnerDecisions",
             name="Dinner Decisions",
             resource="dish.dmn",
+            category="http://camunda.org/schema/1.0/dmn",
         ),
         ParsedDefinition(
             kind="decision",
@@ -177,8 +181,17 @@ def test_dmn13_with_two_decisions_reports_a_decision_requirements_definition() -
             resource="dish.dmn",
             version_tag="2",
             history_time_to_live="180",
+            category="http://camunda.org/schema/1.0/dmn",
+            decision_requirements_key="dinnerDecisions",
         ),
-        ParsedDefinition(kind="decision", key="season", name="Season", resource="dish.dmn"),
+        ParsedDefinition(
+            kind="decision",
+            key="season",
+            name="Season",
+            resource="dish.dmn",
+            category="http://camunda.org/schema/1.0/dmn",
+            decision_requirements_key="dinnerDecisions",
+        ),
     ]
     assert definitions[1].history_time_to_live_days == 180
 
@@ -201,6 +214,7 @@ def test_single_decision_gets_no_decision_requirements_definition(namespace: str
             name="Approve",
             resource="approve.dmn11.xml",
             version_tag="v3",
+            category="http://camunda.org/schema/1.0/dmn",
         )
     ]
 
@@ -223,8 +237,80 @@ def test_cmmn_case_is_reported_with_history_time_to_live() -> None:
             name="Claim handling",
             resource="claim.cmmn",
             history_time_to_live="P10D",
+            category="http://bpmn.io/schema/cmmn",
         )
     ]
+
+
+# Categories and decision requirements keys -------------------------------------------------
+
+
+def test_category_of_a_process_is_the_target_namespace_of_its_definitions() -> None:
+    data = (
+        b'<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d"'
+        b' targetNamespace="http://acme.example/invoicing">'
+        b'<process id="a" isExecutable="true" /><process id="b" />'
+        b"</definitions>"
+    )
+
+    processes = parse_definitions("p.bpmn", data)
+
+    assert [(p.key, p.category) for p in processes] == [
+        ("a", "http://acme.example/invoicing"),
+        ("b", "http://acme.example/invoicing"),
+    ]
+
+
+def test_category_of_a_dmn_is_its_namespace_attribute_not_the_xml_namespace() -> None:
+    data = (
+        b'<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="drd"'
+        b' name="Dinner" namespace="http://acme.example/dinner">'
+        b'<decision id="dish" /><decision id="season" />'
+        b"</definitions>"
+    )
+
+    definitions = parse_definitions("d.dmn", data)
+
+    assert [(d.kind, d.key, d.category) for d in definitions] == [
+        ("decision-requirements", "drd", "http://acme.example/dinner"),
+        ("decision", "dish", "http://acme.example/dinner"),
+        ("decision", "season", "http://acme.example/dinner"),
+    ]
+
+
+def test_category_of_a_case_is_the_target_namespace_of_its_definitions() -> None:
+    data = (
+        b'<definitions xmlns="http://www.omg.org/spec/CMMN/20131201/MODEL" id="d"'
+        b' targetNamespace="http://acme.example/claims"><case id="claim" /></definitions>'
+    )
+
+    (case,) = parse_definitions("c.cmmn10.xml", data)
+
+    assert (case.key, case.category) == ("claim", "http://acme.example/claims")
+
+
+def test_both_decisions_of_a_two_decision_dmn_name_the_decision_requirements_key() -> None:
+    data = dmn(
+        "https://www.omg.org/spec/DMN/20191111/MODEL/",
+        '<decision id="dish" /><decision id="season" />',
+    )
+
+    definitions = parse_definitions("d.dmn", data)
+
+    assert [(d.kind, d.key, d.decision_requirements_key) for d in definitions] == [
+        ("decision-requirements", "drd", None),
+        ("decision", "dish", "drd"),
+        ("decision", "season", "drd"),
+    ]
+
+
+def test_the_decision_of_a_one_decision_dmn_has_no_decision_requirements_key() -> None:
+    data = dmn("https://www.omg.org/spec/DMN/20191111/MODEL/", '<decision id="dish" />')
+
+    (decision,) = parse_definitions("d.dmn", data)
+
+    assert decision.kind == "decision"
+    assert decision.decision_requirements_key is None
 
 
 # Keys and attribute values ------------------------------------------------------------------

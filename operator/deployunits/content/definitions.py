@@ -9,6 +9,7 @@ declare nothing. The field values follow Camunda's parsers, so the REST shim can
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -107,6 +108,10 @@ class ParsedDefinition:
     startable: bool = True
     jbpm_version: str | None = None
     package_name: str | None = None
+    #: The model's target namespace (Camunda reports it as the definition's "category").
+    category: str | None = None
+    #: For a decision of a decision requirements graph: the graph's key.
+    decision_requirements_key: str | None = None
 
     @property
     def history_time_to_live_days(self) -> int | None:
@@ -175,6 +180,7 @@ def _bpmn_definitions(document: XmlDocument) -> list[ParsedDefinition]:
                 ),
                 jbpm_version=element.get(f"{{{DROOLS_NS}}}version"),
                 package_name=element.get(f"{{{DROOLS_NS}}}packageName"),
+                category=root.get("targetNamespace"),
             )
         )
     return processes
@@ -196,6 +202,7 @@ def _dmn_definitions(document: XmlDocument) -> list[ParsedDefinition]:
                 history_time_to_live=_history_time_to_live(
                     document, element, key, element.get(f"{{{CAMUNDA_DMN_NS}}}historyTimeToLive")
                 ),
+                category=root.get("namespace"),
             )
         )
     # Camunda persists a decision requirements definition only for more than one decision
@@ -207,8 +214,10 @@ def _dmn_definitions(document: XmlDocument) -> list[ParsedDefinition]:
         key=_key(document, root, "decision requirements definition"),
         name=root.get("name"),
         resource=document.resource,
+        category=root.get("namespace"),
     )
-    return [requirements, *decisions]
+    linked = [dataclasses.replace(d, decision_requirements_key=requirements.key) for d in decisions]
+    return [requirements, *linked]
 
 
 def _cmmn_definitions(document: XmlDocument) -> list[ParsedDefinition]:
@@ -226,6 +235,7 @@ def _cmmn_definitions(document: XmlDocument) -> list[ParsedDefinition]:
                 history_time_to_live=_history_time_to_live(
                     document, element, key, element.get(f"{{{CAMUNDA_CMMN_NS}}}historyTimeToLive")
                 ),
+                category=root.get("targetNamespace"),
             )
         )
     return cases

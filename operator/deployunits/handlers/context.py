@@ -5,15 +5,17 @@ from dataclasses import dataclass
 import kopf
 
 from deployunits.k8s.client import KubeClient
+from deployunits.operations.units import UnitsContext
 from deployunits.settings import OperatorSettings
 
 
 @dataclass
 class OperatorContext:
-    """The operator's settings and its API client."""
+    """The operator's settings, its API client and the per-kind working state."""
 
     settings: OperatorSettings
     kube: KubeClient
+    units: UnitsContext
 
 
 def of(memo: kopf.Memo) -> OperatorContext:

@@ -1,44 +1,74 @@
-"""kopf handlers of DeploymentUnit: fetch, decide (pure), write the status once per pass."""
+"""kopf handlers of DeploymentUnit: level-based; every event leads to one (often empty) pass."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
-from deployunits import constants, sources
+from deployunits import constants
 from deployunits.handlers import context
-from deployunits.models.conditions import now
-from deployunits.models.deploymentunit import DeploymentUnitSpec, DeploymentUnitStatus
-from deployunits.reconcile import deploymentunit as decide
+from deployunits.operations import units
+from deployunits.operations.versions import VersionSlot
+from deployunits.reconcile.deploymentunit import PreviousDeployment
 
 _RESOURCE = (constants.GROUP, constants.VERSION, constants.DEPLOYMENT_UNIT_PLURAL)
 
 
-@kopf.on.resume(*_RESOURCE, id="reconcile")
-@kopf.on.create(*_RESOURCE, id="reconcile")
-@kopf.on.update(*_RESOURCE, id="reconcile", field="spec")
-async def reconcile(
-    spec: kopf.Spec,
-    status: kopf.Status,
-    meta: kopf.Meta,
-    namespace: str | None,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
-    """Bring the unit to its desired state and record what happened in its status."""
-    ctx = context.of(memo)
-    unit_spec = DeploymentUnitSpec.model_validate(dict(spec))
-    current = DeploymentUnitStatus.model_validate(dict(status)) if status else None
-    assert namespace is not None, "DeploymentUnit is a namespaced kind"
-    content = await sources.collect(ctx.kube, namespace, unit_spec)
-    observation = decide.Observation(
-        uid=str(meta["uid"]),
-        generation=int(meta.get("generation") or 0),
-        now=now(),
-        content=content,
+@kopf.index(*_RESOURCE)
+def unit_versions(
+    namespace: str | None, spec: kopf.Spec, status: kopf.Status, **_: Any
+) -> dict[VersionSlot, int]:
+    """(namespace, tenant, kind, key) → version of every definition a unit holds."""
+    tenant = str(spec.get("tenantId") or "")
+    return {
+        (str(namespace), tenant, str(d["kind"]), str(d["key"])): int(d["version"])
+        for d in status.get("definitions") or []
+    }
+
+
+@kopf.index(*_RESOURCE)
+def unit_history(
+    namespace: str | None, spec: kopf.Spec, status: kopf.Status, **_: Any
+) -> dict[units.HistoryKey, PreviousDeployment]:
+    """Deployed units by (namespace, name, source, tenant), for duplicate filtering."""
+    if status.get("status") != "DEPLOYED" or status.get("duplicateOf"):
+        return {}
+    key = (
+        str(namespace),
+        str(spec.get("name") or ""),
+        str(spec.get("source") or ""),
+        str(spec.get("tenantId") or ""),
     )
-    new_status = decide.next_status(unit_spec, current, observation)
-    patch.status.update(new_status.to_wire())
-    if isinstance(content, decide.ContentProblem) and content.temporary:
-        # The status above is written all the same; kopf retries the handler later.
-        raise kopf.TemporaryError(content.message, delay=10)
+    deployed_at = status.get("deploymentTime")
+    time = (
+        datetime.fromisoformat(str(deployed_at).replace("Z", "+00:00"))
+        if deployed_at
+        else datetime.min.replace(tzinfo=UTC)
+    )
+    resources = {str(r["name"]): str(r["sha256"]) for r in status.get("resources") or []}
+    return {key: PreviousDeployment(str(spec.get("deploymentId")), time, resources)}
+
+
+@kopf.on.event(*_RESOURCE)
+async def on_unit_event(
+    type: str,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    **kwargs: Any,
+) -> None:
+    """Bring the unit to its desired state; nothing happens when it is there already."""
+    ctx = context.of(memo).units
+    # kopf passes each index under its function's name.
+    versions: kopf.Index[VersionSlot, int] = kwargs["unit_versions"]
+    history: kopf.Index[units.HistoryKey, PreviousDeployment] = kwargs["unit_history"]
+    ctx.bind_indexes(versions, history)
+    raw = _plain(body)
+    if type == "DELETED":
+        units.forget(ctx, raw)
+        return
+    await units.reconcile(ctx, raw)
+
+
+def _plain(body: kopf.Body) -> dict[str, Any]:
+    # kopf hands out read-only views whose items are the raw values; the pass never mutates them.
+    return {key: body[key] for key in body}

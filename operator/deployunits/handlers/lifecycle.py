@@ -1,21 +1,26 @@
-"""Operator start-up and shutdown: kopf settings, storage prefixes, the API client."""
+"""Operator start-up and shutdown: kopf settings, storage prefixes, the shared clients."""
 
 import logging
 from typing import Any
 
+import httpx
 import kopf
 
 from deployunits import constants
 from deployunits.handlers import context
 from deployunits.k8s.client import Connection, KubeClient
+from deployunits.operations import units
+from deployunits.operations.retries import RetryScheduler
 from deployunits.settings import OperatorSettings
 
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    """Pin kopf's storage to the project's prefix and create the shared API client."""
+    """Pin kopf's storage to the project's prefix and create the shared clients."""
     config = OperatorSettings()
-    settings.persistence.finalizer = constants.FINALIZER
+    # Handlers here are level-based event handlers that keep their state in status; the
+    # storages are still pinned so that no kopf.zalando.org key is ever written.
+    settings.persistence.finalizer = constants.KOPF_FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=constants.PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=constants.PREFIX, key="last-handled-configuration"
@@ -29,7 +34,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.queueing.worker_limit = config.worker_limit
     settings.networking.enforce_retry_after = True
     kube = KubeClient(Connection.load(config.kubeconfig))
-    memo["context"] = context.OperatorContext(settings=config, kube=kube)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=True)
+    unit_context = units.UnitsContext(settings=config, kube=kube, http=http)
+    unit_context.retries = RetryScheduler(lambda ref: units.reconcile_ref(unit_context, ref))
+    memo["context"] = context.OperatorContext(settings=config, kube=kube, units=unit_context)
 
 
 @kopf.on.login()
@@ -49,8 +57,12 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
-    """Close the API client."""
-    await context.of(memo).kube.aclose()
+    """Stop retries and close the clients."""
+    ctx = context.of(memo)
+    if ctx.units.retries is not None:
+        await ctx.units.retries.close()
+    await ctx.units.http.aclose()
+    await ctx.kube.aclose()
 
 
 @kopf.on.probe(id="api")

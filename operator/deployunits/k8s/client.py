@@ -206,10 +206,16 @@ class KubeClient:
         return await self.request("DELETE", path, body=body)
 
     async def watch(
-        self, path: str, *, resource_version: str, timeout_seconds: int = 300
+        self,
+        path: str,
+        *,
+        resource_version: str,
+        timeout_seconds: int = 300,
+        params: Mapping[str, str] | None = None,
     ) -> AsyncIterator[JSON]:
         """Events of a watch from a resourceVersion, until the server ends the stream."""
         params = {
+            **(params or {}),
             "watch": "true",
             "resourceVersion": resource_version,
             "allowWatchBookmarks": "true",

@@ -234,6 +234,8 @@ class DeploymentUnitStatus(CamelModel):
     definitions: list[Definition] = Field(default_factory=list, max_length=10000)
     #: With duplicate filtering: the deployment whose identical content this unit reuses.
     duplicate_of: str | None = Field(default=None, max_length=253)
+    #: Digest of spec.resources at the last deploy job; an edit of the sources is a new job.
+    source_digest: str | None = Field(default=None, max_length=64)
     job: Job | None = None
     conditions: list[Condition] = Field(
         default_factory=list,

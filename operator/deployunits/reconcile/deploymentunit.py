@@ -1,15 +1,21 @@
-"""Pure reconcile of a DeploymentUnit: spec, current status and fetched content → next status."""
+"""Pure reconcile of a DeploymentUnit: spec, current status and observations → the next status."""
 
 import hashlib
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 
+from deployunits.content.archive import ArchiveError, validate_resource_name
+from deployunits.content.definitions import ParsedDefinition, definitions_of, model_kind_of
+from deployunits.content.policy import find_custom_code
+from deployunits.content.xmlsafe import ContentError, parse_xml_document
 from deployunits.models import conditions as cond
 from deployunits.models.conditions import ConditionType
 from deployunits.models.deploymentunit import (
+    Definition,
     DeploymentStatus,
     DeploymentUnitSpec,
     DeploymentUnitStatus,
@@ -18,19 +24,36 @@ from deployunits.models.deploymentunit import (
     JobOperation,
     StoredResource,
 )
+from deployunits.snapshots import CONTENT_KEY, snapshot_name
 
 
 class Reason(StrEnum):
     """Reasons of the conditions the operator writes (CamelCase, as metav1 requires)."""
 
     DEPLOYED = "Deployed"
+    DUPLICATE = "Duplicate"
     UNDEPLOYED = "Undeployed"
     DEPLOYING = "Deploying"
     WAITING_FOR_CONTENT = "WaitingForContent"
+    SOURCE_UNAVAILABLE = "SourceUnavailable"
     INVALID_CONTENT = "InvalidContent"
+    CUSTOM_CODE_REFUSED = "CustomCodeRefused"
+    LIMIT_EXCEEDED = "LimitExceeded"
+    ARTIFACT_NOT_FOUND = "ArtifactNotFound"
     JOB_FINISHED = "JobFinished"
     JOB_FAILED = "JobFailed"
     NO_FAILURE = "NoFailure"
+    SOURCE_UNCHANGED = "SourceUnchanged"
+    SOURCE_CHANGED = "SourceChanged"
+
+
+class Action(Enum):
+    """What a reconcile pass has to do."""
+
+    NOTHING = "nothing"
+    OBSERVE = "observe"
+    DEPLOY = "deploy"
+    UNDEPLOY = "undeploy"
 
 
 @dataclass(frozen=True)
@@ -43,20 +66,67 @@ class NamedContent:
 
 @dataclass(frozen=True)
 class ContentProblem:
-    """Why the content could not be taken; temporary problems are retried."""
+    """Why the content cannot be deployed; temporary problems are retried with backoff."""
 
     message: str
     temporary: bool
+    reason: str = Reason.INVALID_CONTENT
 
 
 @dataclass(frozen=True)
-class Observation:
-    """Everything the decision needs that came from the outside world."""
+class Limits:
+    """Bounds on what a unit may hold."""
 
-    uid: str
-    generation: int
-    now: datetime
-    content: Sequence[NamedContent] | ContentProblem
+    max_resource_bytes: int = 1024 * 1024
+    max_unit_bytes: int = 10 * 1024 * 1024
+    max_resources: int = 10000
+
+
+@dataclass(frozen=True)
+class PreviousDeployment:
+    """An earlier deployment with the same name, source and tenant (for duplicate filtering)."""
+
+    deployment_id: str
+    deployment_time: datetime
+    resources: Mapping[str, str]
+
+
+VersionKey = tuple[str, str]  # (definition kind, key); tenant and namespace are implied
+
+
+def source_digest(spec: DeploymentUnitSpec) -> str:
+    """A digest of the content sources as written in the spec, to notice edits of them."""
+    canonical = json.dumps(spec.resources.to_wire(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def decide_action(
+    spec: DeploymentUnitSpec, status: DeploymentUnitStatus | None, generation: int
+) -> Action:
+    """What this pass must do, from the desired state and what the status records."""
+    observed = status is not None and status.observed_generation == generation
+    current = status.status if status is not None else None
+    if spec.state is DesiredState.UNDEPLOYED:
+        if current is DeploymentStatus.UNDEPLOYED:
+            return Action.NOTHING if observed else Action.OBSERVE
+        return Action.UNDEPLOY
+    same_sources = status is not None and status.source_digest == source_digest(spec)
+    if current is DeploymentStatus.DEPLOYED and same_sources:
+        return Action.NOTHING if observed else Action.OBSERVE
+    if current is DeploymentStatus.DEPLOY_FAILED and same_sources and observed:
+        # A permanent failure waits for a change of the spec, not for retries.
+        return Action.NOTHING
+    return Action.DEPLOY
+
+
+def next_job(
+    operation: JobOperation, status: DeploymentUnitStatus | None, generation: int, now: datetime
+) -> Job:
+    """The job this pass works on: the unfinished one of the same kind, or a new one."""
+    previous = status.job if status is not None else None
+    if previous is not None and previous.operation is operation and previous.finished is None:
+        return previous
+    return Job(identifier=str(generation), operation=operation, submitted=now, started=now)
 
 
 def resource_id(unit_uid: str, name: str) -> str:
@@ -65,112 +135,362 @@ def resource_id(unit_uid: str, name: str) -> str:
 
 
 def describe_resources(unit_uid: str, content: Sequence[NamedContent]) -> list[StoredResource]:
-    """The status entries of fetched resources, in name order."""
+    """The status entries of the stored resources, in name order."""
     return [
         StoredResource(
             id=resource_id(unit_uid, item.name),
             name=item.name,
-            sha256=hashlib.sha256(item.content).hexdigest(),
+            sha256=(digest := hashlib.sha256(item.content).hexdigest()),
             size=len(item.content),
+            config_map=snapshot_name(digest),
+            key=CONTENT_KEY,
         )
         for item in sorted(content, key=lambda item: item.name)
     ]
 
 
-def _job_for(spec: DeploymentUnitSpec, previous: Job | None, obs: Observation) -> Job:
-    """The job this pass works on: the previous one if it is for the same state, else a new one."""
-    operation = (
-        JobOperation.DEPLOY if spec.state is DesiredState.DEPLOYED else JobOperation.UNDEPLOY
-    )
-    if previous is not None and previous.operation is operation:
-        return previous
-    return Job(
-        identifier=str(obs.generation),
-        operation=operation,
-        submitted=obs.now,
-        started=obs.now,
-    )
-
-
-def next_status(
-    spec: DeploymentUnitSpec, current: DeploymentUnitStatus | None, obs: Observation
-) -> DeploymentUnitStatus:
-    """The status to write after one reconcile pass (computed once, written once)."""
-    current = current or DeploymentUnitStatus()
-    job = _job_for(spec, current.job, obs)
-    conditions = list(current.conditions)
-
-    def put(type_: ConditionType, status: cond.ConditionStatus, reason: str, message: str) -> None:
-        nonlocal conditions
-        conditions = cond.set_condition(
-            conditions, type_, status, reason, message, generation=obs.generation, at=obs.now
+def check_limits(content: Sequence[NamedContent], limits: Limits) -> ContentProblem | None:
+    """Refuse too many, too large or badly named resources before parsing anything."""
+    if len(content) > limits.max_resources:
+        return ContentProblem(
+            f"the unit has {len(content)} resources, more than the limit of {limits.max_resources}",
+            False,
+            Reason.LIMIT_EXCEEDED,
         )
-
-    if job.operation is JobOperation.UNDEPLOY:
-        finished = job.finished or obs.now
-        job = job.model_copy(
-            update={"finished": finished, "success": True, "explanation": "undeploy job finished"}
-        )
-        put(ConditionType.READY, "True", Reason.UNDEPLOYED, "The unit is undeployed as desired.")
-        put(ConditionType.DEPLOYED, "False", Reason.UNDEPLOYED, "The unit is undeployed.")
-        put(ConditionType.RECONCILING, "False", Reason.JOB_FINISHED, "")
-        put(ConditionType.STALLED, "False", Reason.NO_FAILURE, "")
-        return current.model_copy(
-            update={
-                "observed_generation": obs.generation,
-                "status": DeploymentStatus.UNDEPLOYED,
-                "job": job,
-                "conditions": conditions,
-            }
-        )
-
-    if isinstance(obs.content, ContentProblem):
-        problem = obs.content
-        if problem.temporary:
-            put(ConditionType.READY, "False", Reason.WAITING_FOR_CONTENT, problem.message)
-            put(ConditionType.DEPLOYED, "False", Reason.WAITING_FOR_CONTENT, problem.message)
-            put(ConditionType.RECONCILING, "True", Reason.WAITING_FOR_CONTENT, problem.message)
-            put(ConditionType.STALLED, "False", Reason.NO_FAILURE, "")
-            status = DeploymentStatus.DEPLOYING
-        else:
-            job = job.model_copy(
-                update={"finished": obs.now, "success": False, "explanation": problem.message}
+    total = 0
+    for item in content:
+        try:
+            validate_resource_name(item.name)
+        except ArchiveError as error:
+            return ContentProblem(str(error), False, Reason.INVALID_CONTENT)
+        if len(item.content) > limits.max_resource_bytes:
+            return ContentProblem(
+                f"resource '{item.name}' has {len(item.content)} bytes, more than the limit of "
+                f"{limits.max_resource_bytes}",
+                False,
+                Reason.LIMIT_EXCEEDED,
             )
-            put(ConditionType.READY, "False", Reason.INVALID_CONTENT, problem.message)
-            put(ConditionType.DEPLOYED, "False", Reason.INVALID_CONTENT, problem.message)
-            put(ConditionType.RECONCILING, "False", Reason.JOB_FAILED, "")
-            put(ConditionType.STALLED, "True", Reason.INVALID_CONTENT, problem.message)
-            status = DeploymentStatus.DEPLOY_FAILED
-        return current.model_copy(
-            update={
-                "observed_generation": obs.generation,
-                "status": status,
-                "job": job,
-                "conditions": conditions,
-            }
+        total += len(item.content)
+    if total > limits.max_unit_bytes:
+        return ContentProblem(
+            f"the unit has {total} bytes, more than the limit of {limits.max_unit_bytes}",
+            False,
+            Reason.LIMIT_EXCEEDED,
+        )
+    names = [item.name for item in content]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        return ContentProblem(
+            f"resource name(s) given twice: {', '.join(duplicates)}", False, Reason.INVALID_CONTENT
+        )
+    if not content:
+        return ContentProblem("the unit's sources hold no resources", False, Reason.INVALID_CONTENT)
+    return None
+
+
+def analyze(
+    content: Sequence[NamedContent],
+    limits: Limits,
+    *,
+    deny_custom_code: bool,
+    jbpm: bool,
+) -> list[ParsedDefinition] | ContentProblem:
+    """Parse every model resource into definitions, enforcing limits and the code policy.
+
+    Camunda deploys only executable processes; jBPM (ids with ':') deploys every process.
+    """
+    problem = check_limits(content, limits)
+    if problem is not None:
+        return problem
+    parsed: list[ParsedDefinition] = []
+    findings: list[str] = []
+    for item in sorted(content, key=lambda item: item.name):
+        kind = model_kind_of(item.name)
+        if kind is None:
+            continue
+        try:
+            document = parse_xml_document(
+                item.content, item.name, max_bytes=limits.max_resource_bytes
+            )
+            definitions = definitions_of(document, kind)
+        except ContentError as error:
+            return ContentProblem(str(error), False, Reason.INVALID_CONTENT)
+        if deny_custom_code:
+            findings += [f"{item.name}: {f}" for f in find_custom_code(item.name, document.root)]
+        parsed += [d for d in definitions if jbpm or d.kind != "process" or d.executable]
+    if findings:
+        return ContentProblem(
+            "custom code is not allowed in this namespace; found " + "; ".join(findings),
+            False,
+            Reason.CUSTOM_CODE_REFUSED,
+        )
+    seen: set[VersionKey] = set()
+    for definition in parsed:
+        key = (definition.kind, definition.key)
+        if key in seen:
+            return ContentProblem(
+                f"The deployment contains definitions with the same key '{definition.key}' "
+                "(id attribute), this is not allowed",
+                False,
+                Reason.INVALID_CONTENT,
+            )
+        seen.add(key)
+    return parsed
+
+
+@dataclass(frozen=True)
+class DuplicateOutcome:
+    """Result of Camunda's duplicate filtering against earlier deployments."""
+
+    #: The earlier deployment this one duplicates entirely, if any.
+    duplicate_of: str | None
+    #: Names of the resources whose definitions get new versions.
+    deployed_names: frozenset[str]
+
+
+def filter_duplicates(
+    spec: DeploymentUnitSpec,
+    resources: Sequence[StoredResource],
+    history: Sequence[PreviousDeployment],
+) -> DuplicateOutcome:
+    """Compare by name against the latest earlier resource of each name (Camunda's rule)."""
+    names = frozenset(r.name for r in resources)
+    if not spec.enable_duplicate_filtering or not history:
+        return DuplicateOutcome(None, names)
+    latest: dict[str, str] = {}
+    ordered = sorted(history, key=lambda d: d.deployment_time, reverse=True)
+    for deployment in ordered:
+        for name, sha in deployment.resources.items():
+            latest.setdefault(name, sha)
+    changed = frozenset(r.name for r in resources if latest.get(r.name) != r.sha256)
+    if not changed:
+        return DuplicateOutcome(ordered[0].deployment_id, frozenset())
+    return DuplicateOutcome(None, changed if spec.deploy_changed_only else names)
+
+
+def definition_id(key: str, version: int, unit_uid: str) -> str:
+    """Camunda's id form `key:version:unique`, or only the unique part when that is too long."""
+    unique = str(uuid.uuid5(uuid.NAMESPACE_URL, f"deployunits:{unit_uid}#{key}"))
+    candidate = f"{key}:{version}:{unique}"
+    return candidate if len(candidate) <= 64 else unique
+
+
+def assign_versions(
+    parsed: Sequence[ParsedDefinition], versions: Mapping[VersionKey, int], unit_uid: str
+) -> list[Definition]:
+    """Definitions with the versions allocated for them."""
+    return [
+        Definition(
+            kind=p.kind,
+            id=definition_id(p.key, versions[(p.kind, p.key)], unit_uid),
+            key=p.key,
+            name=p.name,
+            version=versions[(p.kind, p.key)],
+            version_tag=p.version_tag,
+            resource=p.resource,
+            category=p.category,
+            history_time_to_live=p.history_time_to_live_days,
+            startable=p.startable if p.kind == "process" else None,
+            decision_requirements_key=p.decision_requirements_key,
+            package_name=p.package_name,
+            model_version=p.jbpm_version,
+        )
+        for p in parsed
+    ]
+
+
+class _Conditions:
+    """Accumulates condition changes for one pass."""
+
+    def __init__(self, current: Sequence[cond.Condition], generation: int, now: datetime) -> None:
+        self.items = list(current)
+        self.generation = generation
+        self.now = now
+
+    def put(
+        self, type_: ConditionType, status: cond.ConditionStatus, reason: str, msg: str
+    ) -> None:
+        self.items = cond.set_condition(
+            self.items, type_, status, reason, msg, generation=self.generation, at=self.now
         )
 
-    resources = describe_resources(obs.uid, obs.content)
-    already = current.status is DeploymentStatus.DEPLOYED and job is current.job
-    job = job.model_copy(
-        update={
-            "finished": job.finished if already else obs.now,
-            "success": True,
-            "explanation": "deploy job finished",
-        }
+    def settle(self, ready_reason: str, message: str, *, deployed: bool) -> None:
+        """The conditions of a finished job that reached its desired state."""
+        self.put(ConditionType.READY, "True", ready_reason, message)
+        self.put(ConditionType.DEPLOYED, "True" if deployed else "False", ready_reason, message)
+        self.put(ConditionType.RECONCILING, "False", Reason.JOB_FINISHED, "")
+        self.put(ConditionType.STALLED, "False", Reason.NO_FAILURE, "")
+
+
+def observed_status(
+    current: DeploymentUnitStatus, generation: int, now: datetime
+) -> DeploymentUnitStatus:
+    """Nothing to do but acknowledge a new generation (for example a strategy set later)."""
+    conditions = _Conditions([], generation, now)
+    conditions.items = [
+        c.model_copy(update={"observed_generation": generation}) for c in current.conditions
+    ]
+    return current.model_copy(
+        update={"observed_generation": generation, "conditions": conditions.items}
     )
-    message = f"Deployed {len(resources)} resource(s)."
-    put(ConditionType.READY, "True", Reason.DEPLOYED, message)
-    put(ConditionType.DEPLOYED, "True", Reason.DEPLOYED, message)
-    put(ConditionType.RECONCILING, "False", Reason.JOB_FINISHED, "")
-    put(ConditionType.STALLED, "False", Reason.NO_FAILURE, "")
+
+
+def undeployed_status(
+    current: DeploymentUnitStatus | None, job: Job, generation: int, now: datetime
+) -> DeploymentUnitStatus:
+    """The unit is undeployed: definitions withdrawn, snapshots kept for a later deploy."""
+    current = current or DeploymentUnitStatus()
+    conditions = _Conditions(current.conditions, generation, now)
+    conditions.settle(Reason.UNDEPLOYED, "The unit is undeployed as desired.", deployed=False)
+    finished = job.model_copy(
+        update={"finished": now, "success": True, "explanation": "undeploy job finished"}
+    )
     return current.model_copy(
         update={
-            "observed_generation": obs.generation,
-            "status": DeploymentStatus.DEPLOYED,
-            "deployment_time": current.deployment_time or obs.now,
-            "resources": resources,
-            "job": job,
-            "conditions": conditions,
+            "observed_generation": generation,
+            "status": DeploymentStatus.UNDEPLOYED,
+            "definitions": [],
+            "job": finished,
+            "conditions": conditions.items,
         }
     )
+
+
+def waiting_status(
+    current: DeploymentUnitStatus | None,
+    job: Job,
+    problem: ContentProblem,
+    generation: int,
+    now: datetime,
+) -> DeploymentUnitStatus:
+    """A temporary problem: the job keeps DEPLOYING and is retried with backoff."""
+    current = current or DeploymentUnitStatus()
+    conditions = _Conditions(current.conditions, generation, now)
+    conditions.put(ConditionType.READY, "False", problem.reason, problem.message)
+    conditions.put(
+        ConditionType.DEPLOYED,
+        "True" if current.status is DeploymentStatus.DEPLOYED else "False",
+        problem.reason,
+        problem.message,
+    )
+    conditions.put(ConditionType.RECONCILING, "True", problem.reason, problem.message)
+    conditions.put(ConditionType.STALLED, "False", Reason.NO_FAILURE, "")
+    return current.model_copy(
+        update={
+            "observed_generation": generation,
+            "status": DeploymentStatus.DEPLOYING,
+            "job": job.model_copy(update={"explanation": problem.message}),
+            "conditions": conditions.items,
+        }
+    )
+
+
+def failed_status(
+    current: DeploymentUnitStatus | None,
+    job: Job,
+    problem: ContentProblem,
+    spec: DeploymentUnitSpec,
+    generation: int,
+    now: datetime,
+) -> DeploymentUnitStatus:
+    """A permanent problem: DEPLOY_FAILED and Stalled until the spec changes."""
+    current = current or DeploymentUnitStatus()
+    conditions = _Conditions(current.conditions, generation, now)
+    conditions.put(ConditionType.READY, "False", problem.reason, problem.message)
+    conditions.put(ConditionType.DEPLOYED, "False", problem.reason, problem.message)
+    conditions.put(ConditionType.RECONCILING, "False", Reason.JOB_FAILED, "")
+    conditions.put(ConditionType.STALLED, "True", problem.reason, problem.message)
+    finished = job.model_copy(
+        update={"finished": now, "success": False, "explanation": problem.message}
+    )
+    return current.model_copy(
+        update={
+            "observed_generation": generation,
+            "status": DeploymentStatus.DEPLOY_FAILED,
+            "definitions": [],
+            "job": finished,
+            "source_digest": source_digest(spec),
+            "conditions": conditions.items,
+        }
+    )
+
+
+def deployed_status(
+    current: DeploymentUnitStatus | None,
+    job: Job,
+    spec: DeploymentUnitSpec,
+    resources: Sequence[StoredResource],
+    definitions: Sequence[Definition],
+    duplicate_of: str | None,
+    generation: int,
+    now: datetime,
+) -> DeploymentUnitStatus:
+    """The deploy job finished: resources stored, definitions versioned."""
+    current = current or DeploymentUnitStatus()
+    conditions = _Conditions(current.conditions, generation, now)
+    if duplicate_of is not None:
+        message = f"Identical to deployment {duplicate_of}; no new versions."
+        conditions.settle(Reason.DUPLICATE, message, deployed=True)
+    else:
+        message = f"Deployed {len(resources)} resource(s), {len(definitions)} definition(s)."
+        conditions.settle(Reason.DEPLOYED, message, deployed=True)
+    conditions.put(ConditionType.SOURCE_DRIFTED, "False", Reason.SOURCE_UNCHANGED, "")
+    finished = job.model_copy(
+        update={"finished": now, "success": True, "explanation": "deploy job finished"}
+    )
+    return current.model_copy(
+        update={
+            "observed_generation": generation,
+            "status": DeploymentStatus.DEPLOYED,
+            "deployment_time": now,
+            "resources": list(resources),
+            "definitions": list(definitions),
+            "duplicate_of": duplicate_of,
+            "job": finished,
+            "source_digest": source_digest(spec),
+            "conditions": conditions.items,
+        }
+    )
+
+
+def drift_status(
+    current: DeploymentUnitStatus, changed: Sequence[str], generation: int, now: datetime
+) -> DeploymentUnitStatus | None:
+    """SourceDrifted set from a comparison of the sources with the snapshot; None if unchanged."""
+    conditions = _Conditions(current.conditions, generation, now)
+    if changed:
+        message = (
+            f"The source of {', '.join(sorted(changed))} changed after deployment; the unit "
+            "keeps its snapshot until it is deployed again."
+        )
+        conditions.put(ConditionType.SOURCE_DRIFTED, "True", Reason.SOURCE_CHANGED, message)
+    else:
+        conditions.put(ConditionType.SOURCE_DRIFTED, "False", Reason.SOURCE_UNCHANGED, "")
+    if conditions.items == list(current.conditions):
+        return None
+    return current.model_copy(update={"conditions": conditions.items})
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A Kubernetes Event to post for a change of the status enum."""
+
+    type: str
+    reason: str
+    message: str
+
+
+def transition(
+    before: DeploymentUnitStatus | None, after: DeploymentUnitStatus
+) -> Transition | None:
+    """The Event for a status change, or None when the status enum did not move."""
+    old = before.status if before is not None else None
+    if old is after.status or after.status is None:
+        return None
+    failed = after.status in (DeploymentStatus.DEPLOY_FAILED, DeploymentStatus.UNDEPLOY_FAILED)
+    reason = "".join(part.capitalize() for part in after.status.value.split("_"))
+    explanation = after.job.explanation if after.job and after.job.explanation else ""
+    message = f"{old.value if old else 'NEW'} -> {after.status.value}" + (
+        f": {explanation}" if explanation else ""
+    )
+    return Transition("Warning" if failed else "Normal", reason, message[:1024])

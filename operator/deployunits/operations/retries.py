@@ -1,0 +1,58 @@
+"""Retries of temporary failures with exponential backoff, outside kopf's per-event flow."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+ObjectRef = tuple[str, str]  # (namespace, name)
+
+
+@dataclass
+class RetryScheduler:
+    """At most one pending retry per object; the delay doubles up to a ceiling."""
+
+    run: Callable[[ObjectRef], Awaitable[None]]
+    first_delay: float = 1.0
+    max_delay: float = 60.0
+    _pending: dict[ObjectRef, asyncio.Task[None]] = field(default_factory=dict)
+    _attempts: dict[ObjectRef, int] = field(default_factory=dict)
+
+    def schedule(self, ref: ObjectRef) -> float:
+        """Retry the object later; returns the delay chosen."""
+        attempt = self._attempts.get(ref, 0)
+        self._attempts[ref] = attempt + 1
+        delay = min(self.first_delay * float(2**attempt), self.max_delay)
+        existing = self._pending.get(ref)
+        if existing is not None and not existing.done():
+            existing.cancel()
+        self._pending[ref] = asyncio.create_task(self._later(ref, delay))
+        return delay
+
+    async def _later(self, ref: ObjectRef, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._pending.pop(ref, None)
+        try:
+            await self.run(ref)
+        except Exception:
+            logger.exception("Retry of %s/%s failed.", *ref)
+            self.schedule(ref)
+
+    def succeeded(self, ref: ObjectRef) -> None:
+        """The object needs no retry (anymore)."""
+        self._attempts.pop(ref, None)
+        task = self._pending.pop(ref, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    def attempts(self, ref: ObjectRef) -> int:
+        return self._attempts.get(ref, 0)
+
+    async def close(self) -> None:
+        tasks = list(self._pending.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._pending.clear()

@@ -1,0 +1,140 @@
+"""Collects a unit's content from its source: ConfigMaps, inline, a Maven kjar, or snapshots."""
+
+import base64
+import binascii
+from typing import Any
+
+import httpx
+
+from deployunits import snapshots
+from deployunits.content import archive, maven
+from deployunits.k8s.client import ApiError, KubeClient, core_path
+from deployunits.models.deploymentunit import ConfigMapSource, DeploymentUnitSpec
+from deployunits.reconcile.deploymentunit import ContentProblem, Limits, NamedContent, Reason
+
+
+def config_map_entries(config_map: dict[str, Any]) -> dict[str, bytes]:
+    """Every key of a ConfigMap's data (UTF-8) and binaryData (decoded)."""
+    entries: dict[str, bytes] = {}
+    for key, text in (config_map.get("data") or {}).items():
+        entries[str(key)] = str(text).encode()
+    for key, encoded in (config_map.get("binaryData") or {}).items():
+        entries[str(key)] = base64.b64decode(str(encoded), validate=True)
+    return entries
+
+
+def select_entries(
+    source: ConfigMapSource, config_map: dict[str, Any]
+) -> list[NamedContent] | ContentProblem:
+    """The resources a ConfigMap source names: every key, or the listed ones."""
+    try:
+        entries = config_map_entries(config_map)
+    except (binascii.Error, ValueError) as error:
+        return ContentProblem(
+            f"ConfigMap '{source.name}' has undecodable binaryData: {error}", False
+        )
+    if source.keys is None:
+        return [NamedContent(key, value) for key, value in sorted(entries.items())]
+    missing = [key for key in source.keys if key not in entries]
+    if missing:
+        return ContentProblem(
+            f"ConfigMap '{source.name}' has no key(s) {', '.join(map(repr, missing))}; "
+            "waiting for them",
+            True,
+            Reason.WAITING_FOR_CONTENT,
+        )
+    return [NamedContent(key, entries[key]) for key in source.keys]
+
+
+async def _from_config_maps(
+    kube: KubeClient, namespace: str, spec: DeploymentUnitSpec
+) -> list[NamedContent] | ContentProblem:
+    collected: list[NamedContent] = []
+    for source in spec.resources.config_maps or []:
+        try:
+            config_map = await kube.get_config_map(namespace, source.name)
+        except ApiError as error:
+            if error.not_found:
+                # GitOps tools may apply the unit before its ConfigMap: wait rather than fail.
+                return ContentProblem(
+                    f"ConfigMap '{source.name}' not found; waiting for it",
+                    True,
+                    Reason.WAITING_FOR_CONTENT,
+                )
+            raise
+        part = select_entries(source, config_map)
+        if isinstance(part, ContentProblem):
+            return part
+        collected.extend(part)
+    return collected
+
+
+async def _from_snapshots(
+    kube: KubeClient, namespace: str, spec: DeploymentUnitSpec
+) -> list[NamedContent] | ContentProblem:
+    collected: list[NamedContent] = []
+    for ref in spec.resources.snapshots or []:
+        try:
+            config_map = await kube.get(
+                core_path("configmaps", namespace, snapshots.snapshot_name(ref.sha256))
+            )
+        except ApiError as error:
+            if error.not_found:
+                return ContentProblem(
+                    f"snapshot of resource '{ref.name}' (sha256 {ref.sha256}) not found",
+                    False,
+                    Reason.INVALID_CONTENT,
+                )
+            raise
+        try:
+            collected.append(NamedContent(ref.name, snapshots.content_of(config_map, ref.sha256)))
+        except ValueError as error:
+            return ContentProblem(str(error), False, Reason.INVALID_CONTENT)
+    return collected
+
+
+async def _from_maven(
+    http: httpx.AsyncClient, default_repository: str, spec: DeploymentUnitSpec, limits: Limits
+) -> list[NamedContent] | ContentProblem:
+    artifact = spec.resources.maven
+    assert artifact is not None
+    repository = artifact.repository or default_repository
+    try:
+        coords = maven.MavenCoordinates(artifact.group_id, artifact.artifact_id, artifact.version)
+        resolved = await maven.fetch_artifact(
+            http, repository, coords, max_bytes=limits.max_unit_bytes
+        )
+        entries = archive.extract_kjar(
+            resolved.content,
+            limits=archive.ArchiveLimits(
+                max_entries=limits.max_resources,
+                max_resource_bytes=limits.max_resource_bytes,
+                max_total_bytes=limits.max_unit_bytes,
+            ),
+        )
+    except maven.MavenUnavailable as error:
+        return ContentProblem(str(error), True, Reason.SOURCE_UNAVAILABLE)
+    except maven.ArtifactNotFound as error:
+        return ContentProblem(str(error), False, Reason.ARTIFACT_NOT_FOUND)
+    except (maven.MavenError, archive.ArchiveError) as error:
+        return ContentProblem(str(error), False, Reason.INVALID_CONTENT)
+    return [NamedContent(entry.name, entry.content) for entry in entries]
+
+
+async def collect(
+    kube: KubeClient,
+    http: httpx.AsyncClient,
+    default_repository: str,
+    namespace: str,
+    spec: DeploymentUnitSpec,
+    limits: Limits,
+) -> list[NamedContent] | ContentProblem:
+    """The unit's resources, or why they cannot be had (yet)."""
+    sources = spec.resources
+    if sources.inline is not None:
+        return [NamedContent(item.name, item.content.encode()) for item in sources.inline]
+    if sources.config_maps is not None:
+        return await _from_config_maps(kube, namespace, spec)
+    if sources.snapshots is not None:
+        return await _from_snapshots(kube, namespace, spec)
+    return await _from_maven(http, default_repository, spec, limits)

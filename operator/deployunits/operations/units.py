@@ -1,0 +1,305 @@
+"""One reconcile pass of a DeploymentUnit: observe, decide (pure), store, allocate, write once."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from deployunits import constants
+from deployunits.k8s import objects
+from deployunits.k8s.client import ApiError, ApiUnavailable, KubeClient, core_path, custom_path
+from deployunits.models.conditions import now
+from deployunits.models.deploymentunit import (
+    DeploymentStatus,
+    DeploymentUnitSpec,
+    DeploymentUnitStatus,
+    JobOperation,
+)
+from deployunits.operations import sources
+from deployunits.operations.retries import ObjectRef, RetryScheduler
+from deployunits.operations.versions import VersionAllocator, VersionSlot
+from deployunits.reconcile import deploymentunit as decide
+from deployunits.settings import OperatorSettings
+
+logger = logging.getLogger(__name__)
+PLURAL = constants.DEPLOYMENT_UNIT_PLURAL
+#: Namespace annotation that sets the custom-code policy: "deny" or "allow".
+CUSTOM_CODE_ANNOTATION = f"{constants.PREFIX}/custom-code"
+HistoryKey = tuple[str, str, str, str]  # (namespace, name, source, tenant)
+
+
+class RetryLater(Exception):
+    """The pass could not finish for a reason that time may fix."""
+
+
+@dataclass
+class UnitsContext:
+    """Everything a pass needs from the operator's lifetime."""
+
+    settings: OperatorSettings
+    kube: KubeClient
+    http: httpx.AsyncClient
+    retries: RetryScheduler | None = None
+    locks: dict[ObjectRef, asyncio.Lock] = field(default_factory=dict)
+    #: The newest resourceVersion this process wrote per object: older events are stale.
+    written: dict[ObjectRef, int] = field(default_factory=dict)
+    versions: VersionAllocator = field(init=False)
+    _policies: dict[str, tuple[float, bool]] = field(default_factory=dict)
+    _versions_index: Mapping[VersionSlot, Iterable[int]] | None = None
+    _history_index: Mapping[HistoryKey, Iterable[decide.PreviousDeployment]] | None = None
+
+    def __post_init__(self) -> None:
+        self.versions = VersionAllocator(self.latest_version)
+
+    def bind_indexes(
+        self,
+        versions: Mapping[VersionSlot, Iterable[int]],
+        history: Mapping[HistoryKey, Iterable[decide.PreviousDeployment]],
+    ) -> None:
+        """kopf's watch-fed indexes (live views; populated before any handler runs)."""
+        self._versions_index, self._history_index = versions, history
+
+    def latest_version(self, slot: VersionSlot) -> int:
+        """The highest version any unit's status holds for the slot."""
+        index = self._versions_index
+        return max(index.get(slot) or (), default=0) if index is not None else 0
+
+    def history(self, key: HistoryKey) -> list[decide.PreviousDeployment]:
+        """Deployed units with this (namespace, name, source, tenant)."""
+        index = self._history_index
+        return list(index.get(key) or ()) if index is not None else []
+
+    @property
+    def limits(self) -> decide.Limits:
+        return decide.Limits(
+            max_resource_bytes=self.settings.max_resource_bytes,
+            max_unit_bytes=self.settings.max_unit_bytes,
+            max_resources=self.settings.max_resources_per_unit,
+        )
+
+    async def denies_custom_code(self, namespace: str) -> bool:
+        """The namespace's policy (annotation), else the operator default; cached briefly."""
+        cached = self._policies.get(namespace)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        default = self.settings.custom_code_policy == "deny"
+        try:
+            found = await self.kube.get(core_path("namespaces", None, namespace))
+            annotation = (found["metadata"].get("annotations") or {}).get(CUSTOM_CODE_ANNOTATION)
+            deny = default if annotation is None else annotation.strip().lower() == "deny"
+        except ApiError as error:
+            if error.status != 404:
+                raise
+            deny = default
+        self._policies[namespace] = (time.monotonic() + 10.0, deny)
+        return deny
+
+
+def _ref(body: dict[str, Any]) -> ObjectRef:
+    return body["metadata"]["namespace"], body["metadata"]["name"]
+
+
+async def reconcile_ref(ctx: UnitsContext, ref: ObjectRef) -> None:
+    """Reconcile the current version of an object (retries start here)."""
+    try:
+        body = await ctx.kube.get(custom_path(PLURAL, ref[0], ref[1]))
+    except ApiError as error:
+        if error.not_found:
+            return
+        raise
+    await reconcile(ctx, body)
+
+
+async def reconcile(ctx: UnitsContext, body: dict[str, Any]) -> None:
+    """One serialized pass for the object; temporary failures are retried with backoff."""
+    ref = _ref(body)
+    lock = ctx.locks.setdefault(ref, asyncio.Lock())
+    async with lock:
+        if _stale(ctx, ref, body):
+            # The watch will deliver the version this process wrote; acting on an older one
+            # would repeat work already done.
+            return
+        try:
+            await _pass(ctx, body)
+        except (RetryLater, ApiUnavailable) as error:
+            _retry(ctx, ref, str(error))
+            return
+        except ApiError as error:
+            if error.status in (409, 429) or error.status >= 500:
+                _retry(ctx, ref, str(error))
+                return
+            raise
+    if ctx.retries is not None:
+        ctx.retries.succeeded(ref)
+
+
+def _resource_version(body: dict[str, Any]) -> int | None:
+    value = str(body["metadata"].get("resourceVersion", ""))
+    return int(value) if value.isdigit() else None
+
+
+def _stale(ctx: UnitsContext, ref: ObjectRef, body: dict[str, Any]) -> bool:
+    seen, written = _resource_version(body), ctx.written.get(ref)
+    return seen is not None and written is not None and seen < written
+
+
+def _remember(ctx: UnitsContext, written: dict[str, Any] | None) -> None:
+    if written:
+        version = _resource_version(written)
+        if version is not None:
+            ctx.written[_ref(written)] = version
+
+
+def _retry(ctx: UnitsContext, ref: ObjectRef, why: str) -> None:
+    if ctx.retries is None:
+        raise RetryLater(why)
+    delay = ctx.retries.schedule(ref)
+    logger.info("Retrying %s/%s in %.0fs: %s", *ref, delay, why)
+
+
+def forget(ctx: UnitsContext, body: dict[str, Any]) -> None:
+    """The object is gone: drop its lock and pending retries."""
+    ref = _ref(body)
+    ctx.locks.pop(ref, None)
+    ctx.written.pop(ref, None)
+    if ctx.retries is not None:
+        ctx.retries.succeeded(ref)
+
+
+async def _pass(ctx: UnitsContext, body: dict[str, Any]) -> None:
+    meta = body["metadata"]
+    generation = int(meta.get("generation") or 0)
+    spec = DeploymentUnitSpec.model_validate(body.get("spec") or {})
+    raw_status = body.get("status") or {}
+    status = DeploymentUnitStatus.model_validate(raw_status) if raw_status else None
+    if meta.get("deletionTimestamp"):
+        await _finalize(ctx, body, status, generation)
+        return
+    action = decide.decide_action(spec, status, generation)
+    if action is decide.Action.NOTHING:
+        _remember(ctx, await objects.set_finalizer(ctx.kube, PLURAL, body, present=True))
+        return
+    _remember(ctx, await objects.set_finalizer(ctx.kube, PLURAL, body, present=True))
+    at = now()
+    if action is decide.Action.OBSERVE:
+        assert status is not None
+        await _write(ctx, body, status, decide.observed_status(status, generation, at))
+    elif action is decide.Action.UNDEPLOY:
+        job = decide.next_job(JobOperation.UNDEPLOY, status, generation, at)
+        await _write(ctx, body, status, decide.undeployed_status(status, job, generation, at))
+    else:
+        await _deploy(ctx, body, spec, status, generation)
+
+
+async def _deploy(
+    ctx: UnitsContext,
+    body: dict[str, Any],
+    spec: DeploymentUnitSpec,
+    status: DeploymentUnitStatus | None,
+    generation: int,
+) -> None:
+    meta = body["metadata"]
+    namespace, uid = meta["namespace"], meta["uid"]
+    at = now()
+    job = decide.next_job(JobOperation.DEPLOY, status, generation, at)
+    content = await sources.collect(
+        ctx.kube, ctx.http, str(ctx.settings.maven_repository), namespace, spec, ctx.limits
+    )
+    if isinstance(content, decide.ContentProblem):
+        await _problem(ctx, body, spec, status, job, content, generation)
+        return
+    analysis = decide.analyze(
+        content,
+        ctx.limits,
+        deny_custom_code=await ctx.denies_custom_code(namespace),
+        jbpm=":" in spec.deployment_id,
+    )
+    if isinstance(analysis, decide.ContentProblem):
+        await _problem(ctx, body, spec, status, job, analysis, generation)
+        return
+    resources = decide.describe_resources(uid, content)
+    history_key = (namespace, spec.name or "", spec.source or "", spec.tenant_id or "")
+    history = [d for d in ctx.history(history_key) if d.deployment_id != spec.deployment_id]
+    outcome = decide.filter_duplicates(spec, resources, history)
+    by_sha = {
+        r.sha256: item.content
+        for r, item in zip(resources, sorted(content, key=lambda c: c.name), strict=True)
+    }
+    for sha, data in by_sha.items():
+        await objects.ensure_snapshot(ctx.kube, namespace, sha, data, body)
+    chosen = [p for p in analysis if p.resource in outcome.deployed_names]
+    tenant = spec.tenant_id or ""
+    slots: dict[VersionSlot, tuple[str, str]] = {
+        (namespace, tenant, p.kind, p.key): (p.kind, p.key) for p in chosen
+    }
+    async with ctx.versions.reserve(slots) as reservation:
+        versions = {slots[slot]: version for slot, version in reservation.versions.items()}
+        definitions = decide.assign_versions(chosen, versions, uid)
+        new_status = decide.deployed_status(
+            status,
+            job,
+            spec,
+            resources,
+            definitions,
+            outcome.duplicate_of,
+            generation,
+            now(),
+        )
+        await _write(ctx, body, status, new_status)
+        reservation.commit()
+
+
+async def _problem(
+    ctx: UnitsContext,
+    body: dict[str, Any],
+    spec: DeploymentUnitSpec,
+    status: DeploymentUnitStatus | None,
+    job: Any,
+    problem: decide.ContentProblem,
+    generation: int,
+) -> None:
+    at = now()
+    if problem.temporary:
+        await _write(ctx, body, status, decide.waiting_status(status, job, problem, generation, at))
+        raise RetryLater(problem.message)
+    await _write(
+        ctx, body, status, decide.failed_status(status, job, problem, spec, generation, at)
+    )
+
+
+async def _finalize(
+    ctx: UnitsContext, body: dict[str, Any], status: DeploymentUnitStatus | None, generation: int
+) -> None:
+    """Deletion undeploys first, then lets the object go (snapshots follow by ownership)."""
+    finalizers = body["metadata"].get("finalizers") or []
+    if constants.FINALIZER not in finalizers:
+        return
+    if status is None or status.status is not DeploymentStatus.UNDEPLOYED:
+        at = now()
+        job = decide.next_job(JobOperation.UNDEPLOY, status, generation, at)
+        await _write(ctx, body, status, decide.undeployed_status(status, job, generation, at))
+    try:
+        await objects.set_finalizer(ctx.kube, PLURAL, body, present=False)
+    except ApiError as error:
+        if not error.not_found:
+            raise
+
+
+async def _write(
+    ctx: UnitsContext,
+    body: dict[str, Any],
+    before: DeploymentUnitStatus | None,
+    after: DeploymentUnitStatus,
+) -> None:
+    meta = body["metadata"]
+    written = await objects.write_status(
+        ctx.kube, PLURAL, meta["namespace"], meta["name"], after.to_wire()
+    )
+    _remember(ctx, written)
+    change = decide.transition(before, after)
+    if change is not None:
+        await objects.post_event(ctx.kube, body, change.type, change.reason, change.message)
