@@ -49,6 +49,38 @@ def unit_history(
     return {key: PreviousDeployment(str(spec.get("deploymentId")), time, resources)}
 
 
+@kopf.index(*_RESOURCE)
+def unit_config_maps(
+    namespace: str | None, name: str | None, spec: kopf.Spec, **_: Any
+) -> dict[tuple[str, str], str]:
+    """(namespace, ConfigMap name) → name of each unit that takes content from it."""
+    sources = (spec.get("resources") or {}).get("configMaps") or []
+    return {(str(namespace), str(source["name"])): str(name) for source in sources}
+
+
+@kopf.on.event("", "v1", "configmaps", labels={constants.MANAGED_BY_LABEL: kopf.ABSENT})
+async def on_config_map_event(
+    type: str,
+    body: kopf.Body,
+    namespace: str | None,
+    name: str | None,
+    memo: kopf.Memo,
+    **kwargs: Any,
+) -> None:
+    """A source ConfigMap changed: record on its units whether their snapshot still matches."""
+    users: kopf.Index[tuple[str, str], str] = kwargs["unit_config_maps"]
+    unit_names = set(users.get((str(namespace), str(name))) or ())
+    if not unit_names:
+        return
+    ctx = context.of(memo).units
+    raw = _plain(body)
+    if type == "DELETED":
+        # A deleted source is a drift of everything the unit took from it.
+        raw = {"metadata": raw["metadata"]}
+    for unit_name in sorted(unit_names):
+        await units.check_drift(ctx, str(namespace), unit_name, raw)
+
+
 @kopf.on.event(*_RESOURCE)
 async def on_unit_event(
     type: str,

@@ -303,3 +303,44 @@ async def _write(
     change = decide.transition(before, after)
     if change is not None:
         await objects.post_event(ctx.kube, body, change.type, change.reason, change.message)
+
+
+async def check_drift(
+    ctx: UnitsContext, namespace: str, unit_name: str, config_map: dict[str, Any]
+) -> None:
+    """Compare a source ConfigMap with the unit's snapshot and record SourceDrifted."""
+    ref = (namespace, unit_name)
+    lock = ctx.locks.setdefault(ref, asyncio.Lock())
+    async with lock:
+        try:
+            body = await ctx.kube.get(custom_path(PLURAL, namespace, unit_name))
+        except ApiError as error:
+            if error.not_found:
+                return
+            raise
+        spec = DeploymentUnitSpec.model_validate(body.get("spec") or {})
+        raw_status = body.get("status") or {}
+        if not raw_status or body["metadata"].get("deletionTimestamp"):
+            return
+        status = DeploymentUnitStatus.model_validate(raw_status)
+        if status.status is not DeploymentStatus.DEPLOYED:
+            return
+        stored = {r.name: r.sha256 for r in status.resources}
+        changed: list[str] = []
+        name = config_map["metadata"]["name"]
+        for source in spec.resources.config_maps or []:
+            if source.name != name:
+                continue
+            current = sources.select_entries(source, config_map)
+            if isinstance(current, decide.ContentProblem):
+                changed += [n for n in stored if source.keys is None or n in source.keys]
+                continue
+            now_by_name = {c.name: decide.sha256_hex(c.content) for c in current}
+            wanted = source.keys if source.keys is not None else list(now_by_name)
+            taken = [n for n in stored if source.keys is None or n in source.keys]
+            changed += [n for n in set(wanted) | set(taken) if now_by_name.get(n) != stored.get(n)]
+        new_status = decide.drift_status(
+            status, sorted(set(changed)), int(body["metadata"].get("generation") or 0), now()
+        )
+        if new_status is not None:
+            await _write(ctx, body, status, new_status)

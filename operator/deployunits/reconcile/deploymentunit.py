@@ -129,6 +129,11 @@ def next_job(
     return Job(identifier=str(generation), operation=operation, submitted=now, started=now)
 
 
+def sha256_hex(content: bytes) -> str:
+    """The hex sha256 of content."""
+    return hashlib.sha256(content).hexdigest()
+
+
 def resource_id(unit_uid: str, name: str) -> str:
     """A resource id that stays the same for the same unit and resource name."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"deployunits:{unit_uid}/{name}"))
