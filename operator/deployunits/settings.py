@@ -42,8 +42,8 @@ class OperatorSettings(CommonSettings):
     max_resource_bytes: int = Field(default=1024 * 1024, ge=1)
     max_unit_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     max_resources_per_unit: int = Field(default=10000, ge=1)
-    #: Concurrent reconciles; bounded so the API server is not flooded.
-    worker_limit: int = Field(default=64, ge=1)
+    #: Concurrent reconcile passes; bounded so the API server is not flooded.
+    max_concurrent_reconciles: int = Field(default=32, ge=1)
     #: Whether kopf posts Kubernetes Events for handler outcomes (ours are posted regardless).
     post_handler_events: bool = False
     #: Default policy for executable custom code (scripts, Java classes, expressions) in

@@ -1,5 +1,5 @@
 """kopf handlers (decorators only); importing this package registers them all."""
 
-from deployunits.handlers import deploymentunit, lifecycle
+from deployunits.handlers import deploymentunit, lifecycle, redeploy
 
-__all__ = ["deploymentunit", "lifecycle"]
+__all__ = ["deploymentunit", "lifecycle", "redeploy"]

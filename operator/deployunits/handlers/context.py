@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import kopf
 
 from deployunits.k8s.client import KubeClient
+from deployunits.operations.redeploys import RedeploysContext
 from deployunits.operations.units import UnitsContext
 from deployunits.settings import OperatorSettings
 
@@ -16,6 +17,7 @@ class OperatorContext:
     settings: OperatorSettings
     kube: KubeClient
     units: UnitsContext
+    redeploys: RedeploysContext
 
 
 def of(memo: kopf.Memo) -> OperatorContext:

@@ -7,9 +7,10 @@ import kopf
 
 from deployunits import constants
 from deployunits.handlers import context
-from deployunits.operations import units
+from deployunits.operations import redeploys, units
 from deployunits.operations.versions import VersionSlot
 from deployunits.reconcile.deploymentunit import PreviousDeployment
+from deployunits.reconcile.redeploy import REQUEST_LABEL
 
 _RESOURCE = (constants.GROUP, constants.VERSION, constants.DEPLOYMENT_UNIT_PLURAL)
 
@@ -36,7 +37,7 @@ def unit_history(
     key = (
         str(namespace),
         str(spec.get("name") or ""),
-        str(spec.get("source") or ""),
+        str(spec.get("source") or units.DEFAULT_SOURCE),
         str(spec.get("tenantId") or ""),
     )
     deployed_at = status.get("deploymentTime")
@@ -47,6 +48,14 @@ def unit_history(
     )
     resources = {str(r["name"]): str(r["sha256"]) for r in status.get("resources") or []}
     return {key: PreviousDeployment(str(spec.get("deploymentId")), time, resources)}
+
+
+@kopf.index(*_RESOURCE)
+def unit_by_deployment_id(
+    namespace: str | None, name: str | None, spec: kopf.Spec, **_: Any
+) -> dict[tuple[str, str], str]:
+    """(namespace, deploymentId) → unit name (what Redeploys look their source up by)."""
+    return {(str(namespace), str(spec.get("deploymentId"))): str(name)}
 
 
 @kopf.index(*_RESOURCE)
@@ -97,8 +106,14 @@ async def on_unit_event(
     raw = _plain(body)
     if type == "DELETED":
         units.forget(ctx, raw)
-        return
-    await units.reconcile(ctx, raw)
+    else:
+        await units.reconcile(ctx, raw)
+    request = (raw["metadata"].get("labels") or {}).get(REQUEST_LABEL)
+    if request:
+        # A unit created by a Redeploy: its progress is the request's progress.
+        operator = context.of(memo)
+        operator.redeploys.bind_index(kwargs["unit_by_deployment_id"])
+        await redeploys.reconcile_ref(operator.redeploys, (raw["metadata"]["namespace"], request))
 
 
 def _plain(body: kopf.Body) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Operator start-up and shutdown: kopf settings, storage prefixes, the shared clients."""
 
+import asyncio
 import logging
 from typing import Any
 
@@ -9,7 +10,7 @@ import kopf
 from deployunits import constants
 from deployunits.handlers import context
 from deployunits.k8s.client import Connection, KubeClient
-from deployunits.operations import units
+from deployunits.operations import redeploys, units
 from deployunits.operations.retries import RetryScheduler
 from deployunits.settings import OperatorSettings
 
@@ -31,13 +32,26 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
-    settings.queueing.worker_limit = config.worker_limit
+    # No kopf worker limit: with indexes, capped workers can all wait for an index that only
+    # an uncapped worker would fill (a deadlock at start-up). Passes are bounded below instead.
+    settings.queueing.worker_limit = None
     settings.networking.enforce_retry_after = True
     kube = KubeClient(Connection.load(config.kubeconfig))
     http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=True)
-    unit_context = units.UnitsContext(settings=config, kube=kube, http=http)
+    unit_context = units.UnitsContext(
+        settings=config,
+        kube=kube,
+        http=http,
+        passes=asyncio.Semaphore(config.max_concurrent_reconciles),
+    )
     unit_context.retries = RetryScheduler(lambda ref: units.reconcile_ref(unit_context, ref))
-    memo["context"] = context.OperatorContext(settings=config, kube=kube, units=unit_context)
+    redeploy_context = redeploys.RedeploysContext(kube=kube)
+    redeploy_context.retries = RetryScheduler(
+        lambda ref: redeploys.reconcile_ref(redeploy_context, ref)
+    )
+    memo["context"] = context.OperatorContext(
+        settings=config, kube=kube, units=unit_context, redeploys=redeploy_context
+    )
 
 
 @kopf.on.login()
@@ -59,8 +73,9 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 async def close(memo: kopf.Memo, **_: Any) -> None:
     """Stop retries and close the clients."""
     ctx = context.of(memo)
-    if ctx.units.retries is not None:
-        await ctx.units.retries.close()
+    for retries in (ctx.units.retries, ctx.redeploys.retries):
+        if retries is not None:
+            await retries.close()
     await ctx.units.http.aclose()
     await ctx.kube.aclose()
 

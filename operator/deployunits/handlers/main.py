@@ -2,6 +2,9 @@
 
 import argparse
 import logging
+import os
+import random
+import socket
 import sys
 
 import kopf
@@ -23,12 +26,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_format, settings.log_level)
     standalone = False if args.peering else (args.standalone or settings.standalone)
+    # kopf names itself after the login user unless POD_ID is set; a container user without
+    # a passwd entry (OpenShift's random UIDs) would crash that lookup.
+    os.environ.setdefault("POD_ID", f"{socket.gethostname()}-{os.getpid()}")
     # Importing the package registers every handler with kopf's default registry.
     import deployunits.handlers  # noqa: F401
 
     logging.getLogger(__name__).info("Starting the deployunits operator.")
     kopf.run(
         standalone=standalone,
+        # Peers with equal priority all pause (kopf); a random one makes exactly one active.
+        priority=None if standalone else random.randint(1, 1_000_000),
         # Naming a peering makes it mandatory in kopf; only do so when replicas should peer.
         peering_name=None if standalone else settings.peering_name,
         clusterwide=not settings.namespaces,

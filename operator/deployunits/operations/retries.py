@@ -18,13 +18,18 @@ class RetryScheduler:
     first_delay: float = 1.0
     max_delay: float = 60.0
     _pending: dict[ObjectRef, asyncio.Task[None]] = field(default_factory=dict)
+    _running: set[asyncio.Task[None]] = field(default_factory=set)
     _attempts: dict[ObjectRef, int] = field(default_factory=dict)
+    _closed: bool = False
 
-    def schedule(self, ref: ObjectRef) -> float:
-        """Retry the object later; returns the delay chosen."""
+    def schedule(self, ref: ObjectRef, delay: float | None = None) -> float:
+        """Run the object again later (after `delay`, or with backoff); returns the delay."""
+        if self._closed:
+            return 0.0
         attempt = self._attempts.get(ref, 0)
-        self._attempts[ref] = attempt + 1
-        delay = min(self.first_delay * float(2**attempt), self.max_delay)
+        if delay is None:
+            self._attempts[ref] = attempt + 1
+            delay = min(self.first_delay * float(2**attempt), self.max_delay)
         existing = self._pending.get(ref)
         if existing is not None and not existing.done():
             existing.cancel()
@@ -34,11 +39,18 @@ class RetryScheduler:
     async def _later(self, ref: ObjectRef, delay: float) -> None:
         await asyncio.sleep(delay)
         self._pending.pop(ref, None)
+        # Still tracked while it runs, so that close() can stop it too.
+        current = asyncio.current_task()
+        if current is not None:
+            self._running.add(current)
         try:
             await self.run(ref)
         except Exception:
             logger.exception("Retry of %s/%s failed.", *ref)
             self.schedule(ref)
+        finally:
+            if current is not None:
+                self._running.discard(current)
 
     def succeeded(self, ref: ObjectRef) -> None:
         """The object needs no retry (anymore)."""
@@ -51,7 +63,8 @@ class RetryScheduler:
         return self._attempts.get(ref, 0)
 
     async def close(self) -> None:
-        tasks = list(self._pending.values())
+        self._closed = True
+        tasks = [*self._pending.values(), *self._running]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -30,6 +30,8 @@ PLURAL = constants.DEPLOYMENT_UNIT_PLURAL
 #: Namespace annotation that sets the custom-code policy: "deny" or "allow".
 CUSTOM_CODE_ANNOTATION = f"{constants.PREFIX}/custom-code"
 HistoryKey = tuple[str, str, str, str]  # (namespace, name, source, tenant)
+#: Camunda compares deployments without a source as if it were this one.
+DEFAULT_SOURCE = "process application"
 
 
 class RetryLater(Exception):
@@ -44,6 +46,8 @@ class UnitsContext:
     kube: KubeClient
     http: httpx.AsyncClient
     retries: RetryScheduler | None = None
+    #: Bounds the passes that run at once (they call the API server and Maven repositories).
+    passes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(32))
     locks: dict[ObjectRef, asyncio.Lock] = field(default_factory=dict)
     #: The newest resourceVersion this process wrote per object: older events are stale.
     written: dict[ObjectRef, int] = field(default_factory=dict)
@@ -124,7 +128,8 @@ async def reconcile(ctx: UnitsContext, body: dict[str, Any]) -> None:
             # would repeat work already done.
             return
         try:
-            await _pass(ctx, body)
+            async with ctx.passes:
+                await _pass(ctx, body)
         except (RetryLater, ApiUnavailable) as error:
             _retry(ctx, ref, str(error))
             return
@@ -222,7 +227,7 @@ async def _deploy(
         await _problem(ctx, body, spec, status, job, analysis, generation)
         return
     resources = decide.describe_resources(uid, content)
-    history_key = (namespace, spec.name or "", spec.source or "", spec.tenant_id or "")
+    history_key = (namespace, spec.name or "", spec.source or DEFAULT_SOURCE, spec.tenant_id or "")
     history = [d for d in ctx.history(history_key) if d.deployment_id != spec.deployment_id]
     outcome = decide.filter_duplicates(spec, resources, history)
     by_sha = {

@@ -229,6 +229,10 @@ def analyze(
             False,
             Reason.CUSTOM_CODE_REFUSED,
         )
+    for definition in parsed:
+        too_long = _over_long_attribute(definition)
+        if too_long is not None:
+            return ContentProblem(too_long, False, Reason.INVALID_CONTENT)
     seen: set[VersionKey] = set()
     for definition in parsed:
         key = (definition.kind, definition.key)
@@ -241,6 +245,27 @@ def analyze(
             )
         seen.add(key)
     return parsed
+
+
+#: Bounds of the definition attributes kept in status (the CRD schema enforces them too).
+_ATTRIBUTE_LIMITS = {
+    "name": 1024,
+    "version_tag": 255,
+    "category": 1024,
+    "package_name": 255,
+    "jbpm_version": 255,
+}
+
+
+def _over_long_attribute(definition: ParsedDefinition) -> str | None:
+    for attribute, limit in _ATTRIBUTE_LIMITS.items():
+        value = getattr(definition, attribute)
+        if value is not None and len(value) > limit:
+            return (
+                f"resource '{definition.resource}': {definition.kind} '{definition.key}' has "
+                f"a {attribute} of {len(value)} characters, more than {limit}"
+            )
+    return None
 
 
 @dataclass(frozen=True)
@@ -384,7 +409,7 @@ def waiting_status(
         update={
             "observed_generation": generation,
             "status": DeploymentStatus.DEPLOYING,
-            "job": job.model_copy(update={"explanation": problem.message}),
+            "job": job.model_copy(update={"explanation": problem.message[:32768]}),
             "conditions": conditions.items,
         }
     )
@@ -406,7 +431,7 @@ def failed_status(
     conditions.put(ConditionType.RECONCILING, "False", Reason.JOB_FAILED, "")
     conditions.put(ConditionType.STALLED, "True", problem.reason, problem.message)
     finished = job.model_copy(
-        update={"finished": now, "success": False, "explanation": problem.message}
+        update={"finished": now, "success": False, "explanation": problem.message[:32768]}
     )
     return current.model_copy(
         update={

@@ -1,0 +1,250 @@
+"""One pass of a Redeploy: find the source, create the new unit exactly once, report, expire."""
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from deployunits import constants
+from deployunits.k8s import objects
+from deployunits.k8s.client import ApiError, ApiUnavailable, KubeClient, custom_path
+from deployunits.models.conditions import ConditionType, now
+from deployunits.models.deploymentunit import DeploymentStatus, DeploymentUnitStatus
+from deployunits.models.redeploy import RedeploySpec, RedeployStatus
+from deployunits.operations.retries import ObjectRef, RetryScheduler
+from deployunits.reconcile import redeploy as decide
+
+logger = logging.getLogger(__name__)
+PLURAL = constants.REDEPLOY_PLURAL
+UNITS = constants.DEPLOYMENT_UNIT_PLURAL
+
+
+@dataclass
+class RedeploysContext:
+    """What Redeploy passes share: the client, retries, locks, and units by deployment id."""
+
+    kube: KubeClient
+    retries: RetryScheduler | None = None
+    locks: dict[ObjectRef, asyncio.Lock] = field(default_factory=dict)
+    _units_by_id: Mapping[tuple[str, str], Iterable[str]] | None = None
+
+    def bind_index(self, units_by_id: Mapping[tuple[str, str], Iterable[str]]) -> None:
+        """kopf's index of unit names by (namespace, deploymentId)."""
+        self._units_by_id = units_by_id
+
+    def unit_name(self, namespace: str, deployment_id: str) -> str | None:
+        names = sorted((self._units_by_id or {}).get((namespace, deployment_id)) or ())
+        return names[0] if names else None
+
+
+async def reconcile_ref(ctx: RedeploysContext, ref: ObjectRef) -> None:
+    """Reconcile the current version of a request (retries, TTL expiry and unit news)."""
+    try:
+        body = await ctx.kube.get(custom_path(PLURAL, ref[0], ref[1]))
+    except ApiError as error:
+        if error.not_found:
+            return
+        raise
+    await reconcile(ctx, body)
+
+
+async def reconcile(ctx: RedeploysContext, body: dict[str, Any]) -> None:
+    """One serialized pass for the request."""
+    meta = body["metadata"]
+    ref = (meta["namespace"], meta["name"])
+    async with ctx.locks.setdefault(ref, asyncio.Lock()):
+        try:
+            delay = await _pass(ctx, body)
+        except (ApiUnavailable, ApiError) as error:
+            if (
+                isinstance(error, ApiError)
+                and error.status < 500
+                and error.status not in (409, 429)
+            ):
+                raise
+            delay = None
+            if ctx.retries is None:
+                raise
+            logger.info("Retrying redeploy %s/%s: %s", *ref, error)
+            ctx.retries.schedule(ref)
+            return
+    if ctx.retries is not None:
+        if delay is None:
+            ctx.retries.succeeded(ref)
+        else:
+            ctx.retries.schedule(ref, delay)
+
+
+def forget(ctx: RedeploysContext, body: dict[str, Any]) -> None:
+    ref = (body["metadata"]["namespace"], body["metadata"]["name"])
+    ctx.locks.pop(ref, None)
+    if ctx.retries is not None:
+        ctx.retries.succeeded(ref)
+
+
+async def _get_unit(ctx: RedeploysContext, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        return await ctx.kube.get(custom_path(UNITS, namespace, name))
+    except ApiError as error:
+        if error.not_found:
+            return None
+        raise
+
+
+def _unit_status(unit: dict[str, Any] | None) -> DeploymentUnitStatus | None:
+    raw = (unit or {}).get("status") or {}
+    return DeploymentUnitStatus.model_validate(raw) if raw else None
+
+
+def _settled(unit: dict[str, Any]) -> bool:
+    status = _unit_status(unit)
+    return (
+        status is not None
+        and status.observed_generation == unit["metadata"].get("generation")
+        and status.status is not DeploymentStatus.DEPLOYING
+    )
+
+
+async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
+    """Returns seconds until the request should be looked at again, or None."""
+    meta = body["metadata"]
+    if meta.get("deletionTimestamp"):
+        return None
+    namespace, generation = meta["namespace"], int(meta.get("generation") or 0)
+    spec = RedeploySpec.model_validate(body.get("spec") or {})
+    raw = body.get("status") or {}
+    status = RedeployStatus.model_validate(raw) if raw else None
+    at = now()
+    if decide.is_finished(status):
+        remaining = decide.expires_in(spec, status, at)
+        if remaining is None:
+            return None
+        if remaining > 0:
+            return remaining
+        try:
+            await ctx.kube.delete(custom_path(PLURAL, namespace, meta["name"]))
+        except ApiError as error:
+            if not error.not_found:
+                raise
+        return None
+
+    unit_name = decide.new_unit_name(meta["uid"])
+    unit = await _get_unit(ctx, namespace, unit_name)
+    if unit is None:
+        source_name = ctx.unit_name(namespace, spec.deployment_id)
+        source = await _get_unit(ctx, namespace, source_name) if source_name else None
+        if source is not None and not _settled(source):
+            await _write(
+                ctx,
+                body,
+                status,
+                decide.progress_status(
+                    status,
+                    generation,
+                    at,
+                    new_deployment_id=None,
+                    new_name=None,
+                    unit_name=None,
+                    reason=decide.Reason.WAITING_FOR_SOURCE,
+                    message=f"Deployment {spec.deployment_id} is still being deployed.",
+                ),
+            )
+            return 2.0
+        source_status = _unit_status(source)
+        failure = decide.source_failure(spec.deployment_id, source_status)
+        if failure is not None:
+            await _write(ctx, body, status, decide.failed_status(status, failure, generation, at))
+            return None
+        assert source is not None and source_status is not None
+        chosen = decide.choose_resources(spec, source_status.resources)
+        if isinstance(chosen, decide.Failure):
+            await _write(ctx, body, status, decide.failed_status(status, chosen, generation, at))
+            return None
+        try:
+            unit = await ctx.kube.create(
+                custom_path(UNITS, namespace), decide.new_unit(body, source["spec"], chosen)
+            )
+        except ApiError as error:
+            if error.status != 409:
+                raise
+            # Created by an earlier pass that did not get to write the status.
+            unit = await _get_unit(ctx, namespace, unit_name)
+            if unit is None:
+                return 1.0
+
+    unit_status = _unit_status(unit)
+    new_id = str(unit["spec"]["deploymentId"])
+    new_name = unit["spec"].get("name")
+    if unit_status is not None and _settled(unit):
+        if unit_status.status is DeploymentStatus.DEPLOYED:
+            await _write(
+                ctx,
+                body,
+                status,
+                decide.succeeded_status(
+                    status,
+                    generation,
+                    at,
+                    new_deployment_id=new_id,
+                    new_name=new_name,
+                    unit_name=unit_name,
+                ),
+            )
+            # The status write comes back as an event; the finished branch handles the TTL.
+            return None
+        stalled = next((c for c in unit_status.conditions if c.type == ConditionType.STALLED), None)
+        why = stalled.message if stalled is not None else str(unit_status.status)
+        failure = decide.Failure(
+            decide.Reason.INVALID, f"Cannot redeploy deployment '{spec.deployment_id}': {why}"
+        )
+        await _write(ctx, body, status, decide.failed_status(status, failure, generation, at))
+        return None
+    if status is None or status.new_unit_name != unit_name:
+        await _write(
+            ctx,
+            body,
+            status,
+            decide.progress_status(
+                status,
+                generation,
+                at,
+                new_deployment_id=new_id,
+                new_name=new_name,
+                unit_name=unit_name,
+                reason=decide.Reason.IN_PROGRESS,
+                message=f"Deploying the new deployment {new_id}.",
+            ),
+        )
+    # The unit's own events bring this request back; the delay is a safety net.
+    return 30.0
+
+
+async def _write(
+    ctx: RedeploysContext,
+    body: dict[str, Any],
+    before: RedeployStatus | None,
+    after: RedeployStatus,
+) -> None:
+    meta = body["metadata"]
+    await objects.write_status(ctx.kube, PLURAL, meta["namespace"], meta["name"], after.to_wire())
+    finished_before, finished_now = decide.is_finished(before), decide.is_finished(after)
+    if finished_now and not finished_before:
+        succeeded = any(
+            c.type == ConditionType.SUCCEEDED and c.status == "True" for c in after.conditions
+        )
+        message = next(
+            (
+                c.message
+                for c in after.conditions
+                if c.type == (ConditionType.SUCCEEDED if succeeded else ConditionType.STALLED)
+            ),
+            "",
+        )
+        await objects.post_event(
+            ctx.kube,
+            body,
+            "Normal" if succeeded else "Warning",
+            "Succeeded" if succeeded else "Stalled",
+            message,
+        )

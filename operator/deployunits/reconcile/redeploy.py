@@ -1,0 +1,254 @@
+"""Pure decisions of a Redeploy: which resources, the new unit, and the request's status."""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from deployunits import constants
+from deployunits.models import conditions as cond
+from deployunits.models.conditions import ConditionType
+from deployunits.models.deploymentunit import DeploymentStatus, DeploymentUnitStatus, StoredResource
+from deployunits.models.redeploy import RedeploySpec, RedeployStatus
+
+#: Label on a unit created by a Redeploy: the request's name.
+REQUEST_LABEL = f"{constants.PREFIX}/redeploy"
+#: Annotation on that unit: the request's uid (what makes the creation exactly-once).
+REQUEST_UID_ANNOTATION = f"{constants.PREFIX}/redeploy-uid"
+
+
+class Reason(StrEnum):
+    """Condition reasons of a Redeploy; NotFound and Invalid carry the engine's meaning."""
+
+    NOT_FOUND = "NotFound"
+    INVALID = "Invalid"
+    REDEPLOYED = "Redeployed"
+    IN_PROGRESS = "InProgress"
+    WAITING_FOR_SOURCE = "WaitingForSource"
+    NO_FAILURE = "NoFailure"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The request cannot succeed; retrying will not change that."""
+
+    reason: Reason
+    message: str
+
+
+def is_finished(status: RedeployStatus | None) -> bool:
+    """Whether the request has an outcome (Succeeded or Stalled)."""
+    if status is None:
+        return False
+    return cond.is_true(status.conditions, ConditionType.SUCCEEDED) or cond.is_true(
+        status.conditions, ConditionType.STALLED
+    )
+
+
+def source_failure(deployment_id: str, source: DeploymentUnitStatus | None) -> Failure | None:
+    """NotFound unless the source deployment exists and is deployed."""
+    if source is None or source.status in (
+        DeploymentStatus.UNDEPLOYED,
+        DeploymentStatus.DEPLOY_FAILED,
+        DeploymentStatus.UNDEPLOYING,
+        DeploymentStatus.UNDEPLOY_FAILED,
+    ):
+        return Failure(Reason.NOT_FOUND, f"Deployment with id '{deployment_id}' does not exist")
+    return None
+
+
+def choose_resources(
+    spec: RedeploySpec, resources: Sequence[StoredResource]
+) -> list[StoredResource] | Failure:
+    """Both lists empty: every resource; otherwise the union of ids and names (engine order)."""
+    if not spec.resource_ids and not spec.resource_names:
+        return list(resources)
+    prefix = f"Cannot redeploy deployment '{spec.deployment_id}': "
+    ids = {r.id for r in resources}
+    missing_ids = [i for i in spec.resource_ids if i not in ids]
+    if missing_ids:
+        return Failure(
+            Reason.NOT_FOUND,
+            f"{prefix}The deployment with id '{spec.deployment_id}' does not contain the "
+            f"following resources with id: {', '.join(missing_ids)}",
+        )
+    names = {r.name for r in resources}
+    missing_names = [n for n in spec.resource_names if n not in names]
+    if missing_names:
+        return Failure(
+            Reason.NOT_FOUND,
+            f"{prefix}The deployment with id '{spec.deployment_id}' does not contain the "
+            f"following resources with name: {', '.join(missing_names)}",
+        )
+    wanted_ids, wanted_names = set(spec.resource_ids), set(spec.resource_names)
+    return [r for r in resources if r.id in wanted_ids or r.name in wanted_names]
+
+
+def new_unit_name(request_uid: str) -> str:
+    """The new unit's name: derived from the request's uid, so a retry finds, not duplicates."""
+    return f"redeploy-{request_uid}"
+
+
+def new_deployment_id(request_uid: str) -> str:
+    """The new deployment's id (Camunda-style), also derived from the request's uid."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"deployunits:redeploy:{request_uid}"))
+
+
+def new_unit(
+    request: dict[str, Any], source_spec: dict[str, Any], chosen: Sequence[StoredResource]
+) -> dict[str, Any]:
+    """The DeploymentUnit a Redeploy creates: name and tenant of the original, its own source."""
+    meta = request["metadata"]
+    spec = RedeploySpec.model_validate(request.get("spec") or {})
+    unit_spec: dict[str, Any] = {
+        "deploymentId": new_deployment_id(meta["uid"]),
+        "resources": {"snapshots": [{"name": r.name, "sha256": r.sha256} for r in chosen]},
+        "state": "Deployed",
+    }
+    for field in ("name", "tenantId", "strategy", "mergeMode"):
+        if source_spec.get(field) is not None:
+            unit_spec[field] = source_spec[field]
+    if spec.source is not None:
+        unit_spec["source"] = spec.source
+    return {
+        "apiVersion": constants.API_VERSION,
+        "kind": constants.DEPLOYMENT_UNIT_KIND,
+        "metadata": {
+            "name": new_unit_name(meta["uid"]),
+            "namespace": meta["namespace"],
+            "labels": {REQUEST_LABEL: meta["name"]},
+            "annotations": {REQUEST_UID_ANNOTATION: meta["uid"]},
+            # The operator manages this finalizer anyway; setting it now saves a write.
+            "finalizers": [constants.FINALIZER],
+        },
+        "spec": unit_spec,
+    }
+
+
+def _conditions(
+    current: RedeployStatus | None,
+    generation: int,
+    now: datetime,
+    *,
+    succeeded: cond.ConditionStatus,
+    stalled: bool,
+    reconciling: bool,
+    reason: str,
+    message: str,
+) -> list[cond.Condition]:
+    items = list(current.conditions) if current is not None else []
+    for type_, status, why, text in (
+        (ConditionType.SUCCEEDED, succeeded, reason, message),
+        (
+            ConditionType.STALLED,
+            "True" if stalled else "False",
+            reason if stalled else Reason.NO_FAILURE,
+            message if stalled else "",
+        ),
+        (
+            ConditionType.RECONCILING,
+            "True" if reconciling else "False",
+            reason,
+            message if reconciling else "",
+        ),
+    ):
+        items = cond.set_condition(items, type_, status, why, text, generation=generation, at=now)
+    return items
+
+
+def failed_status(
+    current: RedeployStatus | None, failure: Failure, generation: int, now: datetime
+) -> RedeployStatus:
+    """Stalled with the engine's reason and message."""
+    base = current or RedeployStatus()
+    return base.model_copy(
+        update={
+            "observed_generation": generation,
+            "completion_time": now,
+            "conditions": _conditions(
+                current,
+                generation,
+                now,
+                succeeded="False",
+                stalled=True,
+                reconciling=False,
+                reason=failure.reason,
+                message=failure.message,
+            ),
+        }
+    )
+
+
+def progress_status(
+    current: RedeployStatus | None,
+    generation: int,
+    now: datetime,
+    *,
+    new_deployment_id: str | None,
+    new_name: str | None,
+    unit_name: str | None,
+    reason: Reason,
+    message: str,
+) -> RedeployStatus:
+    """Still working: the new unit exists (or the source is still deploying)."""
+    base = current or RedeployStatus()
+    return base.model_copy(
+        update={
+            "observed_generation": generation,
+            "new_deployment_id": new_deployment_id,
+            "new_deployment_name": new_name,
+            "new_unit_name": unit_name,
+            "conditions": _conditions(
+                current,
+                generation,
+                now,
+                succeeded="Unknown",
+                stalled=False,
+                reconciling=True,
+                reason=reason,
+                message=message,
+            ),
+        }
+    )
+
+
+def succeeded_status(
+    current: RedeployStatus | None,
+    generation: int,
+    now: datetime,
+    *,
+    new_deployment_id: str,
+    new_name: str | None,
+    unit_name: str,
+) -> RedeployStatus:
+    """The new deployment is deployed."""
+    base = current or RedeployStatus()
+    return base.model_copy(
+        update={
+            "observed_generation": generation,
+            "new_deployment_id": new_deployment_id,
+            "new_deployment_name": new_name,
+            "new_unit_name": unit_name,
+            "completion_time": now,
+            "conditions": _conditions(
+                current,
+                generation,
+                now,
+                succeeded="True",
+                stalled=False,
+                reconciling=False,
+                reason=Reason.REDEPLOYED,
+                message=f"Redeployed as deployment {new_deployment_id}.",
+            ),
+        }
+    )
+
+
+def expires_in(spec: RedeploySpec, status: RedeployStatus | None, now: datetime) -> float | None:
+    """Seconds until a finished request may be deleted; None if it lives on (no TTL)."""
+    if spec.ttl_seconds_after_finished is None or status is None or status.completion_time is None:
+        return None
+    deadline = status.completion_time + timedelta(seconds=spec.ttl_seconds_after_finished)
+    return max(0.0, (deadline - now).total_seconds())
