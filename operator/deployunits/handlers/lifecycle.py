@@ -73,6 +73,7 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 async def close(memo: kopf.Memo, **_: Any) -> None:
     """Stop retries and close the clients."""
     ctx = context.of(memo)
+    await ctx.units.drain()
     for retries in (ctx.units.retries, ctx.redeploys.retries):
         if retries is not None:
             await retries.close()

@@ -3,7 +3,7 @@
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,17 @@ class UnitsContext:
 
     def __post_init__(self) -> None:
         self.versions = VersionAllocator(self.latest_version)
+        self._background: set[asyncio.Task[None]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run work in the background, kept referenced until it is done."""
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Wait for background work (at shutdown)."""
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     def bind_indexes(
         self,
@@ -156,7 +167,8 @@ def _remember(ctx: UnitsContext, written: dict[str, Any] | None) -> None:
     if written:
         version = _resource_version(written)
         if version is not None:
-            ctx.written[_ref(written)] = version
+            ref = _ref(written)
+            ctx.written[ref] = max(version, ctx.written.get(ref, 0))
 
 
 def _retry(ctx: UnitsContext, ref: ObjectRef, why: str) -> None:
@@ -185,19 +197,24 @@ async def _pass(ctx: UnitsContext, body: dict[str, Any]) -> None:
         await _finalize(ctx, body, status, generation)
         return
     action = decide.decide_action(spec, status, generation)
-    if action is decide.Action.NOTHING:
-        _remember(ctx, await objects.set_finalizer(ctx.kube, PLURAL, body, present=True))
-        return
-    _remember(ctx, await objects.set_finalizer(ctx.kube, PLURAL, body, present=True))
-    at = now()
-    if action is decide.Action.OBSERVE:
-        assert status is not None
-        await _write(ctx, body, status, decide.observed_status(status, generation, at))
-    elif action is decide.Action.UNDEPLOY:
-        job = decide.next_job(JobOperation.UNDEPLOY, status, generation, at)
-        await _write(ctx, body, status, decide.undeployed_status(status, job, generation, at))
-    else:
-        await _deploy(ctx, body, spec, status, generation)
+    # The finalizer goes on while the pass works; the status is written only once it is on.
+    finalizing = asyncio.ensure_future(objects.set_finalizer(ctx.kube, PLURAL, body, present=True))
+    try:
+        if action is decide.Action.NOTHING:
+            return
+        at = now()
+        if action is decide.Action.OBSERVE:
+            assert status is not None
+            new = decide.observed_status(status, generation, at)
+            await _write(ctx, body, status, new, after=finalizing)
+        elif action is decide.Action.UNDEPLOY:
+            job = decide.next_job(JobOperation.UNDEPLOY, status, generation, at)
+            new = decide.undeployed_status(status, job, generation, at)
+            await _write(ctx, body, status, new, after=finalizing)
+        else:
+            await _deploy(ctx, body, spec, status, generation, finalizing)
+    finally:
+        _remember(ctx, await finalizing)
 
 
 async def _deploy(
@@ -206,6 +223,7 @@ async def _deploy(
     spec: DeploymentUnitSpec,
     status: DeploymentUnitStatus | None,
     generation: int,
+    finalizing: "asyncio.Future[dict[str, Any] | None]",
 ) -> None:
     meta = body["metadata"]
     namespace, uid = meta["namespace"], meta["uid"]
@@ -215,7 +233,7 @@ async def _deploy(
         ctx.kube, ctx.http, str(ctx.settings.maven_repository), namespace, spec, ctx.limits
     )
     if isinstance(content, decide.ContentProblem):
-        await _problem(ctx, body, spec, status, job, content, generation)
+        await _problem(ctx, body, spec, status, job, content, generation, finalizing)
         return
     analysis = decide.analyze(
         content,
@@ -224,7 +242,7 @@ async def _deploy(
         jbpm=":" in spec.deployment_id,
     )
     if isinstance(analysis, decide.ContentProblem):
-        await _problem(ctx, body, spec, status, job, analysis, generation)
+        await _problem(ctx, body, spec, status, job, analysis, generation, finalizing)
         return
     resources = decide.describe_resources(uid, content)
     history_key = (namespace, spec.name or "", spec.source or DEFAULT_SOURCE, spec.tenant_id or "")
@@ -234,8 +252,12 @@ async def _deploy(
         r.sha256: item.content
         for r, item in zip(resources, sorted(content, key=lambda c: c.name), strict=True)
     }
-    for sha, data in by_sha.items():
-        await objects.ensure_snapshot(ctx.kube, namespace, sha, data, body)
+    await asyncio.gather(
+        *(
+            objects.ensure_snapshot(ctx.kube, namespace, sha, data, body)
+            for sha, data in by_sha.items()
+        )
+    )
     chosen = [p for p in analysis if p.resource in outcome.deployed_names]
     tenant = spec.tenant_id or ""
     slots: dict[VersionSlot, tuple[str, str]] = {
@@ -254,7 +276,7 @@ async def _deploy(
             generation,
             now(),
         )
-        await _write(ctx, body, status, new_status)
+        await _write(ctx, body, status, new_status, after=finalizing)
         reservation.commit()
 
 
@@ -266,14 +288,15 @@ async def _problem(
     job: Any,
     problem: decide.ContentProblem,
     generation: int,
+    finalizing: "asyncio.Future[dict[str, Any] | None]",
 ) -> None:
     at = now()
     if problem.temporary:
-        await _write(ctx, body, status, decide.waiting_status(status, job, problem, generation, at))
+        waiting = decide.waiting_status(status, job, problem, generation, at)
+        await _write(ctx, body, status, waiting, after=finalizing)
         raise RetryLater(problem.message)
-    await _write(
-        ctx, body, status, decide.failed_status(status, job, problem, spec, generation, at)
-    )
+    failed = decide.failed_status(status, job, problem, spec, generation, at)
+    await _write(ctx, body, status, failed, after=finalizing)
 
 
 async def _finalize(
@@ -298,16 +321,21 @@ async def _write(
     ctx: UnitsContext,
     body: dict[str, Any],
     before: DeploymentUnitStatus | None,
-    after: DeploymentUnitStatus,
+    new: DeploymentUnitStatus,
+    *,
+    after: "asyncio.Future[dict[str, Any] | None] | None" = None,
 ) -> None:
     meta = body["metadata"]
+    if after is not None:
+        await asyncio.shield(after)
     written = await objects.write_status(
-        ctx.kube, PLURAL, meta["namespace"], meta["name"], after.to_wire()
+        ctx.kube, PLURAL, meta["namespace"], meta["name"], new.to_wire()
     )
     _remember(ctx, written)
-    change = decide.transition(before, after)
+    change = decide.transition(before, new)
     if change is not None:
-        await objects.post_event(ctx.kube, body, change.type, change.reason, change.message)
+        # Events are for people; the pass does not wait for them.
+        ctx.spawn(objects.post_event(ctx.kube, body, change.type, change.reason, change.message))
 
 
 async def check_drift(

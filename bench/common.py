@@ -1,0 +1,99 @@
+"""Shared benchmark plumbing: a control plane, an async API client, apiserver metrics, RSS."""
+
+import asyncio
+import re
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from deployunits.k8s.client import Connection, KubeClient
+
+BPMN_HEADER = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="defs" '
+    'targetNamespace="http://bpmn.io/schema/bpmn">'
+)
+
+
+def sized_bpmn(key: str, size: int) -> str:
+    """A valid BPMN document of about `size` bytes (a chain of tasks)."""
+    parts = [BPMN_HEADER, f'<bpmn:process id="{key}" name="{key}" isExecutable="true">']
+    index = 0
+    while sum(map(len, parts)) < size - 200:
+        parts.append(f'<bpmn:task id="t{index}" name="Task number {index} of {key}"/>')
+        index += 1
+    parts.append("</bpmn:process></bpmn:definitions>")
+    return "".join(parts)
+
+
+def client(kubeconfig: Path, connections: int = 64) -> KubeClient:
+    return KubeClient(Connection.load(str(kubeconfig)), max_connections=connections)
+
+
+async def bounded(concurrency: int, jobs: Iterable[Callable[[], Awaitable[Any]]]) -> list[Any]:
+    """Run the jobs with at most `concurrency` at once."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(job: Callable[[], Awaitable[Any]]) -> Any:
+        async with gate:
+            return await job()
+
+    return await asyncio.gather(*(one(job) for job in jobs))
+
+
+_SAMPLE = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$")
+
+
+async def write_counts(kube: KubeClient) -> dict[tuple[str, str], float]:
+    """(verb, resource) → count of mutating requests so far, from kube-apiserver's /metrics."""
+    response = await kube._http.get("/metrics", headers=kube._headers())
+    counts: dict[tuple[str, str], float] = {}
+    for line in response.text.splitlines():
+        match = _SAMPLE.match(line)
+        if not match:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+        if labels.get("verb") in {"POST", "PATCH", "PUT", "DELETE", "CREATE", "APPLY", "UPDATE"}:
+            key = (labels["verb"], labels.get("resource", "") + "/" + labels.get("subresource", ""))
+            counts[key] = counts.get(key, 0.0) + float(match.group(2))
+    return counts
+
+
+def diff(
+    after: dict[tuple[str, str], float], before: dict[tuple[str, str], float]
+) -> dict[tuple[str, str], float]:
+    keys = set(after) | set(before)
+    return {
+        k: after.get(k, 0) - before.get(k, 0) for k in keys if after.get(k, 0) != before.get(k, 0)
+    }
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def describe(values: list[float]) -> str:
+    return (
+        f"p50 {percentile(values, 0.5) * 1000:.1f} ms, p99 {percentile(values, 0.99) * 1000:.1f} ms, "
+        f"mean {statistics.mean(values) * 1000:.1f} ms (n={len(values)})"
+    )
+
+
+class Stopwatch:
+    def __enter__(self) -> "Stopwatch":
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.seconds = time.perf_counter() - self.start

@@ -1,0 +1,200 @@
+"""Operator benchmark: units created at once until Ready vs. a plain client's floor; writes; RSS.
+
+    .venv/bin/python bench/operator_units.py [--units 1000] [--size 20480] [--concurrency 32]
+                                             [--memory-units 10000]
+
+Prints: time until all units are Ready, the floor (the same creates plus one status patch each by
+a plain client at the same concurrency), their ratio (target <= 2.0); the operator's API writes
+per unit, by verb and resource, from kube-apiserver's apiserver_request_total (target <= 3); and
+the operator's resident memory with --memory-units units present (target <= 300 MiB).
+"""
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import Stopwatch, bounded, client, diff, rss_mib, sized_bpmn, write_counts
+from deployunits.devcluster import binaries
+from deployunits.devcluster.plane import ControlPlane
+from deployunits.k8s.client import KubeClient, core_path, custom_path
+from tests.support.cluster import Cluster, OperatorProcess
+
+PLURAL = "deploymentunits"
+
+
+def unit(name: str, content: str) -> dict[str, Any]:
+    # Every unit gets its own process key, hence its own content and snapshot.
+    content = content.replace('"bench"', f'"{name}"')
+    return {
+        "apiVersion": "bpm.deployunits.io/v1alpha1",
+        "kind": "DeploymentUnit",
+        "metadata": {"name": name},
+        "spec": {
+            "deploymentId": name,
+            "resources": {"inline": [{"name": f"{name}.bpmn", "content": content}]},
+        },
+    }
+
+
+async def make_namespace(kube: KubeClient, name: str) -> None:
+    await kube.create(core_path("namespaces"), {"metadata": {"name": name}})
+
+
+async def floor(
+    kube: KubeClient, namespace: str, count: int, content: str, concurrency: int
+) -> float:
+    """The same creates plus one status patch each, by a plain client."""
+    status = {"status": {"observedGeneration": 1, "status": "DEPLOYED"}}
+
+    async def one(index: int) -> None:
+        name = f"floor-{index}"
+        await kube.create(custom_path(PLURAL, namespace), unit(name, content))
+        await kube.patch(custom_path(PLURAL, namespace, name, "status"), status)
+
+    with Stopwatch() as watch:
+        await bounded(concurrency, [lambda i=i: one(i) for i in range(count)])
+    return watch.seconds
+
+
+async def wait_all_ready(
+    kube: KubeClient, namespace: str, count: int, resource_version: str
+) -> None:
+    """Follow a watch until every unit in the namespace has Ready=True at its generation."""
+    ready: set[str] = set()
+    version = resource_version
+    while len(ready) < count:
+        async for event in kube.watch(custom_path(PLURAL, namespace), resource_version=version):
+            obj = event["object"]
+            version = obj["metadata"].get("resourceVersion", version)
+            if event["type"] == "BOOKMARK":
+                continue
+            status = obj.get("status") or {}
+            if status.get("observedGeneration") == obj["metadata"].get("generation") and any(
+                c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])
+            ):
+                ready.add(obj["metadata"]["name"])
+            if len(ready) >= count:
+                return
+
+
+async def create_and_wait(
+    kube: KubeClient, namespace: str, count: int, content: str, concurrency: int, prefix: str
+) -> float:
+    listing = await kube.get(custom_path(PLURAL, namespace), params={"limit": "1"})
+    start_version = listing["metadata"]["resourceVersion"]
+    with Stopwatch() as watch:
+        waiter = asyncio.create_task(wait_all_ready(kube, namespace, count, start_version))
+        await bounded(
+            concurrency,
+            [
+                lambda i=i: kube.create(
+                    custom_path(PLURAL, namespace), unit(f"{prefix}-{i}", content)
+                )
+                for i in range(count)
+            ],
+        )
+        await waiter
+    return watch.seconds
+
+
+async def run(
+    args: argparse.Namespace, plane: ControlPlane, operator: OperatorProcess
+) -> dict[str, Any]:
+    kube = client(plane.kubeconfig)
+    content = sized_bpmn("bench", args.size)
+    results: dict[str, Any] = {
+        "units": args.units,
+        "resource_bytes": len(content),
+        "concurrency": args.concurrency,
+    }
+    try:
+        await make_namespace(kube, "floor")
+        await make_namespace(kube, "bench")
+        results["floor_seconds"] = await floor(kube, "floor", args.units, content, args.concurrency)
+        operator.start()
+        before = await write_counts(kube)
+        results["operator_seconds"] = await create_and_wait(
+            kube, "bench", args.units, content, args.concurrency, "u"
+        )
+        await asyncio.sleep(2)  # let trailing writes (events) land before counting
+        writes = diff(await write_counts(kube), before)
+        # The benchmark itself created the units; everything else was the operator.
+        writes[("POST", "deploymentunits/")] = (
+            writes.get(("POST", "deploymentunits/"), 0) - args.units
+        )
+        writes = {k: v for k, v in writes.items() if v}
+        results["ratio"] = results["operator_seconds"] / results["floor_seconds"]
+        results["writes_per_unit"] = {
+            f"{v} {r}": round(n / args.units, 2) for (v, r), n in sorted(writes.items())
+        }
+        results["writes_per_unit_total"] = round(sum(writes.values()) / args.units, 2)
+        results["writes_per_unit_without_events"] = round(
+            sum(n for (v, r), n in writes.items() if not r.startswith("events")) / args.units, 2
+        )
+        assert operator.popen is not None
+        results["operator_rss_mib_after_units"] = round(rss_mib(operator.popen.pid), 1)
+        if args.memory_units:
+            small = sized_bpmn("mem", 1024)
+            extra = args.memory_units - args.units
+            await make_namespace(kube, "memory")
+            with Stopwatch() as watch:
+                await create_and_wait(kube, "memory", extra, small, args.concurrency, "m")
+            results["memory_units_present"] = args.memory_units
+            results["memory_fill_seconds"] = round(watch.seconds, 1)
+            await asyncio.sleep(5)
+            results["operator_rss_mib_with_memory_units"] = round(rss_mib(operator.popen.pid), 1)
+    finally:
+        await kube.aclose()
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--units", type=int, default=1000)
+    parser.add_argument("--size", type=int, default=20 * 1024)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--memory-units", type=int, default=0, help="total units for the RSS figure (e.g. 10000)"
+    )
+    args = parser.parse_args()
+    with ControlPlane(binaries.ensure_built()) as plane, tempfile.TemporaryDirectory() as scratch:
+        Cluster(plane.kubeconfig, None, plane=plane).install_crds()
+        operator = OperatorProcess(
+            plane.kubeconfig,
+            Path(scratch) / "operator.log",
+            env={
+                "DEPLOYUNITS_NAMESPACES": json.dumps(["bench", "memory"]),
+                "DEPLOYUNITS_LOG_LEVEL": "WARNING",
+            },
+        )
+        try:
+            results = asyncio.run(run(args, plane, operator))
+        finally:
+            operator.stop()
+    print(json.dumps(results, indent=2))
+    print(
+        f"\n{args.units} units of {results['resource_bytes']} bytes: operator {results['operator_seconds']:.2f} s, "
+        f"floor {results['floor_seconds']:.2f} s, ratio {results['ratio']:.2f} (target <= 2.0)"
+    )
+    print(
+        f"operator API writes per unit: {results['writes_per_unit_total']} "
+        f"({results['writes_per_unit_without_events']} without Events; target <= 3)"
+    )
+    if "operator_rss_mib_with_memory_units" in results:
+        print(
+            f"operator RSS with {results['memory_units_present']} units: "
+            f"{results['operator_rss_mib_with_memory_units']} MiB (target <= 300)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
