@@ -84,10 +84,9 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def describe(values: list[float]) -> str:
-    return (
-        f"p50 {percentile(values, 0.5) * 1000:.1f} ms, p99 {percentile(values, 0.99) * 1000:.1f} ms, "
-        f"mean {statistics.mean(values) * 1000:.1f} ms (n={len(values)})"
-    )
+    p50, p99 = percentile(values, 0.5) * 1000, percentile(values, 0.99) * 1000
+    mean = statistics.mean(values) * 1000
+    return f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, mean {mean:.1f} ms (n={len(values)})"
 
 
 class Stopwatch:

@@ -181,8 +181,9 @@ def main() -> int:
             operator.stop()
     print(json.dumps(results, indent=2))
     print(
-        f"\n{args.units} units of {results['resource_bytes']} bytes: operator {results['operator_seconds']:.2f} s, "
-        f"floor {results['floor_seconds']:.2f} s, ratio {results['ratio']:.2f} (target <= 2.0)"
+        f"\n{args.units} units of {results['resource_bytes']} bytes: "
+        f"operator {results['operator_seconds']:.2f} s, floor {results['floor_seconds']:.2f} s, "
+        f"ratio {results['ratio']:.2f} (target <= 2.0)"
     )
     print(
         f"operator API writes per unit: {results['writes_per_unit_total']} "
