@@ -5,8 +5,10 @@ from dataclasses import dataclass
 import kopf
 
 from deployunits.k8s.client import KubeClient
+from deployunits.metrics import OperatorMetrics
 from deployunits.operations.redeploys import RedeploysContext
 from deployunits.operations.units import UnitsContext
+from deployunits.probes import ProbeServer
 from deployunits.settings import OperatorSettings
 
 
@@ -18,6 +20,8 @@ class OperatorContext:
     kube: KubeClient
     units: UnitsContext
     redeploys: RedeploysContext
+    metrics: OperatorMetrics
+    probes: ProbeServer
 
 
 def of(memo: kopf.Memo) -> OperatorContext:

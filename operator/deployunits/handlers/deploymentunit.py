@@ -51,6 +51,23 @@ def unit_history(
 
 
 @kopf.index(*_RESOURCE)
+def unit_states(
+    namespace: str | None, name: str | None, meta: kopf.Meta, status: kopf.Status, **_: Any
+) -> dict[tuple[str, ...], tuple[str, str]]:
+    """("status", X) → units in status X, ("pending",) → units with an unfinished job."""
+    state = str(status.get("status") or "NONE")
+    ref = (str(namespace), str(name))
+    keys: dict[tuple[str, ...], tuple[str, str]] = {("status", state): ref}
+    if status.get("observedGeneration") != meta.get("generation") or state in (
+        "ACCEPTED",
+        "DEPLOYING",
+        "UNDEPLOYING",
+    ):
+        keys[("pending",)] = ref
+    return keys
+
+
+@kopf.index(*_RESOURCE)
 def unit_by_deployment_id(
     namespace: str | None, name: str | None, spec: kopf.Spec, **_: Any
 ) -> dict[tuple[str, str], str]:
@@ -103,6 +120,7 @@ async def on_unit_event(
     versions: kopf.Index[VersionSlot, int] = kwargs["unit_versions"]
     history: kopf.Index[units.HistoryKey, PreviousDeployment] = kwargs["unit_history"]
     ctx.bind_indexes(versions, history)
+    ctx.bind_states(kwargs["unit_states"])
     raw = _plain(body)
     if type == "DELETED":
         units.forget(ctx, raw)

@@ -10,8 +10,10 @@ import kopf
 from deployunits import constants
 from deployunits.handlers import context
 from deployunits.k8s.client import Connection, KubeClient
+from deployunits.metrics import OperatorMetrics
 from deployunits.operations import redeploys, units
 from deployunits.operations.retries import RetryScheduler
+from deployunits.probes import ProbeServer
 from deployunits.settings import OperatorSettings
 
 
@@ -38,19 +40,31 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.enforce_retry_after = True
     kube = KubeClient(Connection.load(config.kubeconfig))
     http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=True)
+    metrics = OperatorMetrics()
     unit_context = units.UnitsContext(
         settings=config,
         kube=kube,
         http=http,
         passes=asyncio.Semaphore(config.max_concurrent_reconciles),
+        metrics=metrics,
     )
+    metrics.watch_units(unit_context.states)
     unit_context.retries = RetryScheduler(lambda ref: units.reconcile_ref(unit_context, ref))
-    redeploy_context = redeploys.RedeploysContext(kube=kube)
+    redeploy_context = redeploys.RedeploysContext(kube=kube, metrics=metrics)
     redeploy_context.retries = RetryScheduler(
         lambda ref: redeploys.reconcile_ref(redeploy_context, ref)
     )
+    probes = ProbeServer(
+        config.probe_host, config.probe_port, metrics.registry, lambda: api_version(kube)
+    )
+    await probes.start()
     memo["context"] = context.OperatorContext(
-        settings=config, kube=kube, units=unit_context, redeploys=redeploy_context
+        settings=config,
+        kube=kube,
+        units=unit_context,
+        redeploys=redeploy_context,
+        metrics=metrics,
+        probes=probes,
     )
 
 
@@ -73,6 +87,7 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 async def close(memo: kopf.Memo, **_: Any) -> None:
     """Stop retries and close the clients."""
     ctx = context.of(memo)
+    await ctx.probes.stop()
     await ctx.units.drain()
     for retries in (ctx.units.retries, ctx.redeploys.retries):
         if retries is not None:
@@ -81,8 +96,7 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
     await ctx.kube.aclose()
 
 
-@kopf.on.probe(id="api")
-async def api_reachable(memo: kopf.Memo, **_: Any) -> str:
-    """Liveness detail: the operator's own client still reaches the API server."""
-    version = await context.of(memo).kube.get("/version")
+async def api_version(kube: KubeClient) -> str:
+    """Liveness: the operator's own client still reaches the API server."""
+    version = await kube.get("/version")
     return str(version.get("gitVersion", "unknown"))

@@ -41,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
         peering_name=None if standalone else settings.peering_name,
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
-        liveness_endpoint=f"http://{settings.probe_host}:{settings.probe_port}/healthz",
     )
     return 0
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from deployunits import constants
 from deployunits.k8s import objects
 from deployunits.k8s.client import ApiError, ApiUnavailable, KubeClient, custom_path
+from deployunits.metrics import OperatorMetrics
 from deployunits.models.conditions import ConditionType, now
 from deployunits.models.deploymentunit import DeploymentStatus, DeploymentUnitStatus
 from deployunits.models.redeploy import RedeploySpec, RedeployStatus
@@ -26,6 +28,7 @@ class RedeploysContext:
 
     kube: KubeClient
     retries: RetryScheduler | None = None
+    metrics: OperatorMetrics | None = None
     locks: dict[ObjectRef, asyncio.Lock] = field(default_factory=dict)
     _units_by_id: Mapping[tuple[str, str], Iterable[str]] | None = None
 
@@ -54,21 +57,30 @@ async def reconcile(ctx: RedeploysContext, body: dict[str, Any]) -> None:
     meta = body["metadata"]
     ref = (meta["namespace"], meta["name"])
     async with ctx.locks.setdefault(ref, asyncio.Lock()):
+        started, result = time.monotonic(), "ok"
         try:
             delay = await _pass(ctx, body)
         except (ApiUnavailable, ApiError) as error:
-            if (
+            permanent = (
                 isinstance(error, ApiError)
                 and error.status < 500
                 and error.status not in (409, 429)
-            ):
-                raise
-            delay = None
-            if ctx.retries is None:
+            )
+            result = "error" if permanent or ctx.retries is None else "retry"
+            if permanent or ctx.retries is None:
                 raise
             logger.info("Retrying redeploy %s/%s: %s", *ref, error)
             ctx.retries.schedule(ref)
             return
+        except Exception:
+            result = "error"
+            raise
+        finally:
+            if ctx.metrics is not None:
+                ctx.metrics.reconciles.labels("Redeploy", result).inc()
+                ctx.metrics.duration.labels("Redeploy").observe(time.monotonic() - started)
+                if result == "error":
+                    ctx.metrics.errors.labels("Redeploy").inc()
     if ctx.retries is not None:
         if delay is None:
             ctx.retries.succeeded(ref)

@@ -12,6 +12,7 @@ import httpx
 from deployunits import constants
 from deployunits.k8s import objects
 from deployunits.k8s.client import ApiError, ApiUnavailable, KubeClient, core_path, custom_path
+from deployunits.metrics import OperatorMetrics
 from deployunits.models.conditions import now
 from deployunits.models.deploymentunit import (
     DeploymentStatus,
@@ -53,6 +54,8 @@ class UnitsContext:
     written: dict[ObjectRef, int] = field(default_factory=dict)
     versions: VersionAllocator = field(init=False)
     _policies: dict[str, tuple[float, bool]] = field(default_factory=dict)
+    metrics: OperatorMetrics | None = None
+    _states_index: Mapping[tuple[str, ...], Iterable[object]] | None = None
     _versions_index: Mapping[VersionSlot, Iterable[int]] | None = None
     _history_index: Mapping[HistoryKey, Iterable[decide.PreviousDeployment]] | None = None
 
@@ -77,6 +80,13 @@ class UnitsContext:
     ) -> None:
         """kopf's watch-fed indexes (live views; populated before any handler runs)."""
         self._versions_index, self._history_index = versions, history
+
+    def bind_states(self, states: Mapping[tuple[str, ...], Iterable[object]]) -> None:
+        """kopf's index of units by status (for the metrics)."""
+        self._states_index = states
+
+    def states(self) -> Mapping[tuple[str, ...], Iterable[object]] | None:
+        return self._states_index
 
     def latest_version(self, slot: VersionSlot) -> int:
         """The highest version any unit's status holds for the slot."""
@@ -138,19 +148,38 @@ async def reconcile(ctx: UnitsContext, body: dict[str, Any]) -> None:
             # The watch will deliver the version this process wrote; acting on an older one
             # would repeat work already done.
             return
+        started = time.monotonic()
+        result = "ok"
         try:
             async with ctx.passes:
                 await _pass(ctx, body)
         except (RetryLater, ApiUnavailable) as error:
+            result = "retry"
             _retry(ctx, ref, str(error))
             return
         except ApiError as error:
             if error.status in (409, 429) or error.status >= 500:
+                result = "retry"
                 _retry(ctx, ref, str(error))
                 return
+            result = "error"
             raise
+        except Exception:
+            result = "error"
+            raise
+        finally:
+            _observe(ctx.metrics, "DeploymentUnit", result, time.monotonic() - started)
     if ctx.retries is not None:
         ctx.retries.succeeded(ref)
+
+
+def _observe(metrics: OperatorMetrics | None, kind: str, result: str, seconds: float) -> None:
+    if metrics is None:
+        return
+    metrics.reconciles.labels(kind, result).inc()
+    metrics.duration.labels(kind).observe(seconds)
+    if result == "error":
+        metrics.errors.labels(kind).inc()
 
 
 def _resource_version(body: dict[str, Any]) -> int | None:
