@@ -78,6 +78,7 @@ class Cluster:
     def install_crds(self) -> None:
         self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
         self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRDS))
+        self.kubectl("api-resources")  # refresh kubectl's discovery cache for this address
 
 
 def embedded_cluster() -> Cluster:

@@ -24,6 +24,9 @@ def apply_crds(kubectl: Path, kubeconfig: Path, crds: Path) -> None:
         check=True,
         stdout=subprocess.DEVNULL,
     )
+    # kubectl caches discovery per server address; a cache written before the CRDs existed
+    # would hide the `bpm` category (`kubectl get bpm`). api-resources refreshes it.
+    subprocess.run([*base, "api-resources"], check=True, stdout=subprocess.DEVNULL)
 
 
 def _spawn(command: list[str], env: dict[str, str], log: Path | None) -> subprocess.Popen[bytes]:
