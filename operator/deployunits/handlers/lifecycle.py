@@ -34,6 +34,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
+    # Source ConfigMaps are watched for drift; the operator's own snapshots are filtered out
+    # by the API server, so they cost neither traffic nor memory here.
+    settings.watching.label_selectors["v1", "configmaps"] = f"!{constants.SNAPSHOT_LABEL}"
     # No kopf worker limit: with indexes, capped workers can all wait for an index that only
     # an uncapped worker would fill (a deadlock at start-up). Passes are bounded below instead.
     settings.queueing.worker_limit = None
