@@ -48,9 +48,9 @@ _SAMPLE = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$")
 
 async def write_counts(kube: KubeClient) -> dict[tuple[str, str], float]:
     """(verb, resource) → count of mutating requests so far, from kube-apiserver's /metrics."""
-    response = await kube._http.get("/metrics", headers=kube._headers())
+    text = await kube.get_text("/metrics")
     counts: dict[tuple[str, str], float] = {}
-    for line in response.text.splitlines():
+    for line in text.splitlines():
         match = _SAMPLE.match(line)
         if not match:
             continue
