@@ -16,7 +16,7 @@ _RESOURCE = (constants.GROUP, constants.VERSION, constants.DEPLOYMENT_UNIT_PLURA
 
 
 @kopf.index(*_RESOURCE)
-def unit_versions(
+async def unit_versions(
     namespace: str | None, spec: kopf.Spec, status: kopf.Status, **_: Any
 ) -> dict[VersionSlot, int]:
     """(namespace, tenant, kind, key) → version of every definition a unit holds."""
@@ -28,7 +28,7 @@ def unit_versions(
 
 
 @kopf.index(*_RESOURCE)
-def unit_history(
+async def unit_history(
     namespace: str | None, spec: kopf.Spec, status: kopf.Status, **_: Any
 ) -> dict[units.HistoryKey, PreviousDeployment]:
     """Deployed units by (namespace, name, source, tenant), for duplicate filtering."""
@@ -51,7 +51,7 @@ def unit_history(
 
 
 @kopf.index(*_RESOURCE)
-def unit_states(
+async def unit_states(
     namespace: str | None, name: str | None, meta: kopf.Meta, status: kopf.Status, **_: Any
 ) -> dict[tuple[str, ...], tuple[str, str]]:
     """("status", X) → units in status X, ("pending",) → units with an unfinished job."""
@@ -68,7 +68,7 @@ def unit_states(
 
 
 @kopf.index(*_RESOURCE)
-def unit_by_deployment_id(
+async def unit_by_deployment_id(
     namespace: str | None, name: str | None, spec: kopf.Spec, **_: Any
 ) -> dict[tuple[str, str], str]:
     """(namespace, deploymentId) → unit name (what Redeploys look their source up by)."""
@@ -76,7 +76,7 @@ def unit_by_deployment_id(
 
 
 @kopf.index(*_RESOURCE)
-def unit_config_maps(
+async def unit_config_maps(
     namespace: str | None, name: str | None, spec: kopf.Spec, **_: Any
 ) -> dict[tuple[str, str], str]:
     """(namespace, ConfigMap name) → name of each unit that takes content from it."""
