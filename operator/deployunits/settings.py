@@ -35,6 +35,8 @@ class OperatorSettings(CommonSettings):
     #: Run without peering (one replica); with peering, replicas elect one active operator.
     standalone: bool = True
     peering_name: str = "deployunits"
+    #: Seconds after which a silent peer counts as gone (and a waiting replica takes over).
+    peering_lifetime: int = Field(default=60, ge=5)
     probe_host: str = "0.0.0.0"
     probe_port: int = Field(default=constants.OPERATOR_PROBE_PORT, ge=1, le=65535)
     #: Maven repository used when a unit names none.
@@ -64,7 +66,11 @@ class ShimSettings(CommonSettings):
     #: Audiences a bearer token must carry; the API server's default audience when empty.
     token_audiences: list[str] = Field(default_factory=list)
     auth_cache_seconds: float = Field(default=10.0, ge=0)
+    #: jBPM dialect: submitted but unfinished deploy/undeploy jobs before "Queue is full".
     job_queue_limit: int = Field(default=100, ge=1)
+    #: jBPM dialect: the Maven repository written into units a REST deploy creates; the
+    #: operator's default repository when unset.
+    maven_repository: HttpUrl | None = None
     #: Namespaces (engines) the shim serves; every namespace when empty.
     namespaces: list[str] = Field(default_factory=list)
     #: How long a write (create, redeploy, delete) waits for the operator before giving up.

@@ -96,6 +96,7 @@ class OperatorProcess:
     kubeconfig: Path
     log: Path
     env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=lambda: ["--standalone"])
     popen: subprocess.Popen[bytes] | None = None
     probe_port: int = 0
 
@@ -111,7 +112,7 @@ class OperatorProcess:
         executable = Path(sys.executable).parent / "deployunits-operator"
         with self.log.open("ab") as out:
             self.popen = subprocess.Popen(
-                [str(executable), "--standalone"],
+                [str(executable), *self.args],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,

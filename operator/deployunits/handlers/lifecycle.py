@@ -41,6 +41,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # an uncapped worker would fill (a deadlock at start-up). Passes are bounded below instead.
     settings.queueing.worker_limit = None
     settings.networking.enforce_retry_after = True
+    settings.peering.lifetime = config.peering_lifetime
     kube = KubeClient(Connection.load(config.kubeconfig))
     http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=True)
     metrics = OperatorMetrics()
