@@ -1,33 +1,183 @@
-"""Assembles the shim's FastAPI application: probes, metrics and the dialect routers."""
+"""Assembles the shim's FastAPI application: services, probes, metrics, dialect routers, errors."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from deployunits import __version__
+from deployunits import __version__, constants
+from deployunits.api.auth import AllowAll, Authorizer, KubernetesAuthorizer
+from deployunits.api.cache import CacheNotReady, RedeployCache, UnitCache
+from deployunits.api.camunda.errors import (
+    CamundaError,
+    internal,
+    invalid_request,
+    unavailable,
+    web_error,
+)
+from deployunits.api.camunda.routes import camunda_router
+from deployunits.api.content import ContentStore
+from deployunits.api.deps import Services
+from deployunits.api.jbpm.errors import unmatched as jbpm_unmatched
+from deployunits.api.jbpm.routes import jbpm_router
+from deployunits.api.units import UnitWriter
 from deployunits.k8s.client import ApiError, ApiUnavailable, Connection, KubeClient
-from deployunits.settings import ShimSettings
+from deployunits.settings import AuthMode, ShimSettings
+
+logger = logging.getLogger(__name__)
+
+
+def _camunda(request: Request) -> bool:
+    return request.url.path.startswith(constants.CAMUNDA_PREFIX)
+
+
+def _generic(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"message": message}, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI, errors: Counter) -> None:
+    """Every failure answers in the dialect of the path it was addressed to, without traces."""
+
+    @app.exception_handler(CamundaError)
+    async def camunda_error(request: Request, error: CamundaError) -> Response:
+        errors.labels(str(error.status)).inc()
+        return error.response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        errors.labels(str(error.status_code)).inc()
+        headers = dict(error.headers or {})
+        if request.url.path.startswith(constants.JBPM_PREFIX):
+            return jbpm_unmatched(request, error)
+        if _camunda(request):
+            response = web_error(error.status_code).response()
+            response.headers.update(headers)
+            return response
+        return _generic(error.status_code, str(error.detail), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        errors.labels("400").inc()
+        if _camunda(request):
+            return invalid_request(400, "").response()
+        return _generic(400, "invalid request")
+
+    @app.exception_handler(ApiUnavailable)
+    async def api_unavailable(request: Request, error: ApiUnavailable) -> Response:
+        errors.labels("503").inc()
+        logger.warning("API server unavailable: %s", error)
+        message = "The Kubernetes API server is unavailable; retry later."
+        if _camunda(request):
+            return unavailable(message).response()
+        return _generic(503, message, {"Retry-After": "5"})
+
+    @app.exception_handler(CacheNotReady)
+    async def cache_not_ready(request: Request, error: CacheNotReady) -> Response:
+        errors.labels("503").inc()
+        if _camunda(request):
+            return unavailable(str(error)).response()
+        return _generic(503, str(error), {"Retry-After": "5"})
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, error: ApiError) -> Response:
+        errors.labels("500").inc()
+        logger.error("API server refused a call of the shim: %s", error)
+        message = f"The Kubernetes API server refused the shim's request: {error.message}"
+        if _camunda(request):
+            return internal(message).response()
+        return _generic(500, message)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> Response:
+        errors.labels("500").inc()
+        logger.exception("unexpected error in %s %s", request.method, request.url.path)
+        if _camunda(request):
+            return internal(f"Unexpected error: {type(error).__name__}").response()
+        return _generic(500, "unexpected error")
+
+
+def _authorizer(settings: ShimSettings, kube: KubeClient) -> Authorizer:
+    if settings.auth_mode is AuthMode.NONE:
+        return AllowAll()
+    return KubernetesAuthorizer(
+        kube, audiences=settings.token_audiences, cache_seconds=settings.auth_cache_seconds
+    )
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated document, without FastAPI's 422 answers (the shim never sends them)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+    )
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            operation.get("responses", {}).pop("422", None)
+    components = schema.get("components", {}).get("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    app.openapi_schema = schema
+    return schema
 
 
 def create_app(settings: ShimSettings | None = None) -> FastAPI:
     """A shim application bound to one settings object (validated before this is called)."""
     settings = settings or ShimSettings()
     registry = CollectorRegistry()
+    requests = Counter(
+        "deployunits_shim_requests_total",
+        "Requests by route and status.",
+        ["status"],
+        registry=registry,
+    )
+    errors = Counter(
+        "deployunits_shim_errors_total", "Error answers by status.", ["status"], registry=registry
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         kube = KubeClient(Connection.load(settings.kubeconfig))
-        app.state.kube = kube
+        units = UnitCache(kube, settings.namespaces)
+        redeploys = RedeployCache(kube, settings.namespaces)
+        app.state.services = Services(
+            settings=settings,
+            kube=kube,
+            units=units,
+            redeploys=redeploys,
+            writer=UnitWriter(
+                kube,
+                units,
+                redeploys,
+                timeout=settings.write_timeout_seconds,
+                redeploy_ttl_seconds=settings.redeploy_ttl_seconds,
+            ),
+            content=ContentStore(kube, settings.content_cache_bytes),
+            authorizer=_authorizer(settings, kube),
+        )
+        units.start()
+        redeploys.start()
+        # Serve at once; reads answer 503 until the caches have their first list.
         try:
             yield
         finally:
+            await units.stop()
+            await redeploys.stop()
             await kube.aclose()
 
     app = FastAPI(
         title="deployunits REST shim",
+        description="Camunda 7 /engine-rest/deployment over DeploymentUnit custom resources.",
         version=__version__,
         lifespan=lifespan,
         docs_url=None,
@@ -35,6 +185,16 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = registry
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    _install_error_handlers(app, errors)
+    app.include_router(camunda_router(settings.namespaces, settings.namespace))
+    app.include_router(jbpm_router())
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        requests.labels(str(response.status_code)).inc()
+        return response
 
     @app.get("/healthz", response_class=PlainTextResponse, include_in_schema=False)
     async def healthz() -> str:
@@ -42,11 +202,10 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
 
     @app.get("/readyz", response_class=PlainTextResponse, include_in_schema=False)
     async def readyz() -> PlainTextResponse:
-        kube: KubeClient = app.state.kube
-        try:
-            await kube.get("/readyz")
-        except (ApiError, ApiUnavailable) as error:
-            return PlainTextResponse(f"API server not ready: {error}", status_code=503)
+        # The caches' watches are live only while the API server answers.
+        services: Services = app.state.services
+        if not (services.units.ready() and services.redeploys.ready()):
+            return PlainTextResponse("caches not in sync with the API server", status_code=503)
         return PlainTextResponse("ok")
 
     @app.get("/metrics", include_in_schema=False)

@@ -58,6 +58,10 @@ Try, from another shell:
   .venv/bin/kubectl --kubeconfig {shown} apply -f manifests/samples/inline-unit.yaml
   .venv/bin/kubectl --kubeconfig {shown} wait --for=condition=Ready du/hello-inline
   curl http://127.0.0.1:{shim_port}/healthz
+  curl http://127.0.0.1:{shim_port}/engine-rest/deployment/count
+
+How to call the shim here (auth mode 'none') and with a ServiceAccount token (auth mode
+'kubernetes'): README.md, section "Calling the REST shim".
 
 Press Ctrl-C to stop everything.
 """

@@ -1,0 +1,283 @@
+"""jBPM REST shim benchmark: many deploy requests for distinct units posted at once.
+
+    .venv/bin/python bench/jbpm_rest.py [--units 500] [--concurrency 32] [--queue-limit 1000]
+
+Publishes --units kjars in a local Maven repository, then measures in one run:
+- the floor: the same number of unit creates plus one status patch each, by a plain client at
+  the same concurrency, before the operator runs;
+- the shim: --units POST /deployment/{id}/deploy for unknown ids, all started at once (at most
+  --concurrency on the wire), against the shim with a queue limit of --queue-limit, the real
+  operator resolving every kjar from the repository.
+Prints: how many were answered 202 and accepted; the time until all are DEPLOYED and its ratio
+to the floor (target <= 2.5); p50 and p99 of the 202 answer itself (targets <= 30 ms and
+<= 150 ms); the API writes per unit. Figures only; nothing is asserted.
+"""
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import Stopwatch, bounded, client, describe, diff, percentile, write_counts
+from deployunits.api.jbpm import ids
+from deployunits.content.maven import MavenCoordinates
+from deployunits.devcluster import binaries
+from deployunits.devcluster.plane import ControlPlane
+from deployunits.k8s.client import KubeClient, core_path, custom_path
+from tests.support.cluster import Cluster, OperatorProcess
+from tests.support.jbpm import PREFIX, jbpm_bpmn
+from tests.support.maven_repo import KMODULE_XML, MavenRepo, build_kjar
+from tests.support.shim import ShimProcess
+
+PLURAL = "deploymentunits"
+NAMESPACE = "bench"
+FLOOR = "floor"
+
+
+def deployment_id(index: int) -> str:
+    return f"org.bench:kjar-{index:05d}:1.0.{index}"
+
+
+def kmodule_xml(index: int) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<kmodule xmlns="http://www.drools.org/xsd/kmodule">'
+        f'<kbase name="kbase{index}" packages="org.bench"/></kmodule>'
+    ).encode()
+
+
+def publish_all(repo: MavenRepo, count: int, shared_kmodule: bool) -> None:
+    for index in range(count):
+        group, artifact, version = deployment_id(index).split(":")
+        key = f"process_{index:05d}"
+        # Each kjar its own kmodule.xml: identical ones would all share one snapshot ConfigMap
+        # that gains an owner per unit (see --shared-kmodule).
+        kmodule = KMODULE_XML if shared_kmodule else kmodule_xml(index)
+        jar = build_kjar(
+            {f"org/bench/{key}.bpmn2": jbpm_bpmn(key, package="org.bench")},
+            group_id=group,
+            artifact_id=artifact,
+            version=version,
+            kmodule=kmodule,
+        )
+        repo.publish(MavenCoordinates(group, artifact, version), jar)
+
+
+def floor_unit(index: int, repository: str) -> dict[str, Any]:
+    """What the shim creates for a deploy of an unknown id."""
+    identifier = deployment_id(index)
+    group, artifact, version = identifier.split(":")
+    return {
+        "apiVersion": "bpm.deployunits.io/v1alpha1",
+        "kind": "DeploymentUnit",
+        "metadata": {
+            "name": ids.unit_name(identifier),
+            "finalizers": ["bpm.deployunits.io/finalizer"],
+        },
+        "spec": {
+            "deploymentId": identifier,
+            "state": "Deployed",
+            "strategy": "SINGLETON",
+            "resources": {
+                "maven": {
+                    "groupId": group,
+                    "artifactId": artifact,
+                    "version": version,
+                    "repository": repository,
+                }
+            },
+        },
+    }
+
+
+async def floor(kube: KubeClient, count: int, repository: str, concurrency: int) -> float:
+    """The same creates plus one status patch each, by a plain client."""
+    status = {"status": {"observedGeneration": 1, "status": "DEPLOYED"}}
+
+    async def one(index: int) -> None:
+        body = floor_unit(index, repository)
+        await kube.create(custom_path(PLURAL, FLOOR), body)
+        name = body["metadata"]["name"]
+        await kube.patch(custom_path(PLURAL, FLOOR, name, "status"), status)
+
+    with Stopwatch() as watch:
+        await bounded(concurrency, [lambda i=i: one(i) for i in range(count)])
+    return watch.seconds
+
+
+async def wait_all_deployed(kube: KubeClient, count: int, resource_version: str) -> None:
+    """Follow a watch until `count` units of the namespace are DEPLOYED at their generation."""
+    deployed: set[str] = set()
+    version = resource_version
+    while len(deployed) < count:
+        async for event in kube.watch(custom_path(PLURAL, NAMESPACE), resource_version=version):
+            obj = event["object"]
+            version = obj["metadata"].get("resourceVersion", version)
+            if event["type"] == "BOOKMARK":
+                continue
+            status = obj.get("status") or {}
+            if (
+                status.get("observedGeneration") == obj["metadata"].get("generation")
+                and status.get("status") == "DEPLOYED"
+            ):
+                deployed.add(obj["metadata"]["name"])
+            if len(deployed) >= count:
+                return
+
+
+async def post_all(
+    shim: ShimProcess, count: int, concurrency: int
+) -> tuple[list[float], list[dict[str, Any]]]:
+    """Every deploy request started at once; the latency of each 202 answer itself.
+
+    aiohttp rather than httpx: on a small machine httpx's own CPU per request would be most of
+    what is measured.
+    """
+    latencies: list[float] = []
+    answers: list[dict[str, Any]] = []
+    base = shim.url + PREFIX
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+
+        async def warm() -> None:
+            async with http.get(f"{base}/deployment/a:b:c") as response:
+                await response.read()
+
+        # Open the connections first, so the figures are the requests' and not TCP set-up.
+        await bounded(concurrency, [warm for _ in range(concurrency * 2)])
+
+        async def one(index: int) -> None:
+            start = time.perf_counter()
+            async with http.post(
+                f"{base}/deployment/{deployment_id(index)}/deploy",
+                headers={"Accept": "application/json"},
+            ) as response:
+                body = await response.read()
+            latencies.append(time.perf_counter() - start)
+            if response.status != 202:
+                raise RuntimeError(f"deploy {index}: {response.status} {body[:300]!r}")
+            answers.append(json.loads(body))
+
+        await bounded(concurrency, [lambda i=i: one(i) for i in range(count)])
+    return latencies, answers
+
+
+async def run(args: argparse.Namespace, plane: ControlPlane, scratch: Path) -> dict[str, Any]:
+    kube = client(plane.kubeconfig)
+    repo = MavenRepo(scratch / "maven")
+    operator = OperatorProcess(
+        plane.kubeconfig,
+        scratch / "operator.log",
+        env={
+            "DEPLOYUNITS_NAMESPACES": json.dumps([NAMESPACE]),
+            "DEPLOYUNITS_LOG_LEVEL": "WARNING",
+        },
+    )
+    shim = ShimProcess(
+        plane.kubeconfig,
+        scratch / "shim.log",
+        namespace=NAMESPACE,
+        env={
+            "DEPLOYUNITS_MAVEN_REPOSITORY": repo.url,
+            "DEPLOYUNITS_JOB_QUEUE_LIMIT": str(args.queue_limit),
+            "DEPLOYUNITS_NAMESPACES": json.dumps([NAMESPACE]),
+            "DEPLOYUNITS_LOG_LEVEL": "WARNING",
+        },
+    )
+    results: dict[str, Any] = {
+        "units": args.units,
+        "concurrency": args.concurrency,
+        "queue_limit": args.queue_limit,
+    }
+    try:
+        with Stopwatch() as publishing:
+            publish_all(repo, args.units, args.shared_kmodule)
+        results["publish_seconds"] = round(publishing.seconds, 2)
+        for namespace in (FLOOR, NAMESPACE):
+            await kube.create(core_path("namespaces"), {"metadata": {"name": namespace}})
+        results["floor_seconds"] = await floor(kube, args.units, repo.url, args.concurrency)
+        operator.start()
+        shim.start()
+        listing = await kube.get(custom_path(PLURAL, NAMESPACE), params={"limit": "1"})
+        before = await write_counts(kube)
+        start = time.perf_counter()
+        waiter = asyncio.create_task(
+            wait_all_deployed(kube, args.units, listing["metadata"]["resourceVersion"])
+        )
+        latencies, answers = await post_all(shim, args.units, args.concurrency)
+        results["answered_seconds"] = time.perf_counter() - start
+        await waiter
+        results["deployed_seconds"] = time.perf_counter() - start
+        await asyncio.sleep(2)  # let trailing writes (events, queue clean-up) land
+        writes = {k: v for k, v in diff(await write_counts(kube), before).items() if v}
+        results["answered_202"] = len(answers)
+        results["accepted"] = sum(1 for a in answers if a["success"])
+        results["refused_explanations"] = sorted(
+            {a["explanation"] for a in answers if not a["success"]}
+        )
+        results["ratio"] = results["deployed_seconds"] / results["floor_seconds"]
+        results["p50_ms"] = percentile(latencies, 0.5) * 1000
+        results["p99_ms"] = percentile(latencies, 0.99) * 1000
+        results["latency"] = describe(latencies)
+        results["writes_per_unit"] = {
+            f"{verb} {resource}": round(n / args.units, 3)
+            for (verb, resource), n in sorted(writes.items())
+        }
+        assert shim.popen is not None
+    finally:
+        shim.stop()
+        operator.stop()
+        repo.stop()
+        await kube.aclose()
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--units", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--queue-limit", type=int, default=1000)
+    parser.add_argument(
+        "--shared-kmodule",
+        action="store_true",
+        help="give every kjar the same kmodule.xml (one snapshot shared by all units)",
+    )
+    parser.add_argument("--logs", type=Path, help="keep the operator's and shim's logs here")
+    args = parser.parse_args()
+    with ControlPlane(binaries.ensure_built()) as plane, tempfile.TemporaryDirectory() as scratch:
+        Cluster(plane.kubeconfig, None, plane=plane).install_crds()
+        workdir = Path(scratch)
+        if args.logs is not None:
+            args.logs.mkdir(parents=True, exist_ok=True)
+            workdir = args.logs
+        results = asyncio.run(run(args, plane, workdir))
+    print(json.dumps(results, indent=2))
+    print(
+        f"\n{args.units} deploy requests at once (concurrency {args.concurrency}, queue limit "
+        f"{args.queue_limit}): {results['answered_202']} answered 202, "
+        f"{results['accepted']} accepted"
+    )
+    print(
+        f"all DEPLOYED after {results['deployed_seconds']:.2f} s, floor "
+        f"{results['floor_seconds']:.2f} s, ratio {results['ratio']:.2f} (target <= 2.5)"
+    )
+    print(
+        f"202 answer: p50 {results['p50_ms']:.1f} ms (target <= 30), "
+        f"p99 {results['p99_ms']:.1f} ms (target <= 150)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

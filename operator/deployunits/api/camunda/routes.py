@@ -1,0 +1,329 @@
+"""The /deployment routes, mounted for the default engine and for /engine/{name}: thin handlers."""
+
+import json
+import re
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse, Response
+
+from deployunits import constants
+from deployunits.api.auth import Access, Decision, credentials_from
+from deployunits.api.cache import CacheNotReady
+from deployunits.api.camunda import openapi, query, wire
+from deployunits.api.camunda.errors import (
+    invalid_request,
+    refused,
+    unavailable,
+    web_error,
+)
+from deployunits.api.camunda.multipart import create_form
+from deployunits.api.camunda.schemas import (
+    CountResultDto,
+    DeploymentDto,
+    DeploymentResourceDto,
+    DeploymentWithDefinitionsDto,
+)
+from deployunits.api.camunda.service import NO_ENGINE, CamundaDeployments, RedeployRequest
+from deployunits.api.deps import AuthorizerDep, ServicesDep, SettingsDep, UnitsDep
+
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+#: The engine version the shim answers like.
+ENGINE_VERSION = "7.24.0"
+
+
+def _checked(namespace: str, units: UnitsDep) -> str:
+    if not units.serves(namespace):
+        raise invalid_request(400, NO_ENGINE)
+    try:
+        units.ensure_ready(namespace)
+    except CacheNotReady as error:
+        raise unavailable(str(error)) from None
+    return namespace
+
+
+def default_engine(settings: SettingsDep, units: UnitsDep) -> str:
+    """The default engine: the shim's own namespace."""
+    return _checked(settings.namespace, units)
+
+
+def named_engine(
+    engine: Annotated[str, Path(description="The engine name: a namespace.")],
+    units: UnitsDep,
+) -> str:
+    """A named engine: the namespace of that name."""
+    if not _NAMESPACE.match(engine):
+        raise invalid_request(400, NO_ENGINE)
+    return _checked(engine, units)
+
+
+EngineDependency = Callable[..., str]
+
+
+def _service(services: ServicesDep) -> CamundaDeployments:
+    return CamundaDeployments(services.units, services.writer, services.content)
+
+
+Deployments = Annotated[CamundaDeployments, Depends(_service)]
+DeploymentId = Annotated[str, Path(alias="id", description="The deployment id.")]
+ResourceId = Annotated[str, Path(alias="resourceId", description="The resource id.")]
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise web_error(413)
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > limit:
+            raise web_error(413)
+    return bytes(chunks)
+
+
+def _redeploy_request(body: bytes) -> RedeployRequest | None:
+    """The optional RedeploymentDto; malformed JSON or wrong types → 400 with an empty message."""
+    if not body.strip():
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise invalid_request(400, "") from None
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise invalid_request(400, "")
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = data.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise invalid_request(400, "")
+        return tuple(value)
+
+    source = data.get("source")
+    if source is not None and not isinstance(source, str):
+        raise invalid_request(400, "")
+    return RedeployRequest(strings("resourceIds"), strings("resourceNames"), source)
+
+
+def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
+    """The deployment routes for one way of addressing the engine."""
+    router = APIRouter(tags=["Deployment"] if not named else ["Deployment (named engine)"])
+    # Type aliases local to this router (its engine dependency differs per mount).
+    Engine = Annotated[str, Depends(engine)]  # noqa: N806
+
+    def authorize(
+        verb: str, resource: str = constants.DEPLOYMENT_UNIT_PLURAL
+    ) -> Callable[..., Coroutine[Any, Any, Decision]]:
+        async def check(request: Request, namespace: Engine, authorizer: AuthorizerDep) -> Decision:
+            access = Access(namespace=namespace, verb=verb, resource=resource)
+            credentials = credentials_from(request.headers.get("authorization"))
+            decision = await authorizer.decide(credentials, access)
+            if not decision.allowed:
+                raise refused(decision)
+            return decision
+
+        return check
+
+    CanList = Annotated[Decision, Depends(authorize("list"))]  # noqa: N806
+    CanGet = Annotated[Decision, Depends(authorize("get"))]  # noqa: N806
+    CanCreate = Annotated[Decision, Depends(authorize("create"))]  # noqa: N806
+    CanRedeploy = Annotated[Decision, Depends(authorize("create", constants.REDEPLOY_PLURAL))]  # noqa: N806
+    CanDelete = Annotated[Decision, Depends(authorize("delete"))]  # noqa: N806
+
+    def base_url(request: Request, namespace: str) -> str:
+        root = str(request.base_url).rstrip("/") + constants.CAMUNDA_PREFIX
+        return f"{root}/engine/{namespace}" if named else root
+
+    @router.get(
+        "/deployment",
+        response_model=list[DeploymentDto],
+        responses=openapi.errors(400, 404),
+        openapi_extra=openapi.LIST,
+        summary="Deployments matching the filters",
+    )
+    async def get_deployments(
+        request: Request, namespace: Engine, units: UnitsDep, _: CanList
+    ) -> Response:
+        parsed = query.parse_query(request.query_params.multi_items())
+        found = query.run(parsed, lambda name, key: units.sorted_view(namespace, name, key))
+        return JSONResponse([wire.deployment_dto(u) for u in found])
+
+    @router.get(
+        "/deployment/count",
+        response_model=CountResultDto,
+        responses=openapi.errors(400),
+        openapi_extra=openapi.COUNT,
+        summary="How many deployments match the filters",
+    )
+    async def get_deployments_count(
+        request: Request, namespace: Engine, units: UnitsDep, _: CanList
+    ) -> Response:
+        parsed = query.parse_query(request.query_params.multi_items(), paging=False)
+        return JSONResponse({"count": query.count(parsed, units.deployments(namespace))})
+
+    @router.get(
+        "/deployment/registered",
+        response_model=list[str],
+        responses=openapi.errors(),
+        summary="Ids of the deployments this engine serves",
+    )
+    async def get_registered_deployments(
+        namespace: Engine, units: UnitsDep, _: CanList
+    ) -> Response:
+        return JSONResponse(sorted(u.deployment_id for u in units.deployments(namespace)))
+
+    @router.post(
+        "/deployment/create",
+        response_model=DeploymentWithDefinitionsDto,
+        responses=openapi.create_errors(),
+        openapi_extra=openapi.CREATE,
+        summary="Deploy the uploaded resources",
+    )
+    async def create_deployment(
+        request: Request,
+        namespace: Engine,
+        deployments: Deployments,
+        settings: SettingsDep,
+        _: CanCreate,
+    ) -> Response:
+        content_type = request.headers.get("content-type", "")
+        if not content_type.lower().startswith("multipart/form-data"):
+            raise web_error(415)
+        form = create_form(content_type, await _body(request, settings.max_request_bytes))
+        body = await deployments.create(namespace, form, base_url(request, namespace))
+        return JSONResponse(body)
+
+    @router.get(
+        "/deployment/{id}",
+        response_model=DeploymentDto,
+        responses=openapi.errors(404),
+        summary="One deployment",
+    )
+    async def get_deployment(
+        namespace: Engine, deployment_id: DeploymentId, deployments: Deployments, _: CanGet
+    ) -> Response:
+        return JSONResponse(wire.deployment_dto(deployments.get(namespace, deployment_id)))
+
+    @router.post(
+        "/deployment/{id}/redeploy",
+        response_model=DeploymentWithDefinitionsDto,
+        responses=openapi.errors(400, 404, 413),
+        openapi_extra=openapi.REDEPLOY,
+        summary="Deploy some or all resources of a deployment again",
+    )
+    async def redeploy(
+        request: Request,
+        namespace: Engine,
+        deployment_id: DeploymentId,
+        deployments: Deployments,
+        settings: SettingsDep,
+        _: CanRedeploy,
+    ) -> Response:
+        body = _redeploy_request(await _body(request, settings.max_request_bytes))
+        answer = await deployments.redeploy(
+            namespace, deployment_id, body, base_url(request, namespace)
+        )
+        return JSONResponse(answer)
+
+    @router.get(
+        "/deployment/{id}/resources",
+        response_model=list[DeploymentResourceDto],
+        responses=openapi.errors(404),
+        summary="The resources of a deployment",
+    )
+    async def get_deployment_resources(
+        namespace: Engine, deployment_id: DeploymentId, deployments: Deployments, _: CanGet
+    ) -> Response:
+        unit = deployments.resources_of(namespace, deployment_id)
+        return JSONResponse(wire.resource_dtos(unit))
+
+    @router.get(
+        "/deployment/{id}/resources/{resourceId}",
+        response_model=DeploymentResourceDto,
+        responses=openapi.errors(404),
+        summary="One resource of a deployment",
+    )
+    async def get_deployment_resource(
+        namespace: Engine,
+        deployment_id: DeploymentId,
+        resource_id: ResourceId,
+        deployments: Deployments,
+        _: CanGet,
+    ) -> Response:
+        return JSONResponse(deployments.resource(namespace, deployment_id, resource_id))
+
+    @router.get(
+        "/deployment/{id}/resources/{resourceId}/data",
+        response_class=Response,
+        responses=openapi.errors(404),
+        openapi_extra=openapi.DATA,
+        summary="The content of one resource",
+    )
+    async def get_deployment_resource_data(
+        namespace: Engine,
+        deployment_id: DeploymentId,
+        resource_id: ResourceId,
+        deployments: Deployments,
+        _: CanGet,
+    ) -> Response:
+        content, media_type, disposition = await deployments.data(
+            namespace, deployment_id, resource_id
+        )
+        return Response(
+            content, media_type=media_type, headers={"Content-Disposition": disposition}
+        )
+
+    @router.delete(
+        "/deployment/{id}",
+        status_code=204,
+        response_class=Response,
+        responses=openapi.errors(404),
+        openapi_extra=openapi.DELETE,
+        summary="Delete a deployment",
+    )
+    async def delete_deployment(
+        request: Request,
+        namespace: Engine,
+        deployment_id: DeploymentId,
+        deployments: Deployments,
+        _: CanDelete,
+    ) -> Response:
+        # cascade, skipCustomListeners and skipIoMappings count only for a first value of
+        # exactly "true"; units have no instances, listeners or mappings for them to change.
+        await deployments.delete(namespace, deployment_id)
+        return Response(status_code=204)
+
+    return router
+
+
+def engine_router(settings_namespaces: list[str], default_namespace: str) -> APIRouter:
+    """GET /engine and /version, the two calls clients make to find the engine."""
+    router = APIRouter(tags=["Engine"])
+
+    @router.get("/engine", summary="The engines (namespaces) the shim serves")
+    async def get_engines() -> list[dict[str, str]]:
+        names = settings_namespaces or [default_namespace]
+        return [{"name": name} for name in names]
+
+    @router.get("/version", summary="The engine version the shim answers like")
+    async def get_version() -> dict[str, str]:
+        return {"version": ENGINE_VERSION}
+
+    return router
+
+
+def camunda_router(settings_namespaces: list[str], default_namespace: str) -> APIRouter:
+    """Everything under /engine-rest."""
+    router = APIRouter(prefix=constants.CAMUNDA_PREFIX)
+    router.include_router(build_router(default_engine, named=False))
+    router.include_router(
+        build_router(named_engine, named=True),
+        prefix="/engine/{engine}",
+        generate_unique_id_function=lambda route: f"named_{route.name}",
+    )
+    router.include_router(engine_router(settings_namespaces, default_namespace))
+    return router

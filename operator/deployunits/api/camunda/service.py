@@ -1,0 +1,283 @@
+"""The Camunda semantics of each /deployment operation over the cache and the unit writer."""
+
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from deployunits.api.cache import ACTIVATION_TIME_ANNOTATION, CachedUnit, UnitCache
+from deployunits.api.camunda import wire
+from deployunits.api.camunda.errors import (
+    CamundaError,
+    engine_error,
+    internal,
+    invalid_request,
+    unavailable,
+)
+from deployunits.api.camunda.multipart import CreateForm
+from deployunits.api.content import ContentStore
+from deployunits.api.units import (
+    NamespaceMissing,
+    Rejected,
+    UnitWriter,
+    WriteError,
+    WriteTimedOut,
+)
+from deployunits.models.conditions import ConditionType, find
+from deployunits.models.deploymentunit import DeploymentStatus
+
+NO_ENGINE = "No process engine available"
+_PROBLEM = re.compile(
+    r"resource '(?P<name>[^']*)'(?: line (?P<line>\d+)(?:, column (?P<column>\d+))?)?: "
+    r"(?P<message>.*?)(?=(?:;\s*|\n)resource '|\Z)",
+    re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class RedeployRequest:
+    """The optional JSON body of a redeploy (None fields when absent)."""
+
+    resource_ids: tuple[str, ...]
+    resource_names: tuple[str, ...]
+    source: str | None
+
+
+@contextmanager
+def write_errors() -> Iterator[None]:
+    """Turn the writer's failures into Camunda errors."""
+    try:
+        yield
+    except NamespaceMissing:
+        raise invalid_request(400, NO_ENGINE) from None
+    except Rejected as error:
+        raise invalid_request(400, f"The deployment was refused: {error}") from None
+    except WriteTimedOut as error:
+        raise unavailable(str(error)) from None
+    except WriteError as error:
+        raise internal(str(error)) from None
+
+
+def parse_problems(message: str) -> dict[str, Any]:
+    """ParseExceptionDto details from the operator's `resource '<n>' line L, column C: <msg>`."""
+    details: dict[str, Any] = {}
+    for match in _PROBLEM.finditer(message):
+        report = details.setdefault(match["name"], {"errors": [], "warnings": []})
+        report["errors"].append(
+            {
+                "message": match["message"].strip(),
+                "line": int(match["line"] or 0),
+                "column": int(match["column"] or 0),
+                "mainElementId": None,
+                "\u0435lementIds": [],
+            }
+        )
+    return details
+
+
+def failure(unit: CachedUnit) -> CamundaError:
+    """The engine's answer to a deployment the operator refused."""
+    stalled = find(unit.status.conditions, ConditionType.STALLED)
+    message = (
+        stalled.message
+        if stalled is not None and stalled.message
+        else (unit.status.job.explanation if unit.status.job else None) or "deployment failed"
+    )
+    details = parse_problems(message)
+    if details:
+        lines = "".join(
+            f"\n* {problem['message']} | resource {name} | line {problem['line']} "
+            f"| column {problem['column']}"
+            for name, report in details.items()
+            for problem in report["errors"]
+        )
+        return CamundaError(
+            400,
+            "ParseException",
+            f"ENGINE-09005 Could not parse BPMN process. Errors: {lines}",
+            code=0,
+            extra={"details": details},
+        )
+    return engine_error(400, "NotValidException", message)
+
+
+class CamundaDeployments:
+    """GET, create, redeploy and delete of deployments in one namespace's engine."""
+
+    def __init__(self, units: UnitCache, writer: UnitWriter, content: ContentStore) -> None:
+        self.units = units
+        self.writer = writer
+        self.content = content
+
+    def find(self, namespace: str, deployment_id: str, message: str) -> CachedUnit:
+        unit = self.units.deployment(namespace, deployment_id)
+        if unit is None:
+            raise invalid_request(404, message)
+        return unit
+
+    def get(self, namespace: str, deployment_id: str) -> CachedUnit:
+        return self.find(
+            namespace, deployment_id, f"Deployment with id '{deployment_id}' does not exist"
+        )
+
+    def resources_of(self, namespace: str, deployment_id: str) -> CachedUnit:
+        unit = self.units.deployment(namespace, deployment_id)
+        if unit is None or not unit.status.resources:
+            raise invalid_request(
+                404, f"Deployment resources for deployment id '{deployment_id}' do not exist."
+            )
+        return unit
+
+    def resource(self, namespace: str, deployment_id: str, resource_id: str) -> dict[str, Any]:
+        unit = self.resources_of(namespace, deployment_id)
+        for item in wire.resource_dtos(unit):
+            if item["id"] == resource_id:
+                return item
+        raise invalid_request(
+            404,
+            f"Deployment resource with resource id '{resource_id}' for deployment id "
+            f"'{deployment_id}' does not exist.",
+        )
+
+    async def data(
+        self, namespace: str, deployment_id: str, resource_id: str
+    ) -> tuple[bytes, str, str]:
+        """Content, media type and Content-Disposition of one resource."""
+        missing = invalid_request(
+            404,
+            f"Deployment resource '{resource_id}' for deployment id '{deployment_id}' "
+            "does not exist.",
+        )
+        unit = self.units.deployment(namespace, deployment_id)
+        if unit is None:
+            raise missing
+        stored = next((r for r in unit.status.resources if r.id == resource_id), None)
+        if stored is None:
+            raise missing
+        content = await self.content.read(namespace, stored)
+        if content is None:
+            raise missing
+        return content, wire.media_type(stored.name), wire.content_disposition(stored.name)
+
+    async def create(self, namespace: str, form: CreateForm, base_url: str) -> dict[str, Any]:
+        with write_errors():
+            stored = await self.writer.store_snapshots(namespace, form.resources)
+            spec: dict[str, Any] = {
+                "deploymentId": str(uuid.uuid4()),
+                "resources": {"snapshots": stored.refs},
+                "enableDuplicateFiltering": form.enable_duplicate_filtering,
+                "deployChangedOnly": form.deploy_changed_only,
+            }
+            for key, value in (
+                ("name", form.name),
+                ("source", form.source),
+                ("tenantId", form.tenant_id),
+            ):
+                if value is not None:
+                    spec[key] = value
+            annotations = (
+                {ACTIVATION_TIME_ANNOTATION: form.activation_time} if form.activation_time else None
+            )
+            unit = await self.writer.create_unit(
+                namespace, spec, annotations=annotations, snapshots_created=stored.created
+            )
+            if unit.status.status is DeploymentStatus.DEPLOY_FAILED:
+                await self.writer.discard(unit, stored.created)
+                raise failure(unit)
+            if unit.status.duplicate_of is not None:
+                earlier = self._latest_named(namespace, unit)
+                await self.writer.discard(unit, stored.created)
+                return wire.deployment_with_definitions(
+                    earlier, wire.self_link(base_url, earlier.deployment_id), with_definitions=False
+                )
+        return wire.deployment_with_definitions(unit, wire.self_link(base_url, unit.deployment_id))
+
+    def _latest_named(self, namespace: str, unit: CachedUnit) -> CachedUnit:
+        """The engine answers a filtered duplicate with the latest deployment of that name."""
+        name = unit.spec.name
+        candidates = [
+            u for u in self.units.deployments(namespace) if name is not None and u.spec.name == name
+        ]
+        if candidates:
+            return max(
+                candidates,
+                key=lambda u: (
+                    u.status.deployment_time.timestamp() if u.status.deployment_time else 0.0
+                ),
+            )
+        earlier = self.units.deployment(namespace, unit.status.duplicate_of or "")
+        if earlier is None:
+            raise internal(
+                f"deployment '{unit.status.duplicate_of}' that this upload duplicates is gone"
+            )
+        return earlier
+
+    async def redeploy(
+        self,
+        namespace: str,
+        deployment_id: str,
+        request: RedeployRequest | None,
+        base_url: str,
+    ) -> dict[str, Any]:
+        unit = self.get(namespace, deployment_id)
+        ids = request.resource_ids if request else ()
+        names = request.resource_names if request else ()
+        # The engine checks ids first, then names; the operator checks again.
+        for values, known, what in (
+            (ids, {r.id for r in unit.status.resources}, "id"),
+            (names, {r.name for r in unit.status.resources}, "name"),
+        ):
+            missing = list(dict.fromkeys(v for v in values if v not in known))
+            if missing:
+                raise invalid_request(
+                    404,
+                    f"Cannot redeploy deployment '{deployment_id}': The deployment with id "
+                    f"'{deployment_id}' does not contain the following resources with {what}: "
+                    + ", ".join(missing),
+                )
+        with write_errors():
+            result = await self.writer.redeploy(
+                namespace,
+                deployment_id,
+                resource_ids=list(dict.fromkeys(ids)),
+                resource_names=list(dict.fromkeys(names)),
+                source=request.source if request else None,
+            )
+            succeeded = find(result.status.conditions, ConditionType.SUCCEEDED)
+            if (
+                succeeded is not None
+                and succeeded.status == "True"
+                and result.status.new_deployment_id
+            ):
+                new = await self.writer.wait_deployed(
+                    namespace, result.status.new_deployment_id, result.status.new_unit_name
+                )
+                if new.status.status is DeploymentStatus.DEPLOY_FAILED:
+                    raise failure(new)
+                return wire.deployment_with_definitions(
+                    new, wire.self_link(base_url, new.deployment_id)
+                )
+        stalled = find(result.status.conditions, ConditionType.STALLED)
+        reason = stalled.reason if stalled is not None else ""
+        message = stalled.message if stalled is not None else "the redeploy failed"
+        if reason == "NotFound":
+            if message.startswith("Deployment with id "):
+                raise invalid_request(404, message)
+            raise invalid_request(404, f"Cannot redeploy deployment '{deployment_id}': {message}")
+        if reason == "Invalid":
+            raise invalid_request(400, f"Cannot redeploy deployment '{deployment_id}': {message}")
+        raise internal(f"Cannot redeploy deployment '{deployment_id}': {message}")
+
+    async def delete(self, namespace: str, deployment_id: str) -> None:
+        unit = self.find(
+            namespace, deployment_id, f"Deployment with id '{deployment_id}' do not exist"
+        )
+        with write_errors():
+            try:
+                await self.writer.delete_unit(namespace, unit.name, unit.uid)
+            except TimeoutError:
+                raise WriteTimedOut(
+                    f"deployment '{deployment_id}' was not deleted in time"
+                ) from None

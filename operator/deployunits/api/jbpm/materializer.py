@@ -1,0 +1,271 @@
+"""Writes admitted jobs into their DeploymentUnits, then has their records removed.
+
+Each replica writes the jobs it admitted at once; a record left unwritten longer than a grace
+period (its replica stopped) is taken over by any replica. Writing is idempotent: a create uses
+the name derived from the id (a second create of it fails), a patch carries the unit's
+resourceVersion as a precondition, and the job's identifier is stored in an annotation, so a
+job found already written is only removed from the queue. A job whose unit was changed by
+someone else after admission (another generation, another unit of that name) is superseded: the
+record goes and the change stands.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from deployunits import constants
+from deployunits.api.cache import CREATED_BY, CREATED_BY_LABEL
+from deployunits.api.jbpm import ids
+from deployunits.api.jbpm.jobs import Record
+from deployunits.api.jbpm.queue import JobQueue
+from deployunits.k8s.client import JSON, ApiError, ApiUnavailable, KubeClient, custom_path
+from deployunits.models.deploymentunit import DesiredState, JobOperation
+
+logger = logging.getLogger(__name__)
+
+#: Annotation with the identifier of the last jBPM job written into a unit.
+JOB_ANNOTATION = f"{constants.PREFIX}/jbpm-job"
+PLURAL = constants.DEPLOYMENT_UNIT_PLURAL
+#: Seconds after which any replica writes a record its own replica has not removed.
+ORPHAN_AFTER_SECONDS = 10.0
+_SCAN_SECONDS = 2.0
+#: Longest a write waits for a burst of requests to the queue to pass.
+_YIELD_SECONDS = 1.0
+_PATCH_ATTEMPTS = 10
+
+
+class _Transient(Exception):
+    """Worth trying again later (API server unavailable, throttled, failing)."""
+
+
+def _version(obj: JSON) -> int:
+    try:
+        return int(obj.get("metadata", {}).get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _job_of(obj: JSON) -> str | None:
+    annotations = obj.get("metadata", {}).get("annotations") or {}
+    value = annotations.get(JOB_ANNOTATION)
+    return str(value) if value is not None else None
+
+
+def unit_manifest(record: Record, repository: str | None) -> JSON:
+    """The DeploymentUnit a deploy of an unknown id creates: the kjar the id names."""
+    parts = ids.parse(record.deployment_id)
+    maven: dict[str, Any] = {
+        "groupId": parts.group_id,
+        "artifactId": parts.artifact_id,
+        "version": parts.version,
+    }
+    if repository:
+        maven["repository"] = repository
+    spec: dict[str, Any] = {
+        "deploymentId": record.deployment_id,
+        "resources": {"maven": maven},
+        "state": DesiredState.DEPLOYED.value,
+    }
+    if record.strategy is not None:
+        spec["strategy"] = record.strategy.value
+    if record.merge_mode is not None:
+        spec["mergeMode"] = record.merge_mode.value
+    return {
+        "apiVersion": constants.API_VERSION,
+        "kind": constants.DEPLOYMENT_UNIT_KIND,
+        "metadata": {
+            "name": record.unit,
+            "finalizers": [constants.FINALIZER],
+            "labels": {CREATED_BY_LABEL: CREATED_BY},
+            "annotations": {JOB_ANNOTATION: str(record.seq)},
+        },
+        "spec": spec,
+    }
+
+
+def _patch_body(
+    record: Record, resource_version: int | None, state: DesiredState, final: bool
+) -> JSON:
+    spec: dict[str, Any] = {"state": state.value}
+    if final and record.strategy is not None:
+        spec["strategy"] = record.strategy.value
+    if final and record.merge_mode is not None:
+        spec["mergeMode"] = record.merge_mode.value
+    metadata: dict[str, Any] = {"annotations": {JOB_ANNOTATION: str(record.seq)}}
+    if resource_version is not None:
+        metadata["resourceVersion"] = str(resource_version)
+    return {"metadata": metadata, "spec": spec}
+
+
+class Materializer:
+    """Applies records to units with bounded concurrency, and takes over orphaned records."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        queue: JobQueue,
+        *,
+        namespace: str,
+        repository: str | None,
+        concurrency: int = 32,
+    ) -> None:
+        self._kube = kube
+        self._queue = queue
+        self.namespace = namespace
+        self.repository = repository
+        self._gate = asyncio.Semaphore(concurrency)
+        self._inflight: set[tuple[str, int]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._scanner: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._scanner = asyncio.create_task(self._scan(), name="jbpm-job-scan")
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks, *([self._scanner] if self._scanner else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        self._scanner = None
+
+    def submit(self, record: Record) -> None:
+        """Write a record in the background (once per record at a time in this replica)."""
+        key = (record.unit, record.seq)
+        if key in self._inflight:
+            return
+        self._inflight.add(key)
+        task = asyncio.create_task(self._materialize(record), name=f"jbpm-job-{record.seq}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _scan(self) -> None:
+        """Every few seconds: read the ledger and write records other replicas left behind."""
+        while True:
+            await asyncio.sleep(_SCAN_SECONDS)
+            try:
+                ledger = await self._queue.refresh(older_than=_SCAN_SECONDS)
+            except (ApiError, ApiUnavailable, ValueError) as error:
+                logger.warning("could not read the job queue: %s", error)
+                continue
+            cutoff = time.time() - ORPHAN_AFTER_SECONDS
+            for record in list(ledger.records.values()):
+                if record.submitted <= cutoff:
+                    self.submit(record)
+
+    async def _materialize(self, record: Record) -> None:
+        backoff = 0.2
+        try:
+            while True:
+                try:
+                    async with self._gate:
+                        await self._queue.wait_quiet(_YIELD_SECONDS)
+                        written = await self._apply(record)
+                    self._queue.remove(record, written)
+                    return
+                except _Transient as error:
+                    logger.info("job %s for %s: %s; retrying", record.seq, record.unit, error)
+                except Exception:  # a bug must not lose the job: log it and try again later
+                    logger.exception("job %s for %s failed; retrying", record.seq, record.unit)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        finally:
+            self._inflight.discard((record.unit, record.seq))
+
+    async def _apply(self, record: Record) -> int:
+        """Write the record; the resourceVersion written (0 when the job was superseded)."""
+        try:
+            if record.action == "create":
+                return await self._create(record)
+            return await self._patch(record)
+        except ApiUnavailable as error:
+            raise _Transient(str(error)) from error
+        except ApiError as error:
+            if error.status in (409, 429) or error.status >= 500:
+                raise _Transient(str(error)) from error
+            logger.error(
+                "job %s (%s of %s) refused by the API server, dropped: %s",
+                record.seq,
+                record.operation.value,
+                record.deployment_id,
+                error,
+            )
+            return 0
+
+    async def _create(self, record: Record) -> int:
+        try:
+            created = await self._kube.create(
+                custom_path(PLURAL, self.namespace), unit_manifest(record, self.repository)
+            )
+            return _version(created)
+        except ApiError as error:
+            if not error.conflict:
+                raise
+        existing = await self._kube.get(custom_path(PLURAL, self.namespace, record.unit))
+        if _job_of(existing) == str(record.seq):
+            return _version(existing)
+        logger.warning(
+            "job %s: unit %s was created by someone else first; the job is superseded",
+            record.seq,
+            record.unit,
+        )
+        return 0
+
+    async def _patch(self, record: Record) -> int:
+        """Patch spec.state; a retry goes through Undeployed first (two generations)."""
+        path = custom_path(PLURAL, self.namespace, record.unit)
+        version = record.resource_version
+        ours = False
+        for _ in range(_PATCH_ATTEMPTS):
+            step_one = record.action == "retry" and not ours
+            if step_one:
+                state = DesiredState.UNDEPLOYED
+            else:
+                state = (
+                    DesiredState.DEPLOYED
+                    if record.operation is JobOperation.DEPLOY
+                    else DesiredState.UNDEPLOYED
+                )
+            try:
+                patched = await self._kube.patch(
+                    path, _patch_body(record, version, state, final=not step_one)
+                )
+            except ApiError as error:
+                if error.not_found:
+                    logger.warning("job %s: unit %s is gone; dropped", record.seq, record.unit)
+                    return 0
+                if not error.conflict:
+                    raise
+                current = await self._kube.get(path)
+                outcome = self._reconsider(record, current)
+                if isinstance(outcome, int):
+                    return outcome
+                ours, version = outcome
+                continue
+            if step_one:
+                ours, version = True, _version(patched)
+                continue
+            return _version(patched)
+        raise _Transient(f"unit {record.unit} kept changing")
+
+    @staticmethod
+    def _reconsider(record: Record, current: JSON) -> int | tuple[bool, int]:
+        """After a conflict: done (its resourceVersion, or 0 if superseded), or how to go on."""
+        generation = int(current["metadata"].get("generation") or 0)
+        mine = _job_of(current) == str(record.seq)
+        if mine and generation >= record.expected_generation:
+            return _version(current)
+        if mine and record.action == "retry" and generation == record.generation + 1:
+            return True, _version(current)
+        if generation != record.generation:
+            logger.warning(
+                "job %s: unit %s changed since the job was admitted; the job is superseded",
+                record.seq,
+                record.unit,
+            )
+            return 0
+        return False, _version(current)

@@ -1,0 +1,399 @@
+"""The jBPM job queue, kept in the API server so that every shim replica sees the same one.
+
+The queue is a ConfigMap (the ledger) holding a record per admitted job that is not yet written
+into its unit, a sequence counter (the jobs' identifiers) and a watermark: the newest unit
+resourceVersion written by a job whose record was removed. Every admission is a write of the
+ledger with a resourceVersion precondition, so two replicas can never both take the last free
+place of the queue or both admit the same job; the write that loses is evaluated again against
+the ledger that won.
+
+The pending jobs counted against the limit are the units whose job is pending in the watch-fed
+cache plus the records not yet visible there. Before counting, the cache is brought up to the
+ledger's watermark, so a job whose record was just removed is already pending in the cache.
+Units changed with kubectl are counted once the cache shows them: a kubectl change made while a
+replica decides is the one thing the count can miss.
+
+Concurrent requests of one replica share one ledger write (group commit); a refusal needs no
+write, it is decided on the ledger as last read or written (re-read when older than a moment).
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from deployunits import constants
+from deployunits.api.cache import CREATED_BY, CREATED_BY_LABEL, UnitCache
+from deployunits.api.jbpm import ids, jobs
+from deployunits.api.jbpm.index import JbpmIndex
+from deployunits.api.jbpm.jobs import Admit, Record, Refuse, Request, UnitState
+from deployunits.api.jbpm.wire import DeploymentJobResult
+from deployunits.k8s.client import JSON, ApiError, KubeClient, core_path
+
+logger = logging.getLogger(__name__)
+
+LEDGER_NAME = "deployunits-jbpm-jobs"
+_SEQ_KEY = "seq"
+_WATERMARK_KEY = "materialized-rv"
+_RECORD_PREFIX = "job."
+#: Records the ledger may hold at once (a ConfigMap holds at most 1 MiB); beyond, the queue is
+#: full whatever the limit says.
+MAX_RECORDS = 1500
+#: A refusal is decided on a ledger at most this old (seconds); older ones are read again.
+_FRESH_SECONDS = 2.0
+_COMMIT_ATTEMPTS = 20
+_SYNC_SECONDS = 5.0
+#: Removals wait this long for company (seconds): a written record no longer counts anyway,
+#: so they only keep the ledger small and need not cost a write each.
+_REMOVAL_DELAY_SECONDS = 0.5
+
+
+class QueueBusy(Exception):
+    """The ledger kept changing under this replica's writes; the client may retry."""
+
+
+class _Conflict(Exception):
+    """The ledger changed since it was read (HTTP 409)."""
+
+
+@dataclass
+class Ledger:
+    """One version of the ledger as read or written."""
+
+    resource_version: str | None
+    seq: int = 0
+    watermark: int = 0
+    records: dict[str, Record] = field(default_factory=dict)
+    read_at: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def parse(cls, obj: JSON) -> "Ledger":
+        data: dict[str, str] = obj.get("data") or {}
+        records: dict[str, Record] = {}
+        for key, text in data.items():
+            if not key.startswith(_RECORD_PREFIX):
+                continue
+            unit = key.removeprefix(_RECORD_PREFIX)
+            try:
+                records[unit] = Record.decode(unit, text)
+            except (ValueError, TypeError) as error:
+                logger.warning("ignoring malformed job record %s: %s", key, error)
+        return cls(
+            resource_version=str(obj.get("metadata", {}).get("resourceVersion") or "") or None,
+            seq=_int(data.get(_SEQ_KEY)),
+            watermark=_int(data.get(_WATERMARK_KEY)),
+            records=records,
+        )
+
+    def data(self) -> dict[str, str]:
+        data = {_SEQ_KEY: str(self.seq), _WATERMARK_KEY: str(self.watermark)}
+        for name, record in self.records.items():
+            data[_RECORD_PREFIX + name] = record.encode()
+        return data
+
+    @property
+    def version(self) -> int:
+        return _int(self.resource_version)
+
+
+def _int(text: object) -> int:
+    try:
+        return int(str(text))
+    except (TypeError, ValueError):
+        return 0
+
+
+@dataclass
+class _Proposal:
+    request: Request
+    future: "asyncio.Future[DeploymentJobResult]"
+
+
+@dataclass(frozen=True)
+class _Removal:
+    unit: str
+    seq: int
+    resource_version: int
+
+
+@dataclass
+class _Evaluation:
+    ledger: Ledger
+    changes: dict[str, str | None]
+    results: list[DeploymentJobResult]
+    admitted: list[Record]
+
+
+class JobQueue:
+    """Admits jobs through the ledger and removes the records the materializer has written."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        units: UnitCache,
+        index: JbpmIndex,
+        *,
+        namespace: str,
+        limit: int,
+        replica: str,
+        on_admitted: Callable[[Record], None],
+    ) -> None:
+        self._kube = kube
+        self._units = units
+        self._index = index
+        self.namespace = namespace
+        self.limit = limit
+        self.replica = replica
+        self._on_admitted = on_admitted
+        self._ledger: Ledger | None = None
+        self._proposals: list[_Proposal] = []
+        self._removals: list[_Removal] = []
+        self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()
+        self._removals_since: float | None = None
+        #: Requests waiting for an answer; writers of units stand back while there are any.
+        self._active = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+        self._task: asyncio.Task[None] | None = None
+        self._path = core_path("configmaps", namespace, LEDGER_NAME)
+
+    # Life cycle.
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="jbpm-job-queue")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for proposal in self._proposals:
+            if not proposal.future.done():
+                proposal.future.cancel()
+
+    # Reads.
+
+    @property
+    def ledger(self) -> Ledger | None:
+        return self._ledger
+
+    def state(self, deployment_id: str) -> UnitState:
+        """The deployment as this replica knows it: cached unit plus its last seen record."""
+        unit = self._index.unit_for(deployment_id)
+        name = unit.name if unit is not None else ids.unit_name(deployment_id)
+        record = self._ledger.records.get(name) if self._ledger is not None else None
+        return jobs.state_of(deployment_id, unit, record)
+
+    async def refresh(self, older_than: float) -> Ledger:
+        """The ledger, read again if the last view is older than `older_than` seconds."""
+        ledger = self._ledger
+        if ledger is None or time.monotonic() - ledger.read_at > older_than:
+            fetched = await self._fetch()
+            current = self._ledger
+            if current is None or fetched.version >= current.version:
+                self._ledger = fetched
+            ledger = self._ledger
+            assert ledger is not None
+        return ledger
+
+    # Writes.
+
+    async def submit(self, request: Request) -> DeploymentJobResult:
+        """Admit or refuse a job; admitted jobs are stored in the ledger before this returns."""
+        future: asyncio.Future[DeploymentJobResult] = asyncio.get_running_loop().create_future()
+        self._proposals.append(_Proposal(request, future))
+        self._wake.set()
+        self._urgent.set()
+        self._active += 1
+        self._quiet.clear()
+        try:
+            return await future
+        finally:
+            self._active -= 1
+            if not self._active:
+                self._quiet.set()
+
+    async def wait_quiet(self, within: float) -> None:
+        """Return once no request waits for the queue, or after `within` seconds.
+
+        Admissions answer clients; writes of admitted jobs into units can wait a moment, and
+        keeping them off the API server during a burst keeps the 202 answers fast.
+        """
+        if self._quiet.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self._quiet.wait()
+
+    def remove(self, record: Record, resource_version: int) -> None:
+        """Drop a record the materializer has written (or found obsolete), in a later write."""
+        self._removals.append(_Removal(record.unit, record.seq, resource_version))
+        if self._removals_since is None:
+            self._removals_since = time.monotonic()
+        self._wake.set()
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            await self._wake.wait()
+            if not self._proposals and self._removals_since is not None:
+                delay = self._removals_since + _REMOVAL_DELAY_SECONDS - time.monotonic()
+                if delay > 0:
+                    self._urgent.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(delay):
+                            await self._urgent.wait()
+            self._wake.clear()
+            proposals, self._proposals = self._proposals, []
+            removals, self._removals = self._removals, []
+            self._removals_since = None
+            if not proposals and not removals:
+                continue
+            try:
+                admitted = await self._commit(proposals, removals)
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # answered to the waiting requests
+                logger.warning("job queue write failed: %s", error)
+                for proposal in proposals:
+                    if not proposal.future.done():
+                        proposal.future.set_exception(error)
+                if removals:
+                    self._removals = removals + self._removals
+                    self._removals_since = self._removals_since or time.monotonic()
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    self._wake.set()
+                continue
+            for record in admitted:
+                self._on_admitted(record)
+
+    async def _commit(self, proposals: list[_Proposal], removals: list[_Removal]) -> list[Record]:
+        started = time.monotonic()
+        for attempt in range(_COMMIT_ATTEMPTS):
+            ledger = self._ledger if self._ledger is not None else await self._fetch()
+            if proposals and attempt == 0 and time.monotonic() - ledger.read_at > _FRESH_SECONDS:
+                ledger = await self._fetch()
+            await self._sync(ledger)
+            evaluation = self._evaluate(ledger, proposals, removals)
+            if evaluation.changes:
+                try:
+                    self._ledger = await self._write(ledger, evaluation)
+                except _Conflict:
+                    self._ledger = None
+                    continue
+            else:
+                self._ledger = ledger
+            for proposal, result in zip(proposals, evaluation.results, strict=True):
+                if not proposal.future.done():
+                    proposal.future.set_result(result)
+            logger.debug(
+                "queue: %d requests (%d admitted), %d removals, %d attempts, %.1f ms; %d records",
+                len(proposals),
+                len(evaluation.admitted),
+                len(removals),
+                attempt + 1,
+                (time.monotonic() - started) * 1000,
+                len(evaluation.ledger.records),
+            )
+            return evaluation.admitted
+        raise QueueBusy("the job queue kept changing; retry the request")
+
+    async def _sync(self, ledger: Ledger) -> None:
+        """Bring the cache up to every unit write whose record the ledger no longer holds."""
+        self._units.ensure_ready(self.namespace)
+        if ledger.watermark:
+            await self._units.wait_version(self.namespace, ledger.watermark, _SYNC_SECONDS)
+
+    def _evaluate(
+        self, ledger: Ledger, proposals: list[_Proposal], removals: list[_Removal]
+    ) -> _Evaluation:
+        records = dict(ledger.records)
+        changes: dict[str, str | None] = {}
+        watermark = ledger.watermark
+        for removal in removals:
+            current = records.get(removal.unit)
+            if current is not None and current.seq == removal.seq:
+                del records[removal.unit]
+                changes[_RECORD_PREFIX + removal.unit] = None
+            watermark = max(watermark, removal.resource_version)
+        pending = self._index.pending_names()
+        pending.update(
+            name
+            for name, record in records.items()
+            if not jobs.written(record, self._index.named(name))
+        )
+        seq = ledger.seq
+        results: list[DeploymentJobResult] = []
+        admitted: list[Record] = []
+        now = time.time()
+        for proposal in proposals:
+            request = proposal.request
+            unit = self._index.unit_for(request.deployment_id)
+            name = unit.name if unit is not None else ids.unit_name(request.deployment_id)
+            state = jobs.state_of(request.deployment_id, unit, records.get(name))
+            room = self.limit if len(records) < MAX_RECORDS else 0
+            decision: Admit | Refuse = jobs.decide(
+                request, state, len(pending), room, seq=seq + 1, now=now, replica=self.replica
+            )
+            if isinstance(decision, Refuse):
+                results.append(decision.result)
+                continue
+            seq += 1
+            records[name] = decision.record
+            changes[_RECORD_PREFIX + name] = decision.record.encode()
+            pending.add(name)
+            admitted.append(decision.record)
+            results.append(decision.result())
+        if changes or watermark != ledger.watermark:
+            changes[_SEQ_KEY] = str(seq)
+            changes[_WATERMARK_KEY] = str(watermark)
+        new = Ledger(ledger.resource_version, seq, watermark, records)
+        return _Evaluation(new, changes, results, admitted)
+
+    async def _fetch(self) -> Ledger:
+        try:
+            return Ledger.parse(await self._kube.get(self._path))
+        except ApiError as error:
+            if error.not_found:
+                return Ledger(None)
+            raise
+
+    async def _write(self, base: Ledger, evaluation: _Evaluation) -> Ledger:
+        new = evaluation.ledger
+        try:
+            if base.resource_version is None:
+                written = await self._kube.create(
+                    core_path("configmaps", self.namespace),
+                    {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {
+                            "name": LEDGER_NAME,
+                            "labels": {
+                                CREATED_BY_LABEL: CREATED_BY,
+                                constants.MANAGED_BY_LABEL: constants.MANAGED_BY,
+                            },
+                        },
+                        "data": new.data(),
+                    },
+                )
+            else:
+                written = await self._kube.patch(
+                    self._path,
+                    {
+                        "metadata": {"resourceVersion": base.resource_version},
+                        "data": evaluation.changes,
+                    },
+                )
+        except ApiError as error:
+            if error.conflict or (error.not_found and base.resource_version is not None):
+                raise _Conflict() from error
+            raise
+        version = str(written.get("metadata", {}).get("resourceVersion") or "") or None
+        return Ledger(version, new.seq, new.watermark, new.records)

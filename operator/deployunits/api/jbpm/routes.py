@@ -1,0 +1,214 @@
+"""The /business-central/rest/deployment routes: thin handlers over JbpmDeployments."""
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from fastapi.responses import Response
+
+from deployunits import constants
+from deployunits.api.auth import Access, Authorizer, Decision, credentials_from
+from deployunits.api.deps import Services
+from deployunits.api.jbpm import errors, wire
+from deployunits.api.jbpm.errors import JbpmRoute
+from deployunits.api.jbpm.ids import CONVERTOR, ROUTE_PATTERN
+from deployunits.api.jbpm.service import JbpmDeployments, JbpmRuntime
+
+_ID = "{deploymentId:" + CONVERTOR + "}"
+_BODIES = {
+    "content": {
+        wire.XML_MEDIA_TYPE: {"schema": {"type": "string"}},
+        wire.JSON_MEDIA_TYPE: {"schema": {"type": "object"}},
+    }
+}
+_ERROR = {"description": "JaxbRestRequestException", "content": {wire.XML_MEDIA_TYPE: {}}}
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Runs inside the application's lifespan, after its services exist."""
+    runtime = JbpmRuntime(app.state.services)
+    app.state.jbpm = runtime
+    runtime.start()
+    try:
+        yield
+    finally:
+        await runtime.stop()
+
+
+# Dependencies are coroutines: FastAPI runs plain functions in a thread pool, which costs more
+# than these requests do.
+
+
+async def _deployments(request: Request) -> JbpmDeployments:
+    runtime: JbpmRuntime = request.app.state.jbpm
+    return JbpmDeployments(runtime)
+
+
+Deployments = Annotated[JbpmDeployments, Depends(_deployments)]
+DeploymentId = Annotated[
+    str,
+    Path(
+        alias="deploymentId",
+        description="groupId:artifactId:version[:kbase[:ksession]]",
+        pattern=f"^{ROUTE_PATTERN}$",
+    ),
+]
+
+
+async def _check(request: Request, verb: str) -> Decision:
+    services: Services = request.app.state.services
+    authorizer: Authorizer = services.authorizer
+    access = Access(namespace=services.settings.namespace, verb=verb)
+    decision = await authorizer.decide(
+        credentials_from(request.headers.get("authorization")), access
+    )
+    if not decision.allowed:
+        raise errors.refused(decision)
+    return decision
+
+
+def _may(verb: str) -> Callable[..., Coroutine[Any, Any, Decision]]:
+    async def check(request: Request) -> Decision:
+        return await _check(request, verb)
+
+    return check
+
+
+CanList = Annotated[Decision, Depends(_may("list"))]
+CanGet = Annotated[Decision, Depends(_may("get"))]
+CanPatch = Annotated[Decision, Depends(_may("patch"))]
+
+
+def _respond(request: Request, obj: wire.WireObject, status: int = 200) -> Response:
+    body, media_type = wire.render(obj, wire.prefers_json(request.headers.get("accept")))
+    return Response(body, status_code=status, media_type=media_type)
+
+
+async def _descriptor(request: Request) -> wire.Descriptor | None:
+    """The optional deployment descriptor body (XML or JSON)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > wire.MAX_DESCRIPTOR_BYTES:
+        raise errors.bare(413)
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > wire.MAX_DESCRIPTOR_BYTES:
+            raise errors.bare(413)
+    body = bytes(chunks)
+    if not body.strip():
+        return None
+    content_type = request.headers.get("content-type", wire.XML_MEDIA_TYPE)
+    if not wire.is_supported_body(content_type):
+        raise errors.bare(415)
+    try:
+        return wire.parse_descriptor(body, content_type)
+    except wire.DescriptorError as error:
+        raise errors.bad_request(f"Unable to read the deployment descriptor: {error}") from None
+
+
+def jbpm_router() -> APIRouter:
+    """Everything under /business-central/rest (one namespace: the shim's own)."""
+    router = APIRouter(
+        prefix=constants.JBPM_PREFIX,
+        route_class=JbpmRoute,
+        lifespan=_lifespan,
+        tags=["jBPM deployments"],
+        responses={401: _ERROR, 403: _ERROR, 503: _ERROR},
+    )
+
+    @router.get(
+        "/deployment/",
+        response_class=Response,
+        responses={200: _BODIES, 400: _ERROR},
+        summary="Deployed units, sorted by id (paging: page|p, pagesize|s)",
+    )
+    async def get_deployments(request: Request, deployments: Deployments, _: CanList) -> Response:
+        found = deployments.units(request.query_params.multi_items(), request.url.path)
+        return _respond(request, found)
+
+    router.add_api_route(
+        "/deployment",
+        get_deployments,
+        methods=["GET"],
+        response_class=Response,
+        include_in_schema=False,
+    )
+
+    @router.get(
+        "/deployment/processes",
+        response_class=Response,
+        responses={200: _BODIES, 400: _ERROR},
+        summary="Process definitions of every deployed unit",
+    )
+    async def get_all_processes(request: Request, deployments: Deployments, _: CanList) -> Response:
+        found = deployments.all_processes(request.query_params.multi_items(), request.url.path)
+        return _respond(request, found)
+
+    @router.get(
+        f"/deployment/{_ID}",
+        response_class=Response,
+        responses={200: _BODIES},
+        summary="One deployment unit and its status",
+    )
+    async def get_deployment(
+        request: Request, deployment_id: DeploymentId, deployments: Deployments, _: CanGet
+    ) -> Response:
+        return _respond(request, deployments.unit(deployment_id))
+
+    @router.post(
+        f"/deployment/{_ID}/deploy",
+        status_code=202,
+        response_class=Response,
+        responses={202: _BODIES, 400: _ERROR},
+        summary="Submit a deploy job (strategy, mergemode; optional deployment descriptor)",
+    )
+    async def deploy(
+        request: Request, deployment_id: DeploymentId, deployments: Deployments
+    ) -> Response:
+        await _check(request, "create" if deployments.creates(deployment_id) else "patch")
+        descriptor = await _descriptor(request)
+        result = await deployments.deploy(
+            deployment_id, request.query_params.multi_items(), request.url.path, descriptor
+        )
+        return _respond(request, result, 202)
+
+    router.add_api_route(
+        f"/deployment/{_ID}/deploy",
+        deploy,
+        methods=["PUT"],
+        status_code=202,
+        response_class=Response,
+        responses={202: _BODIES, 400: _ERROR},
+        summary="Submit a deploy job with a deployment descriptor (kie-remote 6.5.1+)",
+        operation_id="deploy_with_descriptor",
+    )
+
+    @router.post(
+        f"/deployment/{_ID}/undeploy",
+        status_code=202,
+        response_class=Response,
+        responses={202: _BODIES},
+        summary="Submit an undeploy job",
+    )
+    async def undeploy(
+        request: Request, deployment_id: DeploymentId, deployments: Deployments, _: CanPatch
+    ) -> Response:
+        return _respond(request, await deployments.undeploy(deployment_id), 202)
+
+    @router.get(
+        f"/deployment/{_ID}/processes",
+        response_class=Response,
+        responses={200: _BODIES, 400: _ERROR},
+        summary="Process definitions of one deployment (paging: page|p, pagesize|s)",
+    )
+    async def get_processes(
+        request: Request, deployment_id: DeploymentId, deployments: Deployments, _: CanGet
+    ) -> Response:
+        found = deployments.processes(
+            deployment_id, request.query_params.multi_items(), request.url.path
+        )
+        return _respond(request, found)
+
+    return router

@@ -1,0 +1,314 @@
+"""Dialect-neutral writes of the shim: snapshots, units and Redeploys, each awaited in the cache."""
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from deployunits import constants, snapshots
+from deployunits.api.cache import (
+    CREATED_BY,
+    CREATED_BY_LABEL,
+    CachedRedeploy,
+    CachedUnit,
+    RedeployCache,
+    UnitCache,
+)
+from deployunits.k8s.client import JSON, ApiError, KubeClient, core_path, custom_path
+from deployunits.models.conditions import ConditionType, find
+
+logger = logging.getLogger(__name__)
+
+_PARALLEL_SNAPSHOT_WRITES = 16
+
+
+class WriteError(Exception):
+    """A write the shim could not complete."""
+
+
+class NamespaceMissing(WriteError):
+    """The addressed namespace (engine) does not exist."""
+
+
+class Rejected(WriteError):
+    """The API server refused the object (schema or CEL validation); the message says why."""
+
+
+class WriteTimedOut(WriteError):
+    """The operator did not answer in time; nothing the shim created was left behind."""
+
+
+@dataclass(frozen=True)
+class StoredSnapshots:
+    """The snapshot references of an upload, and which snapshots this upload created."""
+
+    refs: list[dict[str, str]]
+    created: frozenset[str]
+
+
+def _rejection(error: ApiError) -> Rejected:
+    causes = ((error.body.get("details") or {}).get("causes")) or []
+    text = "; ".join(
+        f"{c.get('field', '')}: {c.get('message', '')}".strip(": ") for c in causes if c
+    )
+    return Rejected(text or error.message)
+
+
+class UnitWriter:
+    """Creates and deletes units, Redeploys and snapshots, and waits for their outcome."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        units: UnitCache,
+        redeploys: RedeployCache,
+        *,
+        timeout: float,
+        redeploy_ttl_seconds: int,
+    ) -> None:
+        self._kube = kube
+        self.units = units
+        self.redeploys = redeploys
+        self.timeout = timeout
+        self._ttl = redeploy_ttl_seconds
+
+    async def store_snapshots(
+        self, namespace: str, resources: Sequence[tuple[str, bytes]]
+    ) -> StoredSnapshots:
+        """One immutable snapshot ConfigMap per distinct content (existing ones are reused)."""
+        refs = []
+        contents: dict[str, bytes] = {}
+        for name, content in resources:
+            sha = snapshots.sha256_of(content)
+            refs.append({"name": name, "sha256": sha})
+            contents.setdefault(sha, content)
+        gate = asyncio.Semaphore(_PARALLEL_SNAPSHOT_WRITES)
+
+        async def write(sha: str, content: bytes) -> str | None:
+            async with gate:
+                try:
+                    await self._kube.create(
+                        core_path("configmaps", namespace), snapshots.snapshot_body(sha, content)
+                    )
+                except ApiError as error:
+                    if error.conflict:
+                        return None
+                    if error.not_found:
+                        raise NamespaceMissing(namespace) from error
+                    if error.status in (400, 422):
+                        raise _rejection(error) from error
+                    raise
+                return sha
+
+        created = await asyncio.gather(*(write(s, c) for s, c in contents.items()))
+        return StoredSnapshots(refs, frozenset(s for s in created if s is not None))
+
+    async def create_unit(
+        self,
+        namespace: str,
+        spec: dict[str, Any],
+        *,
+        annotations: dict[str, str] | None = None,
+        snapshots_created: frozenset[str] = frozenset(),
+    ) -> CachedUnit:
+        """Create a unit and return it once the operator has deployed it or failed to."""
+        name = f"d-{uuid.uuid4().hex}"
+        metadata: dict[str, Any] = {
+            "name": name,
+            "finalizers": [constants.FINALIZER],
+            "labels": {CREATED_BY_LABEL: CREATED_BY},
+        }
+        if annotations:
+            metadata["annotations"] = annotations
+        body = {
+            "apiVersion": constants.API_VERSION,
+            "kind": constants.DEPLOYMENT_UNIT_KIND,
+            "metadata": metadata,
+            "spec": spec,
+        }
+        try:
+            created = await self._kube.create(
+                custom_path(constants.DEPLOYMENT_UNIT_PLURAL, namespace), body
+            )
+        except ApiError as error:
+            if error.not_found:
+                raise NamespaceMissing(namespace) from error
+            if error.status in (400, 422):
+                raise _rejection(error) from error
+            raise
+        uid = str(created["metadata"]["uid"])
+
+        seen = False
+
+        def settled(unit: CachedUnit | None) -> bool:
+            # The cache may not have the new unit yet; None means deleted only once seen.
+            nonlocal seen
+            if unit is None or unit.uid != uid:
+                return seen
+            seen = True
+            return unit.deleting or unit.reconciled
+
+        try:
+            unit = await self.units.wait_for(namespace, name, settled, self.timeout)
+        except TimeoutError:
+            await self.delete_unit(namespace, name, uid, wait=False)
+            await self._drop_snapshots(namespace, uid, snapshots_created)
+            raise WriteTimedOut(
+                f"the operator did not deploy '{spec.get('deploymentId')}' within "
+                f"{self.timeout:g}s; nothing was deployed"
+            ) from None
+        if unit is None or unit.uid != uid or unit.deleting:
+            raise WriteError(f"deployment unit {namespace}/{name} was deleted while deploying")
+        return unit
+
+    async def delete_unit(self, namespace: str, name: str, uid: str, *, wait: bool = True) -> None:
+        """Delete a unit (the operator's finalizer undeploys it); wait until reads miss it."""
+        options = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "preconditions": {"uid": uid},
+            "propagationPolicy": "Background",
+        }
+        try:
+            await self._kube.delete(
+                custom_path(constants.DEPLOYMENT_UNIT_PLURAL, namespace, name), options
+            )
+        except ApiError as error:
+            if not (error.not_found or error.conflict):
+                raise
+        if not wait:
+            return
+
+        def gone(unit: CachedUnit | None) -> bool:
+            return unit is None or unit.uid != uid or unit.deleting
+
+        await self.units.wait_for(namespace, name, gone, self.timeout)
+
+    async def discard(self, unit: CachedUnit, created: frozenset[str]) -> None:
+        """Undo a create: the unit, and the snapshots this upload created that nobody else owns."""
+        await self.delete_unit(unit.namespace, unit.name, unit.uid, wait=False)
+        await self._drop_snapshots(unit.namespace, unit.uid, created)
+
+    async def _drop_snapshots(self, namespace: str, uid: str, created: frozenset[str]) -> None:
+        """Delete snapshots this upload created unless another unit owns or references them."""
+        for sha in created:
+            path = core_path("configmaps", namespace, snapshots.snapshot_name(sha))
+            try:
+                existing = await self._kube.get(path)
+                owners = [
+                    o
+                    for o in existing["metadata"].get("ownerReferences") or []
+                    if o.get("uid") != uid
+                ]
+                users = [
+                    u
+                    for u in self.units.units_with(namespace, sha)
+                    if u.uid != uid and not u.deleting
+                ]
+                if owners or users:
+                    continue
+                await self._kube.delete(
+                    path,
+                    {
+                        "apiVersion": "v1",
+                        "kind": "DeleteOptions",
+                        "preconditions": {
+                            "resourceVersion": existing["metadata"]["resourceVersion"]
+                        },
+                    },
+                )
+            except ApiError as error:
+                if not (error.not_found or error.conflict):
+                    logger.warning("could not remove snapshot %s: %s", sha, error)
+
+    async def redeploy(
+        self,
+        namespace: str,
+        deployment_id: str,
+        *,
+        resource_ids: Sequence[str],
+        resource_names: Sequence[str],
+        source: str | None,
+    ) -> CachedRedeploy:
+        """Create a Redeploy and return it once it has Succeeded or Stalled."""
+        spec: dict[str, Any] = {
+            "deploymentId": deployment_id,
+            "resourceIds": list(resource_ids),
+            "resourceNames": list(resource_names),
+            "ttlSecondsAfterFinished": self._ttl,
+        }
+        if source is not None:
+            spec["source"] = source
+        name = f"r-{uuid.uuid4().hex}"
+        body: JSON = {
+            "apiVersion": constants.API_VERSION,
+            "kind": constants.REDEPLOY_KIND,
+            "metadata": {"name": name, "labels": {CREATED_BY_LABEL: CREATED_BY}},
+            "spec": spec,
+        }
+        try:
+            created = await self._kube.create(
+                custom_path(constants.REDEPLOY_PLURAL, namespace), body
+            )
+        except ApiError as error:
+            if error.not_found:
+                raise NamespaceMissing(namespace) from error
+            if error.status in (400, 422):
+                raise _rejection(error) from error
+            raise
+        uid = str(created["metadata"]["uid"])
+
+        seen = False
+
+        def finished(request: CachedRedeploy | None) -> bool:
+            nonlocal seen
+            if request is None or request.uid != uid:
+                return seen
+            seen = True
+            conditions = request.status.conditions
+            return any(
+                (c := find(conditions, t)) is not None and c.status == "True"
+                for t in (ConditionType.SUCCEEDED, ConditionType.STALLED)
+            )
+
+        try:
+            result = await self.redeploys.wait_for(namespace, name, finished, self.timeout)
+        except TimeoutError:
+            raise WriteTimedOut(
+                f"the operator did not finish redeploy '{name}' of '{deployment_id}' within "
+                f"{self.timeout:g}s; it may still complete"
+            ) from None
+        if result is None or result.uid != uid:
+            raise WriteError(f"redeploy {namespace}/{name} was deleted before it finished")
+        return result
+
+    async def wait_deployed(
+        self, namespace: str, deployment_id: str, unit_name: str | None
+    ) -> CachedUnit:
+        """The unit a Redeploy created, once the operator has reconciled it."""
+
+        def settled(unit: CachedUnit | None) -> bool:
+            return unit is not None and (unit.reconciled or unit.deleting)
+
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        if unit_name is None:
+            # Older operators may not name the unit: find it by its deployment id.
+            while True:
+                found = self.units.units_with_id(namespace, deployment_id)
+                if found:
+                    unit_name = found[0].name
+                    break
+                if asyncio.get_running_loop().time() > deadline:
+                    raise WriteTimedOut(f"deployment '{deployment_id}' did not appear in time")
+                await asyncio.sleep(0.02)
+        remaining = max(deadline - asyncio.get_running_loop().time(), 0.1)
+        try:
+            unit = await self.units.wait_for(namespace, unit_name, settled, remaining)
+        except TimeoutError:
+            raise WriteTimedOut(
+                f"the operator did not deploy '{deployment_id}' within {self.timeout:g}s"
+            ) from None
+        assert unit is not None
+        return unit

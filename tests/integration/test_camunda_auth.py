@@ -1,0 +1,205 @@
+"""Auth mode `kubernetes` over real HTTP: TokenReview and SubjectAccessReview per request.
+
+Matrix: no token 401; a token the API server does not accept 401; a ServiceAccount without rights
+403 (AuthorizationException body) on reads and writes; a reader that may not create 403; a
+deployer with a Role allowed everything, by Bearer and by Basic with the token as password; the
+deployer refused in another namespace; a new RoleBinding takes effect after the short deny cache.
+"""
+
+import base64
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support.cluster import Cluster, OperatorProcess, unique_name
+from tests.support.shim import ShimProcess
+
+BPMN = (
+    b'<?xml version="1.0"?><definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+    b'targetNamespace="http://x"><process id="auth" isExecutable="true"/></definitions>'
+)
+ROLES = """
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: deployer}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: reader}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: nobody}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: deployer}}
+rules:
+  - apiGroups: [bpm.deployunits.io]
+    resources: [deploymentunits]
+    verbs: [get, list, create, delete]
+  - apiGroups: [bpm.deployunits.io]
+    resources: [redeploys]
+    verbs: [create]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: reader}}
+rules:
+  - apiGroups: [bpm.deployunits.io]
+    resources: [deploymentunits]
+    verbs: [get, list]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: deployer}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: deployer}}
+subjects: [{{kind: ServiceAccount, name: deployer, namespace: {namespace}}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: reader}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}}
+subjects: [{{kind: ServiceAccount, name: reader, namespace: {namespace}}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def shim(
+    cluster: Cluster, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ShimProcess]:
+    # The shim's own identity (admin here) needs create on tokenreviews and
+    # subjectaccessreviews (system:auth-delegator in a real cluster).
+    process = ShimProcess(
+        cluster.kubeconfig,
+        tmp_path_factory.mktemp("shim") / "log",
+        auth_mode="kubernetes",
+        env={"DEPLOYUNITS_AUTH_CACHE_SECONDS": "2"},
+    )
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def tokens(cluster: Cluster, namespace: str) -> dict[str, str]:
+    cluster.apply(ROLES.format(namespace=namespace), namespace)
+    return {
+        name: cluster.kubectl("create", "token", name, "-n", namespace).stdout.strip()
+        for name in ("deployer", "reader", "nobody")
+    }
+
+
+def client(shim: ShimProcess, namespace: str, token: str | None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=shim.engine(namespace), headers=headers, timeout=60)
+
+
+def upload(api: httpx.Client) -> httpx.Response:
+    return api.post("/deployment/create", files={"a": ("auth.bpmn", BPMN)})
+
+
+def test_no_token_and_a_bad_token_are_401(shim: ShimProcess, namespace: str) -> None:
+    for token in (None, "not-a-token"):
+        with client(shim, namespace, token) as api:
+            for response in (api.get("/deployment"), upload(api)):
+                assert response.status_code == 401, response.text
+                assert response.headers["www-authenticate"].startswith("Bearer")
+                assert set(response.json()) >= {"type", "message", "code"}
+
+
+def test_a_caller_without_rights_is_403(
+    shim: ShimProcess, namespace: str, tokens: dict[str, str]
+) -> None:
+    with client(shim, namespace, tokens["nobody"]) as api:
+        listed = api.get("/deployment")
+        assert listed.status_code == 403
+        body = listed.json()
+        user = f"system:serviceaccount:{namespace}:nobody"
+        assert body == {
+            "type": "AuthorizationException",
+            "message": f"The user with id '{user}' does not have 'READ' permission on resource "
+            "'Deployment'.",
+            "code": 0,
+            "userId": user,
+            "resourceName": "Deployment",
+            "resourceId": None,
+            "permissionName": "READ",
+            "missingAuthorizations": [
+                {"permissionName": "READ", "resourceName": "Deployment", "resourceId": None}
+            ],
+        }
+        created = upload(api)
+        assert created.status_code == 403
+        assert created.json()["permissionName"] == "CREATE"
+
+
+def test_a_reader_reads_but_may_not_write(
+    shim: ShimProcess, namespace: str, tokens: dict[str, str]
+) -> None:
+    with client(shim, namespace, tokens["deployer"]) as deployer:
+        made = upload(deployer)
+        assert made.status_code == 200, made.text
+        deployment_id = made.json()["id"]
+    with client(shim, namespace, tokens["reader"]) as reader:
+        assert reader.get("/deployment").status_code == 200
+        assert reader.get(f"/deployment/{deployment_id}").status_code == 200
+        assert reader.get(f"/deployment/{deployment_id}/resources").status_code == 200
+        assert upload(reader).status_code == 403
+        redeploy = reader.post(f"/deployment/{deployment_id}/redeploy")
+        assert redeploy.status_code == 403
+        assert redeploy.json()["permissionName"] == "CREATE"
+        delete = reader.delete(f"/deployment/{deployment_id}")
+        assert delete.status_code == 403
+        assert delete.json()["permissionName"] == "DELETE"
+
+
+def test_a_deployer_may_do_everything_by_bearer_or_basic(
+    shim: ShimProcess, namespace: str, tokens: dict[str, str]
+) -> None:
+    basic = base64.b64encode(f"anyone:{tokens['deployer']}".encode()).decode()
+    with httpx.Client(
+        base_url=shim.engine(namespace), headers={"Authorization": f"Basic {basic}"}, timeout=60
+    ) as api:
+        made = upload(api)
+        assert made.status_code == 200, made.text
+        deployment_id = made.json()["id"]
+        assert api.get("/deployment/count").json() == {"count": 1}
+        redeployed = api.post(f"/deployment/{deployment_id}/redeploy")
+        assert redeployed.status_code == 200, redeployed.text
+        assert api.delete(f"/deployment/{deployment_id}").status_code == 204
+
+
+def test_rights_in_one_namespace_are_not_rights_in_another(
+    shim: ShimProcess, cluster: Cluster, namespace: str, tokens: dict[str, str]
+) -> None:
+    other = unique_name("t")
+    cluster.kubectl("create", "namespace", other)
+    try:
+        with client(shim, other, tokens["deployer"]) as api:
+            assert api.get("/deployment").status_code == 403
+            assert upload(api).status_code == 403
+    finally:
+        cluster.kubectl("delete", "namespace", other, "--wait=false")
+
+
+def test_a_new_binding_acts_after_the_deny_cache(
+    shim: ShimProcess, cluster: Cluster, namespace: str, tokens: dict[str, str]
+) -> None:
+    with client(shim, namespace, tokens["nobody"]) as api:
+        assert api.get("/deployment").status_code == 403
+        cluster.kubectl(
+            "create",
+            "rolebinding",
+            "nobody-reads",
+            "--role=reader",
+            f"--serviceaccount={namespace}:nobody",
+            "-n",
+            namespace,
+        )
+        deadline = time.monotonic() + 30
+        while api.get("/deployment").status_code != 200:
+            assert time.monotonic() < deadline, "the new RoleBinding never took effect"
+            time.sleep(0.5)

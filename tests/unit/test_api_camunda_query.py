@@ -1,0 +1,182 @@
+"""Camunda query parsing, validation, filtering, sorting and paging over cached units."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from deployunits.api.cache import CachedUnit
+from deployunits.api.camunda import query
+from deployunits.api.camunda.errors import CamundaError
+from deployunits.models.deploymentunit import DeploymentUnitSpec, DeploymentUnitStatus
+
+
+def unit(
+    deployment_id: str,
+    name: str | None = None,
+    *,
+    source: str | None = None,
+    tenant: str | None = None,
+    at: datetime | None = None,
+) -> CachedUnit:
+    spec = DeploymentUnitSpec.model_validate(
+        {
+            "deploymentId": deployment_id,
+            "name": name,
+            "source": source,
+            "tenantId": tenant,
+            "resources": {"inline": [{"name": "a.bpmn", "content": "<x/>"}]},
+        }
+    )
+    status = DeploymentUnitStatus.model_validate(
+        {
+            "status": "DEPLOYED",
+            "observedGeneration": 1,
+            "deploymentTime": (at or datetime(2026, 1, 1, tzinfo=UTC)).isoformat(),
+        }
+    )
+    return CachedUnit(
+        namespace="ns",
+        name=f"u-{deployment_id}",
+        uid=deployment_id,
+        resource_version=1,
+        generation=1,
+        deleting=False,
+        annotations={},
+        spec=spec,
+        status=status,
+    )
+
+
+def error_of(pairs: list[tuple[str, str]], paging: bool = True) -> CamundaError:
+    with pytest.raises(CamundaError) as caught:
+        query.parse_query(pairs, paging=paging)
+    return caught.value
+
+
+UNITS = [
+    unit(
+        "c",
+        "invoice",
+        source="process application",
+        tenant="t1",
+        at=datetime(2026, 1, 3, tzinfo=UTC),
+    ),
+    unit("a", "invoice-v2", tenant="t2", at=datetime(2026, 1, 1, tzinfo=UTC)),
+    unit("b", None, source="modeler", at=datetime(2026, 1, 2, tzinfo=UTC)),
+    unit("d", "Invoice", at=datetime(2026, 1, 4, tzinfo=UTC)),
+]
+
+
+def select(pairs: list[tuple[str, str]]) -> list[str]:
+    parsed = query.parse_query(pairs)
+    return [u.deployment_id for u in query.run(parsed, lambda _name, key: sorted(UNITS, key=key))]
+
+
+def test_default_order_is_by_id() -> None:
+    assert select([]) == ["a", "b", "c", "d"]
+
+
+@pytest.mark.parametrize(
+    ("pairs", "expected"),
+    [
+        ([("id", "b")], ["b"]),
+        ([("name", "invoice")], ["c"]),
+        ([("nameLike", "invoice%")], ["a", "c"]),
+        ([("nameLike", "%voice")], ["c", "d"]),
+        ([("nameLike", "_nvoice")], ["c", "d"]),
+        ([("nameLike", "invoice\\%")], []),
+        ([("source", "modeler")], ["b"]),
+        ([("withoutSource", "true")], ["a", "d"]),
+        ([("withoutSource", "false")], ["a", "b", "c", "d"]),
+        ([("tenantIdIn", "t1,t2")], ["a", "c"]),
+        ([("tenantIdIn", "t1"), ("includeDeploymentsWithoutTenantId", "true")], ["b", "c", "d"]),
+        ([("includeDeploymentsWithoutTenantId", "true")], ["a", "b", "c", "d"]),
+        ([("withoutTenantId", "true")], ["b", "d"]),
+        ([("tenantIdIn", "t1"), ("withoutTenantId", "true")], ["b", "d"]),
+        ([("after", "2026-01-02T00:00:00.000+0000")], ["c", "d"]),
+        ([("before", "2026-01-02T00:00:00.000+0000")], ["a"]),
+        ([("before", "2026-01-02T01:00:00.000+0200")], ["a"]),
+        ([("sortBy", "deploymentTime"), ("sortOrder", "desc")], ["d", "c", "b", "a"]),
+        ([("sortBy", "name"), ("sortOrder", "asc")], ["b", "d", "c", "a"]),
+        ([("sortBy", "tenantId"), ("sortOrder", "desc")], ["a", "c", "d", "b"]),
+        ([("sortBy", "id"), ("sortOrder", "desc")], ["d", "c", "b", "a"]),
+        ([("firstResult", "1"), ("maxResults", "2")], ["b", "c"]),
+        ([("maxResults", "1")], ["a"]),
+        ([("firstResult", "3")], ["d"]),
+        ([("maxResults", "0")], []),
+        ([("id", "c"), ("id", "a")], ["c"]),
+        ([("unknown", "x")], ["a", "b", "c", "d"]),
+        ([("withoutSource", "true"), ("maxResults", "1"), ("firstResult", "1")], ["d"]),
+    ],
+)
+def test_filters_sorting_and_paging(pairs: list[tuple[str, str]], expected: list[str]) -> None:
+    assert select(pairs) == expected
+
+
+def test_count_ignores_paging() -> None:
+    parsed = query.parse_query([("nameLike", "%nvoice%"), ("maxResults", "x")], paging=False)
+    assert query.count(parsed, UNITS) == 3
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        (
+            [("sortBy", "definitionTime"), ("sortOrder", "asc")],
+            "Cannot set query parameter 'sortBy' to value 'definitionTime'",
+        ),
+        (
+            [("sortBy", "name"), ("sortOrder", "up")],
+            "Cannot set query parameter 'sortOrder' to value 'up'",
+        ),
+        (
+            [("sortBy", "name")],
+            "Only a single sorting parameter specified. sortBy and sortOrder required",
+        ),
+        (
+            [("sortOrder", "asc")],
+            "Only a single sorting parameter specified. sortBy and sortOrder required",
+        ),
+        (
+            [("withoutSource", "true"), ("source", "s")],
+            'The query parameters "withoutSource" and "source" cannot be used in combination.',
+        ),
+        (
+            [("before", '"2026-01-01T00:00:00.000+0000"')],
+            "Cannot set query parameter 'before' to value '\"2026-01-01T00:00:00.000+0000\"': "
+            'Cannot convert value ""2026-01-01T00:00:00.000+0000"" to java type java.util.Date',
+        ),
+        (
+            [("after", "yesterday")],
+            "Cannot set query parameter 'after' to value 'yesterday': "
+            'Cannot convert value "yesterday" to java type java.util.Date',
+        ),
+        (
+            [("withoutTenantId", "yes")],
+            "Cannot set query parameter 'withoutTenantId' to value 'yes': "
+            "Cannot convert value yes to java type java.lang.Boolean",
+        ),
+    ],
+)
+def test_validation_errors(pairs: list[tuple[str, str]], message: str) -> None:
+    error = error_of(pairs)
+    assert error.status == 400
+    assert error.body() == {"type": "InvalidRequestException", "message": message, "code": None}
+
+
+@pytest.mark.parametrize("value", ["abc", "1.5", "99999999999", ""])
+def test_a_paging_value_that_is_no_integer_is_a_runtime_404(value: str) -> None:
+    error = error_of([("maxResults", value)])
+    assert error.status == 404
+    assert error.type == "NotFoundException"
+
+
+def test_a_false_without_source_allows_source() -> None:
+    assert select([("withoutSource", "false"), ("source", "modeler")]) == ["b"]
+
+
+def test_like_escapes() -> None:
+    assert query.like_pattern("a\\_b").fullmatch("a_b")
+    assert not query.like_pattern("a\\_b").fullmatch("axb")
+    assert query.like_pattern("a.b%").fullmatch("a.bcd")
+    assert not query.like_pattern("a.b").fullmatch("axb")

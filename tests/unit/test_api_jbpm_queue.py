@@ -1,0 +1,117 @@
+"""The job queue's ledger format and its decisions on one ledger version (no API server)."""
+
+from typing import Any
+
+import pytest
+
+from deployunits.api.cache import UnitCache
+from deployunits.api.jbpm import ids, jobs
+from deployunits.api.jbpm.index import JbpmIndex
+from deployunits.api.jbpm.jobs import Record, Request
+from deployunits.api.jbpm.queue import MAX_RECORDS, JobQueue, Ledger, _Proposal, _Removal
+from deployunits.k8s.client import Connection, KubeClient
+from deployunits.models.deploymentunit import JobOperation
+from tests.support.jbpm import cached_unit as unit
+
+DEPLOY, UNDEPLOY = JobOperation.DEPLOY, JobOperation.UNDEPLOY
+
+
+def queue(limit: int = 3) -> tuple[JobQueue, JbpmIndex]:
+    kube = KubeClient(Connection(server="http://127.0.0.1:9"))
+    index = JbpmIndex("ns")
+    return (
+        JobQueue(
+            kube,
+            UnitCache(kube, ["ns"]),
+            index,
+            namespace="ns",
+            limit=limit,
+            replica="r1",
+            on_admitted=lambda record: None,
+        ),
+        index,
+    )
+
+
+def proposals(*requests: Request) -> list[_Proposal]:
+    return [_Proposal(request, None) for request in requests]  # type: ignore[arg-type]
+
+
+def record(deployment_id: str, seq: int, action: Any = "create", generation: int = 0) -> Record:
+    return Record(seq, DEPLOY, deployment_id, ids.unit_name(deployment_id), action, generation)
+
+
+def test_ledger_round_trip() -> None:
+    ledger = Ledger("7", seq=12, watermark=99, records={"u": record("a:b:c", 12)})
+    parsed = Ledger.parse({"metadata": {"resourceVersion": "7"}, "data": ledger.data()})
+    assert (parsed.resource_version, parsed.seq, parsed.watermark) == ("7", 12, 99)
+    assert parsed.records == {"u": Record(12, DEPLOY, "a:b:c", "u", "create")}
+    broken = Ledger.parse({"metadata": {}, "data": {"job.x": "nonsense", "seq": "x"}})
+    assert (broken.resource_version, broken.seq, broken.records) == (None, 0, {})
+
+
+def test_admissions_get_consecutive_identifiers_and_identical_ones_are_refused() -> None:
+    jobs_queue, _ = queue()
+    ledger = Ledger("1", seq=41)
+    evaluation = jobs_queue._evaluate(
+        ledger,
+        proposals(Request(DEPLOY, "a:b:1"), Request(DEPLOY, "a:b:1"), Request(DEPLOY, "a:b:2")),
+        [],
+    )
+    assert [r.identifier for r in evaluation.results] == [42, None, 43]
+    assert evaluation.results[1].explanation == "A job already exists to deploy deployment [a:b:1]"
+    assert evaluation.changes["seq"] == "43"
+    assert set(evaluation.ledger.records) == {ids.unit_name("a:b:1"), ids.unit_name("a:b:2")}
+    assert all(r.replica == "r1" for r in evaluation.admitted)
+
+
+def test_pending_jobs_count_cache_and_unwritten_records_once() -> None:
+    jobs_queue, index = queue(limit=3)
+    busy = unit(deployment_id="x:y:1", generation=2)  # a pending deploy in the cache
+    index.update(("ns", busy.name), busy)
+    written = unit(deployment_id="x:y:2")  # its record is written: the unit counts, not both
+    index.update(("ns", written.name), written)
+    records = {
+        busy.name: record("x:y:1", 1, "patch", generation=1),  # written too (generation 2)
+        written.name: record("x:y:2", 2),
+        ids.unit_name("x:y:3"): record("x:y:3", 3),  # not in the cache yet: pending
+    }
+    ledger = Ledger("5", seq=3, records=records)
+    evaluation = jobs_queue._evaluate(
+        ledger, proposals(Request(DEPLOY, "x:y:4"), Request(DEPLOY, "x:y:5")), []
+    )
+    # Pending: x:y:1 (cache) and x:y:3 (record); x:y:4 takes the third place, x:y:5 is refused.
+    assert [r.success for r in evaluation.results] == [True, False]
+    assert evaluation.results[1].explanation == jobs.QUEUE_FULL
+
+
+def test_removals_match_the_sequence_and_raise_the_watermark() -> None:
+    jobs_queue, _ = queue()
+    name = ids.unit_name("a:b:1")
+    ledger = Ledger("3", seq=8, watermark=50, records={name: record("a:b:1", 8)})
+    stale = jobs_queue._evaluate(ledger, [], [_Removal(name, 7, 40)])
+    assert name in stale.ledger.records
+    assert stale.changes == {}
+    done = jobs_queue._evaluate(ledger, [], [_Removal(name, 8, 70)])
+    assert done.ledger.records == {}
+    assert done.changes == {f"job.{name}": None, "seq": "8", "materialized-rv": "70"}
+
+
+def test_a_ledger_at_its_size_limit_is_a_full_queue() -> None:
+    jobs_queue, _ = queue(limit=10**6)
+    records = {f"u{i}": record(f"g:a:{i}", i) for i in range(MAX_RECORDS)}
+    evaluation = jobs_queue._evaluate(
+        Ledger("1", records=records), proposals(Request(DEPLOY, "n:e:w")), []
+    )
+    assert evaluation.results[0].explanation == jobs.QUEUE_FULL
+
+
+@pytest.mark.parametrize("operation", [DEPLOY, UNDEPLOY])
+def test_refusals_need_no_write(operation: JobOperation) -> None:
+    jobs_queue, index = queue()
+    deployed = unit(deployment_id="d:e:f")
+    index.update(("ns", deployed.name), deployed)
+    request = Request(operation, "d:e:f" if operation is DEPLOY else "n:o:pe")
+    evaluation = jobs_queue._evaluate(Ledger("1"), proposals(request), [])
+    assert evaluation.results[0].success is False
+    assert evaluation.changes == {}
