@@ -1,11 +1,15 @@
-"""The operator's probe port serves liveness and Prometheus metrics that move as work is done."""
+"""Both processes serve Prometheus metrics that move as work is done; the operator its liveness."""
 
 import json
 import re
 import urllib.request
+from pathlib import Path
+
+import httpx
 
 from tests.support.cluster import Cluster, OperatorProcess, wait_for
 from tests.support.models import bpmn
+from tests.support.shim import ShimProcess
 
 
 def scrape(operator: OperatorProcess) -> dict[str, float]:
@@ -56,3 +60,32 @@ spec:
     wait_for(moved, 15, "reconcile and state metrics to move")
     after = scrape(operator)
     assert after['deployunits_reconcile_duration_seconds_count{kind="DeploymentUnit"}'] > 0
+
+
+def test_shim_metrics_have_routes_methods_statuses_and_latencies(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, tmp_path: Path
+) -> None:
+    shim = ShimProcess(cluster.kubeconfig, tmp_path / "shim.log")
+    shim.start()
+    try:
+        with httpx.Client(base_url=shim.url, timeout=30) as client:
+            before = client.get("/metrics").text
+            assert (
+                client.get(f"/engine-rest/engine/{namespace}/deployment/count").status_code == 200
+            )
+            assert client.get(f"/engine-rest/engine/{namespace}/deployment/nope").status_code == 404
+            after = client.get("/metrics").text
+    finally:
+        shim.stop()
+    count_route = "/engine-rest/engine/{engine}/deployment/count"
+    assert count_route not in before
+    counted = [
+        line for line in after.splitlines() if line.startswith("deployunits_shim_requests_total{")
+    ]
+    assert any(
+        count_route in line and 'method="GET"' in line and 'status="200"' in line
+        for line in counted
+    )
+    assert any('status="404"' in line and "{id}" in line for line in counted), counted
+    assert "deployunits_shim_request_duration_seconds_bucket{" in after
+    assert f"/deployment/{namespace}" not in after, "paths with ids must not become label values"

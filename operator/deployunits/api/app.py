@@ -1,6 +1,7 @@
 """Assembles the shim's FastAPI application: services, probes, metrics, dialect routers, errors."""
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,7 +10,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deployunits import __version__, constants
@@ -131,14 +138,34 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
+def _route_template(request: Request) -> str:
+    """The path with its parameters named, e.g. /engine-rest/engine/{engine}/deployment/{id}.
+
+    Ids in label values would make the series unbounded; unrouted paths share one label.
+    """
+    if request.scope.get("route") is None:
+        return "unmatched"
+    segments = request.url.path.split("/")
+    for name, value in request.path_params.items():
+        segments = [f"{{{name}}}" if segment == str(value) else segment for segment in segments]
+    return "/".join(segments)
+
+
 def create_app(settings: ShimSettings | None = None) -> FastAPI:
     """A shim application bound to one settings object (validated before this is called)."""
     settings = settings or ShimSettings()
     registry = CollectorRegistry()
     requests = Counter(
         "deployunits_shim_requests_total",
-        "Requests by route and status.",
-        ["status"],
+        "Requests by route template, method and status.",
+        ["route", "method", "status"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "deployunits_shim_request_duration_seconds",
+        "Request latency by route template and method.",
+        ["route", "method"],
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         registry=registry,
     )
     errors = Counter(
@@ -192,8 +219,11 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Any) -> Response:
+        started = time.perf_counter()
         response: Response = await call_next(request)
-        requests.labels(str(response.status_code)).inc()
+        template = _route_template(request)
+        requests.labels(template, request.method, str(response.status_code)).inc()
+        latency.labels(template, request.method).observe(time.perf_counter() - started)
         return response
 
     @app.get("/healthz", response_class=PlainTextResponse, include_in_schema=False)
