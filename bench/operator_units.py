@@ -140,7 +140,7 @@ async def run(
         assert operator.popen is not None
         results["operator_rss_mib_after_units"] = round(rss_mib(operator.popen.pid), 1)
         if args.memory_units:
-            small = sized_bpmn("mem", 1024)
+            small = sized_bpmn("bench", 1024)
             extra = args.memory_units - args.units
             await make_namespace(kube, "memory")
             with Stopwatch() as watch:

@@ -44,6 +44,8 @@ class OperatorSettings(CommonSettings):
     max_resource_bytes: int = Field(default=1024 * 1024, ge=1)
     max_unit_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     max_resources_per_unit: int = Field(default=10000, ge=1)
+    #: Units per snapshot ConfigMap (its ownerReferences); more sharing one content use shards.
+    snapshot_max_owners: int = Field(default=500, ge=1, le=2000)
     #: Concurrent reconcile passes; bounded so the API server is not flooded.
     max_concurrent_reconciles: int = Field(default=32, ge=1)
     #: Whether kopf posts Kubernetes Events for handler outcomes (ours are posted regardless).

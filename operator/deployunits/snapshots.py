@@ -16,9 +16,14 @@ def sha256_of(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def snapshot_name(sha256: str) -> str:
-    """The ConfigMap name of the snapshot holding content with this sha256."""
-    return f"{_NAME_PREFIX}{sha256}"
+#: Owners per snapshot ConfigMap: content of up to 1 MiB plus this many ownerReferences stays
+#: well under etcd's 1.5 MiB object limit; more units sharing one content use further shards.
+MAX_OWNERS = 500
+
+
+def snapshot_name(sha256: str, shard: int = 0) -> str:
+    """The ConfigMap name of (a shard of) the snapshot holding content with this sha256."""
+    return f"{_NAME_PREFIX}{sha256}" + (f"-{shard}" if shard else "")
 
 
 def owner_reference(unit: dict[str, Any]) -> dict[str, Any]:
@@ -34,13 +39,13 @@ def owner_reference(unit: dict[str, Any]) -> dict[str, Any]:
 
 
 def snapshot_body(
-    sha256: str, content: bytes, owners: list[dict[str, Any]] | None = None
+    sha256: str, content: bytes, owners: list[dict[str, Any]] | None = None, shard: int = 0
 ) -> dict[str, Any]:
     """The immutable ConfigMap that stores one content, addressed by its sha256."""
     if sha256_of(content) != sha256:
         raise ValueError("content does not match its sha256")
     metadata: dict[str, Any] = {
-        "name": snapshot_name(sha256),
+        "name": snapshot_name(sha256, shard),
         "labels": {
             constants.MANAGED_BY_LABEL: constants.MANAGED_BY,
             # Label values hold at most 63 characters; the name carries the full hash.

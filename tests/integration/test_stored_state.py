@@ -13,6 +13,7 @@ import json
 import time
 import zipfile
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -436,3 +437,40 @@ def test_operator_killed_mid_job_finishes_the_job_once(
     assert unit["status"]["job"]["submitted"] == job_before["submitted"]
     assert [d["version"] for d in unit["status"]["definitions"]] == [1]
     assert events(cluster, namespace, "crash").count("Deployed") == 1
+
+
+def test_many_units_sharing_one_content_spread_over_snapshot_shards(
+    cluster: Cluster, namespace: str, operator: OperatorProcess, tmp_path: Path
+) -> None:
+    # ownerReferences count toward etcd's object size limit, so a shared content is sharded.
+    operator.stop()
+    sharding = OperatorProcess(
+        cluster.kubeconfig,
+        tmp_path / "sharding.log",
+        env={"DEPLOYUNITS_SNAPSHOT_MAX_OWNERS": "2", "DEPLOYUNITS_NAMESPACES": f'["{namespace}"]'},
+    )
+    try:
+        sharding.start()
+        content = bpmn("popular")
+        cluster.apply(
+            "\n---\n".join(
+                unit_yaml(f"s{i}", f"s-{i}", inline(**{"p.bpmn": content})) for i in range(5)
+            ),
+            namespace,
+        )
+        stored = [settled(cluster, namespace, f"s{i}")["status"]["resources"][0] for i in range(5)]
+    finally:
+        sharding.stop()
+        operator.start()
+    names = {r["configMap"] for r in stored}
+    assert len(names) == 3, names
+    for name in names:
+        snapshot = cluster.get("configmap", name, namespace)
+        assert 1 <= len(snapshot["metadata"]["ownerReferences"]) <= 2
+        assert snapshot["immutable"] is True
+    owners = {
+        o["name"]
+        for name in names
+        for o in cluster.get("configmap", name, namespace)["metadata"]["ownerReferences"]
+    }
+    assert owners == {f"s{i}" for i in range(5)}

@@ -37,43 +37,73 @@ async def set_finalizer(
 
 
 async def ensure_snapshot(
-    kube: KubeClient, namespace: str, sha256: str, content: bytes, owner: dict[str, Any]
-) -> None:
-    """Store content as its immutable snapshot, or add the owner to the existing one."""
+    kube: KubeClient,
+    namespace: str,
+    sha256: str,
+    content: bytes,
+    owner: dict[str, Any],
+    *,
+    max_owners: int = snapshots.MAX_OWNERS,
+) -> str:
+    """Store content as its immutable snapshot owned by the unit; returns the ConfigMap name.
+
+    The first shard that is new, already owned by the unit, or has room for another owner is
+    used (see snapshots.MAX_OWNERS).
+    """
     reference = snapshots.owner_reference(owner)
-    body = snapshots.snapshot_body(sha256, content, owners=[reference])
-    try:
-        await kube.create(core_path("configmaps", namespace), body)
-        return
-    except ApiError as error:
-        if error.status != 409:
-            raise
-    await add_snapshot_owner(kube, namespace, sha256, owner)
+    shard = 0
+    while True:
+        body = snapshots.snapshot_body(sha256, content, owners=[reference], shard=shard)
+        try:
+            await kube.create(core_path("configmaps", namespace), body)
+            return str(body["metadata"]["name"])
+        except ApiError as error:
+            if error.status != 409:
+                raise
+        if await add_snapshot_owner(
+            kube, namespace, sha256, owner, shard=shard, max_owners=max_owners
+        ):
+            return snapshots.snapshot_name(sha256, shard)
+        shard += 1
 
 
 async def add_snapshot_owner(
-    kube: KubeClient, namespace: str, sha256: str, owner: dict[str, Any]
-) -> None:
-    """Make the unit an owner of an existing snapshot (a JSON patch append loses no owner)."""
-    path = core_path("configmaps", namespace, snapshots.snapshot_name(sha256))
-    existing = await kube.get(path)
-    owners = existing["metadata"].get("ownerReferences") or []
+    kube: KubeClient,
+    namespace: str,
+    sha256: str,
+    owner: dict[str, Any],
+    *,
+    shard: int = 0,
+    max_owners: int = snapshots.MAX_OWNERS,
+) -> bool:
+    """Make the unit an owner of an existing snapshot shard; False if that shard is full.
+
+    Each append is guarded by the resourceVersion it was decided on, so concurrent units
+    neither lose an owner nor push a shard past its bound; a conflict is decided again.
+    """
+    path = core_path("configmaps", namespace, snapshots.snapshot_name(sha256, shard))
     reference = snapshots.owner_reference(owner)
-    if any(o.get("uid") == reference["uid"] for o in owners):
-        return
-    operation: list[dict[str, Any]]
-    if owners:
-        operation = [{"op": "add", "path": "/metadata/ownerReferences/-", "value": reference}]
-    else:
-        operation = [
+    while True:
+        existing = await kube.get(path)
+        owners = existing["metadata"].get("ownerReferences") or []
+        if any(o.get("uid") == reference["uid"] for o in owners):
+            return True
+        if len(owners) >= max_owners:
+            return False
+        operation: list[dict[str, Any]] = [
             {
                 "op": "test",
                 "path": "/metadata/resourceVersion",
                 "value": existing["metadata"]["resourceVersion"],
             },
-            {"op": "add", "path": "/metadata/ownerReferences", "value": [reference]},
+            {"op": "add", "path": "/metadata/ownerReferences", "value": [*owners, reference]},
         ]
-    await kube.patch(path, operation, "json")
+        try:
+            await kube.patch(path, operation, "json")
+            return True
+        except ApiError as error:
+            if error.status not in (409, 422):
+                raise
 
 
 async def post_event(

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from deployunits import snapshots
+from deployunits.constants import SNAPSHOT_LABEL
 from deployunits.content import archive, maven
 from deployunits.k8s.client import ApiError, KubeClient, core_path
 from deployunits.models.deploymentunit import ConfigMapSource, DeploymentUnitSpec
@@ -69,23 +70,34 @@ async def _from_config_maps(
     return collected
 
 
+async def _find_snapshot(kube: KubeClient, namespace: str, sha256: str) -> dict[str, Any] | None:
+    """Any shard of the snapshot of this content (all hold the same bytes)."""
+    try:
+        return await kube.get(core_path("configmaps", namespace, snapshots.snapshot_name(sha256)))
+    except ApiError as error:
+        if not error.not_found:
+            raise
+    # The first shard may be gone with its owners while a later one lives on.
+    found = await kube.get(
+        core_path("configmaps", namespace),
+        params={"labelSelector": f"{SNAPSHOT_LABEL}={sha256[:63]}", "limit": "1"},
+    )
+    items = found.get("items") or []
+    return dict(items[0]) if items else None
+
+
 async def _from_snapshots(
     kube: KubeClient, namespace: str, spec: DeploymentUnitSpec
 ) -> list[NamedContent] | ContentProblem:
     collected: list[NamedContent] = []
     for ref in spec.resources.snapshots or []:
-        try:
-            config_map = await kube.get(
-                core_path("configmaps", namespace, snapshots.snapshot_name(ref.sha256))
+        config_map = await _find_snapshot(kube, namespace, ref.sha256)
+        if config_map is None:
+            return ContentProblem(
+                f"snapshot of resource '{ref.name}' (sha256 {ref.sha256}) not found",
+                False,
+                Reason.INVALID_CONTENT,
             )
-        except ApiError as error:
-            if error.not_found:
-                return ContentProblem(
-                    f"snapshot of resource '{ref.name}' (sha256 {ref.sha256}) not found",
-                    False,
-                    Reason.INVALID_CONTENT,
-                )
-            raise
         try:
             collected.append(NamedContent(ref.name, snapshots.content_of(config_map, ref.sha256)))
         except ValueError as error:

@@ -281,12 +281,15 @@ async def _deploy(
         r.sha256: item.content
         for r, item in zip(resources, sorted(content, key=lambda c: c.name), strict=True)
     }
-    await asyncio.gather(
+    names = await asyncio.gather(
         *(
-            objects.ensure_snapshot(ctx.kube, namespace, sha, data, body)
+            objects.ensure_snapshot(
+                ctx.kube, namespace, sha, data, body, max_owners=ctx.settings.snapshot_max_owners
+            )
             for sha, data in by_sha.items()
         )
     )
+    resources = decide.describe_resources(uid, content, dict(zip(by_sha, names, strict=True)))
     chosen = [p for p in analysis if p.resource in outcome.deployed_names]
     tenant = spec.tenant_id or ""
     slots: dict[VersionSlot, tuple[str, str]] = {

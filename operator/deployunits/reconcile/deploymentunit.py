@@ -139,15 +139,17 @@ def resource_id(unit_uid: str, name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"deployunits:{unit_uid}/{name}"))
 
 
-def describe_resources(unit_uid: str, content: Sequence[NamedContent]) -> list[StoredResource]:
-    """The status entries of the stored resources, in name order."""
+def describe_resources(
+    unit_uid: str, content: Sequence[NamedContent], stored_in: Mapping[str, str] | None = None
+) -> list[StoredResource]:
+    """The status entries of the stored resources (in name order), and where each is stored."""
     return [
         StoredResource(
             id=resource_id(unit_uid, item.name),
             name=item.name,
             sha256=(digest := hashlib.sha256(item.content).hexdigest()),
             size=len(item.content),
-            config_map=snapshot_name(digest),
+            config_map=(stored_in or {}).get(digest) or snapshot_name(digest),
             key=CONTENT_KEY,
         )
         for item in sorted(content, key=lambda item: item.name)

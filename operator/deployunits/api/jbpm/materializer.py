@@ -31,8 +31,6 @@ PLURAL = constants.DEPLOYMENT_UNIT_PLURAL
 #: Seconds after which any replica writes a record its own replica has not removed.
 ORPHAN_AFTER_SECONDS = 10.0
 _SCAN_SECONDS = 2.0
-#: Longest a write waits for a burst of requests to the queue to pass.
-_YIELD_SECONDS = 1.0
 _PATCH_ATTEMPTS = 10
 
 
@@ -162,8 +160,8 @@ class Materializer:
         try:
             while True:
                 try:
+                    await self._queue.wait_calm()
                     async with self._gate:
-                        await self._queue.wait_quiet(_YIELD_SECONDS)
                         written = await self._apply(record)
                     self._queue.remove(record, written)
                     return

@@ -48,6 +48,10 @@ _SYNC_SECONDS = 5.0
 #: Removals wait this long for company (seconds): a written record no longer counts anyway,
 #: so they only keep the ledger small and need not cost a write each.
 _REMOVAL_DELAY_SECONDS = 0.5
+#: Requests count as a burst while they arrive less than this apart (seconds)...
+_CALM_GAP_SECONDS = 0.05
+#: ...but writes of admitted jobs wait for the burst to pass at most this long.
+_CALM_MAX_SECONDS = 2.0
 
 
 class QueueBusy(Exception):
@@ -153,24 +157,29 @@ class JobQueue:
         self._wake = asyncio.Event()
         self._urgent = asyncio.Event()
         self._removals_since: float | None = None
-        #: Requests waiting for an answer; writers of units stand back while there are any.
+        #: Requests waiting for an answer, and the calm after them: writers of units stand back
+        #: while requests keep arriving (see wait_calm).
         self._active = 0
-        self._quiet = asyncio.Event()
-        self._quiet.set()
+        self._arrived = asyncio.Event()
+        self._calm = asyncio.Event()
+        self._calm.set()
         self._task: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
         self._path = core_path("configmaps", namespace, LEDGER_NAME)
 
     # Life cycle.
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="jbpm-job-queue")
+        self._keeper = asyncio.create_task(self._keep_calm(), name="jbpm-job-queue-calm")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._keeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._keeper = None
         for proposal in self._proposals:
             if not proposal.future.done():
                 proposal.future.cancel()
@@ -209,25 +218,33 @@ class JobQueue:
         self._wake.set()
         self._urgent.set()
         self._active += 1
-        self._quiet.clear()
+        self._arrived.set()
+        self._calm.clear()
         try:
             return await future
         finally:
             self._active -= 1
-            if not self._active:
-                self._quiet.set()
 
-    async def wait_quiet(self, within: float) -> None:
-        """Return once no request waits for the queue, or after `within` seconds.
+    async def wait_calm(self) -> None:
+        """Return when requests have stopped arriving for a moment (or have kept coming for
+        longer than _CALM_MAX_SECONDS).
 
-        Admissions answer clients; writes of admitted jobs into units can wait a moment, and
-        keeping them off the API server during a burst keeps the 202 answers fast.
+        Admissions answer clients; writing admitted jobs into units can wait, and keeping those
+        writes off the API server during a burst of requests keeps the 202 answers fast.
         """
-        if self._quiet.is_set():
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(within):
-                await self._quiet.wait()
+        await self._calm.wait()
+
+    async def _keep_calm(self) -> None:
+        while True:
+            await self._arrived.wait()
+            held_since = time.monotonic()
+            while True:
+                self._arrived.clear()
+                await asyncio.sleep(_CALM_GAP_SECONDS)
+                quiet = not self._active and not self._arrived.is_set()
+                if quiet or time.monotonic() - held_since > _CALM_MAX_SECONDS:
+                    break
+            self._calm.set()
 
     def remove(self, record: Record, resource_version: int) -> None:
         """Drop a record the materializer has written (or found obsolete), in a later write."""
