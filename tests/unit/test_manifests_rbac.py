@@ -75,8 +75,9 @@ ALLOWED: dict[tuple[str, str, str], tuple[frozenset[str], str]] = {
         "a REST redeploy creates a Redeploy, waits for its answer and removes it",
     ),
     ("deployunits-shim", "", "configmaps"): (
-        frozenset({"get", "create", "delete"}),
-        "serve resource data; store uploads; remove uploads of a refused deployment",
+        frozenset({"get", "create", "delete", "patch"}),
+        "serve resource data; store uploads; remove uploads of a refused deployment; "
+        "append jBPM jobs to the ledger",
     ),
     ("deployunits-edit", GROUP, "deploymentunits"): (
         EDIT,

@@ -108,12 +108,15 @@ class Materializer:
         namespace: str,
         repository: str | None,
         concurrency: int = 32,
+        burst_concurrency: int = 1,
     ) -> None:
         self._kube = kube
         self._queue = queue
         self.namespace = namespace
         self.repository = repository
         self._gate = asyncio.Semaphore(concurrency)
+        #: While requests keep arriving, only this many writes at once.
+        self._burst_gate = asyncio.Semaphore(max(burst_concurrency, 1))
         self._inflight: set[tuple[str, int]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._scanner: asyncio.Task[None] | None = None
@@ -160,9 +163,12 @@ class Materializer:
         try:
             while True:
                 try:
-                    await self._queue.wait_calm()
                     async with self._gate:
-                        written = await self._apply(record)
+                        if self._queue.calm:
+                            written = await self._apply(record)
+                        else:
+                            async with self._burst_gate:
+                                written = await self._apply(record)
                     self._queue.remove(record, written)
                     return
                 except _Transient as error:

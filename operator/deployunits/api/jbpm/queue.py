@@ -52,6 +52,8 @@ _REMOVAL_DELAY_SECONDS = 0.5
 _CALM_GAP_SECONDS = 0.05
 #: ...but writes of admitted jobs wait for the burst to pass at most this long.
 _CALM_MAX_SECONDS = 2.0
+#: After a write that answered many requests, wait this long for them to come back (seconds).
+_LINGER_SECONDS = 0.003
 
 
 class QueueBusy(Exception):
@@ -165,6 +167,8 @@ class JobQueue:
         self._calm.set()
         self._task: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
+        self._last_batch = 0
+        self._last_commit = 0.0
         self._path = core_path("configmaps", namespace, LEDGER_NAME)
 
     # Life cycle.
@@ -225,14 +229,15 @@ class JobQueue:
         finally:
             self._active -= 1
 
-    async def wait_calm(self) -> None:
-        """Return when requests have stopped arriving for a moment (or have kept coming for
-        longer than _CALM_MAX_SECONDS).
+    @property
+    def calm(self) -> bool:
+        """Whether requests have stopped arriving for a moment (or have kept coming for longer
+        than _CALM_MAX_SECONDS).
 
-        Admissions answer clients; writing admitted jobs into units can wait, and keeping those
-        writes off the API server during a burst of requests keeps the 202 answers fast.
+        Admissions answer clients; writing admitted jobs into units can wait, and keeping most
+        of those writes off the API server during a burst of requests keeps the 202s fast.
         """
-        await self._calm.wait()
+        return self._calm.is_set()
 
     async def _keep_calm(self) -> None:
         while True:
@@ -257,6 +262,11 @@ class JobQueue:
         backoff = 0.1
         while True:
             await self._wake.wait()
+            recent = time.monotonic() - self._last_commit < 4 * _LINGER_SECONDS
+            if recent and len(self._proposals) < self._last_batch // 2:
+                # Right after a commit the requests it answered come back as new ones; a moment's
+                # wait lets them share the next write instead of queueing behind a write of one.
+                await asyncio.sleep(_LINGER_SECONDS)
             if not self._proposals and self._removals_since is not None:
                 delay = self._removals_since + _REMOVAL_DELAY_SECONDS - time.monotonic()
                 if delay > 0:
@@ -287,6 +297,8 @@ class JobQueue:
                     backoff = min(backoff * 2, 5.0)
                     self._wake.set()
                 continue
+            self._last_batch = len(proposals)
+            self._last_commit = time.monotonic()
             for record in admitted:
                 self._on_admitted(record)
 
