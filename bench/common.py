@@ -28,6 +28,32 @@ def sized_bpmn(key: str, size: int) -> str:
     return "".join(parts)
 
 
+async def wait_until_all(
+    kube: KubeClient,
+    path: str,
+    count: int,
+    resource_version: str,
+    done: Callable[[dict[str, Any]], bool],
+) -> None:
+    """Follow a watch until `count` objects have been seen with done(object) true."""
+    finished: set[str] = set()
+    version = resource_version
+    while len(finished) < count:
+        async for event in kube.watch(path, resource_version=version):
+            obj = event["object"]
+            version = obj["metadata"].get("resourceVersion", version)
+            if event["type"] != "BOOKMARK" and done(obj):
+                finished.add(obj["metadata"]["name"])
+            if len(finished) >= count:
+                return
+
+
+def observed(obj: dict[str, Any]) -> bool:
+    """The operator has acted on the object's current generation."""
+    status = obj.get("status") or {}
+    return bool(status.get("observedGeneration") == obj["metadata"].get("generation"))
+
+
 def client(kubeconfig: Path, connections: int = 64) -> KubeClient:
     return KubeClient(Connection.load(str(kubeconfig)), max_connections=connections)
 

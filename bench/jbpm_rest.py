@@ -29,7 +29,17 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Stopwatch, bounded, client, describe, diff, percentile, write_counts
+from bench.common import (
+    Stopwatch,
+    bounded,
+    client,
+    describe,
+    diff,
+    observed,
+    percentile,
+    wait_until_all,
+    write_counts,
+)
 from deployunits.api.jbpm import ids
 from deployunits.content.maven import MavenCoordinates
 from deployunits.devcluster import binaries
@@ -120,26 +130,15 @@ async def floor(
     return watch.seconds
 
 
+def deployed(obj: dict[str, Any]) -> bool:
+    return observed(obj) and (obj.get("status") or {}).get("status") == "DEPLOYED"
+
+
 async def wait_all_deployed(
     kube: KubeClient, namespace: str, count: int, resource_version: str
 ) -> None:
     """Follow a watch until `count` units of the namespace are DEPLOYED at their generation."""
-    deployed: set[str] = set()
-    version = resource_version
-    while len(deployed) < count:
-        async for event in kube.watch(custom_path(PLURAL, namespace), resource_version=version):
-            obj = event["object"]
-            version = obj["metadata"].get("resourceVersion", version)
-            if event["type"] == "BOOKMARK":
-                continue
-            status = obj.get("status") or {}
-            if (
-                status.get("observedGeneration") == obj["metadata"].get("generation")
-                and status.get("status") == "DEPLOYED"
-            ):
-                deployed.add(obj["metadata"]["name"])
-            if len(deployed) >= count:
-                return
+    await wait_until_all(kube, custom_path(PLURAL, namespace), count, resource_version, deployed)
 
 
 async def control(kube: KubeClient, count: int, repository: str, concurrency: int) -> float:

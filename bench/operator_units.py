@@ -19,7 +19,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Stopwatch, bounded, client, diff, rss_mib, sized_bpmn, write_counts
+from bench.common import (
+    Stopwatch,
+    bounded,
+    client,
+    diff,
+    observed,
+    rss_mib,
+    sized_bpmn,
+    wait_until_all,
+    write_counts,
+)
 from deployunits.devcluster import binaries
 from deployunits.devcluster.plane import ControlPlane
 from deployunits.k8s.client import KubeClient, core_path, custom_path
@@ -62,25 +72,16 @@ async def floor(
     return watch.seconds
 
 
+def ready(obj: dict[str, Any]) -> bool:
+    conditions = (obj.get("status") or {}).get("conditions", [])
+    return observed(obj) and any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
 async def wait_all_ready(
     kube: KubeClient, namespace: str, count: int, resource_version: str
 ) -> None:
     """Follow a watch until every unit in the namespace has Ready=True at its generation."""
-    ready: set[str] = set()
-    version = resource_version
-    while len(ready) < count:
-        async for event in kube.watch(custom_path(PLURAL, namespace), resource_version=version):
-            obj = event["object"]
-            version = obj["metadata"].get("resourceVersion", version)
-            if event["type"] == "BOOKMARK":
-                continue
-            status = obj.get("status") or {}
-            if status.get("observedGeneration") == obj["metadata"].get("generation") and any(
-                c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])
-            ):
-                ready.add(obj["metadata"]["name"])
-            if len(ready) >= count:
-                return
+    await wait_until_all(kube, custom_path(PLURAL, namespace), count, resource_version, ready)
 
 
 async def create_and_wait(
