@@ -14,6 +14,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run     start control plane, CRDs, operator and shim (CLUSTER=existing to use KUBECONFIG)"
 	@echo "make test    ruff, mypy --strict, unit tests, integration tests on a real API server"
+	@echo "make drills  fault drills: crashes, control-plane restarts, load, hostile input (~20 min)"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +45,10 @@ integration: controlplane
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 test: lint typecheck unit integration
+
+# Not part of `make test`: each drill prints its figures; the report lands in .dev/drills.json.
+drills: controlplane
+	$(PY) -m pytest tests/drills -v -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache

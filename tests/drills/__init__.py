@@ -1,0 +1,1 @@
+"""Fault drills (`make drills`): crashes, restarts, load and hostile input on real parts."""
