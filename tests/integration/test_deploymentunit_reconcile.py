@@ -211,3 +211,51 @@ spec:
     deployed = condition(unit, "Deployed")
     assert deployed is not None
     assert deployed["status"] == "False"
+
+
+INLINE_UNIT = f"""
+apiVersion: bpm.deployunits.io/v1alpha1
+kind: DeploymentUnit
+metadata:
+  name: guarded
+spec:
+  deploymentId: guarded
+  resources:
+    inline:
+      - name: hello.bpmn
+        content: '{BPMN}'
+"""
+
+
+def test_the_admission_policy_puts_the_finalizer_on_at_creation(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    created = json.loads(
+        cluster.kubectl(
+            "create", "-n", namespace, "-o", "json", "-f", "-", input=INLINE_UNIT
+        ).stdout
+    )
+    # The create's own answer carries it: no operator write was needed for it.
+    assert created["metadata"]["finalizers"] == ["bpm.deployunits.io/finalizer"]
+    assert created["metadata"]["resourceVersion"]
+    wait_ready(cluster, operator, namespace, "guarded")
+
+
+def test_the_operator_puts_back_a_finalizer_the_policy_did_not_set(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    # A cluster without manifests/admission: the unit arrives without the finalizer.
+    cluster.apply(INLINE_UNIT, namespace)
+    wait_ready(cluster, operator, namespace, "guarded")
+    cluster.kubectl(
+        "patch", "du", "guarded", "-n", namespace, "--type=json",
+        "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]',
+    )  # fmt: skip
+    wait_for(
+        lambda: (
+            cluster.get("du", "guarded", namespace)["metadata"].get("finalizers")
+            == ["bpm.deployunits.io/finalizer"]
+        ),
+        30,
+        f"the finalizer back on the unit; operator log:\n{operator.tail()}",
+    )

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from deployunits.devcluster import binaries
+from deployunits.devcluster.cli import apply_admission_policy
 from deployunits.devcluster.plane import ControlPlane, _die_with_parent, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
+ADMISSION = REPO / "manifests" / "admission-beta"
 RESTRICTED_USER = "restricted-tester"
 
 
@@ -79,6 +81,10 @@ class Cluster:
         self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
         self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRDS))
         self.kubectl("api-resources")  # refresh kubectl's discovery cache for this address
+        if self.plane is not None:
+            # The embedded plane serves MutatingAdmissionPolicy: units get the finalizer at
+            # creation, as on a cluster where manifests/admission is installed.
+            apply_admission_policy(self.kubectl_path, self.kubeconfig, ADMISSION)
 
 
 def embedded_cluster() -> Cluster:

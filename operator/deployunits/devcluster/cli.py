@@ -29,6 +29,54 @@ def apply_crds(kubectl: Path, kubeconfig: Path, crds: Path) -> None:
     subprocess.run([*base, "api-resources"], check=True, stdout=subprocess.DEVNULL)
 
 
+PROBE_UNIT = """
+apiVersion: bpm.deployunits.io/v1alpha1
+kind: DeploymentUnit
+metadata: {name: admission-probe, namespace: default}
+spec:
+  deploymentId: admission-probe
+  resources: {inline: [{name: probe.bpmn, content: probe}]}
+"""
+
+
+def apply_admission_policy(kubectl: Path, kubeconfig: Path, component: Path) -> None:
+    """Install the finalizer policy (a kustomize Component) and wait until it acts."""
+    base = [str(kubectl), "--kubeconfig", str(kubeconfig)]
+    rendered = subprocess.run(
+        [*base, "kustomize", str(component)], check=True, capture_output=True, text=True
+    ).stdout
+    subprocess.run(
+        [*base, "apply", "--server-side", "-f", "-"],
+        input=rendered,
+        check=True,
+        text=True,
+        stdout=subprocess.DEVNULL,
+    )
+    # Policies reach the admission chain through an informer: a server-side dry run of a
+    # create shows when the finalizer is put on.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        probe = subprocess.run(
+            [
+                *base,
+                "create",
+                "--dry-run=server",
+                "-o",
+                "jsonpath={.metadata.finalizers}",
+                "-f",
+                "-",
+            ],
+            input=PROBE_UNIT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if "bpm.deployunits.io/finalizer" in probe.stdout:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the admission policy did not act within 60s: {probe.stderr}")
+
+
 def _spawn(command: list[str], env: dict[str, str], log: Path | None) -> subprocess.Popen[bytes]:
     out = log.open("ab") if log is not None else None
     try:
@@ -89,6 +137,8 @@ def run(cluster: str, dev_dir: Path, shim_port: int) -> int:
             configured = os.environ.get("KUBECONFIG", str(Path.home() / ".kube" / "config"))
             kubeconfig = Path(configured.split(os.pathsep)[0]).resolve()
         apply_crds(kubectl, kubeconfig, REPO / "crds")
+        if cluster == "embedded":
+            apply_admission_policy(kubectl, kubeconfig, REPO / "manifests" / "admission-beta")
         env = {**os.environ, "DEPLOYUNITS_KUBECONFIG": str(kubeconfig)}
         bin_dir = Path(sys.executable).parent
         children.append(

@@ -158,6 +158,10 @@ class ControlPlane:
                 f"--service-account-key-file={sa_public}",
                 f"--service-account-signing-key-file={sa_private}",
                 "--enable-priority-and-fairness=true",
+                # MutatingAdmissionPolicy is beta (off by default) in 1.35; manifests/admission-beta
+                # uses it to put the operator's finalizer on at creation.
+                "--feature-gates=MutatingAdmissionPolicy=true",
+                "--runtime-config=admissionregistration.k8s.io/v1beta1=true",
                 "--v=1",
             ],
         )
