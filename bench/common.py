@@ -1,6 +1,7 @@
 """Shared benchmark plumbing: a control plane, an async API client, apiserver metrics, RSS."""
 
 import asyncio
+import os
 import re
 import statistics
 import time
@@ -102,6 +103,29 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+class CpuMeter:
+    """CPU seconds each named process uses between start() and stop()."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.before: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def stop(self) -> dict[str, float]:
+        return {
+            name: round(cpu_seconds(pid) - self.before[name], 2) for name, pid in self.pids.items()
+        }
 
 
 def percentile(values: list[float], fraction: float) -> float:

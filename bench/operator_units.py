@@ -5,13 +5,15 @@
 
 Prints: time until all units are Ready, the floor (the same creates plus one status patch each by
 a plain client at the same concurrency), their ratio (target <= 2.0); the operator's API writes
-per unit, by verb and resource, from kube-apiserver's apiserver_request_total (target <= 3); and
-the operator's resident memory with --memory-units units present (target <= 300 MiB).
+per unit, by verb and resource, from kube-apiserver's apiserver_request_total (target <= 3); the
+CPU seconds each process used in both phases (where the time goes); and the operator's resident
+memory with --memory-units units present (target <= 300 MiB).
 """
 
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (
+    CpuMeter,
     Stopwatch,
     bounded,
     client,
@@ -117,12 +120,20 @@ async def run(
     try:
         await make_namespace(kube, "floor")
         await make_namespace(kube, "bench")
+        pids = {**plane.processes(), "bench": os.getpid()}
+        meter = CpuMeter(pids)
+        meter.start()
         results["floor_seconds"] = await floor(kube, "floor", args.units, content, args.concurrency)
+        results["floor_cpu_seconds"] = meter.stop()
         operator.start()
+        assert operator.popen is not None
+        meter = CpuMeter({**pids, "operator": operator.popen.pid})
         before = await write_counts(kube)
+        meter.start()
         results["operator_seconds"] = await create_and_wait(
             kube, "bench", args.units, content, args.concurrency, "u"
         )
+        results["operator_cpu_seconds"] = meter.stop()
         await asyncio.sleep(2)  # let trailing writes (events) land before counting
         writes = diff(await write_counts(kube), before)
         # The benchmark itself created the units; everything else was the operator.

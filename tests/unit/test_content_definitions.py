@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from defusedxml.ElementTree import DefusedXMLParser
 
+from deployunits.content import xmlsafe
 from deployunits.content.definitions import (
     MAX_KEY_LENGTH,
     ModelKind,
@@ -496,3 +499,40 @@ def test_utf16_content_is_parsed() -> None:
     (process,) = parse_definitions("p.bpmn", data.encode("utf-16"))
 
     assert process.name == "Prüfung"
+
+
+@pytest.mark.parametrize(
+    ("data", "fast"),
+    [
+        (b'<?xml version="1.0" encoding="UTF-8"?><a/>', True),
+        (b"\xef\xbb\xbf<a/>", True),
+        (b"\n<a/>", True),
+        (b"<?xml version='1.0' encoding='iso-8859-1'?><a/>", True),
+        (XXE, False),
+        (b"<a><!-- <!DOCTYPE x> --></a>", False),
+        (b'<?xml version="1.0" encoding="UTF-16"?><a/>', False),
+        ("<a/>".encode("utf-16"), False),
+        (b'<?xml version="1.0" encoding=UTF-8?><a/>', False),
+        (b"junk<a/>", False),
+    ],
+)
+def test_only_documents_that_cannot_hold_a_dtd_take_the_fast_parser(
+    data: bytes, fast: bool
+) -> None:
+    assert xmlsafe._without_dtd(data) is fast
+
+
+def test_both_parsers_build_the_same_tree_and_report_the_same_errors() -> None:
+    document = sample("invoice.bpmn")
+    fast = parse_xml(document, "invoice.bpmn")
+    parser = DefusedXMLParser(target=ET.TreeBuilder(), forbid_dtd=True)
+    parser.feed(document)
+    assert ET.tostring(fast) == ET.tostring(parser.close())
+    # A broken document on the fast path is worded by the guarded parser, position included.
+    with pytest.raises(ContentError) as caught:
+        parse_xml(b"<a>\n<b></c></a>", "broken.bpmn")
+    assert (caught.value.line, caught.value.column, caught.value.message) == (
+        2,
+        6,
+        "mismatched tag",
+    )
