@@ -274,8 +274,12 @@ async def _deploy(
         await _problem(ctx, body, spec, status, job, analysis, generation, finalizing)
         return
     resources = decide.describe_resources(uid, content)
-    history_key = (namespace, spec.name or "", spec.source or DEFAULT_SOURCE, spec.tenant_id or "")
-    history = [d for d in ctx.history(history_key) if d.deployment_id != spec.deployment_id]
+    history: list[decide.PreviousDeployment] = []
+    if spec.enable_duplicate_filtering:
+        # Many units share a history key (every unnamed one): scanning it only when asked
+        # keeps a burst of units linear.
+        key = (namespace, spec.name or "", spec.source or DEFAULT_SOURCE, spec.tenant_id or "")
+        history = [d for d in ctx.history(key) if d.deployment_id != spec.deployment_id]
     outcome = decide.filter_duplicates(spec, resources, history)
     by_sha = {
         r.sha256: item.content
