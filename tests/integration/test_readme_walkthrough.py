@@ -76,7 +76,7 @@ def test_the_yaml_the_readme_shows_is_in_examples() -> None:
         assert yaml.safe_load(body) == yaml.safe_load(path.read_text()), path
 
 
-def test_the_overlay_builds_with_image_and_ha(cluster: Cluster, tmp_path: Path) -> None:
+def test_the_overlay_builds_with_image_ha_and_admission(cluster: Cluster, tmp_path: Path) -> None:
     (overlay,) = blocks("yaml overlay")
     (tmp_path / "manifests").symlink_to(REPO / "manifests")
     folder = tmp_path / "overlays" / "prod"
@@ -89,6 +89,7 @@ def test_the_overlay_builds_with_image_and_ha(cluster: Cluster, tmp_path: Path) 
     assert {c["image"] for c in containers} == {"REGISTRY/deployunits:0.1.0"}
     assert containers[0]["args"] == ["--peering"]
     assert any(o["kind"] == "ClusterKopfPeering" for o in built)
+    assert any(o["kind"] == "MutatingAdmissionPolicy" for o in built)
 
 
 @pytest.fixture

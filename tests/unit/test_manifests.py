@@ -304,3 +304,24 @@ class TestSamples:
         assert set(redeploy["spec"]["resourceNames"]) <= set(config_map["data"])
         # Kept in Git, a request with a TTL would be re-created and run again after it.
         assert "ttlSecondsAfterFinished" not in redeploy["spec"]
+
+
+def test_the_admission_components_put_the_operators_finalizer_on_new_units() -> None:
+    (policy, binding) = render(MANIFESTS / "admission")
+    assert policy["apiVersion"] == "admissionregistration.k8s.io/v1"
+    assert policy["kind"] == "MutatingAdmissionPolicy"
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    spec = policy["spec"]
+    assert spec["failurePolicy"] == "Ignore"  # the operator adds it anyway
+    [rule] = spec["matchConstraints"]["resourceRules"]
+    assert rule["apiGroups"] == [constants.GROUP]
+    assert rule["resources"] == [constants.DEPLOYMENT_UNIT_PLURAL]
+    assert rule["operations"] == ["CREATE"]
+    [mutation] = spec["mutations"]
+    assert f'finalizers: ["{constants.FINALIZER}"]' in mutation["applyConfiguration"]["expression"]
+    # The beta component is the same policy under the beta API version.
+    beta = render(REPO / "manifests" / "admission-beta")
+    assert [o["apiVersion"] for o in beta] == ["admissionregistration.k8s.io/v1beta1"] * 2
+    assert [{**o, "apiVersion": None} for o in beta] == [
+        {**o, "apiVersion": None} for o in (policy, binding)
+    ]

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import kopf
 
 from deployunits.k8s.client import KubeClient
+from deployunits.memory import IdleTrimmer
 from deployunits.metrics import OperatorMetrics
 from deployunits.operations.redeploys import RedeploysContext
 from deployunits.operations.units import UnitsContext
@@ -22,6 +23,7 @@ class OperatorContext:
     redeploys: RedeploysContext
     metrics: OperatorMetrics
     probes: ProbeServer
+    trimmer: IdleTrimmer
 
 
 def of(memo: kopf.Memo) -> OperatorContext:

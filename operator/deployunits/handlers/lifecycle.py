@@ -10,6 +10,7 @@ import kopf
 from deployunits import constants
 from deployunits.handlers import context
 from deployunits.k8s.client import Connection, KubeClient
+from deployunits.memory import IdleTrimmer
 from deployunits.metrics import OperatorMetrics
 from deployunits.operations import redeploys, units
 from deployunits.operations.retries import RetryScheduler
@@ -69,6 +70,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         config.probe_host, config.probe_port, metrics.registry, lambda: api_version(kube)
     )
     await probes.start()
+    trimmer = IdleTrimmer()
+    trimmer.start()
     memo["context"] = context.OperatorContext(
         settings=config,
         kube=kube,
@@ -76,6 +79,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         redeploys=redeploy_context,
         metrics=metrics,
         probes=probes,
+        trimmer=trimmer,
     )
 
 
@@ -99,6 +103,7 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
     """Stop retries and close the clients."""
     ctx = context.of(memo)
     await ctx.probes.stop()
+    await ctx.trimmer.stop()
     await ctx.units.drain()
     for retries in (ctx.units.retries, ctx.redeploys.retries):
         if retries is not None:
