@@ -20,6 +20,8 @@ from deployunits.reconcile import redeploy as decide
 logger = logging.getLogger(__name__)
 PLURAL = constants.REDEPLOY_PLURAL
 UNITS = constants.DEPLOYMENT_UNIT_PLURAL
+#: Units per page when a source is looked up in the API server (the index missed it).
+LIST_PAGE_SIZE = 500
 
 
 @dataclass
@@ -104,6 +106,37 @@ async def _get_unit(ctx: RedeploysContext, namespace: str, name: str) -> dict[st
         raise
 
 
+async def _find_source(
+    ctx: RedeploysContext, namespace: str, deployment_id: str
+) -> dict[str, Any] | None:
+    """The unit holding the deployment, looked up in the index, else in the API server.
+
+    The index follows its own watch: a unit created just before the request may not be in it
+    yet, and a miss there must not become a permanent NotFound.
+    """
+    name = ctx.unit_name(namespace, deployment_id)
+    if name is not None:
+        found = await _get_unit(ctx, namespace, name)
+        if found is not None and found["spec"].get("deploymentId") == deployment_id:
+            return found
+    token = ""
+    while True:
+        params = {"limit": str(LIST_PAGE_SIZE), **({"continue": token} if token else {})}
+        try:
+            page = await ctx.kube.get(custom_path(UNITS, namespace), params=params)
+        except ApiError as error:
+            if error.status != 410:
+                raise
+            token = ""  # the continue token expired: list again from the start
+            continue
+        for unit in page.get("items") or []:
+            if (unit.get("spec") or {}).get("deploymentId") == deployment_id:
+                return dict(unit)
+        token = str((page.get("metadata") or {}).get("continue") or "")
+        if not token:
+            return None
+
+
 def _unit_status(unit: dict[str, Any] | None) -> DeploymentUnitStatus | None:
     raw = (unit or {}).get("status") or {}
     return DeploymentUnitStatus.model_validate(raw) if raw else None
@@ -144,8 +177,7 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
     unit_name = decide.new_unit_name(meta["uid"])
     unit = await _get_unit(ctx, namespace, unit_name)
     if unit is None:
-        source_name = ctx.unit_name(namespace, spec.deployment_id)
-        source = await _get_unit(ctx, namespace, source_name) if source_name else None
+        source = await _find_source(ctx, namespace, spec.deployment_id)
         if source is not None and not _settled(source):
             await _write(
                 ctx,
