@@ -282,3 +282,42 @@ def test_tokens_and_rights_are_checked_in_both_dialects(
     assert tally.server_errors == []
     for shim in shims.values():
         assert "Traceback" not in shim.log.read_text(errors="replace"), shim.tail(200)
+
+
+def token_reviews(cluster: Cluster) -> float:
+    """TokenReviews the API server has answered so far (its own request counter)."""
+    total = 0.0
+    for line in cluster.kubectl("get", "--raw", "/metrics").stdout.splitlines():
+        if (
+            line.startswith("apiserver_request_total{")
+            and 'resource="tokenreviews"' in line
+            and 'verb="POST"' in line
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.mark.timeout(300)
+def test_a_refused_token_is_remembered_not_reviewed_per_request(
+    cluster: Cluster, namespace: str, shims: dict[str, ShimProcess], figures: Figures
+) -> None:
+    """Unauthenticated callers must not cost the API server a TokenReview per request."""
+    cluster.apply(ROLES.format(namespace=namespace), namespace)
+    forge = TokenForge.from_token(
+        cluster.kubectl("create", "token", "deployer", "-n", namespace).stdout.strip()
+    )
+    foreign = forge.sign(ec.generate_private_key(ec.SECP256R1()))
+    requests = 20
+    before, started = token_reviews(cluster), time.monotonic()
+    with httpx.Client(
+        base_url=shims[namespace].engine(namespace),
+        headers={"Authorization": f"Bearer {foreign}"},
+        timeout=60,
+    ) as api:
+        statuses = Counter(api.get("/deployment").status_code for _ in range(requests))
+    elapsed = time.monotonic() - started
+    reviews = token_reviews(cluster) - before
+    figures.record(DRILL, f"token reviews for {requests} requests with one refused token", reviews)
+    assert statuses == {401: requests}, statuses
+    # A refusal is remembered for at most 5 s (the deny cache), so one review per 5 s at most.
+    assert reviews <= elapsed / 5 + 1, (reviews, elapsed)
