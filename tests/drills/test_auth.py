@@ -3,13 +3,17 @@
 Two shims (one per namespace, the jBPM dialect serves only its own) ask the real API server
 (TokenReview, SubjectAccessReview) about: no token, an expired ServiceAccount token signed by
 the cluster's own key (the same token with a future expiry is accepted, so the refusal is about
-expiry), a token signed by a key the API server does not trust, a token for another audience,
-malformed credentials, a ServiceAccount without rights, and one with rights in its namespace
-only. Every refusal must carry the dialect's error body; no answer may be a 5xx.
+expiry), a token signed by a key the API server does not trust, one for another audience, an
+unsigned one, one of a deleted ServiceAccount, malformed credentials, a ServiceAccount without
+rights, and one with rights in its namespace only. Every refusal must carry the dialect's error
+body; no answer may be a 5xx. Two more checks: a refused token costs one TokenReview per deny
+cache period, not one per request, and every documented route but engine discovery wants a
+token.
 """
 
 import base64
 import json
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -221,6 +225,9 @@ def test_tokens_and_rights_are_checked_in_both_dialects(
         name: cluster.kubectl("create", "token", name, "-n", namespace).stdout.strip()
         for name in ("deployer", "nobody")
     }
+    cluster.kubectl("create", "serviceaccount", "gone", "-n", namespace)
+    orphan = cluster.kubectl("create", "token", "gone", "-n", namespace).stdout.strip()
+    cluster.kubectl("delete", "serviceaccount", "gone", "-n", namespace)
     forge = TokenForge.from_token(real["deployer"])
     assert cluster.plane is not None
     assert forge.claims["iss"] == cluster.plane.url, forge.claims
@@ -230,12 +237,24 @@ def test_tokens_and_rights_are_checked_in_both_dialects(
     expired = forge.sign(trusted, **past, exp=now - HOUR)
     renewed = forge.sign(trusted, **past, exp=now + HOUR)
     foreign = forge.sign(ec.generate_private_key(ec.SECP256R1()), **past, exp=now + HOUR)
+    unsigned = (
+        ".".join(
+            b64url(json.dumps(part).encode())
+            for part in ({"alg": "none"}, {**forge.claims, "exp": now + HOUR})
+        )
+        + "."
+    )
     other_audience = forge.sign(trusted, **past, exp=now + HOUR, aud=["https://elsewhere"])
     unauthenticated: dict[str, dict[str, str]] = {
         "no token": {},
         "expired token": {"Authorization": f"Bearer {expired}"},
         "foreign token": {"Authorization": f"Bearer {foreign}"},
         "token for another audience": {"Authorization": f"Bearer {other_audience}"},
+        "expired token as basic password": {
+            "Authorization": "Basic " + base64.b64encode(f"deployer:{expired}".encode()).decode()
+        },
+        "token of a deleted ServiceAccount": {"Authorization": f"Bearer {orphan}"},
+        "unsigned token": {"Authorization": f"Bearer {unsigned}"},
         "bearer without a token": {"Authorization": "Bearer"},
         "basic without a password": {"Authorization": "Basic " + b64url(b"user:")},
         "basic that is not base64": {"Authorization": "Basic !!!"},
@@ -321,3 +340,42 @@ def test_a_refused_token_is_remembered_not_reviewed_per_request(
     assert statuses == {401: requests}, statuses
     # A refusal is remembered for at most 5 s (the deny cache), so one review per 5 s at most.
     assert reviews <= elapsed / 5 + 1, (reviews, elapsed)
+
+
+#: Engine discovery, which clients call before they know whom to authenticate as.
+PUBLIC = {("get", "/engine-rest/engine"), ("get", "/engine-rest/version")}
+PATH_VALUES = {"deploymentId": JBPM_ID}
+
+
+@pytest.mark.timeout(300)
+def test_every_route_wants_a_token(
+    namespace: str, shims: dict[str, ShimProcess], figures: Figures
+) -> None:
+    """Each path and method the shim documents answers 401 without a token, in its dialect."""
+    shim = shims[namespace]
+    with httpx.Client(base_url=shim.url, timeout=60) as api:
+        schema = api.get("/openapi.json")
+        assert schema.status_code == 200, schema.text
+        routes = [
+            (method, path)
+            for path, operations in schema.json()["paths"].items()
+            for method in operations
+            if method in ("get", "post", "put", "patch", "delete")
+        ]
+        checked = 0
+        for method, path in routes:
+            if (method, path) in PUBLIC:
+                continue
+            url = path.replace("{engine}", namespace)
+            for name, value in PATH_VALUES.items():
+                url = url.replace(f"{{{name}}}", value)
+            url = re.sub(r"\{[^}]+\}", "x", url)
+            response = api.request(method.upper(), url)
+            dialect_check = jbpm_refusal if path.startswith(jbpm.PREFIX) else camunda_refusal
+            try:
+                dialect_check(response, 401)
+            except AssertionError as error:
+                raise AssertionError(f"{method.upper()} {url}: {error}") from error
+            checked += 1
+    figures.record(DRILL, "routes refused without a token", checked)
+    assert checked >= 10, routes
