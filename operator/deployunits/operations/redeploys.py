@@ -32,6 +32,8 @@ class RedeploysContext:
     retries: RetryScheduler | None = None
     metrics: OperatorMetrics | None = None
     locks: dict[ObjectRef, asyncio.Lock] = field(default_factory=dict)
+    #: The newest resourceVersion this process wrote per request: older events are stale.
+    written: dict[ObjectRef, int] = field(default_factory=dict)
     _units_by_id: Mapping[tuple[str, str], Iterable[str]] | None = None
 
     def bind_index(self, units_by_id: Mapping[tuple[str, str], Iterable[str]]) -> None:
@@ -59,6 +61,10 @@ async def reconcile(ctx: RedeploysContext, body: dict[str, Any]) -> None:
     meta = body["metadata"]
     ref = (meta["namespace"], meta["name"])
     async with ctx.locks.setdefault(ref, asyncio.Lock()):
+        if _stale(ctx, ref, body):
+            # A pass on a newer version (this process wrote it) ran already; acting on this
+            # one would report the outcome twice.
+            return
         started, result = time.monotonic(), "ok"
         try:
             delay = await _pass(ctx, body)
@@ -90,9 +96,20 @@ async def reconcile(ctx: RedeploysContext, body: dict[str, Any]) -> None:
             ctx.retries.schedule(ref, delay)
 
 
+def _resource_version(body: dict[str, Any]) -> int | None:
+    value = str(body["metadata"].get("resourceVersion", ""))
+    return int(value) if value.isdigit() else None
+
+
+def _stale(ctx: RedeploysContext, ref: ObjectRef, body: dict[str, Any]) -> bool:
+    seen, written = _resource_version(body), ctx.written.get(ref)
+    return seen is not None and written is not None and seen < written
+
+
 def forget(ctx: RedeploysContext, body: dict[str, Any]) -> None:
     ref = (body["metadata"]["namespace"], body["metadata"]["name"])
     ctx.locks.pop(ref, None)
+    ctx.written.pop(ref, None)
     if ctx.retries is not None:
         ctx.retries.succeeded(ref)
 
@@ -271,7 +288,13 @@ async def _write(
     after: RedeployStatus,
 ) -> None:
     meta = body["metadata"]
-    await objects.write_status(ctx.kube, PLURAL, meta["namespace"], meta["name"], after.to_wire())
+    written = await objects.write_status(
+        ctx.kube, PLURAL, meta["namespace"], meta["name"], after.to_wire()
+    )
+    version = _resource_version(written)
+    if version is not None:
+        ref = (meta["namespace"], meta["name"])
+        ctx.written[ref] = max(version, ctx.written.get(ref, 0))
     finished_before, finished_now = decide.is_finished(before), decide.is_finished(after)
     if finished_now and not finished_before:
         succeeded = any(

@@ -1,9 +1,9 @@
-"""A Redeploy whose source unit the operator's index has not seen yet (found by the crash drill).
+"""Redeploy passes in the races the operator-crash drill found, against the real API server.
 
 The index of units by deployment id follows its own watch, so a request can arrive before the
-unit it copies is in it. One Redeploy pass with an index that is still empty runs against the
-real API server: it must find the source there instead of failing for good with NotFound,
-while an id that exists nowhere is still NotFound.
+unit it copies is in it: the pass must find the source in the API server instead of failing for
+good with NotFound (while an id that exists nowhere is still NotFound). And a pass on an event
+older than the status the process wrote must not report the outcome a second time.
 """
 
 import asyncio
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from deployunits.k8s.client import Connection, KubeClient
+from deployunits.k8s.client import Connection, KubeClient, custom_path
 from deployunits.operations import redeploys
 from deployunits.reconcile import redeploy as decide
 from tests.support.cluster import Cluster, OperatorProcess, condition, wait_for
@@ -95,3 +95,45 @@ def test_an_id_that_exists_nowhere_is_still_not_found(
     assert stalled is not None
     assert (stalled["status"], stalled["reason"]) == ("True", "NotFound")
     assert stalled["message"] == "Deployment with id 'nope' does not exist"
+
+
+async def succeed_then_see_a_stale_event(cluster: Cluster, namespace: str) -> None:
+    kube = KubeClient(Connection.load(str(cluster.kubeconfig)))
+    path = custom_path("redeploys", namespace, "twice")
+    try:
+        ctx = redeploys.RedeploysContext(kube)
+        await redeploys.reconcile(ctx, await kube.get(path))  # creates the unit
+        in_progress = await kube.get(path)
+        # The new unit deployed, as the operator would write it.
+        unit_path = custom_path("deploymentunits", namespace)
+        source = await kube.get(f"{unit_path}/source")
+        unit = await kube.get(f"{unit_path}/{in_progress['status']['newUnitName']}")
+        deployed = {**source["status"], "observedGeneration": unit["metadata"]["generation"]}
+        await kube.patch(f"{unit_path}/{unit['metadata']['name']}/status", {"status": deployed})
+        await redeploys.reconcile(ctx, await kube.get(path))  # the outcome
+        # The watch's event of the in-progress write, delivered after the outcome was written.
+        await redeploys.reconcile(ctx, in_progress)
+    finally:
+        await kube.aclose()
+
+
+def test_a_stale_event_does_not_report_the_outcome_twice(
+    cluster: Cluster, namespace: str, paused_operator: OperatorProcess
+) -> None:
+    cluster.apply(request_yaml("twice", "source-1"), namespace)
+    asyncio.run(succeed_then_see_a_stale_event(cluster, namespace))
+    request = cluster.get("redeploy", "twice", namespace)
+    assert (condition(request, "Succeeded") or {}).get("status") == "True", request["status"]
+    events = json.loads(
+        cluster.kubectl(
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "--field-selector",
+            "involvedObject.name=twice",
+            "-o",
+            "json",
+        ).stdout
+    )["items"]
+    assert [e["reason"] for e in events] == ["Succeeded"]
