@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from deployunits.k8s.client import Connection, KubeClient, custom_path
+from deployunits.k8s.client import Connection, KubeClient, core_path, custom_path
 from deployunits.reconcile.redeploy import REQUEST_LABEL
 from tests.drills.figures import Figures
 from tests.support.cluster import Cluster, OperatorProcess, condition
@@ -281,9 +281,21 @@ async def run_drill(
 
         await space.wait(all_final, FINAL_TIMEOUT, "every job to reach a final state", 0.5)
         figures.record(DRILL, "seconds from restart until all final", time.monotonic() - restarted)
+        events = await kube.get(core_path("events", namespace))
+        check_done_once(events["items"])
         return await space.items(UNITS), await space.items(REDEPLOYS)
     finally:
         await kube.aclose()
+
+
+def check_done_once(events: list[dict[str, Any]]) -> None:
+    """No unit deployed or undeployed twice, no request finished twice (events may be lost)."""
+    done = Counter(
+        (event["involvedObject"]["name"], event["reason"])
+        for event in events
+        if event["reason"] in ("Deployed", "Undeployed", "Succeeded", "Stalled")
+    )
+    assert [key for key, n in done.items() if n > 1] == [], "an outcome was reached twice"
 
 
 def check_jobs(units: dict[str, dict[str, Any]], requests: dict[str, dict[str, Any]]) -> None:
@@ -292,12 +304,15 @@ def check_jobs(units: dict[str, dict[str, Any]], requests: dict[str, dict[str, A
         unit = units[f"d-{i}"]
         assert unit["status"]["status"] == "DEPLOYED", json.dumps(unit["status"])
         assert (condition(unit, "Ready") or {}).get("status") == "True", unit["status"]
-        assert unit["status"]["job"]["success"] is True, unit["status"]["job"]
+        job = unit["status"]["job"]
+        assert (job["identifier"], job["operation"], job["success"]) == ("1", "DEPLOY", True), job
     for i in range(UNDEPLOYS):
         unit = units[f"u-{i}"]
         assert unit["status"]["status"] == "UNDEPLOYED", json.dumps(unit["status"])
         assert unit["status"].get("definitions") in (None, []), unit["status"]
-        assert unit["status"]["job"]["operation"] == "UNDEPLOY", unit["status"]["job"]
+        job = unit["status"]["job"]
+        expected = (str(unit["metadata"]["generation"]), "UNDEPLOY", True)
+        assert (job["identifier"], job["operation"], job["success"]) == expected, job
     for i in range(REDEPLOY_JOBS):
         request = requests[f"r-{i}"]
         succeeded = condition(request, "Succeeded") or {}
