@@ -14,7 +14,7 @@ import json
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ FINAL_TIMEOUT = 600.0
 
 @dataclass(frozen=True)
 class Job:
-    """One job of the burst: which object, and what final state it must reach."""
+    """One job of the burst: its kind (which final state it must reach) and its object."""
 
     kind: str  # "deploy", "undeploy" or "redeploy"
     name: str
@@ -168,7 +168,11 @@ class Namespace:
         return done
 
     async def wait(
-        self, predicate: Callable[[], Any], seconds: float, what: str, interval: float = 0.2
+        self,
+        predicate: Callable[[], Awaitable[bool]],
+        seconds: float,
+        what: str,
+        interval: float = 0.2,
     ) -> None:
         deadline = time.monotonic() + seconds
         while not await predicate():
