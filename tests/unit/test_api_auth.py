@@ -2,8 +2,17 @@
 
 import asyncio
 import base64
+from typing import Any, cast
 
-from deployunits.api.auth import Access, AllowAll, TtlCache, Verdict, credentials_from
+from deployunits.api.auth import (
+    Access,
+    AllowAll,
+    KubernetesAuthorizer,
+    TtlCache,
+    Verdict,
+    credentials_from,
+)
+from deployunits.k8s.client import KubeClient
 
 
 def test_credentials_from_bearer_and_basic() -> None:
@@ -35,3 +44,29 @@ def test_mode_none_allows() -> None:
     decision = asyncio.run(AllowAll().decide(None, Access(namespace="ns", verb="delete")))
     assert decision.verdict is Verdict.ALLOWED
     assert decision.allowed
+
+
+class RefusingApiServer:
+    """Answers every TokenReview with "not authenticated", and counts them."""
+
+    def __init__(self) -> None:
+        self.reviews = 0
+
+    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        assert body["kind"] == "TokenReview", body
+        self.reviews += 1
+        return {"status": {"authenticated": False, "error": "invalid bearer token"}}
+
+
+def test_a_refused_token_is_reviewed_once_within_the_deny_cache() -> None:
+    # Found by the auth drill: a cached refusal was taken for a miss, so every request with a
+    # bad token cost the API server a TokenReview.
+    server = RefusingApiServer()
+    authorizer = KubernetesAuthorizer(cast(KubeClient, server), audiences=[], cache_seconds=60)
+    access = Access(namespace="ns", verb="list")
+
+    async def ask_three_times() -> list[Verdict]:
+        return [(await authorizer.decide("bad", access)).verdict for _ in range(3)]
+
+    assert asyncio.run(ask_three_times()) == [Verdict.UNAUTHENTICATED] * 3
+    assert server.reviews == 1

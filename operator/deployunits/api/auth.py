@@ -150,7 +150,8 @@ class KubernetesAuthorizer:
         self._ttl = cache_seconds
         # A refusal is remembered for less time than a grant, so a new RoleBinding acts soon.
         self._deny_ttl = min(cache_seconds, 5.0)
-        self._callers: TtlCache[str, Caller | None] = TtlCache(max_entries)
+        # A refused token is cached as (None,): a bare None could not be told from a miss.
+        self._callers: TtlCache[str, tuple[Caller | None]] = TtlCache(max_entries)
         self._verdicts: TtlCache[tuple[Caller, Access], tuple[bool, str]] = TtlCache(max_entries)
 
     async def decide(self, credentials: str | None, access: Access) -> Decision:
@@ -167,7 +168,7 @@ class KubernetesAuthorizer:
         key = hashlib.sha256(token.encode()).hexdigest()
         cached = self._callers.get(key)
         if cached is not None:
-            return cached
+            return cached[0]
         spec: dict[str, object] = {"token": token}
         if self._audiences:
             spec["audiences"] = self._audiences
@@ -178,7 +179,7 @@ class KubernetesAuthorizer:
         status = review.get("status") or {}
         if not status.get("authenticated"):
             logger.info("token refused: %s", status.get("error") or "not authenticated")
-            self._callers.put(key, None, self._deny_ttl)
+            self._callers.put(key, (None,), self._deny_ttl)
             return None
         user = status.get("user") or {}
         caller = Caller(
@@ -191,7 +192,7 @@ class KubernetesAuthorizer:
                 )
             ),
         )
-        self._callers.put(key, caller, self._ttl)
+        self._callers.put(key, (caller,), self._ttl)
         return caller
 
     async def _authorize(self, caller: Caller, access: Access) -> tuple[bool, str]:

@@ -20,6 +20,8 @@ from deployunits.reconcile import redeploy as decide
 logger = logging.getLogger(__name__)
 PLURAL = constants.REDEPLOY_PLURAL
 UNITS = constants.DEPLOYMENT_UNIT_PLURAL
+#: Units per page when a source is looked up in the API server (the index missed it).
+LIST_PAGE_SIZE = 500
 
 
 @dataclass
@@ -30,6 +32,8 @@ class RedeploysContext:
     retries: RetryScheduler | None = None
     metrics: OperatorMetrics | None = None
     locks: dict[ObjectRef, asyncio.Lock] = field(default_factory=dict)
+    #: The newest resourceVersion this process wrote per request: older events are stale.
+    written: dict[ObjectRef, int] = field(default_factory=dict)
     _units_by_id: Mapping[tuple[str, str], Iterable[str]] | None = None
 
     def bind_index(self, units_by_id: Mapping[tuple[str, str], Iterable[str]]) -> None:
@@ -57,6 +61,10 @@ async def reconcile(ctx: RedeploysContext, body: dict[str, Any]) -> None:
     meta = body["metadata"]
     ref = (meta["namespace"], meta["name"])
     async with ctx.locks.setdefault(ref, asyncio.Lock()):
+        if _stale(ctx, ref, body):
+            # A pass on a newer version (this process wrote it) ran already; acting on this
+            # one would report the outcome twice.
+            return
         started, result = time.monotonic(), "ok"
         try:
             delay = await _pass(ctx, body)
@@ -88,9 +96,20 @@ async def reconcile(ctx: RedeploysContext, body: dict[str, Any]) -> None:
             ctx.retries.schedule(ref, delay)
 
 
+def _resource_version(body: dict[str, Any]) -> int | None:
+    value = str(body["metadata"].get("resourceVersion", ""))
+    return int(value) if value.isdigit() else None
+
+
+def _stale(ctx: RedeploysContext, ref: ObjectRef, body: dict[str, Any]) -> bool:
+    seen, written = _resource_version(body), ctx.written.get(ref)
+    return seen is not None and written is not None and seen < written
+
+
 def forget(ctx: RedeploysContext, body: dict[str, Any]) -> None:
     ref = (body["metadata"]["namespace"], body["metadata"]["name"])
     ctx.locks.pop(ref, None)
+    ctx.written.pop(ref, None)
     if ctx.retries is not None:
         ctx.retries.succeeded(ref)
 
@@ -102,6 +121,37 @@ async def _get_unit(ctx: RedeploysContext, namespace: str, name: str) -> dict[st
         if error.not_found:
             return None
         raise
+
+
+async def _find_source(
+    ctx: RedeploysContext, namespace: str, deployment_id: str
+) -> dict[str, Any] | None:
+    """The unit holding the deployment, looked up in the index, else in the API server.
+
+    The index follows its own watch: a unit created just before the request may not be in it
+    yet, and a miss there must not become a permanent NotFound.
+    """
+    name = ctx.unit_name(namespace, deployment_id)
+    if name is not None:
+        found = await _get_unit(ctx, namespace, name)
+        if found is not None and found["spec"].get("deploymentId") == deployment_id:
+            return found
+    token = ""
+    while True:
+        params = {"limit": str(LIST_PAGE_SIZE), **({"continue": token} if token else {})}
+        try:
+            page = await ctx.kube.get(custom_path(UNITS, namespace), params=params)
+        except ApiError as error:
+            if error.status != 410:
+                raise
+            token = ""  # the continue token expired: list again from the start
+            continue
+        for unit in page.get("items") or []:
+            if (unit.get("spec") or {}).get("deploymentId") == deployment_id:
+                return dict(unit)
+        token = str((page.get("metadata") or {}).get("continue") or "")
+        if not token:
+            return None
 
 
 def _unit_status(unit: dict[str, Any] | None) -> DeploymentUnitStatus | None:
@@ -144,8 +194,7 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
     unit_name = decide.new_unit_name(meta["uid"])
     unit = await _get_unit(ctx, namespace, unit_name)
     if unit is None:
-        source_name = ctx.unit_name(namespace, spec.deployment_id)
-        source = await _get_unit(ctx, namespace, source_name) if source_name else None
+        source = await _find_source(ctx, namespace, spec.deployment_id)
         if source is not None and not _settled(source):
             await _write(
                 ctx,
@@ -239,7 +288,13 @@ async def _write(
     after: RedeployStatus,
 ) -> None:
     meta = body["metadata"]
-    await objects.write_status(ctx.kube, PLURAL, meta["namespace"], meta["name"], after.to_wire())
+    written = await objects.write_status(
+        ctx.kube, PLURAL, meta["namespace"], meta["name"], after.to_wire()
+    )
+    version = _resource_version(written)
+    if version is not None:
+        ref = (meta["namespace"], meta["name"])
+        ctx.written[ref] = max(version, ctx.written.get(ref, 0))
     finished_before, finished_now = decide.is_finished(before), decide.is_finished(after)
     if finished_now and not finished_before:
         succeeded = any(
