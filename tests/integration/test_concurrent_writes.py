@@ -1,8 +1,8 @@
 """Writes that race: what the concurrency drill found, kept as regressions of a normal run.
 
 Matrix: identical uploads with duplicate filtering sent at once give one deployment (each
-decided on an index that had not seen the others yet and deployed too); a unit deleted right
-after it was deployed loses its finalizer without a conflict first.
+decided on an index that had not seen the others yet and deployed too); deleting a deployed unit
+removes its finalizer under the resourceVersion of the undeploy just written, without a 409.
 """
 
 import concurrent.futures
@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.cluster import Cluster, OperatorProcess
+from tests.support.cluster import Cluster, OperatorProcess, wait_for
 from tests.support.shim import ShimProcess
 
 UPLOADS = 8
@@ -69,3 +69,34 @@ def test_identical_uploads_at_once_deploy_once(shim: ShimProcess, mode: str) -> 
     assert [d["id"] for d in listed] == [answers[0]["id"]]
     definitions = httpx.get(f"{shim.engine()}/deployment/{answers[0]['id']}", timeout=30)
     assert definitions.status_code == 200
+
+
+@pytest.mark.timeout(300)
+def test_deleting_a_deployed_unit_meets_no_conflict(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, shim: ShimProcess
+) -> None:
+    created = httpx.post(
+        f"{shim.engine()}/deployment/create",
+        data={"deployment-name": "short-lived"},
+        files={"data": ("race.bpmn", BPMN)},
+        timeout=120,
+    )
+    assert created.status_code == 200, created.text
+    deployment_id = created.json()["id"]
+    unit = cluster.kubectl(
+        "get", "du", "-n", namespace, "-o", "jsonpath={.items[0].metadata.name}"
+    ).stdout
+    deleted = httpx.delete(f"{shim.engine()}/deployment/{deployment_id}", timeout=120)
+    assert deleted.status_code == 204, deleted.text
+
+    def gone() -> bool:
+        listed = cluster.kubectl("get", "du", "-n", namespace, "-o", "name").stdout
+        return not listed.strip()
+
+    wait_for(gone, 60, "the unit to be deleted")
+    retried = [
+        line
+        for line in operator.log.read_text(errors="replace").splitlines()
+        if f"Retrying {namespace}/{unit}" in line
+    ]
+    assert not retried, retried

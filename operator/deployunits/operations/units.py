@@ -413,7 +413,13 @@ async def _finalize(
     if status is None or status.status is not DeploymentStatus.UNDEPLOYED:
         at = now()
         job = decide.next_job(JobOperation.UNDEPLOY, status, generation, at)
-        await _write(ctx, body, status, decide.undeployed_status(status, job, generation, at))
+        written = await _write(
+            ctx, body, status, decide.undeployed_status(status, job, generation, at)
+        )
+        # The finalizer goes under the precondition of the version just written, not the one
+        # the pass started from (that one always conflicts).
+        version = written["metadata"]["resourceVersion"]
+        body = {**body, "metadata": {**body["metadata"], "resourceVersion": version}}
     try:
         await objects.set_finalizer(ctx.kube, PLURAL, body, present=False)
     except ApiError as error:
@@ -428,7 +434,8 @@ async def _write(
     new: DeploymentUnitStatus,
     *,
     after: "asyncio.Future[dict[str, Any] | None] | None" = None,
-) -> None:
+) -> dict[str, Any]:
+    """Write the status; returns the object as written."""
     meta = body["metadata"]
     if after is not None:
         await asyncio.shield(after)
@@ -443,6 +450,7 @@ async def _write(
     if change is not None:
         # Events are for people; the pass does not wait for them.
         ctx.spawn(objects.post_event(ctx.kube, body, change.type, change.reason, change.message))
+    return written
 
 
 async def check_drift(
