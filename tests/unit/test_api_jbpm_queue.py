@@ -115,3 +115,21 @@ def test_refusals_need_no_write(operation: JobOperation) -> None:
     evaluation = jobs_queue._evaluate(Ledger("1"), proposals(request), [])
     assert evaluation.results[0].success is False
     assert evaluation.changes == {}
+
+
+def test_a_record_removed_in_the_same_write_still_counts_until_the_cache_shows_its_unit() -> None:
+    # Found by the concurrency drill: the undeploy's record went in the write that admitted a
+    # second undeploy on the cache's older unit, and the second one was then dropped.
+    jobs_queue, index = queue()
+    deployed = unit(deployment_id="x:y:1", generation=3)  # the undeploy is not in the cache yet
+    index.update(("ns", deployed.name), deployed)
+    undeploy = Record(6, UNDEPLOY, "x:y:1", deployed.name, "patch", generation=3)
+    ledger = Ledger("5", seq=6, records={deployed.name: undeploy})
+    evaluation = jobs_queue._evaluate(
+        ledger, proposals(Request(UNDEPLOY, "x:y:1")), [_Removal(deployed.name, 6, 120)]
+    )
+    assert evaluation.results[0].identifier is None
+    assert evaluation.results[0].explanation == jobs.job_exists(UNDEPLOY, "x:y:1")
+    assert evaluation.admitted == []
+    assert evaluation.ledger.records == {}
+    assert evaluation.ledger.watermark == 120

@@ -184,8 +184,14 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
             return None
         if remaining > 0:
             return remaining
+        # Only the request that expired: not one re-applied under its name since, nor one
+        # whose spec changed (a longer TTL) after this pass read it.
+        preconditions = {"uid": meta["uid"], "resourceVersion": meta["resourceVersion"]}
         try:
-            await ctx.kube.delete(custom_path(PLURAL, namespace, meta["name"]))
+            await ctx.kube.delete(
+                custom_path(PLURAL, namespace, meta["name"]),
+                {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": preconditions},
+            )
         except ApiError as error:
             if not error.not_found:
                 raise

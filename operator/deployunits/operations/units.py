@@ -1,10 +1,12 @@
 """One reconcile pass of a DeploymentUnit: observe, decide (pure), store, allocate, write once."""
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -58,6 +60,14 @@ class UnitsContext:
     _states_index: Mapping[tuple[str, ...], Iterable[object]] | None = None
     _versions_index: Mapping[VersionSlot, Iterable[int]] | None = None
     _history_index: Mapping[HistoryKey, Iterable[decide.PreviousDeployment]] | None = None
+    #: Held while a unit with duplicate filtering decides and writes: two uploads of one name
+    #: deciding at once would otherwise both find nothing to filter and both deploy.
+    _history_locks: dict[HistoryKey, asyncio.Lock] = field(default_factory=dict)
+    #: What this process last wrote per unit (None: not a filtering candidate) and when, ahead
+    #: of the watch-fed index, which lags behind the writes by seconds at most.
+    _history_written: dict[
+        HistoryKey, dict[str, tuple[float, decide.PreviousDeployment | None]]
+    ] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.versions = VersionAllocator(self.latest_version)
@@ -94,9 +104,54 @@ class UnitsContext:
         return max(index.get(slot) or (), default=0) if index is not None else 0
 
     def history(self, key: HistoryKey) -> list[decide.PreviousDeployment]:
-        """Deployed units with this (namespace, name, source, tenant)."""
+        """Deployed units with this (namespace, name, source, tenant).
+
+        The index as the watch delivered it, corrected by the statuses this process wrote since.
+        """
         index = self._history_index
-        return list(index.get(key) or ()) if index is not None else []
+        indexed = (index.get(key) or ()) if index is not None else ()
+        found = {d.deployment_id: d for d in indexed}
+        for deployment_id, (_, written) in self._history_written.get(key, {}).items():
+            if written is None:
+                found.pop(deployment_id, None)
+            else:
+                found[deployment_id] = written
+        return list(found.values())
+
+    def history_lock(self, key: HistoryKey) -> asyncio.Lock:
+        return self._history_locks.setdefault(key, asyncio.Lock())
+
+    def wrote_status(
+        self, namespace: str, spec: DeploymentUnitSpec, status: DeploymentUnitStatus
+    ) -> None:
+        """Remember a status write for duplicate filtering until the index has long caught up."""
+        deployment_id = spec.deployment_id
+        entries = self._history_written.setdefault(history_key(namespace, spec), {})
+        written_at = time.monotonic()
+        if len(entries) >= _HISTORY_WRITTEN_PRUNE_AT:
+            # Bounded memory in a burst of thousands of units sharing one key (every unnamed
+            # unit): entries the index has certainly caught up with are dropped.
+            for stale in [k for k, (at, _) in entries.items() if written_at - at > _INDEX_LAG]:
+                del entries[stale]
+        if status.status is DeploymentStatus.DEPLOYED and status.duplicate_of is None:
+            entries[deployment_id] = (
+                written_at,
+                decide.PreviousDeployment(
+                    deployment_id,
+                    status.deployment_time or datetime.min.replace(tzinfo=UTC),
+                    {r.name: r.sha256 for r in status.resources},
+                ),
+            )
+        else:
+            entries[deployment_id] = (written_at, None)
+
+    def forget_status(self, namespace: str, spec: DeploymentUnitSpec) -> None:
+        key = history_key(namespace, spec)
+        entries = self._history_written.get(key)
+        if entries is not None:
+            entries.pop(spec.deployment_id, None)
+            if not entries:
+                del self._history_written[key]
 
     @property
     def limits(self) -> decide.Limits:
@@ -122,6 +177,16 @@ class UnitsContext:
             deny = default
         self._policies[namespace] = (time.monotonic() + 10.0, deny)
         return deny
+
+
+#: Seconds after which the watch-fed index has certainly seen a status this process wrote.
+_INDEX_LAG = 300.0
+_HISTORY_WRITTEN_PRUNE_AT = 256
+
+
+def history_key(namespace: str, spec: DeploymentUnitSpec) -> HistoryKey:
+    """What Camunda's duplicate filtering compares deployments by."""
+    return (namespace, spec.name or "", spec.source or DEFAULT_SOURCE, spec.tenant_id or "")
 
 
 def _ref(body: dict[str, Any]) -> ObjectRef:
@@ -212,6 +277,8 @@ def forget(ctx: UnitsContext, body: dict[str, Any]) -> None:
     ref = _ref(body)
     ctx.locks.pop(ref, None)
     ctx.written.pop(ref, None)
+    with contextlib.suppress(ValueError):
+        ctx.forget_status(ref[0], DeploymentUnitSpec.model_validate(body.get("spec") or {}))
     if ctx.retries is not None:
         ctx.retries.succeeded(ref)
 
@@ -254,6 +321,22 @@ async def _deploy(
     generation: int,
     finalizing: "asyncio.Future[dict[str, Any] | None]",
 ) -> None:
+    """Deploy; a unit with duplicate filtering decides and writes alone among its name's units."""
+    key = history_key(body["metadata"]["namespace"], spec)
+    async with (
+        ctx.history_lock(key) if spec.enable_duplicate_filtering else contextlib.nullcontext()
+    ):
+        await _deploy_content(ctx, body, spec, status, generation, finalizing)
+
+
+async def _deploy_content(
+    ctx: UnitsContext,
+    body: dict[str, Any],
+    spec: DeploymentUnitSpec,
+    status: DeploymentUnitStatus | None,
+    generation: int,
+    finalizing: "asyncio.Future[dict[str, Any] | None]",
+) -> None:
     meta = body["metadata"]
     namespace, uid = meta["namespace"], meta["uid"]
     at = now()
@@ -278,8 +361,11 @@ async def _deploy(
     if spec.enable_duplicate_filtering:
         # Many units share a history key (every unnamed one): scanning it only when asked
         # keeps a burst of units linear.
-        key = (namespace, spec.name or "", spec.source or DEFAULT_SOURCE, spec.tenant_id or "")
-        history = [d for d in ctx.history(key) if d.deployment_id != spec.deployment_id]
+        history = [
+            d
+            for d in ctx.history(history_key(namespace, spec))
+            if d.deployment_id != spec.deployment_id
+        ]
     outcome = decide.filter_duplicates(spec, resources, history)
     by_sha = {
         r.sha256: item.content
@@ -345,7 +431,13 @@ async def _finalize(
     if status is None or status.status is not DeploymentStatus.UNDEPLOYED:
         at = now()
         job = decide.next_job(JobOperation.UNDEPLOY, status, generation, at)
-        await _write(ctx, body, status, decide.undeployed_status(status, job, generation, at))
+        written = await _write(
+            ctx, body, status, decide.undeployed_status(status, job, generation, at)
+        )
+        # The finalizer goes under the precondition of the version just written, not the one
+        # the pass started from (that one always conflicts).
+        version = written["metadata"]["resourceVersion"]
+        body = {**body, "metadata": {**body["metadata"], "resourceVersion": version}}
     try:
         await objects.set_finalizer(ctx.kube, PLURAL, body, present=False)
     except ApiError as error:
@@ -360,7 +452,8 @@ async def _write(
     new: DeploymentUnitStatus,
     *,
     after: "asyncio.Future[dict[str, Any] | None] | None" = None,
-) -> None:
+) -> dict[str, Any]:
+    """Write the status; returns the object as written."""
     meta = body["metadata"]
     if after is not None:
         await asyncio.shield(after)
@@ -368,10 +461,14 @@ async def _write(
         ctx.kube, PLURAL, meta["namespace"], meta["name"], new.to_wire()
     )
     _remember(ctx, written)
+    ctx.wrote_status(
+        meta["namespace"], DeploymentUnitSpec.model_validate(body.get("spec") or {}), new
+    )
     change = decide.transition(before, new)
     if change is not None:
         # Events are for people; the pass does not wait for them.
         ctx.spawn(objects.post_event(ctx.kube, body, change.type, change.reason, change.message))
+    return written
 
 
 async def check_drift(

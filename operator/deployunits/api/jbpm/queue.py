@@ -343,6 +343,9 @@ class JobQueue:
         self, ledger: Ledger, proposals: list[_Proposal], removals: list[_Removal]
     ) -> _Evaluation:
         records = dict(ledger.records)
+        # Decisions still see the records this very write removes: the cache was brought up to
+        # the ledger's watermark, not yet to the units those records were written into.
+        queued = dict(ledger.records)
         changes: dict[str, str | None] = {}
         watermark = ledger.watermark
         for removal in removals:
@@ -354,7 +357,7 @@ class JobQueue:
         pending = self._index.pending_names()
         pending.update(
             name
-            for name, record in records.items()
+            for name, record in queued.items()
             if not jobs.written(record, self._index.named(name))
         )
         seq = ledger.seq
@@ -365,7 +368,7 @@ class JobQueue:
             request = proposal.request
             unit = self._index.unit_for(request.deployment_id)
             name = unit.name if unit is not None else ids.unit_name(request.deployment_id)
-            state = jobs.state_of(request.deployment_id, unit, records.get(name))
+            state = jobs.state_of(request.deployment_id, unit, queued.get(name))
             room = self.limit if len(records) < MAX_RECORDS else 0
             decision: Admit | Refuse = jobs.decide(
                 request, state, len(pending), room, seq=seq + 1, now=now, replica=self.replica
@@ -374,7 +377,7 @@ class JobQueue:
                 results.append(decision.result)
                 continue
             seq += 1
-            records[name] = decision.record
+            records[name] = queued[name] = decision.record
             changes[_RECORD_PREFIX + name] = decision.record.encode()
             pending.add(name)
             admitted.append(decision.record)
