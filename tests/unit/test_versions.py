@@ -178,3 +178,26 @@ def test_forget_drops_a_namespace() -> None:
     asyncio.run(main())
     allocator.forget("team")
     assert allocator.known() == {other: 1}
+
+
+def test_a_withdrawn_latest_version_is_handed_out_again_once_the_index_caught_up() -> None:
+    indexed = {SLOT: 0}
+    allocator = VersionAllocator(lambda slot: indexed.get(slot, 0))
+
+    assert asyncio.run(deploy(allocator, [SLOT])) == {SLOT: 1}
+    assert asyncio.run(deploy(allocator, [SLOT])) == {SLOT: 2}  # the index still lags
+    indexed[SLOT] = 2  # the watch delivers both statuses
+    assert asyncio.run(deploy(allocator, [SLOT])) == {SLOT: 3}
+    indexed[SLOT] = 3
+    allocator.seen({SLOT: 3})  # the unit's own event: the index holds version 3
+    indexed[SLOT] = 2  # ...and then the unit holding version 3 is undeployed
+    # As an engine would, and as a restarted operator would: the latest existing plus one.
+    assert asyncio.run(deploy(allocator, [SLOT])) == {SLOT: 3}
+
+
+def test_a_version_the_index_never_showed_is_not_handed_out_twice() -> None:
+    indexed = {SLOT: 0}
+    allocator = VersionAllocator(lambda slot: indexed.get(slot, 0))
+    assert asyncio.run(deploy(allocator, [SLOT])) == {SLOT: 1}
+    allocator.seen({SLOT: 0})  # an older event: no news of version 1
+    assert asyncio.run(deploy(allocator, [SLOT])) == {SLOT: 2}

@@ -289,6 +289,12 @@ async def _pass(ctx: UnitsContext, body: dict[str, Any]) -> None:
     spec = DeploymentUnitSpec.model_validate(body.get("spec") or {})
     raw_status = body.get("status") or {}
     status = DeploymentUnitStatus.model_validate(raw_status) if raw_status else None
+    if status is not None and status.definitions:
+        # kopf updated its indexes with this very object before the handler ran.
+        tenant = spec.tenant_id or ""
+        ctx.versions.seen(
+            {(meta["namespace"], tenant, d.kind, d.key): d.version for d in status.definitions}
+        )
     if meta.get("deletionTimestamp"):
         await _finalize(ctx, body, status, generation)
         return

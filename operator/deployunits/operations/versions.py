@@ -27,8 +27,10 @@ class VersionAllocator:
 
     The latest known version is the larger of what the watch-fed index shows (statuses written,
     also by earlier operator runs) and what this process committed but the watch has not
-    delivered yet. Allocation and the status write happen under the same lock, so two units with
-    the same key never get one version, and no version is skipped unless a write fails.
+    delivered yet; once it has, the index alone counts (the latest unit's version is reused
+    after it is undeployed or deleted, like a Camunda engine does). Allocation and the status
+    write happen under the same lock, so two units with the same key never get one version,
+    and no version is skipped unless a write fails.
     """
 
     latest_in_index: Callable[[VersionSlot], int]
@@ -44,18 +46,29 @@ class VersionAllocator:
             for lock in locks:
                 await lock.acquire()
                 acquired.append(lock)
-            reservation = Reservation(
-                {
-                    slot: max(self.latest_in_index(slot), self._committed.get(slot, 0)) + 1
-                    for slot in ordered
-                }
-            )
+            reservation = Reservation({slot: self._latest(slot) + 1 for slot in ordered})
             yield reservation
             if reservation.committed:
                 self._committed.update(reservation.versions)
         finally:
             for lock in reversed(acquired):
                 lock.release()
+
+    def _latest(self, slot: VersionSlot) -> int:
+        indexed = self.latest_in_index(slot)
+        if indexed >= self._committed.get(slot, 0):
+            # The watch has caught up: from now on the index alone decides, so a version whose
+            # unit went away is handed out again, as the engines do and as a restarted
+            # operator would.
+            self._committed.pop(slot, None)
+            return indexed
+        return self._committed[slot]
+
+    def seen(self, versions: Mapping[VersionSlot, int]) -> None:
+        """The index shows these versions: what was committed up to them needs no bridging."""
+        for slot, version in versions.items():
+            if self._committed.get(slot, 0) <= version:
+                self._committed.pop(slot, None)
 
     def forget(self, namespace: str) -> None:
         """Drop what is known of a namespace (it was deleted)."""
