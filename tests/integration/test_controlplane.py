@@ -1,6 +1,7 @@
 """The embedded control plane and `make run`'s launcher: start, serve, and leave nothing behind.
 
-Matrix: the plane's processes die with a parent killed by SIGKILL; `kubectl get bpm` lists both
+Matrix: the plane's processes die with a parent killed by SIGKILL; kube-apiserver and etcd stopped
+and started in place keep their address, certificates and objects; `kubectl get bpm` lists both
 kinds through their category; `deployunits-devcluster run --cluster existing` starts operator and
 shim, answers on both probes and stops cleanly on Ctrl-C.
 """
@@ -13,7 +14,8 @@ import textwrap
 import urllib.request
 from pathlib import Path
 
-from deployunits.devcluster.plane import free_port
+from deployunits.devcluster import binaries
+from deployunits.devcluster.plane import ControlPlane, free_port
 from tests.support.cluster import REPO, Cluster, wait_for
 
 
@@ -50,6 +52,29 @@ def test_plane_processes_die_when_their_parent_is_killed(tmp_path: Path) -> None
     parent.wait()
     parent.stdout.close()
     wait_for(lambda: not any(_alive(pid) for pid in pids), 10, "plane processes to exit")
+
+
+def test_a_restarted_api_server_and_etcd_keep_address_and_objects() -> None:
+    # A plane of its own: restarting the session's would disturb every other test.
+    with ControlPlane(binaries.ensure_built(), with_controller_manager=False) as plane:
+        own = Cluster(plane.kubeconfig, None, plane=plane)
+        own.kubectl("create", "configmap", "kept", "--from-literal=answer=42")
+        url, pids = plane.url, plane.processes()
+
+        plane.stop_api_server()
+        plane.stop_etcd()
+        assert plane.processes() == {}
+        refused = own.kubectl("get", "configmap", "kept", check=False, timeout=30)
+        assert refused.returncode != 0
+        plane.start_etcd()
+        plane.start_api_server()
+
+        assert plane.url == url
+        assert set(plane.processes()) == set(pids)
+        assert not set(plane.processes().values()) & set(pids.values())
+        kept = own.kubectl("get", "configmap", "kept", "-o", "jsonpath={.data.answer}")
+        assert kept.stdout == "42"
+        own.kubectl("create", "configmap", "after", "--from-literal=answer=43")
 
 
 def test_kubectl_get_bpm_lists_both_kinds(cluster: Cluster, namespace: str) -> None:

@@ -94,6 +94,9 @@ def _install_error_handlers(app: FastAPI, errors: Counter) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> Response:
+        if error.retryable:
+            # A starting API server answers 503 and 429 until it serves every kind again.
+            return await api_unavailable(request, ApiUnavailable(str(error)))
         errors.labels("500").inc()
         logger.error("API server refused a call of the shim: %s", error)
         message = f"The Kubernetes API server refused the shim's request: {error.message}"

@@ -48,6 +48,9 @@ class _Process:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    command: list[str]
+    #: Stopped on purpose (a drill): not a failure, and start_* runs it again.
+    halted: bool = False
 
     def tail(self, lines: int = 30) -> str:
         try:
@@ -82,11 +85,18 @@ class ControlPlane:
     _owns_workdir: bool = field(default=False, init=False)
     _ca: TinyCA | None = field(default=None, init=False)
     _ca_file: Path | None = field(default=None, init=False)
+    _etcd_url: str = field(default="", init=False)
 
     @property
     def directory(self) -> Path:
         assert self.workdir is not None, "the control plane is not started"
         return self.workdir
+
+    @property
+    def etcd_url(self) -> str:
+        """etcd's client URL (plain HTTP on loopback; its /v3 gateway answers JSON)."""
+        assert self._etcd_url, "the control plane is not started"
+        return self._etcd_url
 
     @property
     def kubeconfig(self) -> Path:
@@ -214,27 +224,69 @@ class ControlPlane:
                 "--log-level=warn",
             ],
         )
+        self._etcd_url = client_url
         self._poll(f"{client_url}/health", "etcd", None)
         return client_url
 
     def _spawn(self, name: str, command: list[str]) -> None:
         log = self.directory / f"{name}.log"
+        self._processes.append(_Process(name, self._popen(command, log), log, command))
+
+    @staticmethod
+    def _popen(command: list[str], log: Path) -> subprocess.Popen[bytes]:
         with log.open("ab") as out:
-            popen = subprocess.Popen(
+            return subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent,
             )
-        self._processes.append(_Process(name, popen, log))
+
+    def _named(self, name: str) -> _Process:
+        for process in self._processes:
+            if process.name == name:
+                return process
+        raise ControlPlaneError(f"{name} is not part of this control plane")
+
+    def _halt(self, name: str, timeout: float) -> None:
+        process = self._named(name)
+        process.halted = True
+        _terminate(process.popen, timeout)
+
+    def _resume(self, name: str) -> None:
+        # Same command line: same ports, certificates and data directory as before.
+        process = self._named(name)
+        if process.popen.poll() is None:
+            return
+        process.popen = self._popen(process.command, process.log)
+        process.halted = False
+
+    def stop_api_server(self, timeout: float = 10.0) -> None:
+        """Stop kube-apiserver (SIGTERM, then SIGKILL after timeout); etcd keeps running."""
+        self._halt("kube-apiserver", timeout)
+
+    def start_api_server(self) -> None:
+        """Start kube-apiserver again on its port and wait until it is ready."""
+        self._resume("kube-apiserver")
+        assert self.admin is not None
+        self._wait_ready(self.admin)
+
+    def stop_etcd(self, timeout: float = 10.0) -> None:
+        """Stop etcd; its data directory stays (start_etcd serves the same store)."""
+        self._halt("etcd", timeout)
+
+    def start_etcd(self) -> None:
+        """Start etcd again on its ports over the same data and wait until it is healthy."""
+        self._resume("etcd")
+        self._poll(f"{self.etcd_url}/health", "etcd", None)
 
     def _poll(self, url: str, name: str, context: ssl.SSLContext | None) -> None:
         deadline = time.monotonic() + self.start_timeout
         last_error = ""
         while time.monotonic() < deadline:
             for process in self._processes:
-                if process.popen.poll() is not None:
+                if process.popen.poll() is not None and not process.halted:
                     raise ControlPlaneError(
                         f"{process.name} exited with {process.popen.returncode}:\n{process.tail()}"
                     )
@@ -271,13 +323,7 @@ class ControlPlane:
         """Stop every process (newest first) and remove a temporary working folder."""
         # One at a time: an API server whose etcd is already gone waits out its own timeouts.
         for process in reversed(self._processes):
-            if process.popen.poll() is None:
-                process.popen.send_signal(signal.SIGTERM)
-            try:
-                process.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.popen.kill()
-                process.popen.wait()
+            _terminate(process.popen, timeout)
         self._processes.clear()
         if self._owns_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -291,6 +337,17 @@ class ControlPlane:
     def logs(self) -> dict[str, str]:
         """Name → tail of each process log."""
         return {p.name: p.tail(60) for p in self._processes}
+
+
+def _terminate(popen: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM, then SIGKILL if the process is still there after timeout seconds."""
+    if popen.poll() is None:
+        popen.send_signal(signal.SIGTERM)
+    try:
+        popen.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        popen.wait()
 
 
 def write_kubeconfig(

@@ -45,6 +45,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # an uncapped worker would fill (a deadlock at start-up). Passes are bounded below instead.
     settings.queueing.worker_limit = None
     settings.networking.enforce_retry_after = True
+    # Failed API calls, watches included, are retried at most 5 s apart (about 50 s in all,
+    # then a watch starts over): kopf's default pauses grow to 21 s, so after a long outage of
+    # the API server the operator would stay away that long after the server is back.
+    settings.networking.error_backoffs = (0.5, 1, 2, 3, 5, 5, 5, 5, 5, 5, 5, 5, 5)
     settings.peering.lifetime = config.peering_lifetime
     # Connections beyond what the bounded passes can use cost a TLS handshake on both ends
     # each (measured: a tenth of the operator's CPU in a burst with the default of 100).

@@ -39,6 +39,13 @@ class ApiError(Exception):
     def conflict(self) -> bool:
         return self.status == 409
 
+    @property
+    def retryable(self) -> bool:
+        """The API server asks to be called again later rather than refusing the call: it is
+        throttling (429), starting or re-initializing a kind's storage (429, 503), or cannot
+        reach etcd in time (504)."""
+        return self.status in (429, 502, 503, 504)
+
 
 class ApiUnavailable(Exception):
     """The API server could not be reached (connection refused, timeout)."""

@@ -120,7 +120,8 @@ def from_exception(error: Exception) -> JbpmError:
             return bad_request("The request is not valid.")
         case CacheNotReady():
             return unavailable(str(error))
-        case ApiUnavailable():
+        case ApiUnavailable() | ApiError(retryable=True):
+            # A starting API server answers 503 and 429 until it serves every kind again.
             logger.warning("API server unavailable: %s", error)
             return unavailable("The Kubernetes API server is unavailable; retry later.")
         case ApiError():
