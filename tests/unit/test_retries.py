@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import pytest
 
+from deployunits.k8s.client import ApiError, ApiUnavailable
 from deployunits.operations.retries import ObjectRef, RetryScheduler
 
 T = TypeVar("T")
@@ -27,8 +28,9 @@ SLACK = 0.9
 class Recorder:
     """A `run` that notes when it was called, optionally failing the first calls."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, error: Exception | None = None) -> None:
         self.failures = failures
+        self.error = error
         self.calls: list[tuple[ObjectRef, float]] = []
         self.attempts_seen: list[int] = []
         self.called = asyncio.Event()
@@ -40,7 +42,7 @@ class Recorder:
             self.attempts_seen.append(self.scheduler.attempts(ref))
         self.called.set()
         if len(self.calls) <= self.failures:
-            raise RuntimeError(f"attempt {len(self.calls)} failed")
+            raise self.error or RuntimeError(f"attempt {len(self.calls)} failed")
         if self.scheduler is not None:
             self.scheduler.succeeded(ref)
 
@@ -171,6 +173,37 @@ def test_a_failing_run_reschedules_with_a_longer_delay(caplog: pytest.LogCapture
     failures = [r for r in caplog.records if r.getMessage() == "Retry of team/invoice failed."]
     assert len(failures) == 2
     assert all(r.exc_info is not None for r in failures)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ApiUnavailable("GET /x: connection refused"),
+        ApiError(503, {"message": "starting"}, "GET", "/x"),
+    ],
+    ids=["unreachable", "busy"],
+)
+def test_an_outage_is_one_warning_line_and_another_retry(
+    error: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> Recorder:
+        recorder = Recorder(failures=1, error=error)
+        scheduler = RetryScheduler(recorder, first_delay=0.01, max_delay=1.0)
+        recorder.scheduler = scheduler
+        scheduler.schedule(REF)
+        while len(recorder.calls) < 2:
+            recorder.called.clear()
+            await recorder.called.wait()
+        await scheduler.close()
+        return recorder
+
+    with caplog.at_level(logging.WARNING, logger="deployunits.operations.retries"):
+        recorder = run_async(main)
+    assert len(recorder.calls) == 2
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.exc_info is None
+    assert record.getMessage().startswith("Retry of team/invoice failed, API server")
 
 
 def test_close_cancels_every_pending_retry() -> None:

@@ -5,6 +5,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from deployunits.k8s.client import ApiError, ApiUnavailable
+
 logger = logging.getLogger(__name__)
 
 ObjectRef = tuple[str, str]  # (namespace, name)
@@ -45,6 +47,16 @@ class RetryScheduler:
             self._running.add(current)
         try:
             await self.run(ref)
+        except ApiUnavailable as error:
+            # An outage is expected news, not a bug: one line, no traceback.
+            logger.warning("Retry of %s/%s failed, API server unreachable: %s", *ref, error)
+            self.schedule(ref)
+        except ApiError as error:
+            if not error.retryable:
+                logger.exception("Retry of %s/%s failed.", *ref)
+            else:
+                logger.warning("Retry of %s/%s failed, API server busy: %s", *ref, error)
+            self.schedule(ref)
         except Exception:
             logger.exception("Retry of %s/%s failed.", *ref)
             self.schedule(ref)
