@@ -48,6 +48,8 @@ class OperatorSettings(CommonSettings):
     snapshot_max_owners: int = Field(default=500, ge=1, le=2000)
     #: Concurrent reconcile passes; bounded so the API server is not flooded.
     max_concurrent_reconciles: int = Field(default=32, ge=1)
+    #: Objects waiting for a pass that are kept in memory; beyond, they are read again later.
+    max_waiting_reconciles: int = Field(default=1000, ge=1)
     #: Whether kopf posts Kubernetes Events for handler outcomes (ours are posted regardless).
     post_handler_events: bool = False
     #: Default policy for executable custom code (scripts, Java classes, expressions) in

@@ -62,6 +62,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         kube=kube,
         http=http,
         passes=asyncio.Semaphore(config.max_concurrent_reconciles),
+        max_waiting=config.max_waiting_reconciles,
         metrics=metrics,
     )
     metrics.watch_units(unit_context.states)

@@ -51,6 +51,12 @@ class UnitsContext:
     retries: RetryScheduler | None = None
     #: Bounds the passes that run at once (they call the API server and Maven repositories).
     passes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(32))
+    #: Events waiting for a pass slot hold their objects; beyond this many, further objects are
+    #: kept as references and read again when the backlog has shrunk (bounded memory in a
+    #: burst of thousands of units).
+    max_waiting: int = 1000
+    waiting: int = 0
+    deferred: dict[ObjectRef, None] = field(default_factory=dict)
     locks: dict[ObjectRef, asyncio.Lock] = field(default_factory=dict)
     #: The newest resourceVersion this process wrote per object: older events are stale.
     written: dict[ObjectRef, int] = field(default_factory=dict)
@@ -72,6 +78,16 @@ class UnitsContext:
     def __post_init__(self) -> None:
         self.versions = VersionAllocator(self.latest_version)
         self._background: set[asyncio.Task[None]] = set()
+
+    def backlog_full(self) -> bool:
+        return self.waiting >= self.max_waiting
+
+    def defer(self, ref: ObjectRef) -> None:
+        """Reconcile the object later, from a fresh read, once the backlog has room."""
+        first = not self.deferred
+        self.deferred[ref] = None
+        if first:
+            self.spawn(_drain_deferred(self))
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run work in the background, kept referenced until it is done."""
@@ -193,6 +209,32 @@ def _ref(body: dict[str, Any]) -> ObjectRef:
     return body["metadata"]["namespace"], body["metadata"]["name"]
 
 
+async def _drain_deferred(ctx: UnitsContext) -> None:
+    """Feed deferred objects back while the backlog is below half its bound."""
+    while ctx.deferred:
+        if ctx.waiting >= ctx.max_waiting // 2:
+            await asyncio.sleep(0.05)
+            continue
+        ref = next(iter(ctx.deferred))
+        del ctx.deferred[ref]
+        ctx.spawn(_reconcile_deferred(ctx, ref))
+        await asyncio.sleep(0)
+
+
+async def _reconcile_deferred(ctx: UnitsContext, ref: ObjectRef) -> None:
+    try:
+        await reconcile_ref(ctx, ref)
+    except (ApiUnavailable, ApiError, RetryLater) as error:
+        if isinstance(error, ApiError) and not error.retryable:
+            logger.exception("Deferred pass of %s/%s failed.", *ref)
+        if ctx.retries is not None:
+            ctx.retries.schedule(ref)
+    except Exception:
+        logger.exception("Deferred pass of %s/%s failed.", *ref)
+        if ctx.retries is not None:
+            ctx.retries.schedule(ref)
+
+
 async def reconcile_ref(ctx: UnitsContext, ref: ObjectRef) -> None:
     """Reconcile the current version of an object (retries start here)."""
     try:
@@ -213,11 +255,28 @@ async def reconcile(ctx: UnitsContext, body: dict[str, Any]) -> None:
             # The watch will deliver the version this process wrote; acting on an older one
             # would repeat work already done.
             return
+        plan = _plan(ctx, body)
+        if plan.idle:
+            # Most events are the operator's own writes coming back: nothing to do, and no
+            # need to queue for a pass slot (holding the body) to find that out.
+            if ctx.retries is not None:
+                ctx.retries.succeeded(ref)
+            return
+        if ctx.backlog_full():
+            ctx.defer(ref)
+            return
         started = time.monotonic()
         result = "ok"
         try:
-            async with ctx.passes:
-                await _pass(ctx, body)
+            ctx.waiting += 1
+            try:
+                await ctx.passes.acquire()
+            finally:
+                ctx.waiting -= 1
+            try:
+                await _pass(ctx, body, plan)
+            finally:
+                ctx.passes.release()
         except (RetryLater, ApiUnavailable) as error:
             result = "retry"
             _retry(ctx, ref, str(error))
@@ -283,7 +342,24 @@ def forget(ctx: UnitsContext, body: dict[str, Any]) -> None:
         ctx.retries.succeeded(ref)
 
 
-async def _pass(ctx: UnitsContext, body: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class _Plan:
+    """What a pass over one version of a unit is about to do."""
+
+    spec: DeploymentUnitSpec
+    status: DeploymentUnitStatus | None
+    generation: int
+    action: decide.Action
+    deleting: bool
+    has_finalizer: bool
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to write at all."""
+        return not self.deleting and self.action is decide.Action.NOTHING and self.has_finalizer
+
+
+def _plan(ctx: UnitsContext, body: dict[str, Any]) -> _Plan:
     meta = body["metadata"]
     generation = int(meta.get("generation") or 0)
     spec = DeploymentUnitSpec.model_validate(body.get("spec") or {})
@@ -295,10 +371,21 @@ async def _pass(ctx: UnitsContext, body: dict[str, Any]) -> None:
         ctx.versions.seen(
             {(meta["namespace"], tenant, d.kind, d.key): d.version for d in status.definitions}
         )
-    if meta.get("deletionTimestamp"):
+    return _Plan(
+        spec=spec,
+        status=status,
+        generation=generation,
+        action=decide.decide_action(spec, status, generation),
+        deleting=bool(meta.get("deletionTimestamp")),
+        has_finalizer=constants.FINALIZER in (meta.get("finalizers") or []),
+    )
+
+
+async def _pass(ctx: UnitsContext, body: dict[str, Any], plan: _Plan) -> None:
+    spec, status, generation, action = plan.spec, plan.status, plan.generation, plan.action
+    if plan.deleting:
         await _finalize(ctx, body, status, generation)
         return
-    action = decide.decide_action(spec, status, generation)
     # The finalizer goes on while the pass works; the status is written only once it is on.
     finalizing = asyncio.ensure_future(objects.set_finalizer(ctx.kube, PLURAL, body, present=True))
     try:
