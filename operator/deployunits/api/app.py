@@ -34,6 +34,7 @@ from deployunits.api.content import ContentStore
 from deployunits.api.deps import Services
 from deployunits.api.jbpm.errors import unmatched as jbpm_unmatched
 from deployunits.api.jbpm.routes import jbpm_router
+from deployunits.api.timeouts import BodyDeadline, BodyTimedOut
 from deployunits.api.units import UnitWriter
 from deployunits.k8s.client import ApiError, ApiUnavailable, Connection, KubeClient
 from deployunits.settings import AuthMode, ShimSettings
@@ -75,6 +76,17 @@ def _install_error_handlers(app: FastAPI, errors: Counter) -> None:
         if _camunda(request):
             return invalid_request(400, "").response()
         return _generic(400, "invalid request")
+
+    @app.exception_handler(BodyTimedOut)
+    async def body_timed_out(request: Request, error: BodyTimedOut) -> Response:
+        errors.labels("408").inc()
+        # The rest of the body may still come: the connection cannot be reused.
+        close = {"Connection": "close"}
+        if _camunda(request):
+            response = web_error(408).response()
+            response.headers.update(close)
+            return response
+        return _generic(408, str(error), close)
 
     @app.exception_handler(ApiUnavailable)
     async def api_unavailable(request: Request, error: ApiUnavailable) -> Response:
@@ -214,6 +226,7 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
     app.state.metrics = registry
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     _install_error_handlers(app, errors)
+    app.add_middleware(BodyDeadline, seconds=settings.request_body_timeout_seconds)
     app.include_router(camunda_router(settings.namespaces, settings.namespace))
     app.include_router(jbpm_router())
 
