@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from deployunits import __version__, constants
 from deployunits.api.auth import AllowAll, Authorizer, KubernetesAuthorizer
 from deployunits.api.cache import CacheNotReady, RedeployCache, UnitCache
+from deployunits.api.camunda import openapi as camunda_openapi
 from deployunits.api.camunda.errors import (
     CamundaError,
     internal,
@@ -33,6 +34,7 @@ from deployunits.api.camunda.routes import camunda_router
 from deployunits.api.content import ContentStore
 from deployunits.api.deps import Services
 from deployunits.api.jbpm.errors import unmatched as jbpm_unmatched
+from deployunits.api.jbpm.routes import add_links as jbpm_openapi_links
 from deployunits.api.jbpm.routes import jbpm_router
 from deployunits.api.timeouts import BodyDeadline, BodyTimedOut
 from deployunits.api.units import UnitWriter
@@ -143,6 +145,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     for path in schema.get("paths", {}).values():
         for operation in path.values():
             operation.get("responses", {}).pop("422", None)
+    camunda_openapi.add_links(schema.get("paths", {}))
+    jbpm_openapi_links(schema.get("paths", {}))
     components = schema.get("components", {}).get("schemas", {})
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
