@@ -21,7 +21,7 @@ import pytest
 from deployunits import constants
 from deployunits.api.jbpm.queue import LEDGER_NAME
 from tests.drills.figures import Figures
-from tests.support.cluster import Cluster, OperatorProcess, unique_name, wait_for
+from tests.support.cluster import Cluster, OperatorProcess, unique_name
 from tests.support.shim import ShimProcess
 
 DRILL = "hostile-input"
@@ -262,8 +262,8 @@ def test_oversize_bodies_are_refused_in_the_dialect(
     tally.seen(category, response, "a 60 kB query string")
     assert response.status_code < 500  # an unknown parameter, ignored as the engine does
     assert_nothing_left(cluster, namespace, tally, category)
-    shim_space = client.get("/engine-rest/deployment/count").json()
-    assert shim_space == {"count": 0}
+    default_engine = client.get("/engine-rest/deployment/count").json()
+    assert default_engine == {"count": 0}
 
 
 # Slow and stalled clients.
@@ -562,7 +562,7 @@ def test_ten_thousand_resources_are_handled_and_more_are_refused(
 
 def test_shim_log_has_no_unexpected_errors(shim: ShimProcess) -> None:
     """Every refusal above was a decision, not a crash caught by the last-resort handler."""
-    wait_for(lambda: shim.popen is not None, 1, "shim")
+    assert shim.popen is not None and shim.popen.poll() is None, shim.tail(40)
     log = shim.log.read_text(errors="replace")
     assert "unexpected error" not in log, shim.tail(80)
     assert "Traceback" not in log, shim.tail(80)
