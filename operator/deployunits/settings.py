@@ -87,7 +87,7 @@ class ShimSettings(CommonSettings):
     #: Seconds a client may take to send a request's head (slow or stalled ones are cut off).
     request_header_timeout_seconds: float = Field(default=10.0, gt=0)
     #: Seconds a client may take to send a request's whole body (an upload of max_request_bytes).
-    request_body_timeout_seconds: float = Field(default=120.0, gt=0)
+    request_body_timeout_seconds: float = Field(default=300.0, gt=0)
     #: Resource contents kept in memory for reads of resource data (snapshots are immutable).
     content_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
 
