@@ -60,6 +60,8 @@ class Tally:
     client_errors: int = 0
     server_errors: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
+    #: Times the shim or the operator was found dead after a test.
+    crashes: int = 0
 
     def seen(self, category: str, response: httpx.Response, what: str) -> None:
         self.requests[category] += 1
@@ -110,6 +112,7 @@ def tally(figures: Figures) -> Iterator[Tally]:
     figures.record(DRILL, "http 4xx answers", found.client_errors)
     figures.record(DRILL, "http 5xx answers", len(found.server_errors))
     figures.record(DRILL, "http leftovers", len(found.leftovers))
+    figures.record(DRILL, "crashes (shim or operator died)", found.crashes)
     figures.record(DRILL, "failures found and fixed", len(FOUND_AND_FIXED))
 
 
@@ -123,9 +126,12 @@ def client(shim: ShimProcess) -> Iterator[httpx.Client]:
 def still_healthy(shim: ShimProcess, operator: OperatorProcess, tally: Tally) -> Iterator[None]:
     """After every test: no 5xx so far, both processes alive and answering /healthz."""
     yield
+    shim_alive = shim.popen is not None and shim.popen.poll() is None
+    operator_alive = operator.popen is not None and operator.popen.poll() is None
+    tally.crashes += (not shim_alive) + (not operator_alive)
     assert not tally.server_errors, "\n".join(tally.server_errors) + "\n" + shim.tail(40)
-    assert shim.popen is not None and shim.popen.poll() is None, shim.tail(60)
-    assert operator.popen is not None and operator.popen.poll() is None, operator.tail(60)
+    assert shim_alive, shim.tail(60)
+    assert operator_alive, operator.tail(60)
     with httpx.Client(timeout=10) as http:
         assert http.get(f"{shim.url}/healthz").status_code == 200
         assert http.get(f"http://127.0.0.1:{operator.probe_port}/healthz").status_code == 200
