@@ -141,8 +141,10 @@ class UnitWriter:
                 custom_path(constants.DEPLOYMENT_UNIT_PLURAL, namespace), body
             )
         except ApiError as error:
-            # No unit owns the upload's snapshots yet: a refused unit must not leave them.
-            await self._drop_snapshots(namespace, "", snapshots_created)
+            if error.not_found or error.status in (400, 422):
+                # Refused for sure, so no unit owns the upload's snapshots: they go too. (After
+                # an ambiguous failure the unit may exist and need them.)
+                await self._drop_snapshots(namespace, "", snapshots_created)
             if error.not_found:
                 raise NamespaceMissing(namespace) from error
             if error.status in (400, 422):
