@@ -83,6 +83,13 @@ class ShimSettings(CommonSettings):
     redeploy_ttl_seconds: int = Field(default=300, ge=0, le=31536000)
     #: Largest request body accepted (a deployment upload); larger ones are refused with 413.
     max_request_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    #: Most resources one upload may carry (the operator's default limit per unit, and the
+    #: CRD's bound on snapshot references); more are refused before anything is stored.
+    max_resources_per_deployment: int = Field(default=10000, ge=1, le=10000)
+    #: Seconds a client may take to send a request's head (slow or stalled ones are cut off).
+    request_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: Seconds a client may take to send a request's whole body (an upload of max_request_bytes).
+    request_body_timeout_seconds: float = Field(default=300.0, gt=0)
     #: Resource contents kept in memory for reads of resource data (snapshots are immutable).
     content_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
 

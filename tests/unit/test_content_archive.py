@@ -217,6 +217,15 @@ def test_corrupt_entry_data_is_refused() -> None:
         extract_kjar(bytes(jar))
 
 
+def test_an_archive_missing_its_first_byte_is_refused() -> None:
+    # Found by the hostile-input drill: the entry's local header then lies before the data,
+    # and zipfile raised ValueError("negative seek value -1") instead of a zip error.
+    jar = make_zip({"a.bpmn": b"<definitions/>"})[1:]
+
+    with pytest.raises(ArchiveError, match=r"'a\.bpmn' is corrupt"):
+        extract_kjar(jar)
+
+
 @pytest.mark.parametrize(
     "name",
     ["order.bpmn", "processes/order.bpmn", "a-b_c.d/e f.dmn", "ünïcode.bpmn", "x" * 255],

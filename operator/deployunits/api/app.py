@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from deployunits import __version__, constants
 from deployunits.api.auth import AllowAll, Authorizer, KubernetesAuthorizer
 from deployunits.api.cache import CacheNotReady, RedeployCache, UnitCache
+from deployunits.api.camunda import openapi as camunda_openapi
 from deployunits.api.camunda.errors import (
     CamundaError,
     internal,
@@ -33,7 +34,9 @@ from deployunits.api.camunda.routes import camunda_router
 from deployunits.api.content import ContentStore
 from deployunits.api.deps import Services
 from deployunits.api.jbpm.errors import unmatched as jbpm_unmatched
+from deployunits.api.jbpm.routes import add_links as jbpm_openapi_links
 from deployunits.api.jbpm.routes import jbpm_router
+from deployunits.api.timeouts import BodyDeadline, BodyTimedOut
 from deployunits.api.units import UnitWriter
 from deployunits.k8s.client import ApiError, ApiUnavailable, Connection, KubeClient
 from deployunits.settings import AuthMode, ShimSettings
@@ -75,6 +78,17 @@ def _install_error_handlers(app: FastAPI, errors: Counter) -> None:
         if _camunda(request):
             return invalid_request(400, "").response()
         return _generic(400, "invalid request")
+
+    @app.exception_handler(BodyTimedOut)
+    async def body_timed_out(request: Request, error: BodyTimedOut) -> Response:
+        errors.labels("408").inc()
+        # The rest of the body may still come: the connection cannot be reused.
+        close = {"Connection": "close"}
+        if _camunda(request):
+            response = web_error(408).response()
+            response.headers.update(close)
+            return response
+        return _generic(408, str(error), close)
 
     @app.exception_handler(ApiUnavailable)
     async def api_unavailable(request: Request, error: ApiUnavailable) -> Response:
@@ -134,6 +148,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     for path in schema.get("paths", {}).values():
         for operation in path.values():
             operation.get("responses", {}).pop("422", None)
+    camunda_openapi.add_links(schema.get("paths", {}))
+    jbpm_openapi_links(schema.get("paths", {}))
     components = schema.get("components", {}).get("schemas", {})
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
@@ -217,6 +233,7 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
     app.state.metrics = registry
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     _install_error_handlers(app, errors)
+    app.add_middleware(BodyDeadline, seconds=settings.request_body_timeout_seconds)
     app.include_router(camunda_router(settings.namespaces, settings.namespace))
     app.include_router(jbpm_router())
 

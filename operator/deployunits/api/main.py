@@ -5,6 +5,7 @@ import sys
 import uvicorn
 
 from deployunits.api.app import create_app
+from deployunits.api.timeouts import head_deadline_protocol
 from deployunits.logs import configure_logging
 from deployunits.settings import ShimSettings
 
@@ -21,6 +22,7 @@ def main() -> int:
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        http=head_deadline_protocol(settings.request_header_timeout_seconds),
         log_config=None,
         access_log=False,
     )

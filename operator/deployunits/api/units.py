@@ -102,8 +102,16 @@ class UnitWriter:
                     raise
                 return sha
 
-        created = await asyncio.gather(*(write(s, c) for s, c in contents.items()))
-        return StoredSnapshots(refs, frozenset(s for s in created if s is not None))
+        results = await asyncio.gather(
+            *(write(s, c) for s, c in contents.items()), return_exceptions=True
+        )
+        created = frozenset(r for r in results if isinstance(r, str))
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            # One refused content refuses the upload: the snapshots it did write must go too.
+            await self._drop_snapshots(namespace, "", created)
+            raise failures[0]
+        return StoredSnapshots(refs, created)
 
     async def create_unit(
         self,
@@ -133,6 +141,10 @@ class UnitWriter:
                 custom_path(constants.DEPLOYMENT_UNIT_PLURAL, namespace), body
             )
         except ApiError as error:
+            if error.not_found or error.status in (400, 422):
+                # Refused for sure, so no unit owns the upload's snapshots: they go too. (After
+                # an ambiguous failure the unit may exist and need them.)
+                await self._drop_snapshots(namespace, "", snapshots_created)
             if error.not_found:
                 raise NamespaceMissing(namespace) from error
             if error.status in (400, 422):

@@ -180,7 +180,8 @@ def _read_entry(
             while chunk := stream.read(_CHUNK):
                 body += chunk
                 _check_size(name, len(body), info.compress_size, limits, budget)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+        # ValueError: a local header offset before the start of the data (a cut-off archive).
         raise ArchiveError(f"archive entry {name!r} is corrupt: {exc}", entry=name) from exc
     except (NotImplementedError, RuntimeError) as exc:
         raise ArchiveError(f"archive entry {name!r} cannot be read: {exc}", entry=name) from exc

@@ -46,6 +46,17 @@ class ApiError(Exception):
         reach etcd in time (504)."""
         return self.status in (429, 502, 503, 504)
 
+    @property
+    def too_large(self) -> bool:
+        """The object is over a size limit: the API server's body limit (413), or etcd's
+        request limit, which the API server reports as a 500 naming the gRPC or etcd error."""
+        if self.status == 413:
+            return True
+        return self.status == 500 and any(
+            text in self.message
+            for text in ("ResourceExhausted", "request is too large", "larger than max")
+        )
+
 
 class ApiUnavailable(Exception):
     """The API server could not be reached (connection refused, timeout)."""

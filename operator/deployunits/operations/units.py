@@ -491,8 +491,21 @@ async def _deploy_content(
             generation,
             now(),
         )
-        await _write(ctx, body, status, new_status, after=finalizing)
-        reservation.commit()
+        try:
+            await _write(ctx, body, status, new_status, after=finalizing)
+        except ApiError as error:
+            # The same status is as large on every retry: a permanent failure, not a retry.
+            if not error.too_large:
+                raise
+        else:
+            reservation.commit()
+            return
+    problem = decide.ContentProblem(
+        f"the deployed status of {len(resources)} resources and {len(definitions)} definitions "
+        "is larger than the API server stores in one object; split the deployment",
+        temporary=False,
+    )
+    await _problem(ctx, body, spec, status, job, problem, generation, finalizing)
 
 
 async def _problem(

@@ -62,6 +62,7 @@ def web_error(status: int) -> CamundaError:
         404: ("NotFoundException", "HTTP 404 Not Found"),
         405: ("NotAllowedException", "HTTP 405 Method Not Allowed"),
         406: ("NotAcceptableException", "HTTP 406 Not Acceptable"),
+        408: ("WebApplicationException", "HTTP 408 Request Timeout"),
         413: ("WebApplicationException", "HTTP 413 Request Entity Too Large"),
         415: ("NotSupportedException", "HTTP 415 Unsupported Media Type"),
     }

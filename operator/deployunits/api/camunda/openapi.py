@@ -145,3 +145,36 @@ def create_errors() -> dict[int | str, dict[str, Any]]:
         "model": ParseExceptionDto | ExceptionDto,
     }
     return out
+
+
+def _link(target: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    return {"operationId": target["operationId"], "parameters": parameters}
+
+
+def add_links(paths: dict[str, dict[str, Any]]) -> None:
+    """OpenAPI links from the calls that answer a deployment id to the calls that take one.
+
+    A created or redeployed deployment can be read, listed by resources, redeployed and deleted
+    by its `id`; on a named engine the engine carries over from the request. Clients and
+    stateful testers follow them.
+    """
+    for path, item in paths.items():
+        for suffix in ("/deployment/create", "/deployment/{id}/redeploy"):
+            if not path.endswith(suffix) or "post" not in item:
+                continue
+            base = path.removesuffix(suffix) + "/deployment/{id}"
+            parameters = {"id": "$response.body#/id"}
+            if "{engine}" in path:
+                parameters["engine"] = "$request.path.engine"
+            targets = {
+                "GetDeployment": (base, "get"),
+                "GetDeploymentResources": (f"{base}/resources", "get"),
+                "RedeployDeployment": (f"{base}/redeploy", "post"),
+                "DeleteDeployment": (base, "delete"),
+            }
+            links = {
+                name: _link(paths[target][method], parameters)
+                for name, (target, method) in targets.items()
+                if method in paths.get(target, {})
+            }
+            item["post"]["responses"]["200"]["links"] = links

@@ -194,6 +194,12 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
         if not content_type.lower().startswith("multipart/form-data"):
             raise web_error(415)
         form = create_form(content_type, await _body(request, settings.max_request_bytes))
+        if len(form.resources) > settings.max_resources_per_deployment:
+            raise invalid_request(
+                400,
+                f"The deployment has {len(form.resources)} resources, more than the limit of "
+                f"{settings.max_resources_per_deployment}.",
+            )
         body = await deployments.create(namespace, form, base_url(request, namespace))
         return JSONResponse(body)
 

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from deployunits.api.auth import Decision, Verdict
 from deployunits.api.cache import CacheNotReady
 from deployunits.api.jbpm.wire import XML_MEDIA_TYPE, RequestStatus, RestRequestException, to_xml
+from deployunits.api.timeouts import BodyTimedOut
 from deployunits.k8s.client import ApiError, ApiUnavailable
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,9 @@ def from_exception(error: Exception) -> JbpmError:
     match error:
         case JbpmError():
             return error
+        case BodyTimedOut():
+            # The rest of the body may still come: the connection cannot be reused.
+            return bare(408, {"Connection": "close"})
         case StarletteHTTPException():
             return bare(error.status_code, error.headers)
         case RequestValidationError():

@@ -23,6 +23,8 @@ _BODIES = {
     }
 }
 _ERROR = {"description": "JaxbRestRequestException", "content": {wire.XML_MEDIA_TYPE: {}}}
+#: An id outside the pattern matches no route: the JAX-RS runtime's bare 404.
+_UNMATCHED = {"description": "No route for an id outside the pattern (no body)."}
 
 
 @asynccontextmanager
@@ -149,7 +151,7 @@ def jbpm_router() -> APIRouter:
     @router.get(
         f"/deployment/{_ID}",
         response_class=Response,
-        responses={200: _BODIES},
+        responses={404: _UNMATCHED, 200: _BODIES},
         summary="One deployment unit and its status",
     )
     async def get_deployment(
@@ -161,7 +163,7 @@ def jbpm_router() -> APIRouter:
         f"/deployment/{_ID}/deploy",
         status_code=202,
         response_class=Response,
-        responses={202: _BODIES, 400: _ERROR},
+        responses={404: _UNMATCHED, 202: _BODIES, 400: _ERROR},
         summary="Submit a deploy job (strategy, mergemode; optional deployment descriptor)",
     )
     async def deploy(
@@ -180,7 +182,7 @@ def jbpm_router() -> APIRouter:
         methods=["PUT"],
         status_code=202,
         response_class=Response,
-        responses={202: _BODIES, 400: _ERROR},
+        responses={404: _UNMATCHED, 202: _BODIES, 400: _ERROR},
         summary="Submit a deploy job with a deployment descriptor (kie-remote 6.5.1+)",
         operation_id="deploy_with_descriptor",
     )
@@ -189,7 +191,7 @@ def jbpm_router() -> APIRouter:
         f"/deployment/{_ID}/undeploy",
         status_code=202,
         response_class=Response,
-        responses={202: _BODIES},
+        responses={404: _UNMATCHED, 202: _BODIES},
         summary="Submit an undeploy job",
     )
     async def undeploy(
@@ -200,7 +202,7 @@ def jbpm_router() -> APIRouter:
     @router.get(
         f"/deployment/{_ID}/processes",
         response_class=Response,
-        responses={200: _BODIES, 400: _ERROR},
+        responses={404: _UNMATCHED, 200: _BODIES, 400: _ERROR},
         summary="Process definitions of one deployment (paging: page|p, pagesize|s)",
     )
     async def get_processes(
@@ -212,3 +214,28 @@ def jbpm_router() -> APIRouter:
         return _respond(request, found)
 
     return router
+
+
+def add_links(paths: dict[str, dict[str, Any]]) -> None:
+    """OpenAPI links from a deploy or undeploy job to the calls on the same deployment id.
+
+    The job's answer does not repeat the id as one value, so the links take it from the
+    request's path (the deployment the job is about).
+    """
+    base = f"{constants.JBPM_PREFIX}/deployment/{{deploymentId}}"
+    parameters = {"deploymentId": "$request.path.deploymentId"}
+    targets = {
+        "GetDeployment": (base, "get"),
+        "GetProcesses": (f"{base}/processes", "get"),
+        "Deploy": (f"{base}/deploy", "post"),
+        "Undeploy": (f"{base}/undeploy", "post"),
+    }
+    for source in (f"{base}/deploy", f"{base}/undeploy"):
+        for method, operation in paths.get(source, {}).items():
+            if method not in ("post", "put"):
+                continue
+            operation["responses"]["202"]["links"] = {
+                name: {"operationId": paths[target][verb]["operationId"], "parameters": parameters}
+                for name, (target, verb) in targets.items()
+                if verb in paths.get(target, {})
+            }

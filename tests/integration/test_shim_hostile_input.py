@@ -1,0 +1,137 @@
+"""Regressions found by the hostile-input drill, against a shim subprocess and the operator.
+
+A refused upload leaves no snapshot behind (one content refused by the API server, or a unit
+the CRD refuses after its snapshots were written); an upload over the resource-count limit is
+refused before anything is written; clients that stall in a request's head or body are cut
+off with a 408 in their dialect instead of holding their connection forever.
+"""
+
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from deployunits import constants
+from tests.support.cluster import Cluster, OperatorProcess
+from tests.support.shim import ShimProcess
+
+MAX_RESOURCES = 5
+HEADER_TIMEOUT = 1.0
+BODY_TIMEOUT = 2.0
+BPMN = (
+    b'<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" '
+    b'targetNamespace="urn:x"><process id="p" isExecutable="true"/></definitions>'
+)
+
+
+@pytest.fixture(scope="module")
+def shim(
+    cluster: Cluster, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ShimProcess]:
+    process = ShimProcess(
+        cluster.kubeconfig,
+        tmp_path_factory.mktemp("shim") / "log",
+        env={
+            "DEPLOYUNITS_MAX_RESOURCES_PER_DEPLOYMENT": str(MAX_RESOURCES),
+            "DEPLOYUNITS_REQUEST_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
+            "DEPLOYUNITS_REQUEST_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
+        },
+    )
+    process.start()
+    yield process
+    process.stop()
+
+
+def stored(cluster: Cluster, namespace: str) -> list[str]:
+    units = cluster.kubectl("get", "du", "-n", namespace, "-o", "name").stdout.split()
+    snapshots = cluster.kubectl(
+        "get", "cm", "-n", namespace, f"-l{constants.SNAPSHOT_LABEL}", "-o", "name"
+    ).stdout.split()
+    return units + snapshots
+
+
+def assert_nothing_stored(cluster: Cluster, namespace: str) -> None:
+    deadline = time.monotonic() + 30
+    while stored(cluster, namespace):
+        assert time.monotonic() < deadline, f"left behind: {stored(cluster, namespace)}"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize(
+    ("resources", "fields"),
+    [
+        # The second content is over a ConfigMap's size: the first one's snapshot was written.
+        ({"a.bpmn": BPMN, "b.bpmn": b"<a>" + b" " * 1024 * 1024 + b"</a>"}, {}),
+        # The CRD refuses the tenant id after every snapshot was written.
+        ({"a.bpmn": BPMN}, {"tenant-id": "\U0001f680"}),
+    ],
+    ids=["content-over-a-configmap", "tenant-refused-by-the-crd"],
+)
+def test_a_refused_upload_leaves_no_snapshot(
+    shim: ShimProcess,
+    cluster: Cluster,
+    namespace: str,
+    resources: dict[str, bytes],
+    fields: dict[str, str],
+) -> None:
+    files = [(f"r{i}", (name, content)) for i, (name, content) in enumerate(resources.items())]
+    response = httpx.post(
+        f"{shim.engine(namespace)}/deployment/create", data=fields, files=files, timeout=60
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["type"] == "InvalidRequestException"
+    assert_nothing_stored(cluster, namespace)
+
+
+def test_more_resources_than_the_limit_are_refused_before_anything_is_stored(
+    shim: ShimProcess, cluster: Cluster, namespace: str
+) -> None:
+    files = [(f"r{i}", (f"r{i}.txt", f"{i}".encode())) for i in range(MAX_RESOURCES + 1)]
+    response = httpx.post(f"{shim.engine(namespace)}/deployment/create", files=files, timeout=60)
+    assert response.status_code == 400, response.text
+    assert response.json()["message"] == (
+        f"The deployment has {MAX_RESOURCES + 1} resources, more than the limit of {MAX_RESOURCES}."
+    )
+    assert stored(cluster, namespace) == []
+
+
+def answer_before_close(shim: ShimProcess, sent: bytes, within: float) -> bytes:
+    """Send `sent`, then read until the server closes the connection (fail after `within`)."""
+    with socket.create_connection(("127.0.0.1", shim.port), timeout=within) as conn:
+        conn.sendall(sent)
+        answer = bytearray()
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            data = conn.recv(65536)
+            if not data:
+                return bytes(answer)
+            answer += data
+    raise AssertionError(f"the connection stayed open for {within}s; got {bytes(answer)!r}")
+
+
+@pytest.mark.timeout(120)
+def test_stalled_clients_are_cut_off_with_a_408(shim: ShimProcess) -> None:
+    started = time.monotonic()
+    answer = answer_before_close(shim, b"GET /engine-rest/deployment HTTP/1.1\r\nHost:", 15)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert time.monotonic() - started < HEADER_TIMEOUT + 10
+
+    head = (
+        b"POST /engine-rest/deployment/create HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000\r\n\r\n--b\r\n"
+    )
+    answer = answer_before_close(shim, head, 20)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert b'"type":"WebApplicationException"' in answer, answer
+
+    jbpm = (
+        b"POST /business-central/rest/deployment/org.acme:a:1.0/deploy HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/xml\r\nContent-Length: 1000\r\n\r\n<deployment"
+    )
+    answer = answer_before_close(shim, jbpm, 20)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+
+    # The shim still serves everyone else.
+    assert httpx.get(f"{shim.url}/healthz", timeout=10).status_code == 200
