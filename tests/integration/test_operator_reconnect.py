@@ -64,7 +64,18 @@ def test_the_operator_reconciles_within_10_seconds_after_a_long_outage(tmp_path:
             plane.start_api_server()
             ready = time.monotonic()
 
-            cluster.kubectl("create", "-f", "-", input=unit("after"))
+            # A restarted API server is ready before it serves the CRDs again (503 "Resource kind
+            # ... not found"): a client retries, as kubectl users would.
+            wait_for(
+                lambda: (
+                    cluster.kubectl(
+                        "create", "-f", "-", input=unit("after"), check=False
+                    ).returncode
+                    == 0
+                ),
+                30,
+                "the API server to accept a unit again",
+            )
             wait_for(
                 lambda: deployed(cluster, "after"),
                 60,
