@@ -96,7 +96,9 @@ class UnitsContext:
         task.add_done_callback(self._background.discard)
 
     async def drain(self) -> None:
-        """Wait for background work (at shutdown)."""
+        """Wait for background work (at shutdown); deferred objects are left to the next start,
+        whose initial listing passes over every object anyway."""
+        self.deferred.clear()
         await asyncio.gather(*self._background, return_exceptions=True)
 
     def bind_indexes(
