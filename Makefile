@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run     start control plane, CRDs, operator and shim (CLUSTER=existing to use KUBECONFIG)"
 	@echo "make test    ruff, mypy --strict, unit tests, integration tests on a real API server"
-	@echo "make drills  fault drills: crashes, control-plane restarts, load, hostile input (~20 min)"
+	@echo "make drills  fault drills: crashes, control-plane restarts, load, hostile input (~7 min)"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
