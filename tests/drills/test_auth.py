@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from tests.drills.figures import Figures
 from tests.support import jbpm
-from tests.support.cluster import Cluster, unique_name
+from tests.support.cluster import Cluster
 from tests.support.shim import ShimProcess
 
 DRILL = "auth"
@@ -164,10 +164,8 @@ def jbpm_refusal(response: httpx.Response, status: int) -> None:
 
 @pytest.fixture
 def other_namespace(cluster: Cluster) -> Iterator[str]:
-    name = unique_name("t")
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with cluster.scratch_namespace("t") as name:
+        yield name
 
 
 @pytest.fixture

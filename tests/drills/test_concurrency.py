@@ -506,7 +506,7 @@ def shim(
     maven_repo: MavenRepo,
     tmp_path: Path,
 ) -> Iterator[ShimProcess]:
-    process = ShimProcess(
+    with ShimProcess(
         cluster.kubeconfig,
         tmp_path / "shim.log",
         namespace=namespace,
@@ -515,10 +515,8 @@ def shim(
             # Overload is not what this drill is about: give slow 2-core machines time.
             "DEPLOYUNITS_WRITE_TIMEOUT_SECONDS": "240",
         },
-    )
-    process.start()
-    yield process
-    process.stop()
+    ).serving() as process:
+        yield process
 
 
 def publish_kjars(repo: MavenRepo) -> None:

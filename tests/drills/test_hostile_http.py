@@ -21,7 +21,7 @@ import pytest
 from deployunits import constants
 from deployunits.api.jbpm.queue import LEDGER_NAME
 from tests.drills.figures import Figures
-from tests.support.cluster import Cluster, OperatorProcess, unique_name
+from tests.support.cluster import Cluster, OperatorProcess
 from tests.support.shim import ShimProcess
 
 DRILL = "hostile-input"
@@ -74,10 +74,8 @@ class Tally:
 @pytest.fixture(scope="module")
 def space(cluster: Cluster) -> Iterator[str]:
     """The shim's own namespace: the default engine and the jBPM dialect address it."""
-    name = unique_name("hostile")
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with cluster.scratch_namespace("hostile") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +85,7 @@ def shim(
     space: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ShimProcess]:
-    process = ShimProcess(
+    with ShimProcess(
         cluster.kubeconfig,
         tmp_path_factory.mktemp("shim") / "log",
         namespace=space,
@@ -97,10 +95,8 @@ def shim(
             "DEPLOYUNITS_REQUEST_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
             "DEPLOYUNITS_REQUEST_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
         },
-    )
-    process.start()
-    yield process
-    process.stop()
+    ).serving() as process:
+        yield process
 
 
 @pytest.fixture(scope="module")

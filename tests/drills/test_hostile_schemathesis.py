@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.drills.figures import Figures
-from tests.support.cluster import Cluster, OperatorProcess, unique_name
+from tests.support.cluster import Cluster, OperatorProcess
 from tests.support.shim import ShimProcess
 
 DRILL = "hostile-input"
@@ -36,10 +36,8 @@ BUDGET = 75
 
 @pytest.fixture(scope="module")
 def space(cluster: Cluster) -> Iterator[str]:
-    name = unique_name("hst")
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with cluster.scratch_namespace("hst") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +48,13 @@ def shim(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ShimProcess]:
     # Generated jBPM deploys name artifacts nobody published: their jobs fail, which is fine.
-    process = ShimProcess(
+    with ShimProcess(
         cluster.kubeconfig,
         tmp_path_factory.mktemp("shim") / "log",
         namespace=space,
         env={"DEPLOYUNITS_MAVEN_REPOSITORY": "http://127.0.0.1:9/maven2"},
-    )
-    process.start()
-    yield process
-    process.stop()
+    ).serving() as process:
+        yield process
 
 
 def pinned(schema: dict[str, Any], namespace: str) -> dict[str, Any]:

@@ -72,15 +72,13 @@ def shim(
 ) -> Iterator[ShimProcess]:
     # The shim's own identity (admin here) needs create on tokenreviews and
     # subjectaccessreviews (system:auth-delegator in a real cluster).
-    process = ShimProcess(
+    with ShimProcess(
         cluster.kubeconfig,
         tmp_path_factory.mktemp("shim") / "log",
         auth_mode="kubernetes",
         env={"DEPLOYUNITS_AUTH_CACHE_SECONDS": "2"},
-    )
-    process.start()
-    yield process
-    process.stop()
+    ).serving() as process:
+        yield process
 
 
 @pytest.fixture

@@ -27,10 +27,10 @@ def bpmn(key: str) -> bytes:
 def shim(
     cluster: Cluster, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ShimProcess]:
-    process = ShimProcess(cluster.kubeconfig, tmp_path_factory.mktemp("shim") / "log")
-    process.start()
-    yield process
-    process.stop()
+    with ShimProcess(
+        cluster.kubeconfig, tmp_path_factory.mktemp("shim") / "log"
+    ).serving() as process:
+        yield process
 
 
 @pytest.fixture

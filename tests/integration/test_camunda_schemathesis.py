@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.cluster import Cluster, OperatorProcess, unique_name
+from tests.support.cluster import Cluster, OperatorProcess
 from tests.support.shim import ShimProcess
 
 MAX_EXAMPLES = 20
@@ -24,10 +24,8 @@ MAX_EXAMPLES = 20
 
 @pytest.fixture(scope="module")
 def engine_namespace(cluster: Cluster) -> Iterator[str]:
-    name = unique_name("st")
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with cluster.scratch_namespace("st") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +35,10 @@ def shim(
     engine_namespace: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ShimProcess]:
-    process = ShimProcess(
+    with ShimProcess(
         cluster.kubeconfig, tmp_path_factory.mktemp("shim") / "log", namespace=engine_namespace
-    )
-    process.start()
-    yield process
-    process.stop()
+    ).serving() as process:
+        yield process
 
 
 def pinned(schema: dict[str, Any], namespace: str) -> dict[str, Any]:

@@ -37,10 +37,10 @@ BPMN = (
 def shim(
     cluster: Cluster, operator: OperatorProcess, namespace: str, tmp_path: Path
 ) -> Iterator[ShimProcess]:
-    process = ShimProcess(cluster.kubeconfig, tmp_path / "shim.log", namespace=namespace)
-    process.start()
-    yield process
-    process.stop()
+    with ShimProcess(
+        cluster.kubeconfig, tmp_path / "shim.log", namespace=namespace
+    ).serving() as process:
+        yield process
 
 
 @pytest.mark.timeout(300)

@@ -33,10 +33,8 @@ JSON_ACCEPT = {"Accept": "application/json"}
 @pytest.fixture(scope="module")
 def space(cluster: Cluster) -> Iterator[str]:
     """One namespace for the module: the jBPM dialect serves the shim's own namespace."""
-    name = unique_name("jbpm")
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with cluster.scratch_namespace("jbpm") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +52,13 @@ def shim(
     repo: MavenRepo,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ShimProcess]:
-    process = ShimProcess(
+    with ShimProcess(
         cluster.kubeconfig,
         tmp_path_factory.mktemp("shim") / "log",
         namespace=space,
         env={"DEPLOYUNITS_MAVEN_REPOSITORY": repo.url},
-    )
-    process.start()
-    yield process
-    process.stop()
+    ).serving() as process:
+        yield process
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support import jbpm
-from tests.support.cluster import Cluster, OperatorProcess, unique_name, wait_for
+from tests.support.cluster import Cluster, OperatorProcess, wait_for
 from tests.support.shim import ShimProcess
 
 ROLES = """
@@ -45,10 +45,8 @@ ACCOUNTS = {
 
 @pytest.fixture(scope="module")
 def space(cluster: Cluster) -> Iterator[str]:
-    name = unique_name("jbpm-auth")
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with cluster.scratch_namespace("jbpm-auth") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +56,14 @@ def shim(
     space: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ShimProcess]:
-    process = ShimProcess(
+    with ShimProcess(
         cluster.kubeconfig,
         tmp_path_factory.mktemp("shim") / "log",
         namespace=space,
         auth_mode="kubernetes",
         env={"DEPLOYUNITS_AUTH_CACHE_SECONDS": "2"},
-    )
-    process.start()
-    yield process
-    process.stop()
+    ).serving() as process:
+        yield process
 
 
 @pytest.fixture(scope="module")

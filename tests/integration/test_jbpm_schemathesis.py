@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import Cluster, OperatorProcess, unique_name
+from tests.support.cluster import Cluster, OperatorProcess
 from tests.support.shim import ShimProcess
 
 MAX_EXAMPLES = 20
@@ -22,10 +22,8 @@ MAX_EXAMPLES = 20
 
 @pytest.fixture(scope="module")
 def space(cluster: Cluster) -> Iterator[str]:
-    name = unique_name("jst")
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with cluster.scratch_namespace("jst") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +34,13 @@ def shim(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ShimProcess]:
     # Generated deploys create units of artifacts nobody published: they fail, which is fine.
-    process = ShimProcess(
+    with ShimProcess(
         cluster.kubeconfig,
         tmp_path_factory.mktemp("shim") / "log",
         namespace=space,
         env={"DEPLOYUNITS_MAVEN_REPOSITORY": "http://127.0.0.1:9/maven2"},
-    )
-    process.start()
-    yield process
-    process.stop()
+    ).serving() as process:
+        yield process
 
 
 @pytest.mark.timeout(420)

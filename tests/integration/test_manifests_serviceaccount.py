@@ -33,7 +33,7 @@ import yaml
 
 from deployunits.devcluster.binaries import BinariesUnavailable
 from deployunits.devcluster.plane import _die_with_parent, free_port
-from tests.support.cluster import Cluster, OperatorProcess, embedded_cluster, unique_name, wait_for
+from tests.support.cluster import Cluster, OperatorProcess, embedded_cluster, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_NAMESPACE = "deployunits-system"
@@ -183,10 +183,8 @@ def account_shim(installed: Installed, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture
 def namespace(installed: Installed) -> Iterator[str]:
     """A fresh namespace on the module's own plane."""
-    name = unique_name("sa")
-    installed.cluster.kubectl("create", "namespace", name)
-    yield name
-    installed.cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    with installed.cluster.scratch_namespace("sa") as name:
+        yield name
 
 
 _REFUSED = re.compile(r"\b403\b|forbidden|not enough permissions", re.IGNORECASE)

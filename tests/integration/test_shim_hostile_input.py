@@ -30,7 +30,7 @@ BPMN = (
 def shim(
     cluster: Cluster, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ShimProcess]:
-    process = ShimProcess(
+    with ShimProcess(
         cluster.kubeconfig,
         tmp_path_factory.mktemp("shim") / "log",
         env={
@@ -38,10 +38,8 @@ def shim(
             "DEPLOYUNITS_REQUEST_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
             "DEPLOYUNITS_REQUEST_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
         },
-    )
-    process.start()
-    yield process
-    process.stop()
+    ).serving() as process:
+        yield process
 
 
 def stored(cluster: Cluster, namespace: str) -> list[str]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +62,15 @@ class ShimProcess:
             )
         probe = "/readyz" if ready else "/healthz"
         wait_for(lambda: self._answers(probe), timeout, f"shim {probe}; log:\n{self.tail()}")
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[ShimProcess]:
+        """Started and ready for the block, stopped after it."""
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
 
     def _answers(self, probe: str) -> bool:
         assert self.popen is not None
