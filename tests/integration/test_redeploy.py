@@ -5,13 +5,13 @@ the engine's messages; 100 requests at once with consecutive versions; a crash b
 the unit and writing the status; the original deleted while the copy keeps its content; TTL.
 """
 
-import base64
 import json
 import time
 from typing import Any
 
 import pytest
 
+from deployunits import snapshots
 from deployunits.reconcile import redeploy as decide
 from tests.support.cluster import Cluster, OperatorProcess, condition, wait_for
 from tests.support.models import bpmn, dmn
@@ -231,7 +231,7 @@ def test_redeployed_content_survives_deleting_the_original(
         snapshot = cluster.get("configmap", resource["configMap"], namespace)
         owners = [o["name"] for o in snapshot["metadata"]["ownerReferences"]]
         assert unit["metadata"]["name"] in owners
-        content = base64.b64decode(snapshot["binaryData"]["content"])
+        content = snapshots.content_of(snapshot, resource["sha256"])
         assert len(content) == resource["size"]
 
 

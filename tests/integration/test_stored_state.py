@@ -8,7 +8,6 @@ billion laughs, path traversal, zip bomb, oversize); the custom-code policy per 
 operator killed mid-job finishing the job once.
 """
 
-import base64
 import json
 import time
 import zipfile
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from deployunits import snapshots
 from deployunits.content.maven import MavenCoordinates
 from tests.support.cluster import Cluster, OperatorProcess, condition, wait_for
 from tests.support.maven_repo import MavenRepo, build_kjar, maven_repo_fixture  # noqa: F401
@@ -187,7 +187,8 @@ def test_snapshots_are_immutable_shared_and_survive_source_edits(
     assert second["status"]["resources"][0]["sha256"] == stored["sha256"]
     snapshot = cluster.get("configmap", stored["configMap"], namespace)
     assert snapshot["immutable"] is True
-    assert base64.b64decode(snapshot["binaryData"][stored["key"]]).decode() == content
+    assert stored["key"] in snapshot["binaryData"]
+    assert snapshots.content_of(snapshot, stored["sha256"]).decode() == content
     owners = sorted(o["name"] for o in snapshot["metadata"]["ownerReferences"])
     assert owners == ["first", "second"]
     # An immutable ConfigMap refuses a change of its content.

@@ -380,8 +380,18 @@ def test_describe_resources_in_name_order_with_snapshots() -> None:
     described = describe_resources(UID, content(b_bpmn="B", a_bpmn="A"))
     assert [r.name for r in described] == ["a.bpmn", "b.bpmn"]
     first = described[0]
-    assert (first.sha256, first.size, first.key) == (sha256_hex(b"A"), 1, "content")
-    assert first.config_map == f"bpm-snapshot-{sha256_hex(b'A')}"
+    assert (first.sha256, first.size, first.config_map, first.key) == (
+        sha256_hex(b"A"),
+        1,
+        None,
+        None,
+    )
+    stored_in = {sha256_hex(b"A"): ("bpm-snapshot-a", "content"), sha256_hex(b"B"): ("b", "k.gz")}
+    located = describe_resources(UID, content(b_bpmn="B", a_bpmn="A"), stored_in)
+    assert [(r.config_map, r.key) for r in located] == [
+        ("bpm-snapshot-a", "content"),
+        ("b", "k.gz"),
+    ]
     assert first.id == describe_resources(UID, content(a_bpmn="other"))[0].id
     assert first.id != describe_resources(OTHER_UID, content(a_bpmn="A"))[0].id
 

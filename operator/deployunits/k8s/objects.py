@@ -44,8 +44,8 @@ async def ensure_snapshot(
     owner: dict[str, Any],
     *,
     max_owners: int = snapshots.MAX_OWNERS,
-) -> str:
-    """Store content as its immutable snapshot owned by the unit; returns the ConfigMap name.
+) -> tuple[str, str]:
+    """Store content as its immutable snapshot owned by the unit; returns (ConfigMap, key).
 
     The first shard that is new, already owned by the unit, or has room for another owner is
     used (see snapshots.MAX_OWNERS).
@@ -54,16 +54,18 @@ async def ensure_snapshot(
     shard = 0
     while True:
         body = snapshots.snapshot_body(sha256, content, owners=[reference], shard=shard)
+        # An existing shard written before compression keeps its plain key; readers take either.
+        (key,) = body["binaryData"]
         try:
             await kube.create(core_path("configmaps", namespace), body)
-            return str(body["metadata"]["name"])
+            return str(body["metadata"]["name"]), key
         except ApiError as error:
             if error.status != 409:
                 raise
         if await add_snapshot_owner(
             kube, namespace, sha256, owner, shard=shard, max_owners=max_owners
         ):
-            return snapshots.snapshot_name(sha256, shard)
+            return snapshots.snapshot_name(sha256, shard), key
         shard += 1
 
 

@@ -24,7 +24,6 @@ from deployunits.models.deploymentunit import (
     JobOperation,
     StoredResource,
 )
-from deployunits.snapshots import CONTENT_KEY, snapshot_name
 
 
 class Reason(StrEnum):
@@ -140,20 +139,27 @@ def resource_id(unit_uid: str, name: str) -> str:
 
 
 def describe_resources(
-    unit_uid: str, content: Sequence[NamedContent], stored_in: Mapping[str, str] | None = None
+    unit_uid: str,
+    content: Sequence[NamedContent],
+    stored_in: Mapping[str, tuple[str, str]] | None = None,
 ) -> list[StoredResource]:
-    """The status entries of the stored resources (in name order), and where each is stored."""
-    return [
-        StoredResource(
-            id=resource_id(unit_uid, item.name),
-            name=item.name,
-            sha256=(digest := hashlib.sha256(item.content).hexdigest()),
-            size=len(item.content),
-            config_map=(stored_in or {}).get(digest) or snapshot_name(digest),
-            key=CONTENT_KEY,
+    """The status entries of the resources (in name order); `stored_in` maps a sha256 to its
+    snapshot's (ConfigMap name, key), and content not stored yet has no location."""
+    described = []
+    for item in sorted(content, key=lambda item: item.name):
+        digest = hashlib.sha256(item.content).hexdigest()
+        config_map, key = (stored_in or {}).get(digest) or (None, None)
+        described.append(
+            StoredResource(
+                id=resource_id(unit_uid, item.name),
+                name=item.name,
+                sha256=digest,
+                size=len(item.content),
+                config_map=config_map,
+                key=key,
+            )
         )
-        for item in sorted(content, key=lambda item: item.name)
-    ]
+    return described
 
 
 def check_limits(content: Sequence[NamedContent], limits: Limits) -> ContentProblem | None:
