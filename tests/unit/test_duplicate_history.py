@@ -2,12 +2,14 @@
 
 Matrix: a deployment written but not yet indexed counts; a later write that is no candidate
 (undeployed, a filtered duplicate) hides an indexed one; a deleted unit is forgotten; other
-names are untouched; the history lock is one per (namespace, name, source, tenant).
+names are untouched; own writes are dropped once the index has certainly caught up; the
+history lock is one per (namespace, name, source, tenant).
 """
 
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 
 from deployunits.k8s.client import Connection, KubeClient
 from deployunits.models.deploymentunit import (
@@ -16,6 +18,7 @@ from deployunits.models.deploymentunit import (
     DeploymentUnitStatus,
     StoredResource,
 )
+from deployunits.operations import units as units_module
 from deployunits.operations.units import HistoryKey, UnitsContext, history_key
 from deployunits.reconcile.deploymentunit import PreviousDeployment
 from deployunits.settings import OperatorSettings
@@ -89,3 +92,21 @@ def test_one_history_lock_per_name_source_and_tenant() -> None:
     first = ctx.history_lock(history_key("ns", spec("d1")))
     assert ctx.history_lock(history_key("ns", spec("d2"))) is first
     assert ctx.history_lock(history_key("ns", spec("d3", name="other"))) is not first
+
+
+def test_own_writes_are_dropped_once_the_index_has_certainly_caught_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(units_module.time, "monotonic", lambda: clock[0])
+    ctx = context({})
+    key = history_key("ns", spec("d1"))
+    ctx.wrote_status("ns", spec("d1"), status(DeploymentStatus.DEPLOYED))
+    clock[0] += 200
+    ctx.wrote_status("ns", spec("d2"), status(DeploymentStatus.DEPLOYED))
+    # Written again later: d1 is as fresh as its last write, not its first.
+    clock[0] += 50
+    ctx.wrote_status("ns", spec("d1"), status(DeploymentStatus.DEPLOYED))
+    clock[0] += 300
+    ctx.wrote_status("ns", spec("d3"), status(DeploymentStatus.DEPLOYED))
+    assert ids(ctx, key) == ["d1", "d3"]

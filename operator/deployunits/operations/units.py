@@ -146,11 +146,15 @@ class UnitsContext:
         deployment_id = spec.deployment_id
         entries = self._history_written.setdefault(history_key(namespace, spec), {})
         written_at = time.monotonic()
-        if len(entries) >= _HISTORY_WRITTEN_PRUNE_AT:
-            # Bounded memory in a burst of thousands of units sharing one key (every unnamed
-            # unit): entries the index has certainly caught up with are dropped.
-            for stale in [k for k, (at, _) in entries.items() if written_at - at > _INDEX_LAG]:
-                del entries[stale]
+        # Entries stay in the order they were written (a rewrite moves to the end), so the ones
+        # the index has certainly caught up with are at the front: bounded memory in a burst of
+        # thousands of units sharing one key (every unnamed unit), at constant cost per write.
+        entries.pop(deployment_id, None)
+        while entries:
+            oldest = next(iter(entries))
+            if written_at - entries[oldest][0] <= _INDEX_LAG:
+                break
+            del entries[oldest]
         if status.status is DeploymentStatus.DEPLOYED and status.duplicate_of is None:
             entries[deployment_id] = (
                 written_at,
@@ -199,7 +203,6 @@ class UnitsContext:
 
 #: Seconds after which the watch-fed index has certainly seen a status this process wrote.
 _INDEX_LAG = 300.0
-_HISTORY_WRITTEN_PRUNE_AT = 256
 
 
 def history_key(namespace: str, spec: DeploymentUnitSpec) -> HistoryKey:
