@@ -5,7 +5,7 @@ from typing import Any
 import kopf
 
 from deployunits import constants
-from deployunits.handlers import context
+from deployunits.handlers import context, deploymentunit
 from deployunits.operations import redeploys
 
 _RESOURCE = (constants.GROUP, constants.VERSION, constants.REDEPLOY_PLURAL)
@@ -15,7 +15,7 @@ _RESOURCE = (constants.GROUP, constants.VERSION, constants.REDEPLOY_PLURAL)
 async def on_redeploy_event(type: str, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
     """Create the new deployment once, report its outcome, and expire the request."""
     ctx = context.of(memo).redeploys
-    ctx.bind_index(kwargs["unit_by_deployment_id"])
+    ctx.bind_index(deploymentunit.unit_ids(kwargs))
     raw = {key: body[key] for key in body}
     if type == "DELETED":
         redeploys.forget(ctx, raw)
