@@ -28,6 +28,6 @@ def configure_logging(log_format: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # One line per API request drowns everything else; keep the HTTP clients quiet.
-    for noisy in ("httpx", "httpcore", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # One line per HTTP request drowns everything else; aiohttp's client logs none, its server
+    # an access line each.
+    logging.getLogger("aiohttp.access").setLevel(max(logging.WARNING, root.level))

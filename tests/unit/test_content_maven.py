@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-import httpx
+import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.connector import AddrInfoType
+from aiohttp.test_utils import TestServer
 
 from deployunits.content.maven import (
     ArtifactInvalid,
@@ -27,18 +31,41 @@ MIB = 1024 * 1024
 RELEASE = MavenCoordinates("com.example.orders", "orders-kjar", "1.0.0")
 SNAPSHOT = MavenCoordinates("com.example.orders", "orders-kjar", "1.1.0-SNAPSHOT")
 BPMN = b'<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"/>'
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def fetch_with_client(
+    repository_url: str, coords: MavenCoordinates, *, max_bytes: int, deadline: float
+) -> ResolvedArtifact:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=deadline)) as client:
+        return await fetch_artifact(client, repository_url, coords, max_bytes=max_bytes)
 
 
 def fetch(
-    repository_url: str,
-    coords: MavenCoordinates,
-    *,
-    max_bytes: int = 10 * MIB,
-    transport: httpx.AsyncBaseTransport | None = None,
+    repository_url: str, coords: MavenCoordinates, *, max_bytes: int = 10 * MIB
 ) -> ResolvedArtifact:
+    return asyncio.run(fetch_with_client(repository_url, coords, max_bytes=max_bytes, deadline=5))
+
+
+def serving(handler: Handler) -> web.Application:
+    """An application that answers every GET with `handler`, as a misbehaving repository."""
+    app = web.Application()
+    app.router.add_get("/{path:.*}", handler)
+    return app
+
+
+def small_buffers(sock: socket.socket, option: int) -> None:
+    """Shrink a socket's send or receive buffer (loopback ones grow to megabytes)."""
+    sock.setsockopt(socket.SOL_SOCKET, option, 4096)
+
+
+def fetch_from(handler: Handler, *, timeout: float = 5) -> ResolvedArtifact:
+    """`fetch` RELEASE from a loopback aiohttp server that answers every GET with `handler`."""
+
     async def run() -> ResolvedArtifact:
-        async with httpx.AsyncClient(timeout=5, transport=transport) as client:
-            return await fetch_artifact(client, repository_url, coords, max_bytes=max_bytes)
+        async with TestServer(serving(handler), host="127.0.0.1", port=0) as server:
+            url = str(server.make_url("/maven2"))
+            return await fetch_with_client(url, RELEASE, max_bytes=10 * MIB, deadline=timeout)
 
     return asyncio.run(run())
 
@@ -221,18 +248,45 @@ def test_artifact_over_the_limit_is_invalid(maven_repo: MavenRepo) -> None:
 def test_body_is_read_only_up_to_the_limit_whatever_the_headers() -> None:
     produced: list[int] = []
 
-    async def endless() -> AsyncIterator[bytes]:
-        while True:
-            produced.append(1)
-            yield b"\0" * 65536
+    async def run() -> None:
+        hung_up = asyncio.Event()
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        # An iterator body goes out chunked, without Content-Length.
-        return httpx.Response(200, content=endless())
+        async def endless(request: web.Request) -> web.StreamResponse:
+            # No Content-Length: the body goes out chunked, and never ends.
+            response = web.StreamResponse()
+            await response.prepare(request)
+            assert request.transport is not None
+            # With next to no buffers between the ends, what the server has produced is what the
+            # client has read, give or take a few KiB.
+            small_buffers(request.transport.get_extra_info("socket"), socket.SO_SNDBUF)
+            request.transport.set_write_buffer_limits(high=0)
+            try:
+                while True:
+                    produced.append(1)
+                    await response.write(b"\0" * 65536)
+            finally:
+                hung_up.set()
 
-    transport = httpx.MockTransport(handler)
-    with pytest.raises(ArtifactInvalid, match="over the limit of 1048576"):
-        fetch("http://repo.test/maven2", RELEASE, max_bytes=MIB, transport=transport)
+        def client_socket(address: AddrInfoType) -> socket.socket:
+            family, kind, proto, _, _ = address
+            sock = socket.socket(family, kind, proto)
+            small_buffers(sock, socket.SO_RCVBUF)
+            return sock
+
+        async with (
+            TestServer(serving(endless), host="127.0.0.1", port=0) as server,
+            aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(socket_factory=client_socket),
+                timeout=aiohttp.ClientTimeout(total=5),
+            ) as client,
+        ):
+            url = str(server.make_url("/maven2"))
+            with pytest.raises(ArtifactInvalid, match="over the limit of 1048576"):
+                await fetch_artifact(client, url, RELEASE, max_bytes=MIB)
+            # The client hangs up at once rather than keep the connection (and the server) busy.
+            await asyncio.wait_for(hung_up.wait(), 5)
+
+    asyncio.run(run())
     assert len(produced) <= 17
 
 
@@ -264,18 +318,72 @@ def test_missing_checksum_is_accepted(maven_repo: MavenRepo) -> None:
     ],
 )
 def test_http_status_classification(status: int, error: type[MavenError]) -> None:
-    transport = httpx.MockTransport(lambda request: httpx.Response(status))
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(status=status)
 
     with pytest.raises(error, match=str(status) if status != 410 else "not found"):
-        fetch("http://repo.test/maven2", RELEASE, transport=transport)
+        fetch_from(answer)
 
 
 def test_timeout_is_unavailable() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("timed out", request=request)
+    async def silent(request: web.Request) -> web.Response:
+        await asyncio.sleep(60)  # Cancelled when the client hangs up.
+        return web.Response()
 
     with pytest.raises(MavenUnavailable, match="ReadTimeout"):
-        fetch("http://repo.test/maven2", RELEASE, transport=httpx.MockTransport(handler))
+        fetch_from(silent, timeout=0.2)
+
+
+def test_redirects_are_followed(maven_repo: MavenRepo) -> None:
+    jar = kjar(RELEASE)
+    maven_repo.publish(RELEASE, jar)
+
+    async def moved(request: web.Request) -> web.StreamResponse:
+        # A repository that moved: every path redirects to the same path at the new place.
+        raise web.HTTPMovedPermanently(maven_repo.url + request.path.removeprefix("/maven2"))
+
+    artifact = fetch_from(moved)
+
+    assert artifact.content == jar
+    assert artifact.url.endswith("/orders-kjar-1.0.0.jar")
+    assert any(p.endswith("/orders-kjar-1.0.0.jar.sha1") for p in maven_repo.requested_paths)
+
+
+async def redirect_loop(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound(request.path)
+
+
+async def redirect_to_ftp(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("ftp://repo.test" + request.path)
+
+
+async def garbled_gzip(request: web.Request) -> web.StreamResponse:
+    return web.Response(body=b"not gzip at all", headers={"Content-Encoding": "gzip"})
+
+
+async def cut_short(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Length": "100000"})
+    await response.prepare(request)
+    await response.write(b"\0" * 1000)
+    assert request.transport is not None
+    request.transport.close()
+    return response
+
+
+@pytest.mark.parametrize(
+    ("handler", "error", "match"),
+    [
+        (redirect_loop, RepositoryError, "TooManyRedirects"),
+        (redirect_to_ftp, RepositoryError, "UnsupportedProtocol"),
+        (garbled_gzip, RepositoryError, "DecodingError"),
+        (cut_short, MavenUnavailable, "RemoteProtocolError"),
+    ],
+    ids=["redirect-loop", "redirect-to-ftp", "garbled-gzip", "cut-short"],
+)
+def test_broken_answers(handler: Handler, error: type[MavenError], match: str) -> None:
+    with pytest.raises(error, match=match) as caught:
+        fetch_from(handler)
+    assert str(caught.value.url).endswith("/orders-kjar-1.0.0.jar")
 
 
 @pytest.mark.parametrize(

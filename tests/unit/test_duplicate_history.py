@@ -6,9 +6,10 @@ names are untouched; own writes are dropped once the index has certainly caught 
 history lock is one per (namespace, name, source, tenant).
 """
 
+import asyncio
 from datetime import UTC, datetime
 
-import httpx
+import aiohttp
 import pytest
 
 from deployunits.k8s.client import Connection, KubeClient
@@ -27,11 +28,18 @@ AT = datetime(2026, 1, 1, tzinfo=UTC)
 SHA = "a" * 64
 
 
+async def closed_session() -> aiohttp.ClientSession:
+    # Nothing here fetches from Maven, and a session must be made (and closed) in an event loop.
+    session = aiohttp.ClientSession()
+    await session.close()
+    return session
+
+
 def context(indexed: dict[HistoryKey, list[PreviousDeployment]]) -> UnitsContext:
     ctx = UnitsContext(
         settings=OperatorSettings(),
         kube=KubeClient(Connection("https://127.0.0.1:1")),
-        http=httpx.AsyncClient(),
+        http=asyncio.run(closed_session()),
     )
     ctx.bind_indexes({}, indexed)
     return ctx

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 from xml.etree.ElementTree import Element, ParseError
 
-import httpx
+import aiohttp
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 from defusedxml import ElementTree as SafeElementTree
 from defusedxml.common import DefusedXmlException
+from yarl import URL
 
 __all__ = [
     "ArtifactInvalid",
@@ -36,6 +38,8 @@ _BUILD_NUMBER = re.compile(r"[1-9]\d{0,9}")
 # Packagings whose file extension differs from the packaging name (a kjar is a .jar file).
 _EXTENSIONS = {"kjar": "jar", "ejb": "jar", "maven-plugin": "jar", "bundle": "jar"}
 _CHUNK = 64 * 1024
+# httpx's limit, which the operator used before aiohttp (whose default is 10).
+_MAX_REDIRECTS = 20
 
 
 class MavenError(Exception):
@@ -152,7 +156,7 @@ class ResolvedArtifact:
 
 
 async def fetch_artifact(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     repository_url: str,
     coords: MavenCoordinates,
     *,
@@ -195,12 +199,18 @@ async def fetch_artifact(
 
 def _repository_base(repository_url: str) -> str:
     try:
-        parsed = httpx.URL(repository_url)
-    except httpx.InvalidURL as exc:
+        # yarl is the parser aiohttp requests with, so what passes here is what gets requested.
+        parsed = URL(repository_url)
+    except ValueError as exc:
         raise RepositoryError(
             f"invalid Maven repository URL {repository_url!r}: {exc}", url=repository_url
         ) from exc
-    if parsed.scheme not in ("http", "https") or not parsed.host or parsed.query or parsed.fragment:
+    if (
+        parsed.scheme not in ("http", "https")
+        or not parsed.host
+        or parsed.query_string
+        or parsed.fragment
+    ):
         raise RepositoryError(
             f"invalid Maven repository URL {repository_url!r}: use http(s)://host[:port]/path "
             "without query or fragment",
@@ -210,7 +220,7 @@ def _repository_base(repository_url: str) -> str:
 
 
 async def _resolve_snapshot(
-    client: httpx.AsyncClient, version_url: str, coords: MavenCoordinates
+    client: aiohttp.ClientSession, version_url: str, coords: MavenCoordinates
 ) -> str:
     """Timestamped version (`1.0-20240101.120000-3`) of a snapshot, or the plain version."""
     metadata_url = f"{version_url}/maven-metadata.xml"
@@ -300,7 +310,7 @@ def _text(parent: Element, name: str) -> str:
 
 
 async def _verify_sha1(
-    client: httpx.AsyncClient, url: str, content: bytes, coords: MavenCoordinates
+    client: aiohttp.ClientSession, url: str, content: bytes, coords: MavenCoordinates
 ) -> None:
     checksum_url = f"{url}.sha1"
     data = await _get(client, checksum_url, max_bytes=1024, what=f"checksum of {coords}")
@@ -319,14 +329,19 @@ async def _verify_sha1(
         )
 
 
-async def _get(client: httpx.AsyncClient, url: str, *, max_bytes: int, what: str) -> bytes | None:
+async def _get(
+    client: aiohttp.ClientSession, url: str, *, max_bytes: int, what: str
+) -> bytes | None:
     """Body of `url`, or None on 404/410; reads at most `max_bytes`, whatever the headers claim."""
     try:
         # identity: a compressed body could expand far beyond max_bytes within one chunk.
-        async with client.stream(
-            "GET", url, headers={"Accept-Encoding": "identity"}, follow_redirects=True
+        async with client.get(
+            url,
+            headers={"Accept-Encoding": "identity"},
+            allow_redirects=True,
+            max_redirects=_MAX_REDIRECTS,
         ) as response:
-            status = response.status_code
+            status = response.status
             if status in (404, 410):
                 return None
             if status in (408, 425, 429) or status >= 500:
@@ -354,23 +369,66 @@ async def _get(client: httpx.AsyncClient, url: str, *, max_bytes: int, what: str
                     url=url,
                 )
             body = bytearray()
-            async for chunk in response.aiter_bytes(_CHUNK):
+            async for chunk in response.content.iter_chunked(_CHUNK):
                 body += chunk
                 if len(body) > max_bytes:
+                    # Leaving the block closes the connection: the rest is never read.
                     raise ArtifactInvalid(
                         f"{what} at {url} is over the limit of {max_bytes} bytes", url=url
                     )
             return bytes(body)
     except MavenError:
         raise
-    except (httpx.UnsupportedProtocol, httpx.TooManyRedirects, httpx.DecodingError) as exc:
-        raise RepositoryError(
-            f"cannot fetch {what} from {url}: {type(exc).__name__}: {exc}", url=url
-        ) from exc
-    except httpx.TransportError as exc:
-        # Refused connections, timeouts, resets and proxy failures can all clear up by themselves.
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        name, details, temporary = _failure(exc)
+        if not temporary:
+            raise RepositoryError(
+                f"cannot fetch {what} from {url}: {name}: {details}", url=url
+            ) from exc
         raise MavenUnavailable(
             f"Maven repository unavailable: could not fetch {what} from {url} "
-            f"({type(exc).__name__}: {str(exc) or 'no details'}); will retry",
+            f"({name}: {details or 'no details'}); will retry",
             url=url,
         ) from exc
+
+
+def _failure(exc: aiohttp.ClientError | TimeoutError) -> tuple[str, str, bool]:
+    """Name, details and temporariness of a failed request.
+
+    The names are those httpx gave before the operator moved to aiohttp: they are part of the
+    messages users see in conditions and events, which may be matched by alerts.
+    """
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return "TooManyRedirects", "Exceeded maximum allowed redirects.", False
+    if isinstance(exc, aiohttp.InvalidUrlRedirectClientError):
+        # A broken Location header is a malformed answer, which the server may yet correct.
+        return "RemoteProtocolError", f"Invalid URL in location header: {exc}", True
+    if isinstance(exc, aiohttp.NonHttpUrlClientError):
+        return "UnsupportedProtocol", f"Request URL has an unsupported protocol: {exc}", False
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "InvalidURL", str(exc), False
+    cause = exc.__cause__
+    if isinstance(exc, aiohttp.ClientPayloadError) and isinstance(cause, ContentEncodingError):
+        return "DecodingError", cause.message, False
+    # Everything below can clear up by itself: refused connections, timeouts, resets, proxies.
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return "ConnectTimeout", str(exc), True
+    if isinstance(exc, TimeoutError):
+        # The total deadline (a bare TimeoutError) or a socket read that got no data in time.
+        return "ReadTimeout", str(exc), True
+    if isinstance(exc, (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError)):
+        return "ProxyError", str(exc), True
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "ConnectError", str(exc), True
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # A malformed status line or headers.
+        return "RemoteProtocolError", exc.message, True
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        # A body cut short; the parser's own message says how.
+        details = cause.message if isinstance(cause, HttpProcessingError) else str(exc)
+        return "RemoteProtocolError", details, True
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "RemoteProtocolError", str(exc), True
+    if isinstance(exc, (aiohttp.ClientOSError, aiohttp.ClientConnectionResetError)):
+        return "ReadError", str(exc), True
+    return type(exc).__name__, str(exc), True

@@ -5,7 +5,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-import httpx
+import aiohttp
 import kopf
 
 from deployunits import constants
@@ -73,7 +73,14 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     kube = KubeClient(
         Connection.load(config.kubeconfig), max_connections=config.max_concurrent_reconciles + 8
     )
-    http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=True)
+    # Maven repositories: a pass fetches one file at a time, so the passes bound the connections
+    # in use, as for the Kubernetes client; idle ones are kept alive for the next kjar.
+    # trust_env: HTTP(S)_PROXY and NO_PROXY apply, as they did with httpx.
+    http = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=config.max_concurrent_reconciles + 8),
+        timeout=aiohttp.ClientTimeout(total=30.0, connect=5.0),
+        trust_env=True,
+    )
     metrics = OperatorMetrics()
     unit_context = units.UnitsContext(
         settings=config,
@@ -131,7 +138,7 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
     for retries in (ctx.units.retries, ctx.redeploys.retries):
         if retries is not None:
             await retries.close()
-    await ctx.units.http.aclose()
+    await ctx.units.http.close()
     await ctx.kube.aclose()
 
 

@@ -1,4 +1,4 @@
-"""An async Kubernetes API client over httpx: typed calls for the few endpoints the project uses."""
+"""An async Kubernetes API client over aiohttp: typed calls for the endpoints the project uses."""
 
 import json
 import ssl

@@ -4,7 +4,7 @@ import base64
 import binascii
 from typing import Any
 
-import httpx
+import aiohttp
 
 from deployunits import snapshots
 from deployunits.constants import SNAPSHOT_LABEL
@@ -106,7 +106,7 @@ async def _from_snapshots(
 
 
 async def _from_maven(
-    http: httpx.AsyncClient, default_repository: str, spec: DeploymentUnitSpec, limits: Limits
+    http: aiohttp.ClientSession, default_repository: str, spec: DeploymentUnitSpec, limits: Limits
 ) -> list[NamedContent] | ContentProblem:
     artifact = spec.resources.maven
     assert artifact is not None
@@ -135,7 +135,7 @@ async def _from_maven(
 
 async def collect(
     kube: KubeClient,
-    http: httpx.AsyncClient,
+    http: aiohttp.ClientSession,
     default_repository: str,
     namespace: str,
     spec: DeploymentUnitSpec,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import aiohttp
 
 from deployunits import constants
 from deployunits.k8s import objects
@@ -47,7 +47,7 @@ class UnitsContext:
 
     settings: OperatorSettings
     kube: KubeClient
-    http: httpx.AsyncClient
+    http: aiohttp.ClientSession
     retries: RetryScheduler | None = None
     #: Bounds the passes that run at once (they call the API server and Maven repositories).
     passes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(32))
