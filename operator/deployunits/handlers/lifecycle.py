@@ -78,7 +78,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # trust_env: HTTP(S)_PROXY and NO_PROXY apply, as they did with httpx.
     http = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=config.max_concurrent_reconciles + 8),
-        timeout=aiohttp.ClientTimeout(total=30.0, connect=5.0),
+        # Per read, not per request (as with httpx): a large kjar on a slow link is fine as
+        # long as bytes keep coming; the size limits bound how much may come.
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=30.0),
         trust_env=True,
     )
     metrics = OperatorMetrics()
