@@ -1,9 +1,17 @@
-"""The idle trimmer: when it returns memory to the OS, and that it does so once per burst."""
+"""Memory: the collector tuned for large heaps; the idle trimmer returns memory to the OS once
+per burst."""
 
 import asyncio
+import gc
 import time
 
-from deployunits.memory import IdleTrimmer, malloc_trim, should_trim
+from deployunits.memory import (
+    GC_THRESHOLDS,
+    IdleTrimmer,
+    malloc_trim,
+    should_trim,
+    tune_collector,
+)
 
 
 def test_trims_only_after_busy_work_once_the_process_is_idle() -> None:
@@ -38,3 +46,16 @@ def test_a_burst_then_quiet_leads_to_one_trim() -> None:
 
     assert asyncio.run(scenario()) == 1
     assert calls == [0]
+
+
+def test_the_collector_is_tuned_for_large_heaps() -> None:
+    before = gc.get_threshold()
+    try:
+        tune_collector()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert GC_THRESHOLDS[0] > before[0]
+        # What start-up loaded is left out of every collection from then on.
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -7,6 +7,7 @@ import uvicorn
 from deployunits.api.app import create_app
 from deployunits.api.timeouts import head_deadline_protocol
 from deployunits.logs import configure_logging
+from deployunits.memory import tune_collector
 from deployunits.settings import ShimSettings
 
 
@@ -18,8 +19,10 @@ def main() -> int:
         sys.stderr.write(f"invalid settings: {error}\n")
         return 2
     configure_logging(settings.log_format, settings.log_level)
+    app = create_app(settings)
+    tune_collector()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         http=head_deadline_protocol(settings.request_header_timeout_seconds),

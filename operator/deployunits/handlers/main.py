@@ -10,6 +10,7 @@ import sys
 import kopf
 
 from deployunits.logs import configure_logging
+from deployunits.memory import tune_collector
 from deployunits.settings import OperatorSettings
 
 
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     # Importing the package registers every handler with kopf's default registry.
     import deployunits.handlers  # noqa: F401
 
+    tune_collector()
     logging.getLogger(__name__).info("Starting the deployunits operator.")
     kopf.run(
         standalone=standalone,
