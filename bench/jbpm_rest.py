@@ -3,7 +3,8 @@
     .venv/bin/python bench/jbpm_rest.py [--units 500] [--concurrency 32] [--queue-limit 1000]
                                         [--control] [--shared-kmodule] [--logs DIR]
 
-Publishes --units kjars in a local Maven repository, then measures in one run:
+Publishes --units kjars in a local Maven repository (served over HTTP/1.1 by a process of its
+own, bench/maven_server.py, as a real repository would be), then measures in one run:
 - the floor: the same number of unit creates plus one status patch each, by a plain client at
   the same concurrency, before the operator runs;
 - the shim: --units POST /deployment/{id}/deploy for unknown ids, all started at once (at most
@@ -11,14 +12,17 @@ Publishes --units kjars in a local Maven repository, then measures in one run:
   operator resolving every kjar from the repository.
 Prints: how many were answered 202 and accepted; the time until all are DEPLOYED and its ratio
 to the floor (target <= 2.5); p50 and p99 of the 202 answer itself (targets <= 30 ms and
-<= 150 ms); the API writes per unit. With --control, also the operator alone: the same units
-created directly by a plain client (what the ratio would be without the shim). Figures only;
-nothing is asserted.
+<= 150 ms); the API writes per unit; the CPU seconds of every process in both phases. With
+--control, also the operator alone: the same units created directly by a plain client (what the
+ratio would be without the shim). Figures only; nothing is asserted.
 """
 
 import argparse
 import asyncio
 import json
+import os
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +34,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (
+    CpuMeter,
     Stopwatch,
     bounded,
     client,
@@ -43,11 +48,11 @@ from bench.common import (
 from deployunits.api.jbpm import ids
 from deployunits.content.maven import MavenCoordinates
 from deployunits.devcluster import binaries
-from deployunits.devcluster.plane import ControlPlane
+from deployunits.devcluster.plane import ControlPlane, free_port
 from deployunits.k8s.client import KubeClient, core_path, custom_path
 from tests.support.cluster import Cluster, OperatorProcess
 from tests.support.jbpm import PREFIX, jbpm_bpmn
-from tests.support.maven_repo import KMODULE_XML, MavenRepo, build_kjar
+from tests.support.maven_repo import KMODULE_XML, REPOSITORY_PATH, build_kjar, publish
 from tests.support.shim import ShimProcess
 
 PLURAL = "deploymentunits"
@@ -69,7 +74,32 @@ def kmodule_xml(index: int) -> bytes:
     ).encode()
 
 
-def publish_all(repo: MavenRepo, count: int, shared_kmodule: bool) -> None:
+class MavenServer:
+    """bench/maven_server.py serving a repository directory, as a process of its own."""
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}{REPOSITORY_PATH}"
+        server = Path(__file__).with_name("maven_server.py")
+        self.popen = subprocess.Popen([sys.executable, str(server), str(root), str(port)])
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.popen.poll() is not None:
+                    raise RuntimeError("the Maven repository server did not start") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.popen.terminate()
+        self.popen.wait(timeout=15)
+
+
+def publish_all(repo: MavenServer, count: int, shared_kmodule: bool) -> None:
     for index in range(count):
         group, artifact, version = deployment_id(index).split(":")
         key = f"process_{index:05d}"
@@ -83,7 +113,7 @@ def publish_all(repo: MavenRepo, count: int, shared_kmodule: bool) -> None:
             version=version,
             kmodule=kmodule,
         )
-        repo.publish(MavenCoordinates(group, artifact, version), jar)
+        publish(repo.root, MavenCoordinates(group, artifact, version), jar)
 
 
 def floor_unit(index: int, repository: str) -> dict[str, Any]:
@@ -199,7 +229,7 @@ async def post_all(
 
 async def run(args: argparse.Namespace, plane: ControlPlane, scratch: Path) -> dict[str, Any]:
     kube = client(plane.kubeconfig)
-    repo = MavenRepo(scratch / "maven")
+    repo = MavenServer(scratch / "maven")
     operator = OperatorProcess(
         plane.kubeconfig,
         scratch / "operator.log",
@@ -232,9 +262,16 @@ async def run(args: argparse.Namespace, plane: ControlPlane, scratch: Path) -> d
             await kube.create(core_path("namespaces"), {"metadata": {"name": namespace}})
         # A fresh API server is slow for its first objects of a kind: warm it up first.
         await floor(kube, WARM_UP, 100, repo.url, args.concurrency)
+        pids = {**plane.processes(), "bench": os.getpid(), "maven": repo.popen.pid}
+        meter = CpuMeter(pids)
+        meter.start()
         results["floor_seconds"] = await floor(kube, FLOOR, args.units, repo.url, args.concurrency)
+        results["floor_cpu_seconds"] = meter.stop()
         operator.start()
         shim.start()
+        assert operator.popen is not None and shim.popen is not None
+        meter = CpuMeter({**pids, "operator": operator.popen.pid, "shim": shim.popen.pid})
+        meter.start()
         listing = await kube.get(custom_path(PLURAL, NAMESPACE), params={"limit": "1"})
         before = await write_counts(kube)
         start = time.perf_counter()
@@ -245,6 +282,7 @@ async def run(args: argparse.Namespace, plane: ControlPlane, scratch: Path) -> d
         results["answered_seconds"] = time.perf_counter() - start
         await waiter
         results["deployed_seconds"] = time.perf_counter() - start
+        results["cpu_seconds"] = meter.stop()
         await asyncio.sleep(2)  # let trailing writes (events, queue clean-up) land
         writes = {k: v for k, v in diff(await write_counts(kube), before).items() if v}
         results["answered_202"] = len(answers)
