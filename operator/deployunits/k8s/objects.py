@@ -13,9 +13,15 @@ logger = logging.getLogger(__name__)
 async def write_status(
     kube: KubeClient, plural: str, namespace: str, name: str, status: dict[str, Any]
 ) -> JSON:
-    """Replace the status (one merge patch on the status subresource; lists are replaced)."""
+    """Replace the status (one merge patch on the status subresource; lists are replaced).
+
+    Returns the written object's metadata (its new resourceVersion), not the whole object.
+    """
     return await kube.patch(
-        custom_path(plural, namespace, name, "status"), {"status": status}, "merge"
+        custom_path(plural, namespace, name, "status"),
+        {"status": status},
+        "merge",
+        metadata_only=True,
     )
 
 
@@ -57,7 +63,7 @@ async def ensure_snapshot(
         # An existing shard written before compression keeps its plain key; readers take either.
         (key,) = body["binaryData"]
         try:
-            await kube.create(core_path("configmaps", namespace), body)
+            await kube.create(core_path("configmaps", namespace), body, metadata_only=True)
             return str(body["metadata"]["name"]), key
         except ApiError as error:
             if error.status != 409:

@@ -1,0 +1,64 @@
+"""The operator's writes against the real API server answer with metadata, and store everything.
+
+Matrix: a status write of a unit holding 20 KiB of BPMN comes back as PartialObjectMetadata with
+its new resourceVersion; a patch asking for metadata stores the whole change; a snapshot
+created the same way is stored whole and readable. (A session's operator may be reconciling the
+unit meanwhile, so what is stored is checked on ConfigMaps, which it never writes.)
+"""
+
+import asyncio
+from typing import Any
+
+from deployunits import snapshots
+from deployunits.k8s import objects
+from deployunits.k8s.client import Connection, KubeClient, custom_path
+from tests.support.cluster import Cluster
+from tests.support.models import bpmn
+
+BPMN = bpmn("big", extra="".join(f'<bpmn:task id="t{i}" name="Task {i}"/>' for i in range(600)))
+
+
+async def write_and_read(cluster: Cluster, namespace: str) -> tuple[Any, ...]:
+    kube = KubeClient(Connection.load(str(cluster.kubeconfig)))
+    try:
+        unit = await kube.create(
+            custom_path("deploymentunits", namespace),
+            {
+                "apiVersion": "bpm.deployunits.io/v1alpha1",
+                "kind": "DeploymentUnit",
+                "metadata": {"name": "big"},
+                "spec": {
+                    "deploymentId": "big-1",
+                    "state": "Undeployed",
+                    "resources": {"inline": [{"name": "big.bpmn", "content": BPMN}]},
+                },
+            },
+        )
+        status = {"observedGeneration": 1, "status": "UNDEPLOYED", "sourceDigest": "a" * 64}
+        answer = await objects.write_status(kube, "deploymentunits", namespace, "big", status)
+        path = f"/api/v1/namespaces/{namespace}/configmaps"
+        await kube.create(path, {"metadata": {"name": "plain"}, "data": {"a": "1"}})
+        patched = await kube.patch(f"{path}/plain", {"data": {"b": BPMN}}, metadata_only=True)
+        stored = await kube.get(f"{path}/plain")
+        sha = snapshots.sha256_of(BPMN.encode())
+        name, key = await objects.ensure_snapshot(kube, namespace, sha, BPMN.encode(), unit)
+        snapshot = await kube.get(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+        return unit, answer, patched, stored, key, snapshot, sha
+    finally:
+        await kube.aclose()
+
+
+def test_writes_answer_with_metadata_and_store_everything(cluster: Cluster, namespace: str) -> None:
+    unit, answer, patched, stored, key, snapshot, sha = asyncio.run(
+        write_and_read(cluster, namespace)
+    )
+    assert len(BPMN) > 20_000
+    assert answer["kind"] == "PartialObjectMetadata"
+    assert "spec" not in answer and "status" not in answer
+    assert answer["metadata"]["uid"] == unit["metadata"]["uid"]
+    assert int(answer["metadata"]["resourceVersion"]) > int(unit["metadata"]["resourceVersion"])
+    assert patched["kind"] == "PartialObjectMetadata" and "data" not in patched
+    assert patched["metadata"]["resourceVersion"] == stored["metadata"]["resourceVersion"]
+    assert stored["data"] == {"a": "1", "b": BPMN}
+    assert key == snapshots.CONTENT_KEY
+    assert snapshots.content_of(snapshot, sha).decode() == BPMN
