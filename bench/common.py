@@ -35,12 +35,17 @@ async def wait_until_all(
     count: int,
     resource_version: str,
     done: Callable[[dict[str, Any]], bool],
+    field_selector: str | None = None,
 ) -> None:
-    """Follow a watch until `count` objects have been seen with done(object) true."""
+    """Follow a watch until `count` objects have been seen with done(object) true.
+
+    A field selector narrows the watch on the server to the objects worth looking at.
+    """
     finished: set[str] = set()
     version = resource_version
+    params = {"fieldSelector": field_selector} if field_selector else None
     while len(finished) < count:
-        async for event in kube.watch(path, resource_version=version):
+        async for event in kube.watch(path, resource_version=version, params=params):
             obj = event["object"]
             version = obj["metadata"].get("resourceVersion", version)
             if event["type"] != "BOOKMARK" and done(obj):

@@ -1,7 +1,8 @@
 """The operator reconciles DeploymentUnits into status: resources, conditions, generation.
 
 Matrix: inline unit Ready via `kubectl wait`; ConfigMap unit (data and binaryData, all keys and
-selected keys); a unit waiting for its ConfigMap, then Ready; undeploy; kstatus fields.
+selected keys); a unit waiting for its ConfigMap, then Ready; undeploy; kstatus fields; units
+selected by job status and deployment id (field selectors).
 """
 
 import base64
@@ -259,3 +260,43 @@ def test_the_operator_puts_back_a_finalizer_the_policy_did_not_set(
         30,
         f"the finalizer back on the unit; operator log:\n{operator.tail()}",
     )
+
+
+def test_units_can_be_selected_by_job_status_and_deployment_id(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    for name, content in (("good", BPMN), ("broken", "<bpmn:definitions")):
+        cluster.apply(
+            f"""
+apiVersion: bpm.deployunits.io/v1alpha1
+kind: DeploymentUnit
+metadata:
+  name: {name}
+spec:
+  deploymentId: {name}-1
+  resources:
+    inline:
+      - name: {name}.bpmn
+        content: '{content}'
+""",
+            namespace,
+        )
+    wait_ready(cluster, operator, namespace, "good")
+    wait_for(
+        lambda: (
+            cluster.get("du", "broken", namespace).get("status", {}).get("status")
+            == "DEPLOY_FAILED"
+        ),
+        60,
+        "the broken unit to fail",
+    )
+
+    def selected(selector: str) -> list[str]:
+        listed = cluster.kubectl(
+            "get", "du", "-n", namespace, f"--field-selector={selector}", "-o", "name"
+        )
+        return sorted(listed.stdout.split())
+
+    assert selected("status.status=DEPLOY_FAILED") == ["deploymentunit.bpm.deployunits.io/broken"]
+    assert selected("status.status=DEPLOYED") == ["deploymentunit.bpm.deployunits.io/good"]
+    assert selected("spec.deploymentId=good-1") == ["deploymentunit.bpm.deployunits.io/good"]

@@ -79,6 +79,7 @@ def _crd(
     spec: type[BaseModel],
     status: type[BaseModel],
     columns: list[dict[str, Any]],
+    selectable: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     schema = {
         "type": "object",
@@ -113,6 +114,9 @@ def _crd(
                     "storage": True,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": [*columns, _AGE],
+                    # Field selectors the API server evaluates (kubectl --field-selector, and
+                    # watches that only want units in one state).
+                    "selectableFields": [{"jsonPath": path} for path in selectable],
                     "schema": {"openAPIV3Schema": schema},
                 }
             ],
@@ -129,6 +133,7 @@ def deployment_unit_crd() -> dict[str, Any]:
         short_names=constants.DEPLOYMENT_UNIT_SHORT_NAMES,
         spec=DeploymentUnitSpec,
         status=DeploymentUnitStatus,
+        selectable=(".spec.deploymentId", ".status.status"),
         columns=[
             {"name": "Deployment", "type": "string", "jsonPath": ".spec.deploymentId"},
             {"name": "Status", "type": "string", "jsonPath": ".status.status"},
@@ -152,6 +157,7 @@ def redeploy_crd() -> dict[str, Any]:
         short_names=constants.REDEPLOY_SHORT_NAMES,
         spec=RedeploySpec,
         status=RedeployStatus,
+        selectable=(".spec.deploymentId",),
         columns=[
             {"name": "Source", "type": "string", "jsonPath": ".spec.deploymentId"},
             {"name": "New", "type": "string", "jsonPath": ".status.newDeploymentId"},
