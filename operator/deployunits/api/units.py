@@ -90,7 +90,9 @@ class UnitWriter:
             async with gate:
                 try:
                     await self._kube.create(
-                        core_path("configmaps", namespace), snapshots.snapshot_body(sha, content)
+                        core_path("configmaps", namespace),
+                        snapshots.snapshot_body(sha, content),
+                        metadata_only=True,
                     )
                 except ApiError as error:
                     if error.conflict:
@@ -138,7 +140,7 @@ class UnitWriter:
         }
         try:
             created = await self._kube.create(
-                custom_path(constants.DEPLOYMENT_UNIT_PLURAL, namespace), body
+                custom_path(constants.DEPLOYMENT_UNIT_PLURAL, namespace), body, metadata_only=True
             )
         except ApiError as error:
             if error.not_found or error.status in (400, 422):
@@ -262,7 +264,7 @@ class UnitWriter:
         }
         try:
             created = await self._kube.create(
-                custom_path(constants.REDEPLOY_PLURAL, namespace), body
+                custom_path(constants.REDEPLOY_PLURAL, namespace), body, metadata_only=True
             )
         except ApiError as error:
             if error.not_found:

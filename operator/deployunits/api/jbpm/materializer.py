@@ -203,7 +203,9 @@ class Materializer:
     async def _create(self, record: Record) -> int:
         try:
             created = await self._kube.create(
-                custom_path(PLURAL, self.namespace), unit_manifest(record, self.repository)
+                custom_path(PLURAL, self.namespace),
+                unit_manifest(record, self.repository),
+                metadata_only=True,
             )
             return _version(created)
         except ApiError as error:
@@ -236,7 +238,9 @@ class Materializer:
                 )
             try:
                 patched = await self._kube.patch(
-                    path, _patch_body(record, version, state, final=not step_one)
+                    path,
+                    _patch_body(record, version, state, final=not step_one),
+                    metadata_only=True,
                 )
             except ApiError as error:
                 if error.not_found:

@@ -414,6 +414,7 @@ class JobQueue:
                         },
                         "data": new.data(),
                     },
+                    metadata_only=True,
                 )
             else:
                 written = await self._kube.patch(
@@ -422,6 +423,8 @@ class JobQueue:
                         "metadata": {"resourceVersion": base.resource_version},
                         "data": evaluation.changes,
                     },
+                    # The whole ledger back on every admission would be most of its cost.
+                    metadata_only=True,
                 )
         except ApiError as error:
             if error.conflict or (error.not_found and base.resource_version is not None):
