@@ -3,7 +3,7 @@ back to the operating system once the process idles.
 
 CPython's default collector thresholds suit small heaps: with thousands of units held (kopf's
 per-object state, the shim's watch-fed cache) a full collection walks them all, and a burst of
-creations triggered one every few hundred units. Measured on 1,000 units: 2.1 s of the
+creations triggered one about every hundred units. Measured on 1,000 units: 2.1 s of the
 operator's 5.8 s of CPU went to collections that found almost nothing (the objects are trees;
 cycles are rare). `tune_collector` makes collections rarer; the idle trim below still runs a
 full collection after every burst.
