@@ -26,6 +26,7 @@ def main() -> int:
         host=settings.host,
         port=settings.port,
         http=head_deadline_protocol(settings.request_header_timeout_seconds),
+        h11_max_incomplete_event_size=settings.max_request_head_bytes,
         log_config=None,
         access_log=False,
     )
