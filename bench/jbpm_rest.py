@@ -50,7 +50,7 @@ from deployunits.content.maven import MavenCoordinates
 from deployunits.devcluster import binaries
 from deployunits.devcluster.plane import ControlPlane, free_port
 from deployunits.k8s.client import KubeClient, core_path, custom_path
-from tests.support.cluster import Cluster, OperatorProcess
+from tests.support.cluster import Cluster, OperatorProcess, wait_for
 from tests.support.jbpm import PREFIX, jbpm_bpmn
 from tests.support.maven_repo import KMODULE_XML, REPOSITORY_PATH, build_kjar, publish
 from tests.support.shim import ShimProcess
@@ -84,15 +84,16 @@ class MavenServer:
         self.url = f"http://127.0.0.1:{port}{REPOSITORY_PATH}"
         server = Path(__file__).with_name("maven_server.py")
         self.popen = subprocess.Popen([sys.executable, str(server), str(root), str(port)])
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.popen.poll() is not None:
-                    raise RuntimeError("the Maven repository server did not start") from None
-                time.sleep(0.05)
+        wait_for(lambda: self._listening(port), 30, "the Maven repository server")
+
+    def _listening(self, port: int) -> bool:
+        if self.popen.poll() is not None:
+            raise RuntimeError(f"the Maven repository server exited with {self.popen.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return False
+        return True
 
     def stop(self) -> None:
         self.popen.terminate()

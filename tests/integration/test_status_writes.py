@@ -11,7 +11,7 @@ from typing import Any
 
 from deployunits import snapshots
 from deployunits.k8s import objects
-from deployunits.k8s.client import Connection, KubeClient, custom_path
+from deployunits.k8s.client import Connection, KubeClient, core_path, custom_path
 from tests.support.cluster import Cluster
 from tests.support.models import bpmn
 
@@ -36,13 +36,13 @@ async def write_and_read(cluster: Cluster, namespace: str) -> tuple[Any, ...]:
         )
         status = {"observedGeneration": 1, "status": "UNDEPLOYED", "sourceDigest": "a" * 64}
         answer = await objects.write_status(kube, "deploymentunits", namespace, "big", status)
-        path = f"/api/v1/namespaces/{namespace}/configmaps"
+        path = core_path("configmaps", namespace)
         await kube.create(path, {"metadata": {"name": "plain"}, "data": {"a": "1"}})
         patched = await kube.patch(f"{path}/plain", {"data": {"b": BPMN}}, metadata_only=True)
         stored = await kube.get(f"{path}/plain")
         sha = snapshots.sha256_of(BPMN.encode())
         name, key = await objects.ensure_snapshot(kube, namespace, sha, BPMN.encode(), unit)
-        snapshot = await kube.get(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+        snapshot = await kube.get(core_path("configmaps", namespace, name))
         return unit, answer, patched, stored, key, snapshot, sha
     finally:
         await kube.aclose()
