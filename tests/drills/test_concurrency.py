@@ -94,7 +94,7 @@ import pytest
 
 from deployunits.api.jbpm import ids
 from deployunits.api.jbpm.materializer import JOB_ANNOTATION
-from deployunits.api.jbpm.queue import LEDGER_NAME
+from deployunits.api.jbpm.queue import LEDGER_NAME, Ledger
 from deployunits.content.maven import MavenCoordinates
 from tests.drills.figures import Figures
 from tests.support import jbpm
@@ -568,9 +568,7 @@ def settled(cluster: Cluster, namespace: str) -> list[dict[str, Any]] | None:
     ledger = cluster.kubectl(
         "get", "configmap", LEDGER_NAME, "-n", namespace, "-o", "json", check=False
     )
-    if ledger.returncode == 0 and any(
-        k.startswith("job.") for k in (json.loads(ledger.stdout).get("data") or {})
-    ):
+    if ledger.returncode == 0 and Ledger.parse(json.loads(ledger.stdout)).records:
         return None
     return list(units)
 

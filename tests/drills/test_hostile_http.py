@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from deployunits import constants
-from deployunits.api.jbpm.queue import LEDGER_NAME
+from deployunits.api.jbpm.queue import LEDGER_NAME, Ledger
 from tests.drills.figures import Figures
 from tests.support.cluster import Cluster, OperatorProcess
 from tests.support.shim import ShimProcess
@@ -140,8 +140,7 @@ def objects(cluster: Cluster, namespace: str) -> dict[str, list[str]]:
     ledger = cluster.kubectl("get", "cm", LEDGER_NAME, "-n", namespace, "-o", "json", check=False)
     records: list[str] = []
     if ledger.returncode == 0:
-        data: dict[str, str] = json.loads(ledger.stdout).get("data") or {}
-        records = [key for key in data if key.startswith("job.")]
+        records = sorted(Ledger.parse(json.loads(ledger.stdout)).records)
     return {"units": units, "snapshots": snaps, "records": records}
 
 

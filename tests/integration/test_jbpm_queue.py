@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from deployunits.api.jbpm.queue import LEDGER_NAME
+from deployunits.api.jbpm.queue import LEDGER_NAME, Ledger
 from deployunits.content.maven import MavenCoordinates
 from tests.support import jbpm
 from tests.support.cluster import Cluster, OperatorProcess, wait_for
@@ -118,8 +118,7 @@ def new_id() -> str:
 
 def ledger_records(cluster: Cluster, namespace: str) -> list[str]:
     found = cluster.kubectl("get", "configmap", LEDGER_NAME, "-n", namespace, "-o", "json")
-    data: dict[str, str] = json.loads(found.stdout).get("data") or {}
-    return [key for key in data if key.startswith("job.")]
+    return sorted(Ledger.parse(json.loads(found.stdout)).records)
 
 
 def test_an_identical_job_is_refused_by_both_replicas(

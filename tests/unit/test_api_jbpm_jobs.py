@@ -235,7 +235,7 @@ def test_records_round_trip_and_know_when_they_are_written() -> None:
         12.5,
         "r1",
     )
-    assert Record.decode("jbpm-x", record.encode()) == record
+    assert Record.decode("jbpm-x", record.encoded) == record
     assert not jobs.written(record, unit(generation=3, name="jbpm-x"))
     assert jobs.written(record, unit(generation=4, name="jbpm-x"))
     assert jobs.written(record, None)  # the unit is gone: the record no longer applies

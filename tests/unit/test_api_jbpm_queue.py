@@ -1,5 +1,7 @@
 """The job queue's ledger format and its decisions on one ledger version (no API server)."""
 
+import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -42,12 +44,37 @@ def record(deployment_id: str, seq: int, action: Any = "create", generation: int
 
 
 def test_ledger_round_trip() -> None:
-    ledger = Ledger("7", seq=12, watermark=99, records={"u": record("a:b:c", 12)})
-    parsed = Ledger.parse({"metadata": {"resourceVersion": "7"}, "data": ledger.data()})
+    records = {r.unit: r for r in (record("a:b:c", 12), record("a:b:d", 11, "patch", 3))}
+    ledger = Ledger("7", seq=12, watermark=99, records=records)
+    data = ledger.data()
+    assert set(data) == {"seq", "materialized-rv", "jobs"}
+    parsed = Ledger.parse({"metadata": {"resourceVersion": "7"}, "data": data})
     assert (parsed.resource_version, parsed.seq, parsed.watermark) == ("7", 12, 99)
-    assert parsed.records == {"u": Record(12, DEPLOY, "a:b:c", "u", "create")}
-    broken = Ledger.parse({"metadata": {}, "data": {"job.x": "nonsense", "seq": "x"}})
-    assert (broken.resource_version, broken.seq, broken.records) == (None, 0, {})
+    assert parsed.records == records
+    assert parsed.legacy_keys == frozenset()
+
+
+def test_malformed_records_are_skipped_and_the_rest_kept() -> None:
+    good = record("a:b:c", 3)
+    jobs_text = json.dumps({good.unit: json.loads(good.encoded), "bad": ["x"], "worse": 7})
+    parsed = Ledger.parse({"metadata": {}, "data": {"jobs": jobs_text, "seq": "x"}})
+    assert (parsed.resource_version, parsed.seq, parsed.records) == (None, 0, {good.unit: good})
+    for broken in ("nonsense", "[1, 2]"):
+        assert Ledger.parse({"data": {"jobs": broken, "seq": "4"}}).records == {}
+
+
+def test_a_ledger_of_the_earlier_per_key_format_is_read_and_converted_on_write() -> None:
+    old = record("a:b:c", 5)
+    stored = {"seq": "5", "materialized-rv": "10", f"job.{old.unit}": old.encoded, "job.x": "?"}
+    parsed = Ledger.parse({"metadata": {"resourceVersion": "3"}, "data": stored})
+    assert parsed.records == {old.unit: old}
+    assert parsed.legacy_keys == {f"job.{old.unit}", "job.x"}
+    jobs_queue, _ = queue()
+    evaluation = jobs_queue._evaluate(parsed, proposals(Request(DEPLOY, "a:b:2")), [])
+    data = evaluation.ledger.data()
+    # The merge patch removes the old keys and writes every record under the one key.
+    assert (data[f"job.{old.unit}"], data["job.x"]) == (None, None)
+    assert set(json.loads(data["jobs"] or "")) == {old.unit, ids.unit_name("a:b:2")}
 
 
 def test_admissions_get_consecutive_identifiers_and_identical_ones_are_refused() -> None:
@@ -60,7 +87,7 @@ def test_admissions_get_consecutive_identifiers_and_identical_ones_are_refused()
     )
     assert [r.identifier for r in evaluation.results] == [42, None, 43]
     assert evaluation.results[1].explanation == "A job already exists to deploy deployment [a:b:1]"
-    assert evaluation.changes["seq"] == "43"
+    assert evaluation.changed and evaluation.ledger.data()["seq"] == "43"
     assert set(evaluation.ledger.records) == {ids.unit_name("a:b:1"), ids.unit_name("a:b:2")}
     assert all(r.replica == "r1" for r in evaluation.admitted)
 
@@ -91,10 +118,11 @@ def test_removals_match_the_sequence_and_raise_the_watermark() -> None:
     ledger = Ledger("3", seq=8, watermark=50, records={name: record("a:b:1", 8)})
     stale = jobs_queue._evaluate(ledger, [], [_Removal(name, 7, 40)])
     assert name in stale.ledger.records
-    assert stale.changes == {}
+    assert not stale.changed
     done = jobs_queue._evaluate(ledger, [], [_Removal(name, 8, 70)])
     assert done.ledger.records == {}
-    assert done.changes == {f"job.{name}": None, "seq": "8", "materialized-rv": "70"}
+    assert done.changed
+    assert done.ledger.data() == {"seq": "8", "materialized-rv": "70", "jobs": "{}"}
 
 
 def test_a_ledger_at_its_size_limit_is_a_full_queue() -> None:
@@ -114,7 +142,7 @@ def test_refusals_need_no_write(operation: JobOperation) -> None:
     request = Request(operation, "d:e:f" if operation is DEPLOY else "n:o:pe")
     evaluation = jobs_queue._evaluate(Ledger("1"), proposals(request), [])
     assert evaluation.results[0].success is False
-    assert evaluation.changes == {}
+    assert not evaluation.changed
 
 
 def test_a_record_removed_in_the_same_write_still_counts_until_the_cache_shows_its_unit() -> None:
@@ -133,3 +161,32 @@ def test_a_record_removed_in_the_same_write_still_counts_until_the_cache_shows_i
     assert evaluation.admitted == []
     assert evaluation.ledger.records == {}
     assert evaluation.ledger.watermark == 120
+
+
+def test_jobs_wait_for_a_burst_of_requests_to_pass_but_at_most_their_bound() -> None:
+    async def scenario() -> None:
+        jobs_queue, _ = queue()
+        jobs_queue.start()
+        try:
+            assert jobs_queue.calm
+            # A request in flight (what submit() does while its answer is pending).
+            jobs_queue._active += 1
+            jobs_queue._arrived.set()
+            jobs_queue._calm.clear()
+            # The bound ends the wait while the burst goes on...
+            await asyncio.wait_for(jobs_queue.wait_calm(0.1), 2)
+            assert not jobs_queue.calm
+            # ...and the burst's end ends it sooner.
+            waiting = asyncio.create_task(jobs_queue.wait_calm(30))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()
+            jobs_queue._active -= 1
+            await asyncio.wait_for(waiting, 2)
+            assert jobs_queue.calm
+            # A job admitted long ago (taken over from a stopped replica) does not wait.
+            jobs_queue._calm.clear()
+            await asyncio.wait_for(jobs_queue.wait_calm(-5), 0.5)
+        finally:
+            await jobs_queue.stop()
+
+    asyncio.run(scenario())

@@ -10,6 +10,7 @@ and texts, and 6.0's AsyncDeploymentJobExecutor for the queue (full queue first,
 identical job already submitted and not finished).
 """
 
+import functools
 import json
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -137,7 +138,8 @@ class Record:
             return 1
         return self.generation + (2 if self.action == "retry" else 1)
 
-    def encode(self) -> str:
+    @functools.cached_property
+    def encoded(self) -> str:
         """Compact JSON (the ledger is rewritten with every admission, so size is time)."""
         return json.dumps(
             [
@@ -156,9 +158,10 @@ class Record:
         )
 
     @classmethod
-    def decode(cls, unit: str, text: str) -> "Record":
-        """The record of a unit as stored; ValueError (or TypeError) when it is not one."""
-        data = json.loads(text)
+    def decode(cls, unit: str, stored: object) -> "Record":
+        """The record of a unit as stored (JSON text, or the list it holds); ValueError (or
+        TypeError) when it is not one."""
+        data = json.loads(stored) if isinstance(stored, str) else stored
         if not isinstance(data, list) or len(data) != 10:
             raise ValueError("not a job record")
         seq, op, action, generation, version, strategy, merge, submitted, replica, ident = data

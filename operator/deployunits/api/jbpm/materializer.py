@@ -1,7 +1,8 @@
 """Writes admitted jobs into their DeploymentUnits, then has their records removed.
 
-Each replica writes the jobs it admitted at once; a record left unwritten longer than a grace
-period (its replica stopped) is taken over by any replica. Writing is idempotent: a create uses
+Each replica writes the jobs it admitted once requests pause (at most HOLD_SECONDS after their
+admission); a record left unwritten longer than a grace period (its replica stopped) is taken
+over by any replica. Writing is idempotent: a create uses
 the name derived from the id (a second create of it fails), a patch carries the unit's
 resourceVersion as a precondition, and the job's identifier is stored in an annotation, so a
 job found already written is only removed from the queue. A job whose unit was changed by
@@ -30,6 +31,8 @@ JOB_ANNOTATION = f"{constants.PREFIX}/jbpm-job"
 PLURAL = constants.DEPLOYMENT_UNIT_PLURAL
 #: Seconds after which any replica writes a record its own replica has not removed.
 ORPHAN_AFTER_SECONDS = 10.0
+#: Seconds a job waits at most after its admission for a burst of requests to pass.
+HOLD_SECONDS = 2.0
 _SCAN_SECONDS = 2.0
 _PATCH_ATTEMPTS = 10
 
@@ -108,15 +111,14 @@ class Materializer:
         namespace: str,
         repository: str | None,
         concurrency: int = 32,
-        burst_concurrency: int = 1,
+        hold_seconds: float = HOLD_SECONDS,
     ) -> None:
         self._kube = kube
         self._queue = queue
         self.namespace = namespace
         self.repository = repository
         self._gate = asyncio.Semaphore(concurrency)
-        #: While requests keep arriving, only this many writes at once.
-        self._burst_gate = asyncio.Semaphore(max(burst_concurrency, 1))
+        self._hold_seconds = hold_seconds
         self._inflight: set[tuple[str, int]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._scanner: asyncio.Task[None] | None = None
@@ -161,14 +163,11 @@ class Materializer:
     async def _materialize(self, record: Record) -> None:
         backoff = 0.2
         try:
+            await self._queue.wait_calm(record.submitted + self._hold_seconds - time.time())
             while True:
                 try:
                     async with self._gate:
-                        if self._queue.calm:
-                            written = await self._apply(record)
-                        else:
-                            async with self._burst_gate:
-                                written = await self._apply(record)
+                        written = await self._apply(record)
                     self._queue.remove(record, written)
                     return
                 except _Transient as error:

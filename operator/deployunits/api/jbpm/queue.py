@@ -1,11 +1,11 @@
 """The jBPM job queue, kept in the API server so that every shim replica sees the same one.
 
-The queue is a ConfigMap (the ledger) holding a record per admitted job that is not yet written
-into its unit, a sequence counter (the jobs' identifiers) and a watermark: the newest unit
-resourceVersion written by a job whose record was removed. Every admission is a write of the
-ledger with a resourceVersion precondition, so two replicas can never both take the last free
-place of the queue or both admit the same job; the write that loses is evaluated again against
-the ledger that won.
+The queue is a ConfigMap (the ledger) holding the records of admitted jobs not yet written into
+their units (one JSON object under one key), a sequence counter (the jobs' identifiers) and a
+watermark: the newest unit resourceVersion written by a job whose record was removed. Every
+admission is a write of the ledger with a resourceVersion precondition, so two replicas can
+never both take the last free place of the queue or both admit the same job; the write that
+loses is evaluated again against the ledger that won.
 
 The pending jobs counted against the limit are the units whose job is pending in the watch-fed
 cache plus the records not yet visible there. Before counting, the cache is brought up to the
@@ -19,6 +19,7 @@ write, it is decided on the ledger as last read or written (re-read when older t
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -37,7 +38,11 @@ logger = logging.getLogger(__name__)
 LEDGER_NAME = "deployunits-jbpm-jobs"
 _SEQ_KEY = "seq"
 _WATERMARK_KEY = "materialized-rv"
-_RECORD_PREFIX = "job."
+#: All records in one key: the API server tracks field ownership per key, and with a key per
+#: record every admission paid for all of them (commits slowed as the ledger grew).
+_RECORDS_KEY = "jobs"
+#: Earlier shims stored a key per record; they are read, and moved into _RECORDS_KEY on write.
+_LEGACY_RECORD_PREFIX = "job."
 #: Records the ledger may hold at once (a ConfigMap holds at most 1 MiB); beyond, the queue is
 #: full whatever the limit says.
 MAX_RECORDS = 1500
@@ -48,10 +53,8 @@ _SYNC_SECONDS = 5.0
 #: Removals wait this long for company (seconds): a written record no longer counts anyway,
 #: so they only keep the ledger small and need not cost a write each.
 _REMOVAL_DELAY_SECONDS = 0.5
-#: Requests count as a burst while they arrive less than this apart (seconds)...
+#: Requests count as a burst while they arrive less than this apart (seconds).
 _CALM_GAP_SECONDS = 0.05
-#: ...but writes of admitted jobs wait for the burst to pass at most this long.
-_CALM_MAX_SECONDS = 2.0
 #: After a write that answered many requests, wait this long for them to come back (seconds).
 _LINGER_SECONDS = 0.003
 
@@ -73,35 +76,53 @@ class Ledger:
     watermark: int = 0
     records: dict[str, Record] = field(default_factory=dict)
     read_at: float = field(default_factory=time.monotonic)
+    #: Keys of an earlier shim's per-record format still in the ConfigMap.
+    legacy_keys: frozenset[str] = frozenset()
 
     @classmethod
     def parse(cls, obj: JSON) -> "Ledger":
         data: dict[str, str] = obj.get("data") or {}
         records: dict[str, Record] = {}
-        for key, text in data.items():
-            if not key.startswith(_RECORD_PREFIX):
-                continue
-            unit = key.removeprefix(_RECORD_PREFIX)
-            try:
-                records[unit] = Record.decode(unit, text)
-            except (ValueError, TypeError) as error:
-                logger.warning("ignoring malformed job record %s: %s", key, error)
+        legacy = [key for key in data if key.startswith(_LEGACY_RECORD_PREFIX)]
+        for key in legacy:
+            _add_record(records, key.removeprefix(_LEGACY_RECORD_PREFIX), data[key])
+        try:
+            stored = json.loads(data.get(_RECORDS_KEY) or "{}")
+            if not isinstance(stored, dict):
+                raise ValueError("not an object")
+        except ValueError as error:
+            logger.warning("ignoring malformed job records: %s", error)
+            stored = {}
+        for unit, item in stored.items():
+            _add_record(records, unit, item)
         return cls(
             resource_version=str(obj.get("metadata", {}).get("resourceVersion") or "") or None,
             seq=_int(data.get(_SEQ_KEY)),
             watermark=_int(data.get(_WATERMARK_KEY)),
             records=records,
+            legacy_keys=frozenset(legacy),
         )
 
-    def data(self) -> dict[str, str]:
-        data = {_SEQ_KEY: str(self.seq), _WATERMARK_KEY: str(self.watermark)}
-        for name, record in self.records.items():
-            data[_RECORD_PREFIX + name] = record.encode()
+    def data(self) -> dict[str, str | None]:
+        """The ConfigMap data of this version (None: a key to remove)."""
+        data: dict[str, str | None] = {key: None for key in self.legacy_keys}
+        data[_SEQ_KEY] = str(self.seq)
+        data[_WATERMARK_KEY] = str(self.watermark)
+        # Records keep their encoding, so a commit costs a join, not an encoding of each.
+        items = (f"{json.dumps(name)}:{record.encoded}" for name, record in self.records.items())
+        data[_RECORDS_KEY] = "{" + ",".join(items) + "}"
         return data
 
     @property
     def version(self) -> int:
         return _int(self.resource_version)
+
+
+def _add_record(records: dict[str, Record], unit: str, stored: object) -> None:
+    try:
+        records[unit] = Record.decode(unit, stored)
+    except (ValueError, TypeError) as error:
+        logger.warning("ignoring malformed job record of %s: %s", unit, error)
 
 
 def _int(text: object) -> int:
@@ -127,7 +148,8 @@ class _Removal:
 @dataclass
 class _Evaluation:
     ledger: Ledger
-    changes: dict[str, str | None]
+    #: Whether the ledger differs from the version it was evaluated on (a write is due).
+    changed: bool
     results: list[DeploymentJobResult]
     admitted: list[Record]
 
@@ -231,23 +253,29 @@ class JobQueue:
 
     @property
     def calm(self) -> bool:
-        """Whether requests have stopped arriving for a moment (or have kept coming for longer
-        than _CALM_MAX_SECONDS).
-
-        Admissions answer clients; writing admitted jobs into units can wait, and keeping most
-        of those writes off the API server during a burst of requests keeps the 202s fast.
-        """
+        """Whether requests have stopped arriving for a moment."""
         return self._calm.is_set()
+
+    async def wait_calm(self, at_most: float) -> None:
+        """Wait until requests stop arriving for a moment, at most `at_most` seconds.
+
+        Admissions answer clients; writing admitted jobs into units can wait, and keeping those
+        writes (and the operator's work they start) off the API server during a burst of
+        requests keeps the 202s fast. The bound keeps a steady stream of requests from holding
+        its jobs back for longer.
+        """
+        if at_most > 0 and not self._calm.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(at_most):
+                    await self._calm.wait()
 
     async def _keep_calm(self) -> None:
         while True:
             await self._arrived.wait()
-            held_since = time.monotonic()
             while True:
                 self._arrived.clear()
                 await asyncio.sleep(_CALM_GAP_SECONDS)
-                quiet = not self._active and not self._arrived.is_set()
-                if quiet or time.monotonic() - held_since > _CALM_MAX_SECONDS:
+                if not self._active and not self._arrived.is_set():
                     break
             self._calm.set()
 
@@ -310,7 +338,7 @@ class JobQueue:
                 ledger = await self._fetch()
             await self._sync(ledger)
             evaluation = self._evaluate(ledger, proposals, removals)
-            if evaluation.changes:
+            if evaluation.changed:
                 try:
                     self._ledger = await self._write(ledger, evaluation)
                 except _Conflict:
@@ -346,13 +374,13 @@ class JobQueue:
         # Decisions still see the records this very write removes: the cache was brought up to
         # the ledger's watermark, not yet to the units those records were written into.
         queued = dict(ledger.records)
-        changes: dict[str, str | None] = {}
+        changed = False
         watermark = ledger.watermark
         for removal in removals:
             current = records.get(removal.unit)
             if current is not None and current.seq == removal.seq:
                 del records[removal.unit]
-                changes[_RECORD_PREFIX + removal.unit] = None
+                changed = True
             watermark = max(watermark, removal.resource_version)
         pending = self._index.pending_names()
         pending.update(
@@ -378,15 +406,15 @@ class JobQueue:
                 continue
             seq += 1
             records[name] = queued[name] = decision.record
-            changes[_RECORD_PREFIX + name] = decision.record.encode()
+            changed = True
             pending.add(name)
             admitted.append(decision.record)
             results.append(decision.result())
-        if changes or watermark != ledger.watermark:
-            changes[_SEQ_KEY] = str(seq)
-            changes[_WATERMARK_KEY] = str(watermark)
-        new = Ledger(ledger.resource_version, seq, watermark, records)
-        return _Evaluation(new, changes, results, admitted)
+        changed = changed or watermark != ledger.watermark
+        new = Ledger(
+            ledger.resource_version, seq, watermark, records, legacy_keys=ledger.legacy_keys
+        )
+        return _Evaluation(new, changed, results, admitted)
 
     async def _fetch(self) -> Ledger:
         try:
@@ -412,7 +440,7 @@ class JobQueue:
                                 constants.MANAGED_BY_LABEL: constants.MANAGED_BY,
                             },
                         },
-                        "data": new.data(),
+                        "data": {k: v for k, v in new.data().items() if v is not None},
                     },
                     metadata_only=True,
                 )
@@ -421,7 +449,7 @@ class JobQueue:
                     self._path,
                     {
                         "metadata": {"resourceVersion": base.resource_version},
-                        "data": evaluation.changes,
+                        "data": new.data(),
                     },
                     # The whole ledger back on every admission would be most of its cost.
                     metadata_only=True,
