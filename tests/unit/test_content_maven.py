@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.connector import AddrInfoType
 from aiohttp.test_utils import TestServer
+from yarl import URL
 
 from deployunits.content.maven import (
     ArtifactInvalid,
@@ -20,6 +21,7 @@ from deployunits.content.maven import (
     CoordinatesError,
     MavenCoordinates,
     MavenError,
+    MavenHttp,
     MavenUnavailable,
     RepositoryError,
     ResolvedArtifact,
@@ -38,7 +40,7 @@ async def fetch_with_client(
     repository_url: str, coords: MavenCoordinates, *, max_bytes: int, deadline: float
 ) -> ResolvedArtifact:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=deadline)) as client:
-        return await fetch_artifact(client, repository_url, coords, max_bytes=max_bytes)
+        return await fetch_artifact(MavenHttp(client), repository_url, coords, max_bytes=max_bytes)
 
 
 def fetch(
@@ -282,7 +284,7 @@ def test_body_is_read_only_up_to_the_limit_whatever_the_headers() -> None:
         ):
             url = str(server.make_url("/maven2"))
             with pytest.raises(ArtifactInvalid, match="over the limit of 1048576"):
-                await fetch_artifact(client, url, RELEASE, max_bytes=MIB)
+                await fetch_artifact(MavenHttp(client), url, RELEASE, max_bytes=MIB)
             # The client hangs up at once rather than keep the connection (and the server) busy.
             await asyncio.wait_for(hung_up.wait(), 5)
 
@@ -422,3 +424,45 @@ def test_parse_coordinates() -> None:
     assert str(RELEASE) == "com.example.orders:orders-kjar:1.0.0"
     with pytest.raises(CoordinatesError):
         MavenCoordinates.parse("org.kie:kjar")
+
+
+def test_the_environment_s_proxy_is_looked_up_once_per_origin_and_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A loopback server stands in for the proxy. The host the repository URL names (.invalid)
+    # does not resolve, so only requests through the proxy can succeed.
+    jar = kjar(RELEASE)
+    asked: list[str] = []
+
+    async def proxy(request: web.Request) -> web.StreamResponse:
+        asked.append(str(request.url))
+        if request.path.endswith(".jar"):
+            return web.Response(body=jar)
+        return web.Response(status=404)
+
+    monkeypatch.setenv("NO_PROXY", "direct.invalid")
+    monkeypatch.delenv("http_proxy", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+    async def run() -> MavenHttp:
+        async with (
+            TestServer(serving(proxy), host="127.0.0.1", port=0) as server,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+        ):
+            monkeypatch.setenv("HTTP_PROXY", str(server.make_url("/")))
+            client = MavenHttp(session, trust_env=True)
+            # Without trust_env the environment is ignored.
+            assert MavenHttp(session).route(URL("http://repo.invalid/x")).proxy is None
+            found = await fetch_artifact(
+                client, "http://repo.invalid/maven2", RELEASE, max_bytes=MIB
+            )
+            assert found.content == jar
+            # Looked up once: a later change of the environment no longer applies.
+            monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+            await fetch_artifact(client, "http://repo.invalid/maven2", RELEASE, max_bytes=MIB)
+            return client
+
+    client = asyncio.run(run())
+    assert len(asked) == 4  # the jar and its checksum, twice
+    assert all(url.startswith("http://repo.invalid/maven2/com/example/orders/") for url in asked)
+    assert client.route(URL("http://direct.invalid/x")).proxy is None

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
+from deployunits.content.maven import MavenHttp
 from deployunits.k8s.client import Connection, KubeClient
 from deployunits.models.deploymentunit import (
     DeploymentStatus,
@@ -39,7 +40,7 @@ def context(indexed: dict[HistoryKey, list[PreviousDeployment]]) -> UnitsContext
     ctx = UnitsContext(
         settings=OperatorSettings(),
         kube=KubeClient(Connection("https://127.0.0.1:1")),
-        http=asyncio.run(closed_session()),
+        http=MavenHttp(asyncio.run(closed_session())),
     )
     ctx.bind_indexes({}, indexed)
     return ctx

@@ -9,6 +9,7 @@ import aiohttp
 import kopf
 
 from deployunits import constants
+from deployunits.content.maven import MavenHttp
 from deployunits.handlers import context
 from deployunits.k8s.client import Connection, KubeClient
 from deployunits.memory import IdleTrimmer
@@ -75,14 +76,14 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     )
     # Maven repositories: a pass fetches one file at a time, so the passes bound the connections
     # in use, as for the Kubernetes client; idle ones are kept alive for the next kjar.
-    # trust_env: HTTP(S)_PROXY and NO_PROXY apply, as they did with httpx.
-    http = aiohttp.ClientSession(
+    # trust_env: HTTP(S)_PROXY, NO_PROXY and netrc apply, as they did with httpx.
+    session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=config.max_concurrent_reconciles + 8),
         # Per read, not per request (as with httpx): a large kjar on a slow link is fine as
         # long as bytes keep coming; the size limits bound how much may come.
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=30.0),
-        trust_env=True,
     )
+    http = MavenHttp(session, trust_env=True)
     metrics = OperatorMetrics()
     unit_context = units.UnitsContext(
         settings=config,
@@ -140,7 +141,7 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
     for retries in (ctx.units.retries, ctx.redeploys.retries):
         if retries is not None:
             await retries.close()
-    await ctx.units.http.close()
+    await ctx.units.http.session.close()
     await ctx.kube.aclose()
 
 

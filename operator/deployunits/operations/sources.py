@@ -4,8 +4,6 @@ import base64
 import binascii
 from typing import Any
 
-import aiohttp
-
 from deployunits import snapshots
 from deployunits.constants import SNAPSHOT_LABEL
 from deployunits.content import archive, maven
@@ -106,7 +104,7 @@ async def _from_snapshots(
 
 
 async def _from_maven(
-    http: aiohttp.ClientSession, default_repository: str, spec: DeploymentUnitSpec, limits: Limits
+    http: maven.MavenHttp, default_repository: str, spec: DeploymentUnitSpec, limits: Limits
 ) -> list[NamedContent] | ContentProblem:
     artifact = spec.resources.maven
     assert artifact is not None
@@ -135,7 +133,7 @@ async def _from_maven(
 
 async def collect(
     kube: KubeClient,
-    http: aiohttp.ClientSession,
+    http: maven.MavenHttp,
     default_repository: str,
     namespace: str,
     spec: DeploymentUnitSpec,

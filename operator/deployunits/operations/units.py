@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
-
 from deployunits import constants
+from deployunits.content.maven import MavenHttp
 from deployunits.k8s import objects
 from deployunits.k8s.client import ApiError, ApiUnavailable, KubeClient, core_path, custom_path
 from deployunits.metrics import OperatorMetrics
@@ -47,7 +46,7 @@ class UnitsContext:
 
     settings: OperatorSettings
     kube: KubeClient
-    http: aiohttp.ClientSession
+    http: MavenHttp
     retries: RetryScheduler | None = None
     #: Bounds the passes that run at once (they call the API server and Maven repositories).
     passes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(32))
