@@ -93,12 +93,13 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _go_build(module_dir: Path, packages: list[str], output: Path, ldflags: str) -> None:
+def go_build(module_dir: Path, packages: list[str], output: Path, ldflags: str) -> None:
     go = shutil.which("go")
     if go is None:
         raise BinariesUnavailable(
-            "the Go toolchain (1.25 or newer) is needed to build the control plane once; "
-            "install Go or set KUBEBUILDER_ASSETS to a folder with kube-apiserver and etcd"
+            f"the Go toolchain (1.25 or newer) is needed to build {' '.join(packages)} once; "
+            "install Go (or, for the control plane, set KUBEBUILDER_ASSETS to a folder with "
+            "kube-apiserver and etcd)"
         )
     env = {
         **os.environ,
@@ -135,7 +136,7 @@ def ensure_built(wrappers: Path = WRAPPERS) -> Binaries:
                     f" -X k8s.io/component-base/version.gitMinor={minor}"
                     " -X k8s.io/component-base/version.gitTreeState=clean"
                 )
-                _go_build(
+                go_build(
                     wrappers / "kube",
                     [
                         "k8s.io/kubernetes/cmd/kube-apiserver",
@@ -144,7 +145,7 @@ def ensure_built(wrappers: Path = WRAPPERS) -> Binaries:
                     staging,
                     k8s_ldflags,
                 )
-                _go_build(
+                go_build(
                     wrappers / "etcd", ["go.etcd.io/etcd/server/v3"], staging / "etcd", "-s -w"
                 )
                 if target.exists():

@@ -1,0 +1,3 @@
+module deployunits.io/bench/mavenserver
+
+go 1.25
