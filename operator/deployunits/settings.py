@@ -86,9 +86,9 @@ class ShimSettings(CommonSettings):
     #: Most resources one upload may carry (the operator's default limit per unit, and the
     #: CRD's bound on snapshot references); more are refused before anything is stored.
     max_resources_per_deployment: int = Field(default=10000, ge=1, le=10000)
-    #: Largest request head (request line and headers; long bearer tokens live there). Larger
-    #: ones are refused with 400. The HTTP parser's own default (16 KiB) refused a head only
-    #: when it arrived in more than one read, so a 60 KB token got a 401 or a reset by chance.
+    #: Largest request head (request line and headers; long bearer tokens live there), however
+    #: it arrives. Larger ones are answered 431 and their connection is closed; the HTTP parser
+    #: (httptools) has no limit of its own.
     max_request_head_bytes: int = Field(default=128 * 1024, ge=16 * 1024, le=16 * 1024 * 1024)
     #: Seconds a client may take to send a request's head (slow or stalled ones are cut off).
     request_header_timeout_seconds: float = Field(default=10.0, gt=0)

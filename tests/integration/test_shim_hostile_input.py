@@ -3,7 +3,8 @@
 A refused upload leaves no snapshot behind (one content refused by the API server, or a unit
 the CRD refuses after its snapshots were written); an upload over the resource-count limit is
 refused before anything is written; clients that stall in a request's head or body are cut
-off with a 408 in their dialect instead of holding their connection forever.
+off with a 408 in their dialect instead of holding their connection forever; a request head up
+to the limit is served however it arrives, and one over it is answered 431 and cut off.
 """
 
 import random
@@ -15,12 +16,15 @@ import httpx
 import pytest
 
 from deployunits import constants
+from deployunits.settings import ShimSettings
 from tests.support.cluster import Cluster, OperatorProcess
 from tests.support.shim import ShimProcess
 
 MAX_RESOURCES = 5
 HEADER_TIMEOUT = 1.0
 BODY_TIMEOUT = 2.0
+#: The shim's default limit on a request head.
+MAX_HEAD: int = ShimSettings.model_fields["max_request_head_bytes"].default
 BPMN = (
     b'<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" '
     b'targetNamespace="urn:x"><process id="p" isExecutable="true"/></definitions>'
@@ -137,16 +141,80 @@ def test_stalled_clients_are_cut_off_with_a_408(shim: ShimProcess) -> None:
     assert httpx.get(f"{shim.url}/healthz", timeout=10).status_code == 200
 
 
-def test_a_large_request_head_is_served_however_it_arrives(shim: ShimProcess) -> None:
+@pytest.mark.timeout(60)
+def test_a_stalled_head_on_a_kept_alive_connection_is_cut_off_with_a_408(
+    shim: ShimProcess,
+) -> None:
+    # The deadline starts again with the next request's first bytes, not with the connection.
+    with socket.create_connection(("127.0.0.1", shim.port), timeout=15) as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = bytearray()
+        # The head and the body of the answer may come in separate reads.
+        while not first.endswith(b"\r\n\r\nok"):
+            data = conn.recv(65536)
+            assert data, f"closed after {bytes(first)!r}"
+            first += data
+        assert first.startswith(b"HTTP/1.1 200 "), first
+        time.sleep(HEADER_TIMEOUT + 0.5)
+        started = time.monotonic()
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHo")
+        answer = bytearray()
+        while data := conn.recv(65536):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert HEADER_TIMEOUT - 0.2 < time.monotonic() - started < HEADER_TIMEOUT + 10
+
+
+def request_head(size: int, *, ended: bool = True) -> bytes:
+    """A GET of the shim's count whose head is `size` bytes long, most of it one header."""
+    start = b"GET /engine-rest/deployment/count HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    end = b"\r\n\r\n" if ended else b""
+    head = start + b"X-Padding: " + b"x" * (size - len(start) - len(b"X-Padding: ") - len(end))
+    return head + end
+
+
+def send_in_pieces(conn: socket.socket, data: bytes, piece: int) -> None:
+    for start in range(0, len(data), piece):
+        conn.sendall(data[start : start + piece])
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("size", [60_000, MAX_HEAD])
+@pytest.mark.parametrize("piece", [8000, MAX_HEAD], ids=["in-pieces", "at-once"])
+def test_a_large_request_head_is_served_however_it_arrives(
+    shim: ShimProcess, size: int, piece: int
+) -> None:
     # 60 KB of headers (a long token) sent in pieces: the HTTP parser used to refuse a head
     # over 16 KiB when it took more than one read, and closed the connection on the sender.
-    head = (
-        b"GET /engine-rest/deployment/count HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-        b"X-Padding: " + b"x" * 60_000 + b"\r\n\r\n"
-    )
+    # A head of exactly the limit is served too.
     with socket.create_connection(("127.0.0.1", shim.port), timeout=20) as conn:
-        for start in range(0, len(head), 8000):
-            conn.sendall(head[start : start + 8000])
-            time.sleep(0.02)
+        send_in_pieces(conn, request_head(size), piece)
         answer = conn.recv(65536)
     assert answer.startswith(b"HTTP/1.1 200 "), answer
+
+
+@pytest.mark.parametrize(
+    ("head", "piece"),
+    [
+        # The limit is passed in the middle of a piece, and the head ends after it.
+        (request_head(MAX_HEAD + 1000), 8000),
+        # The head has not ended by the limit: it cannot be served, whatever follows.
+        (request_head(MAX_HEAD, ended=False), MAX_HEAD),
+    ],
+    ids=["in-pieces", "at-once"],
+)
+def test_a_request_head_over_the_limit_gets_a_431_and_is_cut_off(
+    shim: ShimProcess, head: bytes, piece: int
+) -> None:
+    with socket.create_connection(("127.0.0.1", shim.port), timeout=20) as conn:
+        send_in_pieces(conn, head, piece)
+        answer = bytearray()
+        # The shim closes the connection after its answer: recv() sees the end of the stream.
+        while data := conn.recv(65536):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), answer
+    assert b"connection: close\r\n" in answer
+    assert answer.endswith(f"larger than {MAX_HEAD} bytes.".encode()), answer
+
+    # The shim still serves everyone else.
+    assert httpx.get(f"{shim.url}/healthz", timeout=10).status_code == 200

@@ -1,7 +1,6 @@
 """Assembles the shim's FastAPI application: services, probes, metrics, dialect routers, errors."""
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -36,6 +35,7 @@ from deployunits.api.deps import Services
 from deployunits.api.jbpm.errors import unmatched as jbpm_unmatched
 from deployunits.api.jbpm.routes import add_links as jbpm_openapi_links
 from deployunits.api.jbpm.routes import jbpm_router
+from deployunits.api.metrics import RequestMetrics
 from deployunits.api.timeouts import BodyDeadline, BodyTimedOut
 from deployunits.api.units import UnitWriter
 from deployunits.k8s.client import ApiError, ApiUnavailable, Connection, KubeClient
@@ -157,19 +157,6 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def _route_template(request: Request) -> str:
-    """The path with its parameters named, e.g. /engine-rest/engine/{engine}/deployment/{id}.
-
-    Ids in label values would make the series unbounded; unrouted paths share one label.
-    """
-    if request.scope.get("route") is None:
-        return "unmatched"
-    segments = request.url.path.split("/")
-    for name, value in request.path_params.items():
-        segments = [f"{{{name}}}" if segment == str(value) else segment for segment in segments]
-    return "/".join(segments)
-
-
 def create_app(settings: ShimSettings | None = None) -> FastAPI:
     """A shim application bound to one settings object (validated before this is called)."""
     settings = settings or ShimSettings()
@@ -234,17 +221,10 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     _install_error_handlers(app, errors)
     app.add_middleware(BodyDeadline, seconds=settings.request_body_timeout_seconds)
+    # Added last, so it wraps the others: it counts the answers of every exception handler.
+    app.add_middleware(RequestMetrics, requests=requests, latency=latency)
     app.include_router(camunda_router(settings.namespaces, settings.namespace))
     app.include_router(jbpm_router())
-
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        response: Response = await call_next(request)
-        template = _route_template(request)
-        requests.labels(template, request.method, str(response.status_code)).inc()
-        latency.labels(template, request.method).observe(time.perf_counter() - started)
-        return response
 
     @app.get("/healthz", response_class=PlainTextResponse, include_in_schema=False)
     async def healthz() -> str:

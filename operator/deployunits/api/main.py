@@ -5,7 +5,7 @@ import sys
 import uvicorn
 
 from deployunits.api.app import create_app
-from deployunits.api.timeouts import head_deadline_protocol
+from deployunits.api.timeouts import head_limited_protocol
 from deployunits.logs import configure_logging
 from deployunits.memory import tune_collector
 from deployunits.settings import ShimSettings
@@ -25,8 +25,9 @@ def main() -> int:
         app,
         host=settings.host,
         port=settings.port,
-        http=head_deadline_protocol(settings.request_header_timeout_seconds),
-        h11_max_incomplete_event_size=settings.max_request_head_bytes,
+        http=head_limited_protocol(
+            settings.request_header_timeout_seconds, settings.max_request_head_bytes
+        ),
         log_config=None,
         access_log=False,
     )

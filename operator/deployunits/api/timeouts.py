@@ -1,47 +1,98 @@
-"""Deadlines for reading a request, so slow or stalled clients cannot hold connections forever.
+"""Limits on reading a request: deadlines for slow or stalled clients, a size for request heads.
 
 uvicorn times out idle keep-alive connections only between requests: a client that connects
 and never finishes its request head, or stops in the middle of a body, keeps its connection (and
-whatever the handler holds) open indefinitely. The head deadline lives in the HTTP protocol
-(before a request exists nothing else can see the connection); the body deadline wraps the ASGI
-`receive` so the route that reads the body fails with `BodyTimedOut`, which each dialect answers
-with its own 408.
+whatever the handler holds) open indefinitely. Its httptools protocol also puts no bound on the
+size of a request head, which the parser gathers in memory. The head deadline and the head size
+limit live in the HTTP protocol (before a request exists nothing else can see the connection);
+the body deadline wraps the ASGI `receive` so the route that reads the body fails with
+`BodyTimedOut`, which each dialect answers with its own 408.
 """
 
 import asyncio
+import http
 
-import h11
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+
+def _raw_answer(status: int, text: str) -> bytes:
+    """A whole answer that closes the connection, written before any request exists."""
+    body = text.encode()
+    head = (
+        f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
+        "content-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
 
 #: Sent before closing a connection whose request head did not arrive in time.
-_HEAD_TIMEOUT_ANSWER = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"connection: close\r\ncontent-length: 31\r\n\r\nThe request head took too long."
-)
+_HEAD_TIMEOUT_ANSWER = _raw_answer(408, "The request head took too long.")
 
 
 class BodyTimedOut(Exception):
     """The request body did not arrive within the deadline."""
 
 
-def head_deadline_protocol(seconds: float) -> type[H11Protocol]:
-    """uvicorn's h11 protocol, closing connections whose request head takes over `seconds`."""
+def head_limited_protocol(seconds: float, max_bytes: int) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol, cutting off request heads over `seconds` or `max_bytes`.
 
-    class HeadDeadlineProtocol(H11Protocol):
+    The deadline runs from the connection, or from the first byte of a later request on a
+    kept-alive connection, until the head is complete; a late head gets a 408. A head over
+    `max_bytes` (request line and headers) gets a 431. Either way the connection is closed.
+    """
+    too_large = _raw_answer(431, f"The request head is larger than {max_bytes} bytes.")
+
+    class HeadLimitedProtocol(HttpToolsProtocol):
         _head_deadline: asyncio.TimerHandle | None = None
+        #: Bytes received of the request head in progress; None while no head is in progress.
+        _head_bytes: int | None = None
+        #: Whether a request is arriving (its head or its body), even one already answered.
+        _in_request = False
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._arm()
 
         def data_received(self, data: bytes) -> None:
-            # A new request on a kept-alive connection starts a new deadline.
-            if self._head_deadline is None and self.conn.their_state is h11.IDLE:
+            # Bytes after an answer on a kept-alive connection start a new deadline, even stray
+            # line ends that the parser skips without starting a request; the rest of a body
+            # that was answered early (a 413) does not.
+            if self._head_deadline is None and not self._in_request and self._answered():
                 self._arm()
-            super().data_received(data)
-            if self.conn.their_state is not h11.IDLE:
-                self._disarm()
+            # The parser is fed at most as much as would take a head to the limit, so a head
+            # up to the limit is served however it arrives, and one over it is caught the
+            # moment it passes the limit, even within one read.
+            while data:
+                room = max_bytes - (self._head_bytes or 0)
+                piece, data = data[:room], data[room:]
+                super().data_received(piece)
+                if self.transport.is_closing():
+                    return
+                if self._head_bytes is not None:
+                    # Counted from the start of the piece: a head that began inside it (one
+                    # pipelined behind another request) also counts what came before it.
+                    self._head_bytes += len(piece)
+                    if self._head_bytes >= max_bytes:
+                        self._cut_off(too_large)
+                        return
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._in_request = True
+            self._head_bytes = 0
+            if self._head_deadline is None:
+                self._arm()
+
+        def on_headers_complete(self) -> None:
+            self._head_bytes = None
+            self._disarm()
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._in_request = False
+            super().on_message_complete()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
@@ -58,13 +109,23 @@ def head_deadline_protocol(seconds: float) -> type[H11Protocol]:
 
         def _head_timed_out(self) -> None:
             self._head_deadline = None
-            if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
-                return
-            # No request exists yet, so h11 cannot frame an answer: write it as raw bytes.
-            self.transport.write(_HEAD_TIMEOUT_ANSWER)
+            if not self.transport.is_closing():
+                self._cut_off(_HEAD_TIMEOUT_ANSWER)
+
+        def _cut_off(self, answer: bytes) -> None:
+            self._disarm()
+            # No request exists yet, so no response can frame the answer: write it as raw
+            # bytes. Only while an answer to a pipelined request is still being written
+            # would they garble it; that connection is just closed.
+            if self._answered():
+                self.transport.write(answer)
             self.transport.close()
 
-    return HeadDeadlineProtocol
+        def _answered(self) -> bool:
+            """Whether every request so far has had its whole answer written."""
+            return self.cycle is None or self.cycle.response_complete
+
+    return HeadLimitedProtocol
 
 
 class BodyDeadline:

@@ -1,0 +1,65 @@
+"""Request metrics of the shim: every answer counted by route template, method and status, timed.
+
+A pure ASGI middleware, not Starlette's `BaseHTTPMiddleware`: that one runs each request in an
+anyio task group and streams the response through a memory stream, a large share of the shim's
+CPU per request. This one only reads the status of the `http.response.start` it passes on.
+`app.py` installs it outside the exception handlers, so the answers they make are counted.
+"""
+
+import time
+
+from prometheus_client import Counter, Histogram
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+def route_template(request: Request) -> str:
+    """The path with its parameters named, e.g. /engine-rest/engine/{engine}/deployment/{id}.
+
+    Ids in label values would make the series unbounded; unrouted paths share one label.
+    """
+    if request.scope.get("route") is None:
+        return "unmatched"
+    segments = request.url.path.split("/")
+    for name, value in request.path_params.items():
+        segments = [f"{{{name}}}" if segment == str(value) else segment for segment in segments]
+    return "/".join(segments)
+
+
+class RequestMetrics:
+    """ASGI middleware: counts answers by route, method and status; times them to their head."""
+
+    def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram) -> None:
+        self.app = app
+        self.requests = requests
+        self.latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        answered = False
+
+        def record(status: int) -> None:
+            # The router has added the matched route to the scope by the time anything answers.
+            template = route_template(Request(scope))
+            method = scope["method"]
+            self.requests.labels(template, method, str(status)).inc()
+            self.latency.labels(template, method).observe(time.perf_counter() - started)
+
+        async def counting_send(message: Message) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.start":
+                answered = True
+                record(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        except Exception:
+            # The handler of unexpected errors sits outside every middleware and answers 500.
+            # An error after the head was sent only cuts the answer that is already counted.
+            if not answered:
+                record(500)
+            raise
