@@ -163,7 +163,10 @@ class Materializer:
     async def _materialize(self, record: Record) -> None:
         backoff = 0.2
         try:
-            await self._queue.wait_calm(record.submitted + self._hold_seconds - time.time())
+            # Admission time is wall-clock (records outlive processes): capped, so a clock
+            # stepped back cannot hold a job for longer.
+            held = record.submitted + self._hold_seconds - time.time()
+            await self._queue.wait_calm(min(held, self._hold_seconds))
             while True:
                 try:
                     async with self._gate:
