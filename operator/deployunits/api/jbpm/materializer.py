@@ -2,12 +2,11 @@
 
 Each replica writes the jobs it admitted once requests pause (at most HOLD_SECONDS after their
 admission); a record left unwritten longer than a grace period (its replica stopped) is taken
-over by any replica. Writing is idempotent: a create uses
-the name derived from the id (a second create of it fails), a patch carries the unit's
-resourceVersion as a precondition, and the job's identifier is stored in an annotation, so a
-job found already written is only removed from the queue. A job whose unit was changed by
-someone else after admission (another generation, another unit of that name) is superseded: the
-record goes and the change stands.
+over by any replica. Writing is idempotent: a create uses the name derived from the id (a second
+create of it fails), a patch carries the unit's resourceVersion as a precondition, and the job's
+identifier is stored in an annotation, so a job found already written is only removed from the
+queue. A job whose unit was changed by someone else after admission (another generation, another
+unit of that name) is superseded: the record goes and the change stands.
 """
 
 import asyncio
