@@ -40,7 +40,7 @@ lose another writer's change ("rv" = metadata.resourceVersion precondition).
 | k8s/objects: write_status | DU, Redeploy: status | merge patch, status subresource | safe (1) |
 | k8s/objects: set_finalizer | DU: finalizers | merge patch with rv | safe (2) |
 | k8s/objects: ensure_snapshot | snapshot ConfigMap | create (409 = exists) | safe |
-| k8s/objects: add_snapshot_owner | snapshot: ownerReferences | JSON patch, `test` of rv | safe |
+| k8s/objects: add_snapshot_owners | snapshot: ownerReferences | JSON patch, `test` of rv | safe |
 | k8s/objects: post_event | Event | create | safe |
 | operations/redeploys: _pass | Redeploy (TTL expiry) | delete, uid + rv preconditions | fixed (3) |
 | operations/redeploys: _pass | new DU | create, name from request uid | safe |

@@ -60,6 +60,7 @@ class UnitsContext:
     #: The newest resourceVersion this process wrote per object: older events are stale.
     written: dict[ObjectRef, int] = field(default_factory=dict)
     versions: VersionAllocator = field(init=False)
+    snapshot_owners: objects.SnapshotOwners = field(init=False)
     _policies: dict[str, tuple[float, bool]] = field(default_factory=dict)
     metrics: OperatorMetrics | None = None
     _states_index: Mapping[tuple[str, ...], Iterable[object]] | None = None
@@ -76,6 +77,7 @@ class UnitsContext:
 
     def __post_init__(self) -> None:
         self.versions = VersionAllocator(self.latest_version)
+        self.snapshot_owners = objects.SnapshotOwners(self.kube)
         self._background: set[asyncio.Task[None]] = set()
 
     def backlog_full(self) -> bool:
@@ -471,7 +473,13 @@ async def _deploy_content(
     names = await asyncio.gather(
         *(
             objects.ensure_snapshot(
-                ctx.kube, namespace, sha, data, body, max_owners=ctx.settings.snapshot_max_owners
+                ctx.kube,
+                namespace,
+                sha,
+                data,
+                body,
+                max_owners=ctx.settings.snapshot_max_owners,
+                owners=ctx.snapshot_owners,
             )
             for sha, data in by_sha.items()
         )
