@@ -150,8 +150,8 @@ class SnapshotOwners:
 
     Units that share a content (most kjars carry the same default kmodule.xml) all add
     themselves to one ConfigMap. One by one, each with a resourceVersion-tested patch, they
-    conflicted with each other: 500 such units at once cost 17 patches each and a minute of
-    the API server's CPU. Here a shard gets one write per round, for everyone who asked
+    conflicted with each other: 500 such units at once cost 17 patches each and nearly two
+    minutes of the API server's CPU. Here a shard gets one write per round, for everyone who asked
     while the previous round was under way (a group commit).
     """
 
