@@ -168,21 +168,21 @@ def test_jobs_wait_for_a_burst_of_requests_to_pass_but_at_most_their_bound() -> 
         jobs_queue, _ = queue()
         jobs_queue.start()
         try:
-            assert jobs_queue.calm
+            assert jobs_queue._calm.is_set()
             # A request in flight (what submit() does while its answer is pending).
             jobs_queue._active += 1
             jobs_queue._arrived.set()
             jobs_queue._calm.clear()
             # The bound ends the wait while the burst goes on...
             await asyncio.wait_for(jobs_queue.wait_calm(0.1), 2)
-            assert not jobs_queue.calm
+            assert not jobs_queue._calm.is_set()
             # ...and the burst's end ends it sooner.
             waiting = asyncio.create_task(jobs_queue.wait_calm(30))
             await asyncio.sleep(0.2)
             assert not waiting.done()
             jobs_queue._active -= 1
             await asyncio.wait_for(waiting, 2)
-            assert jobs_queue.calm
+            assert jobs_queue._calm.is_set()
             # A job admitted long ago (taken over from a stopped replica) does not wait.
             jobs_queue._calm.clear()
             await asyncio.wait_for(jobs_queue.wait_calm(-5), 0.5)

@@ -108,6 +108,7 @@ async def add_snapshot_owners(
                 return [None] * len(references)
             raise
         owners = list(existing["metadata"].get("ownerReferences") or [])
+        before = len(owners)
         present = {o.get("uid") for o in owners}
         joined: list[bool | None] = []
         for reference in references:
@@ -115,7 +116,7 @@ async def add_snapshot_owners(
                 owners.append(reference)
                 present.add(reference["uid"])
             joined.append(reference["uid"] in present)
-        if len(owners) == len(existing["metadata"].get("ownerReferences") or []):
+        if len(owners) == before:
             return joined
         operation: list[dict[str, Any]] = [
             {

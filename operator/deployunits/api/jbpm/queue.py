@@ -251,11 +251,6 @@ class JobQueue:
         finally:
             self._active -= 1
 
-    @property
-    def calm(self) -> bool:
-        """Whether requests have stopped arriving for a moment."""
-        return self._calm.is_set()
-
     async def wait_calm(self, at_most: float) -> None:
         """Wait until requests stop arriving for a moment, at most `at_most` seconds.
 
