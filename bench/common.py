@@ -4,6 +4,7 @@ import asyncio
 import os
 import re
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -100,6 +101,11 @@ def diff(
     return {
         k: after.get(k, 0) - before.get(k, 0) for k in keys if after.get(k, 0) != before.get(k, 0)
     }
+
+
+def least_operator_command() -> list[str]:
+    """bench/least_operator.py, to start in the operator's place (OperatorProcess.command)."""
+    return [sys.executable, str(Path(__file__).with_name("least_operator.py"))]
 
 
 def rss_mib(pid: int) -> float:

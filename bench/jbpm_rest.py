@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/jbpm_rest.py [--units 500] [--concurrency 32] [--queue-limit 1000]
                                         [--control] [--shared-kmodule] [--logs DIR]
+                                        [--least-operator]
 
 Publishes --units kjars in a local Maven repository (served over HTTP/1.1 by a process of its
 own, bench/go_maven_server, as a real repository would be), then measures in one run:
@@ -14,7 +15,8 @@ Prints: how many were answered 202 and accepted; the time until all are DEPLOYED
 to the floor (target <= 2.5); p50 and p99 of the 202 answer itself (targets <= 30 ms and
 <= 150 ms); the API writes per unit; the CPU seconds of every process in both phases. With
 --control, also the operator alone: the same units created directly by a plain client (what the
-ratio would be without the shim). Figures only; nothing is asserted.
+ratio would be without the shim). With --least-operator, bench/least_operator.py takes the
+operator's place: the bound any kopf operator meets. Figures only; nothing is asserted.
 """
 
 import argparse
@@ -41,6 +43,7 @@ from bench.common import (
     client,
     describe,
     diff,
+    least_operator_command,
     observed,
     percentile,
     wait_until_all,
@@ -257,6 +260,7 @@ async def run(args: argparse.Namespace, plane: ControlPlane, scratch: Path) -> d
             "DEPLOYUNITS_NAMESPACES": json.dumps([NAMESPACE, DIRECT]),
             "DEPLOYUNITS_LOG_LEVEL": "WARNING",
         },
+        command=least_operator_command() if args.least_operator else None,
     )
     shim = ShimProcess(
         plane.kubeconfig,
@@ -345,6 +349,11 @@ def main() -> int:
         "--control",
         action="store_true",
         help="also time the operator alone: the same units created directly by a plain client",
+    )
+    parser.add_argument(
+        "--least-operator",
+        action="store_true",
+        help="run bench/least_operator.py (only the required writes) instead of the operator",
     )
     parser.add_argument("--logs", type=Path, help="keep the operator's and shim's logs here")
     args = parser.parse_args()

@@ -1,13 +1,14 @@
 """Operator benchmark: units created at once until Ready vs. a plain client's floor; writes; RSS.
 
     .venv/bin/python bench/operator_units.py [--units 1000] [--size 20480] [--concurrency 32]
-                                             [--memory-units 10000]
+                                             [--memory-units 10000] [--least-operator]
 
 Prints: time until all units are Ready, the floor (the same creates plus one status patch each by
 a plain client at the same concurrency), their ratio (target <= 2.0); the operator's API writes
 per unit, by verb and resource, from kube-apiserver's apiserver_request_total (target <= 3); the
 CPU seconds each process used in both phases (where the time goes); and the operator's resident
-memory with --memory-units units present (target <= 300 MiB).
+memory with --memory-units units present (target <= 300 MiB). With --least-operator, the same
+run with bench/least_operator.py in the operator's place: the bound any kopf operator meets.
 """
 
 import argparse
@@ -27,6 +28,7 @@ from bench.common import (
     bounded,
     client,
     diff,
+    least_operator_command,
     observed,
     rss_mib,
     sized_bpmn,
@@ -194,6 +196,11 @@ def main() -> int:
     parser.add_argument(
         "--memory-units", type=int, default=0, help="total units for the RSS figure (e.g. 10000)"
     )
+    parser.add_argument(
+        "--least-operator",
+        action="store_true",
+        help="run bench/least_operator.py (only the required writes) instead of the operator",
+    )
     args = parser.parse_args()
     with ControlPlane(binaries.ensure_built()) as plane, tempfile.TemporaryDirectory() as scratch:
         Cluster(plane.kubeconfig, None, plane=plane).install_crds()
@@ -204,6 +211,7 @@ def main() -> int:
                 "DEPLOYUNITS_NAMESPACES": json.dumps(["bench", "memory"]),
                 "DEPLOYUNITS_LOG_LEVEL": "WARNING",
             },
+            command=least_operator_command() if args.least_operator else None,
         )
         try:
             results = asyncio.run(run(args, plane, operator))

@@ -116,6 +116,8 @@ class OperatorProcess:
     args: list[str] = field(default_factory=lambda: ["--standalone"])
     popen: subprocess.Popen[bytes] | None = None
     probe_port: int = 0
+    #: Another program in the operator's place (bench/least_operator.py); the same environment.
+    command: list[str] | None = None
 
     def start(self, timeout: float = 60) -> None:
         self.probe_port = free_port()
@@ -127,9 +129,10 @@ class OperatorProcess:
             **self.env,
         }
         executable = Path(sys.executable).parent / "deployunits-operator"
+        command = self.command or [str(executable)]
         with self.log.open("ab") as out:
             self.popen = subprocess.Popen(
-                [str(executable), *self.args],
+                [*command, *self.args],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
