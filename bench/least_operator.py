@@ -1,11 +1,12 @@
 """The least a kopf operator can do per unit: the writes the issues require, and nothing else.
 
-    python bench/least_operator.py [--standalone]     (started by bench/lower_bound.py)
+    Started in the operator's place by `--least-operator` of bench/operator_units.py and
+    bench/jbpm_rest.py; the operator's arguments (--standalone) are ignored: it always is.
 
 One kopf event handler, on kopf with the operator's own settings where they change its cost
 (no diff base, no handler Events, no worker limit, uvloop). For a unit not yet DEPLOYED it:
 - reads its content: the inline resources, or the kjar its Maven coordinates name (the file and
-  its .sha1, compared; every entry parsed as XML);
+  its .sha1, compared; its processes, decisions, cases and kmodule.xml); parses each as XML;
 - stores all of it in one immutable ConfigMap owned by the unit (gzip, as the operator does);
 - writes a status shaped as a deployed unit's (`deployed_status`) and posts one Event.
 No versions, definitions, policy, limits, retries or finalizer. Environment as the operator's:
