@@ -31,7 +31,7 @@ import aiohttp
 import kopf
 import uvloop
 
-from deployunits.handlers.lifecycle import NoDiffBase
+from deployunits.handlers import lifecycle
 from deployunits.k8s.client import Connection, KubeClient, core_path, custom_path
 
 API_VERSION = "bpm.deployunits.io/v1alpha1"
@@ -177,7 +177,7 @@ async def kjar_content(http: aiohttp.ClientSession, maven: dict[str, str]) -> di
 
 @kopf.on.startup(registry=registry)
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    settings.persistence.diffbase_storage = NoDiffBase()
+    settings.persistence.diffbase_storage = lifecycle.NoDiffBase()
     settings.posting.enabled = False
     settings.queueing.worker_limit = None
     connection = Connection.load(os.environ["DEPLOYUNITS_KUBECONFIG"])
@@ -191,18 +191,8 @@ async def close(**_: Any) -> None:
     await clients["http"].close()
 
 
-@kopf.on.login(registry=registry)
-def login(**_: Any) -> kopf.ConnectionInfo:
-    connection = Connection.load(os.environ["DEPLOYUNITS_KUBECONFIG"])
-    return kopf.ConnectionInfo(
-        server=connection.server,
-        ca_path=connection.ca_file,
-        insecure=not connection.verify,
-        certificate_path=connection.cert_file,
-        private_key_path=connection.key_file,
-        token=connection.bearer(),
-        default_namespace=None,
-    )
+# Logs in as the operator does (DEPLOYUNITS_KUBECONFIG or in-cluster).
+kopf.on.login(registry=registry)(lifecycle.login)
 
 
 @kopf.on.event("bpm.deployunits.io", "v1alpha1", "deploymentunits", registry=registry)
