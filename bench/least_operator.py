@@ -16,7 +16,6 @@ Its figures bound what any kopf operator can reach in the benchmarks; it is not 
 
 import asyncio
 import base64
-import gzip
 import hashlib
 import io
 import json
@@ -31,10 +30,11 @@ import aiohttp
 import kopf
 import uvloop
 
+from deployunits import constants, snapshots
+from deployunits.content.maven import MavenCoordinates
 from deployunits.handlers import lifecycle
 from deployunits.k8s.client import Connection, KubeClient, core_path, custom_path
 
-API_VERSION = "bpm.deployunits.io/v1alpha1"
 #: What the operator takes from a kjar (all XML here): processes, decisions, cases, kmodule.xml.
 RESOURCES = (".bpmn", ".bpmn2", ".dmn", ".cmmn", "/kmodule.xml")
 #: A registry of its own: importing the operator's modules registers the operator's handlers.
@@ -115,7 +115,7 @@ def deployed_status(
     }
 
 
-def snapshot(name: str, uid: str, content: dict[str, bytes]) -> dict[str, Any]:
+def snapshot(unit: kopf.Body, content: dict[str, bytes]) -> dict[str, Any]:
     """One immutable ConfigMap holding every resource of the unit, owned by it."""
     digest = hashlib.sha256()
     for resource, data in sorted(content.items()):
@@ -123,14 +123,12 @@ def snapshot(name: str, uid: str, content: dict[str, bytes]) -> dict[str, Any]:
     return {
         "metadata": {
             "name": f"bpm-bundle-{digest.hexdigest()}",
-            "labels": {"app.kubernetes.io/managed-by": "deployunits"},
-            "ownerReferences": [
-                {"apiVersion": API_VERSION, "kind": "DeploymentUnit", "name": name, "uid": uid}
-            ],
+            "labels": {constants.MANAGED_BY_LABEL: constants.MANAGED_BY},
+            "ownerReferences": [snapshots.owner_reference(unit)],
         },
         "immutable": True,
         "binaryData": {
-            f"{index}.gz": base64.b64encode(gzip.compress(data)).decode()
+            f"{index}.gz": base64.b64encode(snapshots.pack(data)).decode()
             for index, (_, data) in enumerate(sorted(content.items()))
         },
     }
@@ -141,8 +139,8 @@ def event(name: str, namespace: str, uid: str, message: str) -> dict[str, Any]:
     return {
         "metadata": {"generateName": f"{name}.", "namespace": namespace},
         "involvedObject": {
-            "apiVersion": API_VERSION,
-            "kind": "DeploymentUnit",
+            "apiVersion": constants.API_VERSION,
+            "kind": constants.DEPLOYMENT_UNIT_KIND,
             "name": name,
             "namespace": namespace,
             "uid": uid,
@@ -158,11 +156,8 @@ def event(name: str, namespace: str, uid: str, message: str) -> dict[str, Any]:
 
 
 async def kjar_content(http: aiohttp.ClientSession, maven: dict[str, str]) -> dict[str, bytes]:
-    group, artifact, version = maven["groupId"], maven["artifactId"], maven["version"]
-    url = (
-        f"{maven['repository']}/{group.replace('.', '/')}/{artifact}/{version}/"
-        f"{artifact}-{version}.jar"
-    )
+    coords = MavenCoordinates(maven["groupId"], maven["artifactId"], maven["version"])
+    url = f"{maven['repository']}/{coords.version_path()}/{coords.file_name()}"
     async with http.get(url) as response:
         response.raise_for_status()
         jar = await response.read()
@@ -210,7 +205,7 @@ async def on_unit(type: str, body: kopf.Body, **_: Any) -> None:
         content = {item["name"]: item["content"].encode() for item in sources["inline"]}
     for data in content.values():
         ElementTree.fromstring(data)
-    stored = snapshot(name, uid, content)
+    stored = snapshot(body, content)
     await kube.create(core_path("configmaps", namespace), stored, metadata_only=True)
     new = deployed_status(name, meta["generation"], stored["metadata"]["name"], content)
     await kube.patch(
