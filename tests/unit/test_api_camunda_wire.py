@@ -1,5 +1,6 @@
 """Camunda wire format: dates, DTOs of cached units, media types, Content-Disposition, errors."""
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -155,6 +156,37 @@ def test_deployment_with_definitions() -> None:
         "deploymentId",
         "tenantId",
     ]
+
+
+def test_bodies_are_written_by_the_openapi_models() -> None:
+    unit = make_unit(DEPLOYED, name="rechnung ä\u2028", tenantId="t1")
+    links = wire.self_link("http://h/engine-rest", "dep-1")
+    listed = json.loads(schemas.deployments_json([wire.deployment(unit)]))
+    assert listed == [wire.deployment_dto(unit)]
+    with_definitions = wire.deployment_with_definitions(unit, links)
+    bodies = [
+        (schemas.DeploymentDto, listed[0]),
+        (schemas.DeploymentWithDefinitionsDto, with_definitions),
+        (
+            schemas.ProcessDefinitionDto,
+            with_definitions["deployedProcessDefinitions"]["invoice:3:x"],
+        ),
+        (
+            schemas.DecisionDefinitionDto,
+            with_definitions["deployedDecisionDefinitions"]["dish:1:y"],
+        ),
+        (
+            schemas.DeploymentResourceDto,
+            json.loads(schemas.resources_json(wire.resources(unit)))[0],
+        ),
+        (
+            schemas.AuthorizationExceptionDto,
+            errors.refused(Decision(Verdict.FORBIDDEN, Access("n", "get"))).body(),
+        ),
+    ]
+    for model, body in bodies:
+        # Every property of the OpenAPI schema, in its order, and nothing else.
+        assert list(body) == list(model.model_json_schema(by_alias=True)["properties"])
 
 
 def test_a_duplicate_answer_has_null_maps_and_activation_suspends() -> None:

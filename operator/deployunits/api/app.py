@@ -19,20 +19,17 @@ from prometheus_client import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deployunits import __version__, constants
+from deployunits.api import errors
 from deployunits.api.auth import AllowAll, Authorizer, KubernetesAuthorizer
 from deployunits.api.cache import CacheNotReady, RedeployCache, UnitCache
+from deployunits.api.camunda import errors as camunda_errors
 from deployunits.api.camunda import openapi as camunda_openapi
-from deployunits.api.camunda.errors import (
-    CamundaError,
-    internal,
-    invalid_request,
-    unavailable,
-    web_error,
-)
+from deployunits.api.camunda.errors import CamundaError
 from deployunits.api.camunda.routes import camunda_router
 from deployunits.api.content import ContentStore
 from deployunits.api.deps import Services
-from deployunits.api.jbpm.errors import unmatched as jbpm_unmatched
+from deployunits.api.jbpm import errors as jbpm_errors
+from deployunits.api.jbpm.errors import JbpmError
 from deployunits.api.jbpm.routes import add_links as jbpm_openapi_links
 from deployunits.api.jbpm.routes import jbpm_router
 from deployunits.api.metrics import RequestMetrics
@@ -44,87 +41,55 @@ from deployunits.settings import AuthMode, ShimSettings
 logger = logging.getLogger(__name__)
 
 
-def _camunda(request: Request) -> bool:
-    return request.url.path.startswith(constants.CAMUNDA_PREFIX)
+def _generic(failure: errors.Failure) -> Response:
+    """The answer outside both dialects (probes, metrics, unknown paths): `{"message"}`."""
+    message = {
+        errors.Kind.UNEXPECTED: "unexpected error",
+        errors.Kind.INVALID: "invalid request",
+    }.get(failure.kind, failure.message)
+    return JSONResponse({"message": message}, failure.status, headers=dict(failure.headers))
 
 
-def _generic(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse({"message": message}, status_code=status, headers=headers)
+def _answer(request: Request, error: Exception) -> Response:
+    """The answer for `error` in the dialect of the path it was addressed to."""
+    path = request.url.path
+    if path.startswith(constants.JBPM_PREFIX):
+        return jbpm_errors.from_exception(error).response(str(request.url))
+    if path.startswith(constants.CAMUNDA_PREFIX):
+        return camunda_errors.from_exception(error).response()
+    return _generic(errors.failure_of(error))
 
 
-def _install_error_handlers(app: FastAPI, errors: Counter) -> None:
+#: The failures with a known answer; any other exception is a bug, answered as a 500.
+_EXPECTED = (
+    CamundaError,
+    JbpmError,
+    errors.Refused,
+    StarletteHTTPException,
+    RequestValidationError,
+    BodyTimedOut,
+    CacheNotReady,
+    ApiUnavailable,
+    ApiError,
+    TimeoutError,
+)
+
+
+def _install_error_handlers(app: FastAPI, counter: Counter) -> None:
     """Every failure answers in the dialect of the path it was addressed to, without traces."""
 
-    @app.exception_handler(CamundaError)
-    async def camunda_error(request: Request, error: CamundaError) -> Response:
-        errors.labels(str(error.status)).inc()
-        return error.response()
+    async def expected(request: Request, error: Exception) -> Response:
+        response = _answer(request, error)
+        counter.labels(str(response.status_code)).inc()
+        return response
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
-        errors.labels(str(error.status_code)).inc()
-        headers = dict(error.headers or {})
-        if request.url.path.startswith(constants.JBPM_PREFIX):
-            return jbpm_unmatched(request, error)
-        if _camunda(request):
-            response = web_error(error.status_code).response()
-            response.headers.update(headers)
-            return response
-        return _generic(error.status_code, str(error.detail), headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, error: RequestValidationError) -> Response:
-        errors.labels("400").inc()
-        if _camunda(request):
-            return invalid_request(400, "").response()
-        return _generic(400, "invalid request")
-
-    @app.exception_handler(BodyTimedOut)
-    async def body_timed_out(request: Request, error: BodyTimedOut) -> Response:
-        errors.labels("408").inc()
-        # The rest of the body may still come: the connection cannot be reused.
-        close = {"Connection": "close"}
-        if _camunda(request):
-            response = web_error(408).response()
-            response.headers.update(close)
-            return response
-        return _generic(408, str(error), close)
-
-    @app.exception_handler(ApiUnavailable)
-    async def api_unavailable(request: Request, error: ApiUnavailable) -> Response:
-        errors.labels("503").inc()
-        logger.warning("API server unavailable: %s", error)
-        message = "The Kubernetes API server is unavailable; retry later."
-        if _camunda(request):
-            return unavailable(message).response()
-        return _generic(503, message, {"Retry-After": "5"})
-
-    @app.exception_handler(CacheNotReady)
-    async def cache_not_ready(request: Request, error: CacheNotReady) -> Response:
-        errors.labels("503").inc()
-        if _camunda(request):
-            return unavailable(str(error)).response()
-        return _generic(503, str(error), {"Retry-After": "5"})
-
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, error: ApiError) -> Response:
-        if error.retryable:
-            # A starting API server answers 503 and 429 until it serves every kind again.
-            return await api_unavailable(request, ApiUnavailable(str(error)))
-        errors.labels("500").inc()
-        logger.error("API server refused a call of the shim: %s", error)
-        message = f"The Kubernetes API server refused the shim's request: {error.message}"
-        if _camunda(request):
-            return internal(message).response()
-        return _generic(500, message)
-
-    @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Response:
-        errors.labels("500").inc()
-        logger.exception("unexpected error in %s %s", request.method, request.url.path)
-        if _camunda(request):
-            return internal(f"Unexpected error: {type(error).__name__}").response()
-        return _generic(500, "unexpected error")
+        logger.error("unexpected error in %s %s", request.method, request.url.path, exc_info=error)
+        return await expected(request, error)
+
+    for kind in _EXPECTED:
+        app.add_exception_handler(kind, expected)
+    app.add_exception_handler(Exception, unexpected)
 
 
 def _authorizer(settings: ShimSettings, kube: KubeClient) -> Authorizer:

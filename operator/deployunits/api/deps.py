@@ -1,13 +1,18 @@
-"""The shim's shared services and their FastAPI dependencies, as Annotated aliases."""
+"""The shim's shared services and their FastAPI dependencies, as Annotated aliases.
+
+Both dialects take what they need through these. The dependencies are coroutines: FastAPI runs
+plain functions in a thread pool, which costs more than most requests do.
+"""
 
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from deployunits.api.auth import Authorizer
+from deployunits.api.auth import Access, Authorizer, Decision, credentials_from
 from deployunits.api.cache import RedeployCache, UnitCache
 from deployunits.api.content import ContentStore
+from deployunits.api.errors import Refused
 from deployunits.api.units import UnitWriter
 from deployunits.k8s.client import KubeClient
 from deployunits.settings import ShimSettings
@@ -26,21 +31,21 @@ class Services:
     authorizer: Authorizer
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_settings(request: Request) -> ShimSettings:
+async def get_settings(request: Request) -> ShimSettings:
     settings: ShimSettings = request.app.state.settings
     return settings
 
 
-def get_units(services: Annotated[Services, Depends(get_services)]) -> UnitCache:
+async def get_units(services: Annotated[Services, Depends(get_services)]) -> UnitCache:
     return services.units
 
 
-def get_authorizer(services: Annotated[Services, Depends(get_services)]) -> Authorizer:
+async def get_authorizer(services: Annotated[Services, Depends(get_services)]) -> Authorizer:
     return services.authorizer
 
 
@@ -48,3 +53,12 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[ShimSettings, Depends(get_settings)]
 UnitsDep = Annotated[UnitCache, Depends(get_units)]
 AuthorizerDep = Annotated[Authorizer, Depends(get_authorizer)]
+
+
+async def authorize(request: Request, authorizer: Authorizer, access: Access) -> Decision:
+    """The caller's decision for `access`; `Refused` (401 or 403 in the dialect) unless allowed."""
+    credentials = credentials_from(request.headers.get("authorization"))
+    decision = await authorizer.decide(credentials, access)
+    if not decision.allowed:
+        raise Refused(decision)
+    return decision

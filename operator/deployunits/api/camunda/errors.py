@@ -1,62 +1,92 @@
-"""Camunda's error bodies ({"type", "message", "code"} and its variants) and their statuses."""
+"""Camunda's error bodies ({"type", "message", "code"} and its variants) and their statuses.
 
+Every body is one of the DTOs of `schemas.py`; `from_exception` renders the dialect-neutral
+failures of `api/errors.py` in this shape.
+"""
+
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from deployunits.api.auth import Decision, Verdict
+from deployunits.api import errors
+from deployunits.api.auth import Decision
+from deployunits.api.camunda.schemas import (
+    AuthorizationExceptionDto,
+    ExceptionDto,
+    MissingAuthorizationDto,
+    ParseExceptionDto,
+    ProblemDto,
+    ResourceReportDto,
+)
 
+_PROBLEM = re.compile(
+    r"resource '(?P<name>[^']*)'(?: line (?P<line>\d+)(?:, column (?P<column>\d+))?)?: "
+    r"(?P<message>.*?)(?=(?:;\s*|\n)resource '|\Z)",
+    re.DOTALL,
+)
 #: Permission names Camunda would check for each Kubernetes verb.
 _PERMISSIONS = {"get": "READ", "list": "READ", "create": "CREATE", "delete": "DELETE"}
-#: Seconds a client should wait before retrying when the API server is unavailable.
-RETRY_AFTER_SECONDS = 5
 
 
 class CamundaError(Exception):
     """An error answered in Camunda's ExceptionDto shape (or a subclass of it)."""
 
     def __init__(
-        self,
-        status: int,
-        type_: str,
-        message: str,
-        *,
-        code: int | None = None,
-        extra: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
+        self, status: int, dto: ExceptionDto, *, headers: Mapping[str, str] | None = None
     ) -> None:
-        super().__init__(message)
+        super().__init__(dto.message)
         self.status = status
-        self.type = type_
-        self.message = message
-        self.code = code
-        self.extra = dict(extra or {})
+        self.dto = dto
         self.headers = dict(headers or {})
 
+    @property
+    def type(self) -> str:
+        return self.dto.type
+
+    @property
+    def message(self) -> str:
+        return self.dto.message
+
+    @property
+    def code(self) -> int | None:
+        return self.dto.code
+
     def body(self) -> dict[str, Any]:
-        return {"type": self.type, "message": self.message, "code": self.code, **self.extra}
+        return self.dto.dump()
 
     def response(self) -> JSONResponse:
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers or None)
 
 
+def _error(
+    status: int,
+    type_: str,
+    message: str,
+    code: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> CamundaError:
+    dto = ExceptionDto.model_construct(type=type_, message=message, code=code)
+    return CamundaError(status, dto, headers=headers)
+
+
 def invalid_request(status: int, message: str) -> CamundaError:
     """The REST layer's InvalidRequestException (code null)."""
-    return CamundaError(status, "InvalidRequestException", message)
+    return _error(status, "InvalidRequestException", message)
 
 
 def rest_exception(status: int, message: str) -> CamundaError:
     """The REST layer's RestException (code null)."""
-    return CamundaError(status, "RestException", message)
+    return _error(status, "RestException", message)
 
 
 def engine_error(status: int, type_: str, message: str) -> CamundaError:
     """An engine exception (code 0, the engine's fallback code)."""
-    return CamundaError(status, type_, message, code=0)
+    return _error(status, type_, message, code=0)
 
 
-def web_error(status: int) -> CamundaError:
+def web_error(status: int, headers: Mapping[str, str] | None = None) -> CamundaError:
     """What the JAX-RS runtime raises for unmatched routes, methods and media types."""
     types = {
         404: ("NotFoundException", "HTTP 404 Not Found"),
@@ -67,17 +97,12 @@ def web_error(status: int) -> CamundaError:
         415: ("NotSupportedException", "HTTP 415 Unsupported Media Type"),
     }
     type_, message = types.get(status, ("WebApplicationException", f"HTTP {status}"))
-    return CamundaError(status, type_, message)
+    return _error(status, type_, message, headers=headers)
 
 
 def unavailable(message: str) -> CamundaError:
     """503 with Retry-After: the API server (the engine's database) cannot be reached."""
-    return CamundaError(
-        503,
-        "ProcessEngineException",
-        message,
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
+    return _error(503, "ProcessEngineException", message, headers=errors.RETRY_LATER)
 
 
 def internal(message: str) -> CamundaError:
@@ -85,34 +110,88 @@ def internal(message: str) -> CamundaError:
     return engine_error(500, "ProcessEngineException", message)
 
 
+def problems(message: str) -> dict[str, ResourceReportDto]:
+    """ParseExceptionDto details from the operator's `resource '<n>' line L, column C: <msg>`."""
+    details: dict[str, ResourceReportDto] = {}
+    for match in _PROBLEM.finditer(message):
+        report = details.setdefault(
+            match["name"], ResourceReportDto.model_construct(errors=[], warnings=[])
+        )
+        report.errors.append(
+            ProblemDto.model_construct(
+                message=match["message"].strip(),
+                line=int(match["line"] or 0),
+                column=int(match["column"] or 0),
+                main_element_id=None,
+                element_ids=[],
+            )
+        )
+    return details
+
+
+def parse_exception(details: Mapping[str, ResourceReportDto]) -> CamundaError:
+    """400 ParseException: the resources of a create or redeploy do not parse."""
+    lines = "".join(
+        f"\n* {problem.message} | resource {name} | line {problem.line} | column {problem.column}"
+        for name, report in details.items()
+        for problem in report.errors
+    )
+    dto = ParseExceptionDto.model_construct(
+        type="ParseException",
+        message=f"ENGINE-09005 Could not parse BPMN process. Errors: {lines}",
+        code=0,
+        details=dict(details),
+    )
+    return CamundaError(400, dto)
+
+
 def refused(decision: Decision, resource_id: str | None = None) -> CamundaError:
     """401 or 403 for a refused decision; 403 carries Camunda's AuthorizationException body."""
-    if decision.verdict is Verdict.UNAUTHENTICATED:
-        return CamundaError(
+    refusal = errors.Refused(decision)
+    if refusal.unauthenticated:
+        return _error(
             401,
             "AuthenticationException",
-            f"Unauthorized: {decision.reason or 'authentication required'}",
+            refusal.unauthenticated_message,
             headers={"WWW-Authenticate": 'Bearer realm="engine-rest"'},
         )
-    user = decision.caller.username if decision.caller else ""
+    user = refusal.user
     permission = _PERMISSIONS.get(decision.access.verb, decision.access.verb.upper())
     resource = "Deployment"
     target = f"{resource_id}' of type '{resource}" if resource_id else resource
     message = (
         f"The user with id '{user}' does not have '{permission}' permission on resource '{target}'."
     )
-    return CamundaError(
-        403,
-        "AuthorizationException",
-        message,
+    dto = AuthorizationExceptionDto.model_construct(
+        type="AuthorizationException",
+        message=message,
         code=0,
-        extra={
-            "userId": user,
-            "resourceName": resource,
-            "resourceId": resource_id,
-            "permissionName": permission,
-            "missingAuthorizations": [
-                {"permissionName": permission, "resourceName": resource, "resourceId": resource_id}
-            ],
-        },
+        user_id=user,
+        resource_name=resource,
+        resource_id=resource_id,
+        permission_name=permission,
+        missing_authorizations=[
+            MissingAuthorizationDto.model_construct(
+                permission_name=permission, resource_name=resource, resource_id=resource_id
+            )
+        ],
     )
+    return CamundaError(403, dto)
+
+
+def from_exception(error: Exception) -> CamundaError:
+    """The Camunda error for anything a route, a dependency or the router raised."""
+    match error:
+        case CamundaError():
+            return error
+        case errors.Refused():
+            return refused(error.decision)
+    failure = errors.failure_of(error)
+    match failure.kind:
+        case errors.Kind.UNAVAILABLE:
+            return unavailable(failure.message)
+        case errors.Kind.INVALID:
+            return invalid_request(failure.status, "")
+        case errors.Kind.UNMATCHED | errors.Kind.BODY_TIMED_OUT:
+            return web_error(failure.status, failure.headers)
+    return internal(failure.message)

@@ -9,15 +9,9 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 
 from deployunits import constants
-from deployunits.api.auth import Access, Decision, credentials_from
-from deployunits.api.cache import CacheNotReady
-from deployunits.api.camunda import openapi, query, wire
-from deployunits.api.camunda.errors import (
-    invalid_request,
-    refused,
-    unavailable,
-    web_error,
-)
+from deployunits.api.auth import Access, Decision
+from deployunits.api.camunda import openapi, query, schemas, wire
+from deployunits.api.camunda.errors import invalid_request, web_error
 from deployunits.api.camunda.multipart import create_form
 from deployunits.api.camunda.schemas import (
     CountResultDto,
@@ -26,7 +20,7 @@ from deployunits.api.camunda.schemas import (
     DeploymentWithDefinitionsDto,
 )
 from deployunits.api.camunda.service import NO_ENGINE, CamundaDeployments, RedeployRequest
-from deployunits.api.deps import AuthorizerDep, ServicesDep, SettingsDep, UnitsDep
+from deployunits.api.deps import AuthorizerDep, ServicesDep, SettingsDep, UnitsDep, authorize
 
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 #: The engine version the shim answers like.
@@ -36,19 +30,19 @@ ENGINE_VERSION = "7.24.0"
 def _checked(namespace: str, units: UnitsDep) -> str:
     if not units.serves(namespace):
         raise invalid_request(400, NO_ENGINE)
-    try:
-        units.ensure_ready(namespace)
-    except CacheNotReady as error:
-        raise unavailable(str(error)) from None
+    units.ensure_ready(namespace)  # CacheNotReady: 503 with Retry-After
     return namespace
 
 
-def default_engine(settings: SettingsDep, units: UnitsDep) -> str:
+# Dependencies are coroutines, as in `api/deps.py`: plain functions would run in a thread pool.
+
+
+async def default_engine(settings: SettingsDep, units: UnitsDep) -> str:
     """The default engine: the shim's own namespace."""
     return _checked(settings.namespace, units)
 
 
-def named_engine(
+async def named_engine(
     engine: Annotated[str, Path(description="The engine name: a namespace.")],
     units: UnitsDep,
 ) -> str:
@@ -58,16 +52,21 @@ def named_engine(
     return _checked(engine, units)
 
 
-EngineDependency = Callable[..., str]
+EngineDependency = Callable[..., Coroutine[Any, Any, str]]
 
 
-def _service(services: ServicesDep) -> CamundaDeployments:
+async def _service(services: ServicesDep) -> CamundaDeployments:
     return CamundaDeployments(services.units, services.writer, services.content)
 
 
 Deployments = Annotated[CamundaDeployments, Depends(_service)]
 DeploymentId = Annotated[str, Path(alias="id", description="The deployment id.")]
 ResourceId = Annotated[str, Path(alias="resourceId", description="The resource id.")]
+
+
+def _json(body: bytes) -> Response:
+    """An answer of JSON bytes a DTO of `schemas.py` wrote."""
+    return Response(body, media_type="application/json")
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -115,24 +114,20 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
     # Type aliases local to this router (its engine dependency differs per mount).
     Engine = Annotated[str, Depends(engine)]  # noqa: N806
 
-    def authorize(
+    def may(
         verb: str, resource: str = constants.DEPLOYMENT_UNIT_PLURAL
     ) -> Callable[..., Coroutine[Any, Any, Decision]]:
         async def check(request: Request, namespace: Engine, authorizer: AuthorizerDep) -> Decision:
             access = Access(namespace=namespace, verb=verb, resource=resource)
-            credentials = credentials_from(request.headers.get("authorization"))
-            decision = await authorizer.decide(credentials, access)
-            if not decision.allowed:
-                raise refused(decision)
-            return decision
+            return await authorize(request, authorizer, access)
 
         return check
 
-    CanList = Annotated[Decision, Depends(authorize("list"))]  # noqa: N806
-    CanGet = Annotated[Decision, Depends(authorize("get"))]  # noqa: N806
-    CanCreate = Annotated[Decision, Depends(authorize("create"))]  # noqa: N806
-    CanRedeploy = Annotated[Decision, Depends(authorize("create", constants.REDEPLOY_PLURAL))]  # noqa: N806
-    CanDelete = Annotated[Decision, Depends(authorize("delete"))]  # noqa: N806
+    CanList = Annotated[Decision, Depends(may("list"))]  # noqa: N806
+    CanGet = Annotated[Decision, Depends(may("get"))]  # noqa: N806
+    CanCreate = Annotated[Decision, Depends(may("create"))]  # noqa: N806
+    CanRedeploy = Annotated[Decision, Depends(may("create", constants.REDEPLOY_PLURAL))]  # noqa: N806
+    CanDelete = Annotated[Decision, Depends(may("delete"))]  # noqa: N806
 
     def base_url(request: Request, namespace: str) -> str:
         root = str(request.base_url).rstrip("/") + constants.CAMUNDA_PREFIX
@@ -150,7 +145,7 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
     ) -> Response:
         parsed = query.parse_query(request.query_params.multi_items())
         found = query.run(parsed, lambda name, key: units.sorted_view(namespace, name, key))
-        return JSONResponse([wire.deployment_dto(u) for u in found])
+        return _json(schemas.deployments_json([wire.deployment(u) for u in found]))
 
     @router.get(
         "/deployment/count",
@@ -163,7 +158,8 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
         request: Request, namespace: Engine, units: UnitsDep, _: CanList
     ) -> Response:
         parsed = query.parse_query(request.query_params.multi_items(), paging=False)
-        return JSONResponse({"count": query.count(parsed, units.deployments(namespace))})
+        count = query.count(parsed, units.deployments(namespace))
+        return _json(schemas.dump_json(CountResultDto.model_construct(count=count)))
 
     @router.get(
         "/deployment/registered",
@@ -212,7 +208,7 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
     async def get_deployment(
         namespace: Engine, deployment_id: DeploymentId, deployments: Deployments, _: CanGet
     ) -> Response:
-        return JSONResponse(wire.deployment_dto(deployments.get(namespace, deployment_id)))
+        return _json(schemas.dump_json(wire.deployment(deployments.get(namespace, deployment_id))))
 
     @router.post(
         "/deployment/{id}/redeploy",
@@ -245,7 +241,7 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
         namespace: Engine, deployment_id: DeploymentId, deployments: Deployments, _: CanGet
     ) -> Response:
         unit = deployments.resources_of(namespace, deployment_id)
-        return JSONResponse(wire.resource_dtos(unit))
+        return _json(schemas.resources_json(wire.resources(unit)))
 
     @router.get(
         "/deployment/{id}/resources/{resourceId}",

@@ -1,6 +1,15 @@
-"""Camunda's wire schemas (DTOs) for the OpenAPI document; separate from the custom resources."""
+"""Camunda's wire schemas (DTOs): the one source of both the OpenAPI document and the bodies.
 
-from pydantic import BaseModel, ConfigDict, Field
+The shim builds them from values it computed itself (`wire.py`, `errors.py`), so they are made
+with `model_construct` and never validated on the way out; `dump` and `dump_json` write them
+by alias, every key present (nulls included) in the order the fields are declared here, which
+is the order the engine writes them in. Separate from the custom resources' models.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic.alias_generators import to_camel
 
 _DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{4}$"
@@ -9,6 +18,10 @@ _DATE_EXAMPLE = "2013-01-23T14:42:45.000+0200"
 
 class _Dto(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    def dump(self) -> dict[str, Any]:
+        """The body as JSON data, keyed by the wire's names."""
+        return self.model_dump(by_alias=True, mode="json")
 
 
 class AtomLink(_Dto):
@@ -53,8 +66,8 @@ class ProcessDefinitionDto(_Dto):
     startable_in_tasklist: bool
 
 
-class CaseDefinitionDto(_Dto):
-    """A case definition deployed by the deployment."""
+class _DefinitionDto(_Dto):
+    """What case, decision and decision requirements definitions share, in the wire's order."""
 
     id: str
     key: str
@@ -64,37 +77,25 @@ class CaseDefinitionDto(_Dto):
     resource: str
     deployment_id: str
     tenant_id: str | None
+
+
+class CaseDefinitionDto(_DefinitionDto):
+    """A case definition deployed by the deployment."""
+
     history_time_to_live: int | None
 
 
-class DecisionDefinitionDto(_Dto):
+class DecisionDefinitionDto(_DefinitionDto):
     """A decision definition deployed by the deployment."""
 
-    id: str
-    key: str
-    category: str | None
-    name: str | None
-    version: int
-    resource: str
-    deployment_id: str
-    tenant_id: str | None
     decision_requirements_definition_id: str | None
     decision_requirements_definition_key: str | None
     history_time_to_live: int | None
     version_tag: str | None
 
 
-class DecisionRequirementsDefinitionDto(_Dto):
+class DecisionRequirementsDefinitionDto(_DefinitionDto):
     """A decision requirements definition deployed by the deployment."""
-
-    id: str
-    key: str
-    category: str | None
-    name: str | None
-    version: int
-    resource: str
-    deployment_id: str
-    tenant_id: str | None
 
 
 class DeploymentWithDefinitionsDto(DeploymentDto):
@@ -177,3 +178,22 @@ class ParseExceptionDto(ExceptionDto):
     """400 on create: the resources could not be parsed."""
 
     details: dict[str, ResourceReportDto]
+
+
+_DEPLOYMENTS = TypeAdapter(list[DeploymentDto])
+_RESOURCES = TypeAdapter(list[DeploymentResourceDto])
+
+
+def dump_json(body: _Dto) -> bytes:
+    """One DTO as the JSON bytes of a body."""
+    return body.model_dump_json(by_alias=True).encode()
+
+
+def deployments_json(bodies: Sequence[DeploymentDto]) -> bytes:
+    """A list of deployments as the JSON bytes of a body (one serializer call for the page)."""
+    return _DEPLOYMENTS.dump_json(list(bodies), by_alias=True)
+
+
+def resources_json(bodies: Sequence[DeploymentResourceDto]) -> bytes:
+    """A list of resources as the JSON bytes of a body."""
+    return _RESOURCES.dump_json(list(bodies), by_alias=True)

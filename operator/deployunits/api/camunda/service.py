@@ -1,6 +1,5 @@
 """The Camunda semantics of each /deployment operation over the cache and the unit writer."""
 
-import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +13,8 @@ from deployunits.api.camunda.errors import (
     engine_error,
     internal,
     invalid_request,
+    parse_exception,
+    problems,
     unavailable,
 )
 from deployunits.api.camunda.multipart import CreateForm
@@ -29,11 +30,6 @@ from deployunits.models.conditions import ConditionType, find
 from deployunits.models.deploymentunit import DeploymentStatus
 
 NO_ENGINE = "No process engine available"
-_PROBLEM = re.compile(
-    r"resource '(?P<name>[^']*)'(?: line (?P<line>\d+)(?:, column (?P<column>\d+))?)?: "
-    r"(?P<message>.*?)(?=(?:;\s*|\n)resource '|\Z)",
-    re.DOTALL,
-)
 
 
 @dataclass(frozen=True)
@@ -61,20 +57,8 @@ def write_errors() -> Iterator[None]:
 
 
 def parse_problems(message: str) -> dict[str, Any]:
-    """ParseExceptionDto details from the operator's `resource '<n>' line L, column C: <msg>`."""
-    details: dict[str, Any] = {}
-    for match in _PROBLEM.finditer(message):
-        report = details.setdefault(match["name"], {"errors": [], "warnings": []})
-        report["errors"].append(
-            {
-                "message": match["message"].strip(),
-                "line": int(match["line"] or 0),
-                "column": int(match["column"] or 0),
-                "mainElementId": None,
-                "\u0435lementIds": [],
-            }
-        )
-    return details
+    """ParseExceptionDto details (as JSON) from the operator's message."""
+    return {name: report.dump() for name, report in problems(message).items()}
 
 
 def failure(unit: CachedUnit) -> CamundaError:
@@ -85,21 +69,9 @@ def failure(unit: CachedUnit) -> CamundaError:
         if stalled is not None and stalled.message
         else (unit.status.job.explanation if unit.status.job else None) or "deployment failed"
     )
-    details = parse_problems(message)
+    details = problems(message)
     if details:
-        lines = "".join(
-            f"\n* {problem['message']} | resource {name} | line {problem['line']} "
-            f"| column {problem['column']}"
-            for name, report in details.items()
-            for problem in report["errors"]
-        )
-        return CamundaError(
-            400,
-            "ParseException",
-            f"ENGINE-09005 Could not parse BPMN process. Errors: {lines}",
-            code=0,
-            extra={"details": details},
-        )
+        return parse_exception(details)
     return engine_error(400, "NotValidException", message)
 
 

@@ -1,4 +1,4 @@
-"""Pure conversions between cached units and Camunda's wire format: dates, DTOs, media types."""
+"""Pure conversions from cached units to Camunda's wire: DTOs (schemas.py), dates, media types."""
 
 import re
 from collections.abc import Iterable, Sequence
@@ -6,9 +6,24 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from deployunits.api.cache import ACTIVATION_TIME_ANNOTATION, CachedUnit
-from deployunits.models.deploymentunit import Definition
+from deployunits.api.camunda.schemas import (
+    AtomLink,
+    CaseDefinitionDto,
+    DecisionDefinitionDto,
+    DecisionRequirementsDefinitionDto,
+    DeploymentDto,
+    DeploymentResourceDto,
+    DeploymentWithDefinitionsDto,
+    ProcessDefinitionDto,
+)
 
 JSONDict = dict[str, Any]
+DefinitionDto = (
+    ProcessDefinitionDto
+    | CaseDefinitionDto
+    | DecisionDefinitionDto
+    | DecisionRequirementsDefinitionDto
+)
 
 _DATE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([+-])(\d{2}):?(\d{2})$"
@@ -19,10 +34,14 @@ def format_date(value: datetime | None) -> str | None:
     """Camunda's `yyyy-MM-dd'T'HH:mm:ss.SSSZ` in UTC, e.g. `2013-01-23T14:42:45.000+0000`."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+    # A naive time is UTC already; so is one without an offset.
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    # Formatted by hand: strftime was most of the cost of a listed deployment.
+    return (
+        f"{value.year}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
+        f"{value.second:02d}.{value.microsecond // 1000:03d}+0000"
+    )
 
 
 def parse_date(text: str) -> datetime:
@@ -45,22 +64,31 @@ def parse_date(text: str) -> datetime:
     )
 
 
-def self_link(base_url: str, deployment_id: str) -> list[JSONDict]:
+def self_link(base_url: str, deployment_id: str) -> list[AtomLink]:
     """The one `self` link of a create or redeploy answer."""
-    return [{"method": "GET", "href": f"{base_url}/deployment/{deployment_id}", "rel": "self"}]
+    return [
+        AtomLink.model_construct(
+            method="GET", href=f"{base_url}/deployment/{deployment_id}", rel="self"
+        )
+    ]
 
 
-def deployment_dto(unit: CachedUnit, links: Sequence[JSONDict] = ()) -> JSONDict:
-    """DeploymentDto: links, id, name, source, deploymentTime, tenantId (every key present)."""
+def deployment(unit: CachedUnit, links: Sequence[AtomLink] = ()) -> DeploymentDto:
+    """DeploymentDto of a unit."""
     spec = unit.spec
-    return {
-        "links": list(links),
-        "id": spec.deployment_id,
-        "name": spec.name,
-        "source": spec.source,
-        "deploymentTime": format_date(unit.status.deployment_time),
-        "tenantId": spec.tenant_id,
-    }
+    return DeploymentDto.model_construct(
+        links=list(links),
+        id=spec.deployment_id,
+        name=spec.name,
+        source=spec.source,
+        deployment_time=format_date(unit.status.deployment_time),
+        tenant_id=spec.tenant_id,
+    )
+
+
+def deployment_dto(unit: CachedUnit, links: Sequence[AtomLink] = ()) -> JSONDict:
+    """DeploymentDto as JSON: links, id, name, source, deploymentTime, tenantId (every key)."""
+    return deployment(unit, links).dump()
 
 
 _DIAGRAM_SUFFIXES = ("png", "jpg", "gif", "svg")
@@ -82,8 +110,40 @@ def diagram_of(resource: str, key: str, resource_names: Iterable[str]) -> str | 
     return None
 
 
+#: The fields of DeploymentWithDefinitionsDto that DeploymentDto lacks.
+_DEFINITION_MAPS = (
+    "deployed_process_definitions",
+    "deployed_case_definitions",
+    "deployed_decision_definitions",
+    "deployed_decision_requirements_definitions",
+)
+
+
+def deployment_with_definitions(
+    unit: CachedUnit, links: Sequence[AtomLink], *, with_definitions: bool = True
+) -> JSONDict:
+    """DeploymentWithDefinitionsDto as JSON; maps all null for a duplicate-filtered answer."""
+    return _with_definitions(unit, links, with_definitions).dump()
+
+
 def definitions_maps(unit: CachedUnit) -> JSONDict:
     """The four deployed*Definitions maps, keyed by definition id; null when a kind is absent."""
+    dto = _with_definitions(unit, (), True)
+    return dto.model_dump(by_alias=True, mode="json", include=set(_DEFINITION_MAPS))
+
+
+def _with_definitions(
+    unit: CachedUnit, links: Sequence[AtomLink], with_definitions: bool
+) -> DeploymentWithDefinitionsDto:
+    fields: JSONDict = dict(deployment(unit, links))
+    maps = _definitions(unit) if with_definitions else {}
+    for name in _DEFINITION_MAPS:
+        fields[name] = maps.get(name) or None
+    return DeploymentWithDefinitionsDto.model_construct(**fields)
+
+
+def _definitions(unit: CachedUnit) -> dict[str, dict[str, DefinitionDto]]:
+    """The definitions of a unit by field of DeploymentWithDefinitionsDto, then by id."""
     spec = unit.spec
     deployment_id = spec.deployment_id
     tenant = spec.tenant_id
@@ -91,98 +151,68 @@ def definitions_maps(unit: CachedUnit) -> JSONDict:
     resource_names = [r.name for r in unit.status.resources]
     definitions = unit.status.definitions
     drd_ids = {d.key: d.id for d in definitions if d.kind == "decision-requirements"}
-    maps: dict[str, JSONDict] = {
-        "process": {},
-        "case": {},
-        "decision": {},
-        "decision-requirements": {},
-    }
+    maps: dict[str, dict[str, DefinitionDto]] = {name: {} for name in _DEFINITION_MAPS}
     for item in definitions:
-        maps[item.kind][item.id] = _definition_dto(
-            item, deployment_id, tenant, suspended, resource_names, drd_ids
-        )
-    return {
-        "deployedProcessDefinitions": maps["process"] or None,
-        "deployedCaseDefinitions": maps["case"] or None,
-        "deployedDecisionDefinitions": maps["decision"] or None,
-        "deployedDecisionRequirementsDefinitions": maps["decision-requirements"] or None,
-    }
-
-
-def _definition_dto(
-    item: Definition,
-    deployment_id: str,
-    tenant: str | None,
-    suspended: bool,
-    resource_names: Sequence[str],
-    drd_ids: dict[str, str],
-) -> JSONDict:
-    if item.kind == "process":
-        return {
+        common: JSONDict = {
             "id": item.id,
             "key": item.key,
             "category": item.category,
-            "description": None,
             "name": item.name,
             "version": item.version,
             "resource": item.resource,
-            "deploymentId": deployment_id,
-            "diagram": diagram_of(item.resource, item.key, resource_names),
-            "suspended": suspended,
-            "tenantId": tenant,
-            "versionTag": item.version_tag,
-            "historyTimeToLive": item.history_time_to_live,
-            "startableInTasklist": True if item.startable is None else item.startable,
+            "deployment_id": deployment_id,
+            "tenant_id": tenant,
         }
-    common: JSONDict = {
-        "id": item.id,
-        "key": item.key,
-        "category": item.category,
-        "name": item.name,
-        "version": item.version,
-        "resource": item.resource,
-        "deploymentId": deployment_id,
-        "tenantId": tenant,
-    }
-    if item.kind == "case":
-        return {**common, "historyTimeToLive": item.history_time_to_live}
-    if item.kind == "decision":
-        drd_key = item.decision_requirements_key
-        return {
-            **common,
-            "decisionRequirementsDefinitionId": drd_ids.get(drd_key) if drd_key else None,
-            "decisionRequirementsDefinitionKey": drd_key,
-            "historyTimeToLive": item.history_time_to_live,
-            "versionTag": item.version_tag,
-        }
-    return common
+        dto: DefinitionDto
+        if item.kind == "process":
+            dto = ProcessDefinitionDto.model_construct(
+                **common,
+                description=None,
+                diagram=diagram_of(item.resource, item.key, resource_names),
+                suspended=suspended,
+                version_tag=item.version_tag,
+                history_time_to_live=item.history_time_to_live,
+                startable_in_tasklist=True if item.startable is None else item.startable,
+            )
+        elif item.kind == "case":
+            dto = CaseDefinitionDto.model_construct(
+                **common, history_time_to_live=item.history_time_to_live
+            )
+        elif item.kind == "decision":
+            drd_key = item.decision_requirements_key
+            dto = DecisionDefinitionDto.model_construct(
+                **common,
+                decision_requirements_definition_id=drd_ids.get(drd_key) if drd_key else None,
+                decision_requirements_definition_key=drd_key,
+                history_time_to_live=item.history_time_to_live,
+                version_tag=item.version_tag,
+            )
+        else:
+            dto = DecisionRequirementsDefinitionDto.model_construct(**common)
+        maps[_MAP_OF_KIND[item.kind]][item.id] = dto
+    return maps
 
 
-def deployment_with_definitions(
-    unit: CachedUnit, links: Sequence[JSONDict], *, with_definitions: bool = True
-) -> JSONDict:
-    """DeploymentWithDefinitionsDto; maps all null for a duplicate-filtered answer."""
-    body = deployment_dto(unit, links)
-    if with_definitions:
-        body.update(definitions_maps(unit))
-    else:
-        body.update(
-            {
-                "deployedProcessDefinitions": None,
-                "deployedCaseDefinitions": None,
-                "deployedDecisionDefinitions": None,
-                "deployedDecisionRequirementsDefinitions": None,
-            }
-        )
-    return body
+_MAP_OF_KIND = {
+    "process": "deployed_process_definitions",
+    "case": "deployed_case_definitions",
+    "decision": "deployed_decision_definitions",
+    "decision-requirements": "deployed_decision_requirements_definitions",
+}
+
+
+def resources(unit: CachedUnit) -> list[DeploymentResourceDto]:
+    """DeploymentResourceDto of every resource: id, name, deploymentId."""
+    deployment_id = unit.spec.deployment_id
+    return [
+        DeploymentResourceDto.model_construct(id=r.id, name=r.name, deployment_id=deployment_id)
+        for r in unit.status.resources
+    ]
 
 
 def resource_dtos(unit: CachedUnit) -> list[JSONDict]:
-    """DeploymentResourceDto of every resource: id, name, deploymentId."""
-    return [
-        {"id": r.id, "name": r.name, "deploymentId": unit.spec.deployment_id}
-        for r in unit.status.resources
-    ]
+    """DeploymentResourceDto of every resource as JSON."""
+    return [r.dump() for r in resources(unit)]
 
 
 _MEDIA_TYPES = {

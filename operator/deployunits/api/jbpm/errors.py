@@ -1,35 +1,24 @@
-"""Errors of the jBPM dialect: JaxbRestRequestException XML bodies, and a route class that
-renders every failure of a jBPM route in that shape (never a stack trace).
+"""Errors of the jBPM dialect: JaxbRestRequestException XML bodies, never a stack trace.
 
 kie-remote's DescriptiveExceptionHandler answers `<exception>` with `status`, `url` and, except
 for 400 and 404, `message` (`<Class> thrown with message '<msg>'`) and the stack trace. The shim
 keeps the message for 400 too (it is the only place the engine's text for a bad parameter could
 be read) and never sends a stack trace. The body is XML even when JSON was negotiated; it is
 labelled application/xml. Routes that do not match (an id outside the pattern) and methods a
-route does not have are bare 404 and 405 answers, as from the JAX-RS runtime.
+route does not have are bare 404 and 405 answers, as from the JAX-RS runtime. `from_exception`
+renders the dialect-neutral failures of `api/errors.py` in this shape.
 """
 
-import logging
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from collections.abc import Mapping
 
-from fastapi import Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from deployunits.api.auth import Decision, Verdict
-from deployunits.api.cache import CacheNotReady
+from deployunits.api import errors
+from deployunits.api.auth import Decision
 from deployunits.api.jbpm.wire import XML_MEDIA_TYPE, RequestStatus, RestRequestException, to_xml
-from deployunits.api.timeouts import BodyTimedOut
-from deployunits.k8s.client import ApiError, ApiUnavailable
-
-logger = logging.getLogger(__name__)
 
 #: The exception class the engine names in messages.
 EXCEPTION_CLASS = "KieRemoteRestOperationException"
-RETRY_AFTER_SECONDS = 5
 REALM = "business-central"
 _STATUSES = {
     400: RequestStatus.BAD_REQUEST,
@@ -81,7 +70,7 @@ def bad_request(message: str) -> JbpmError:
 
 
 def unavailable(message: str) -> JbpmError:
-    return JbpmError(503, message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return JbpmError(503, message, headers=errors.RETRY_LATER)
 
 
 def internal(message: str) -> JbpmError:
@@ -95,65 +84,34 @@ def bare(status: int, headers: Mapping[str, str] | None = None) -> JbpmError:
 
 def refused(decision: Decision) -> JbpmError:
     """401 (no or an invalid token) or 403 (a SubjectAccessReview said no) for a decision."""
-    if decision.verdict is Verdict.UNAUTHENTICATED:
+    refusal = errors.Refused(decision)
+    if refusal.unauthenticated:
         return JbpmError(
             401,
-            f"Unauthorized: {decision.reason or 'authentication required'}",
+            refusal.unauthenticated_message,
             headers={"WWW-Authenticate": f'Bearer realm="{REALM}", Basic realm="{REALM}"'},
         )
-    user = decision.caller.username if decision.caller else ""
     access = decision.access
     return JbpmError(
         403,
-        f"User '{user}' may not {access.verb} {access.resource} in namespace "
+        f"User '{refusal.user}' may not {access.verb} {access.resource} in namespace "
         f"'{access.namespace}'" + (f": {decision.reason}" if decision.reason else ""),
     )
 
 
 def from_exception(error: Exception) -> JbpmError:
-    """The jBPM error for anything a route raised."""
+    """The jBPM error for anything a route, a dependency or the router raised."""
     match error:
         case JbpmError():
             return error
-        case BodyTimedOut():
-            # The rest of the body may still come: the connection cannot be reused.
-            return bare(408, {"Connection": "close"})
-        case StarletteHTTPException():
-            return bare(error.status_code, error.headers)
-        case RequestValidationError():
+        case errors.Refused():
+            return refused(error.decision)
+    failure = errors.failure_of(error)
+    match failure.kind:
+        case errors.Kind.UNAVAILABLE:
+            return unavailable(failure.message)
+        case errors.Kind.INVALID:
             return bad_request("The request is not valid.")
-        case CacheNotReady():
-            return unavailable(str(error))
-        case ApiUnavailable() | ApiError(retryable=True):
-            # A starting API server answers 503 and 429 until it serves every kind again.
-            logger.warning("API server unavailable: %s", error)
-            return unavailable("The Kubernetes API server is unavailable; retry later.")
-        case ApiError():
-            logger.error("API server refused a call of the shim: %s", error)
-            return internal(
-                f"The Kubernetes API server refused the shim's request: {error.message}"
-            )
-        case TimeoutError():
-            return unavailable("The shim's view of the API server is lagging; retry later.")
-    logger.exception("unexpected error in a jBPM route", exc_info=error)
-    return internal(f"Unexpected error: {type(error).__name__}")
-
-
-def unmatched(request: Request, error: StarletteHTTPException) -> Response:
-    """The bare answer for a path under the jBPM prefix that no route matched."""
-    return bare(error.status_code, error.headers).response(str(request.url))
-
-
-class JbpmRoute(APIRoute):
-    """A route whose every failure (dependencies included) is answered in the jBPM shape."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except Exception as error:  # every failure gets the dialect's error body
-                return from_exception(error).response(str(request.url))
-
-        return handle
+        case errors.Kind.UNMATCHED | errors.Kind.BODY_TIMED_OUT:
+            return bare(failure.status, failure.headers)
+    return internal(failure.message)

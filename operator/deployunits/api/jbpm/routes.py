@@ -1,4 +1,8 @@
-"""The /business-central/rest/deployment routes: thin handlers over JbpmDeployments."""
+"""The /business-central/rest/deployment routes: thin handlers over JbpmDeployments.
+
+Dependencies come from `api/deps.py` as in the Camunda dialect; failures are answered by the
+application's handlers, in this dialect's shape for paths under its prefix (`jbpm/errors.py`).
+"""
 
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -8,12 +12,12 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.responses import Response
 
 from deployunits import constants
-from deployunits.api.auth import Access, Authorizer, Decision, credentials_from
-from deployunits.api.deps import Services
+from deployunits.api.auth import Access, Authorizer, Decision
+from deployunits.api.deps import AuthorizerDep, SettingsDep, authorize
 from deployunits.api.jbpm import errors, wire
-from deployunits.api.jbpm.errors import JbpmRoute
 from deployunits.api.jbpm.ids import CONVERTOR, ROUTE_PATTERN
 from deployunits.api.jbpm.service import JbpmDeployments, JbpmRuntime
+from deployunits.settings import ShimSettings
 
 _ID = "{deploymentId:" + CONVERTOR + "}"
 _BODIES = {
@@ -39,12 +43,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.stop()
 
 
-# Dependencies are coroutines: FastAPI runs plain functions in a thread pool, which costs more
-# than these requests do.
-
-
-async def _deployments(request: Request) -> JbpmDeployments:
+async def _runtime(request: Request) -> JbpmRuntime:
+    """The dialect's long-lived parts, which the router's lifespan keeps on the application."""
     runtime: JbpmRuntime = request.app.state.jbpm
+    return runtime
+
+
+async def _deployments(runtime: Annotated[JbpmRuntime, Depends(_runtime)]) -> JbpmDeployments:
     return JbpmDeployments(runtime)
 
 
@@ -59,21 +64,16 @@ DeploymentId = Annotated[
 ]
 
 
-async def _check(request: Request, verb: str) -> Decision:
-    services: Services = request.app.state.services
-    authorizer: Authorizer = services.authorizer
-    access = Access(namespace=services.settings.namespace, verb=verb)
-    decision = await authorizer.decide(
-        credentials_from(request.headers.get("authorization")), access
-    )
-    if not decision.allowed:
-        raise errors.refused(decision)
-    return decision
+async def _check(
+    request: Request, settings: ShimSettings, authorizer: Authorizer, verb: str
+) -> Decision:
+    """The caller's decision for `verb` on units of the shim's namespace (the dialect's one)."""
+    return await authorize(request, authorizer, Access(namespace=settings.namespace, verb=verb))
 
 
 def _may(verb: str) -> Callable[..., Coroutine[Any, Any, Decision]]:
-    async def check(request: Request) -> Decision:
-        return await _check(request, verb)
+    async def check(request: Request, settings: SettingsDep, authorizer: AuthorizerDep) -> Decision:
+        return await _check(request, settings, authorizer, verb)
 
     return check
 
@@ -114,7 +114,6 @@ def jbpm_router() -> APIRouter:
     """Everything under /business-central/rest (one namespace: the shim's own)."""
     router = APIRouter(
         prefix=constants.JBPM_PREFIX,
-        route_class=JbpmRoute,
         lifespan=_lifespan,
         tags=["jBPM deployments"],
         responses={401: _ERROR, 403: _ERROR, 503: _ERROR},
@@ -167,9 +166,14 @@ def jbpm_router() -> APIRouter:
         summary="Submit a deploy job (strategy, mergemode; optional deployment descriptor)",
     )
     async def deploy(
-        request: Request, deployment_id: DeploymentId, deployments: Deployments
+        request: Request,
+        deployment_id: DeploymentId,
+        deployments: Deployments,
+        settings: SettingsDep,
+        authorizer: AuthorizerDep,
     ) -> Response:
-        await _check(request, "create" if deployments.creates(deployment_id) else "patch")
+        verb = "create" if deployments.creates(deployment_id) else "patch"
+        await _check(request, settings, authorizer, verb)
         descriptor = await _descriptor(request)
         result = await deployments.deploy(
             deployment_id, request.query_params.multi_items(), request.url.path, descriptor
