@@ -76,7 +76,8 @@ def self_link(base_url: str, deployment_id: str) -> list[AtomLink]:
 def deployment(unit: CachedUnit, links: Sequence[AtomLink] = ()) -> DeploymentDto:
     """DeploymentDto of a unit."""
     spec = unit.spec
-    return DeploymentDto.model_construct(
+    # On the hot list path: `trusted`, not `model_construct`.
+    return DeploymentDto.trusted(
         links=list(links),
         id=spec.deployment_id,
         name=spec.name,
