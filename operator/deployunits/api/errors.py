@@ -4,14 +4,15 @@
 asking to be called again (503 with Retry-After), a view of it that lags (a timeout, also 503),
 the API server refusing the shim's own request (500: the shim sent what it should not have),
 a request that fits no route or too slow a body, and bugs (500 without a trace). `Refused` is a
-caller's refused authorization. `camunda/errors.py` and `jbpm/errors.py` render both in their
-shape; `app.py` installs one handler per exception class and picks the renderer by path.
+caller's refused authorization. `camunda/errors.py` and `jbpm/errors.py` each give a `Renderer`
+that shapes both in their dialect; `app.py` installs the handlers and picks it by the path.
 """
 
 import enum
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,6 +23,8 @@ from deployunits.api.timeouts import BodyTimedOut
 from deployunits.k8s.client import ApiError, ApiUnavailable
 
 logger = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Exception)
 
 #: Seconds a client should wait before retrying when the API server is unavailable.
 RETRY_AFTER_SECONDS = 5
@@ -116,3 +119,34 @@ class Refused(Exception):
         """The caller's user name ('' when unknown)."""
         caller = self.decision.caller
         return caller.username if caller else ""
+
+
+@dataclass(frozen=True)
+class Renderer(Generic[E]):
+    """How a dialect shapes each failure, as an error of its own type `E`."""
+
+    #: The dialect's own errors, answered as they are.
+    own: type[E]
+    refused: Callable[[Decision], E]
+    unavailable: Callable[[str], E]
+    #: The request's parameters do not fit the route.
+    invalid: Callable[[], E]
+    #: The web runtime's own answer for a status (no route, method, media type; a late body).
+    unmatched: Callable[[int, Mapping[str, str]], E]
+    internal: Callable[[str], E]
+
+    def render(self, error: Exception) -> E:
+        """The dialect's error for anything a route, a dependency or the router raised."""
+        if isinstance(error, self.own):
+            return error
+        if isinstance(error, Refused):
+            return self.refused(error.decision)
+        failure = failure_of(error)
+        match failure.kind:
+            case Kind.UNAVAILABLE:
+                return self.unavailable(failure.message)
+            case Kind.INVALID:
+                return self.invalid()
+            case Kind.UNMATCHED | Kind.BODY_TIMED_OUT:
+                return self.unmatched(failure.status, failure.headers)
+        return self.internal(failure.message)

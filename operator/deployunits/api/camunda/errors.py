@@ -179,19 +179,12 @@ def refused(decision: Decision, resource_id: str | None = None) -> CamundaError:
     return CamundaError(403, dto)
 
 
-def from_exception(error: Exception) -> CamundaError:
-    """The Camunda error for anything a route, a dependency or the router raised."""
-    match error:
-        case CamundaError():
-            return error
-        case errors.Refused():
-            return refused(error.decision)
-    failure = errors.failure_of(error)
-    match failure.kind:
-        case errors.Kind.UNAVAILABLE:
-            return unavailable(failure.message)
-        case errors.Kind.INVALID:
-            return invalid_request(failure.status, "")
-        case errors.Kind.UNMATCHED | errors.Kind.BODY_TIMED_OUT:
-            return web_error(failure.status, failure.headers)
-    return internal(failure.message)
+#: The Camunda error for anything a route, a dependency or the router raised.
+from_exception = errors.Renderer(
+    own=CamundaError,
+    refused=refused,
+    unavailable=unavailable,
+    invalid=lambda: invalid_request(400, ""),
+    unmatched=web_error,
+    internal=internal,
+).render

@@ -99,19 +99,12 @@ def refused(decision: Decision) -> JbpmError:
     )
 
 
-def from_exception(error: Exception) -> JbpmError:
-    """The jBPM error for anything a route, a dependency or the router raised."""
-    match error:
-        case JbpmError():
-            return error
-        case errors.Refused():
-            return refused(error.decision)
-    failure = errors.failure_of(error)
-    match failure.kind:
-        case errors.Kind.UNAVAILABLE:
-            return unavailable(failure.message)
-        case errors.Kind.INVALID:
-            return bad_request("The request is not valid.")
-        case errors.Kind.UNMATCHED | errors.Kind.BODY_TIMED_OUT:
-            return bare(failure.status, failure.headers)
-    return internal(failure.message)
+#: The jBPM error for anything a route, a dependency or the router raised.
+from_exception = errors.Renderer(
+    own=JbpmError,
+    refused=refused,
+    unavailable=unavailable,
+    invalid=lambda: bad_request("The request is not valid."),
+    unmatched=bare,
+    internal=internal,
+).render
