@@ -139,7 +139,7 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         registry=registry,
     )
-    errors = Counter(
+    answered_errors = Counter(
         "deployunits_shim_errors_total", "Error answers by status.", ["status"], registry=registry
     )
 
@@ -184,7 +184,7 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = registry
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    _install_error_handlers(app, errors)
+    _install_error_handlers(app, answered_errors)
     app.add_middleware(BodyDeadline, seconds=settings.request_body_timeout_seconds)
     # Added last, so it wraps the others: it counts the answers of every exception handler.
     app.add_middleware(RequestMetrics, requests=requests, latency=latency)

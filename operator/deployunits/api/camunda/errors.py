@@ -21,6 +21,7 @@ from deployunits.api.camunda.schemas import (
     ResourceReportDto,
 )
 
+#: One problem in the operator's message: `resource '<n>' line L, column C: <msg>`.
 _PROBLEM = re.compile(
     r"resource '(?P<name>[^']*)'(?: line (?P<line>\d+)(?:, column (?P<column>\d+))?)?: "
     r"(?P<message>.*?)(?=(?:;\s*|\n)resource '|\Z)",
