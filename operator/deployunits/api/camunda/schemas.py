@@ -1,9 +1,10 @@
 """Camunda's wire schemas (DTOs): the one source of both the OpenAPI document and the bodies.
 
 The shim builds them from values it computed itself (`wire.py`, `errors.py`), so they are made
-with `model_construct` and never validated on the way out; `dump` and `dump_json` write them
-by alias, every key present (nulls included) in the order the fields are declared here, which
-is the order the engine writes them in. Separate from the custom resources' models.
+with `model_construct` (or `trusted`, on the hot list path) and never validated on the way out;
+`dump` and the `*_json` functions write them by alias, every key present (nulls included) in
+the order the fields are declared here, which is the order the engine writes them in. Separate
+from the custom resources' models.
 """
 
 from collections.abc import Sequence
