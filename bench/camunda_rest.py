@@ -22,11 +22,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Stopwatch, bounded, client, describe, percentile, rss_mib
-from deployunits.devcluster import binaries
-from deployunits.devcluster.plane import ControlPlane
 from deployunits.k8s.client import KubeClient, core_path, custom_path
-from tests.support.cluster import Cluster, OperatorProcess
-from tests.support.shim import ShimProcess
+from devcluster import binaries
+from devcluster.plane import ControlPlane
+from devcluster.processes import OperatorProcess, ShimProcess
+from tests.support.cluster import Cluster
 
 NAMESPACE = "bench"
 

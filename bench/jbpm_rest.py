@@ -51,13 +51,13 @@ from bench.common import (
 )
 from deployunits.api.jbpm import ids
 from deployunits.content.maven import MavenCoordinates
-from deployunits.devcluster import binaries
-from deployunits.devcluster.plane import ControlPlane, free_port
 from deployunits.k8s.client import KubeClient, core_path, custom_path
-from tests.support.cluster import Cluster, OperatorProcess, wait_for
+from devcluster import binaries
+from devcluster.plane import ControlPlane, free_port
+from devcluster.processes import OperatorProcess, ShimProcess, wait_for
+from tests.support.cluster import Cluster
 from tests.support.jbpm import PREFIX, jbpm_bpmn
 from tests.support.maven_repo import KMODULE_XML, REPOSITORY_PATH, build_kjar, publish
-from tests.support.shim import ShimProcess
 
 PLURAL = "deploymentunits"
 NAMESPACE = "bench"

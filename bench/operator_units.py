@@ -35,10 +35,11 @@ from bench.common import (
     wait_until_all,
     write_counts,
 )
-from deployunits.devcluster import binaries
-from deployunits.devcluster.plane import ControlPlane
 from deployunits.k8s.client import KubeClient, core_path, custom_path
-from tests.support.cluster import Cluster, OperatorProcess
+from devcluster import binaries
+from devcluster.plane import ControlPlane
+from devcluster.processes import OperatorProcess
+from tests.support.cluster import Cluster
 
 PLURAL = "deploymentunits"
 

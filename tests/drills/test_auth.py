@@ -27,10 +27,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from devcluster.processes import ShimProcess
 from tests.drills.figures import Figures
 from tests.support import jbpm
 from tests.support.cluster import Cluster
-from tests.support.shim import ShimProcess
 
 DRILL = "auth"
 ROLES = """

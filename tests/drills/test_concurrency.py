@@ -96,11 +96,11 @@ from deployunits.api.jbpm import ids
 from deployunits.api.jbpm.materializer import JOB_ANNOTATION
 from deployunits.api.jbpm.queue import LEDGER_NAME, Ledger
 from deployunits.content.maven import MavenCoordinates
+from devcluster.processes import OperatorProcess, ShimProcess
 from tests.drills.figures import Figures
 from tests.support import jbpm
-from tests.support.cluster import Cluster, OperatorProcess
+from tests.support.cluster import Cluster
 from tests.support.maven_repo import MavenRepo, build_kjar, maven_repo_fixture  # noqa: F401
-from tests.support.shim import ShimProcess
 
 DRILL = "concurrency"
 CLIENTS = 50

@@ -33,14 +33,14 @@ import pytest
 from defusedxml import ElementTree
 
 from deployunits.content.maven import MavenCoordinates
-from deployunits.devcluster import binaries
-from deployunits.devcluster.plane import ControlPlane
+from devcluster import binaries
+from devcluster.plane import ControlPlane
+from devcluster.processes import OperatorProcess, ShimProcess, wait_for
 from tests.drills.figures import Figures
 from tests.support import jbpm
-from tests.support.cluster import Cluster, OperatorProcess, wait_for
+from tests.support.cluster import Cluster
 from tests.support.maven_repo import MavenRepo, build_kjar, maven_repo_fixture  # noqa: F401
 from tests.support.models import bpmn
-from tests.support.shim import ShimProcess
 
 DRILL = "control-plane-restart"
 NAMESPACE = "drill"

@@ -20,9 +20,9 @@ import pytest
 
 from deployunits import constants
 from deployunits.api.jbpm.queue import LEDGER_NAME, Ledger
+from devcluster.processes import OperatorProcess, ShimProcess
 from tests.drills.figures import Figures
-from tests.support.cluster import Cluster, OperatorProcess
-from tests.support.shim import ShimProcess
+from tests.support.cluster import Cluster
 
 DRILL = "hostile-input"
 JBPM = "/business-central/rest"

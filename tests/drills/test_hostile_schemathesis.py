@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from devcluster.processes import OperatorProcess, ShimProcess
 from tests.drills.figures import Figures
-from tests.support.cluster import Cluster, OperatorProcess
-from tests.support.shim import ShimProcess
+from tests.support.cluster import Cluster
 
 DRILL = "hostile-input"
 CHECKS = ",".join(

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import Cluster, OperatorProcess, embedded_cluster, unique_name
+from devcluster.processes import OperatorProcess
+from tests.support.cluster import Cluster, embedded_cluster, unique_name
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -18,9 +18,9 @@ import httpx
 import pytest
 import yaml
 
-from deployunits.devcluster.plane import free_port
-from tests.support.cluster import Cluster, OperatorProcess
-from tests.support.shim import ShimProcess
+from devcluster.plane import free_port
+from devcluster.processes import OperatorProcess, ShimProcess
+from tests.support.cluster import Cluster
 
 SAMPLES = Path(__file__).resolve().parents[1] / "unit" / "samples"
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$")

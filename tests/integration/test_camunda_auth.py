@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.cluster import Cluster, OperatorProcess, unique_name
-from tests.support.shim import ShimProcess
+from devcluster.processes import OperatorProcess, ShimProcess
+from tests.support.cluster import Cluster, unique_name
 
 BPMN = (
     b'<?xml version="1.0"?><definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" '

@@ -11,8 +11,8 @@ import pycamunda
 import pycamunda.deployment as deployment
 import pytest
 
-from tests.support.cluster import Cluster, OperatorProcess
-from tests.support.shim import ShimProcess
+from devcluster.processes import OperatorProcess, ShimProcess
+from tests.support.cluster import Cluster
 
 
 def bpmn(key: str) -> bytes:

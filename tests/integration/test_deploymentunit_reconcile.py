@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from tests.support.cluster import Cluster, OperatorProcess, condition, wait_for
+from devcluster.processes import OperatorProcess, wait_for
+from tests.support.cluster import Cluster, condition
 from tests.support.models import bpmn, dmn
 
 pytestmark = pytest.mark.usefixtures("operator")

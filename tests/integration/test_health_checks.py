@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 
 from deployunits import constants
-from tests.support.cluster import Cluster, OperatorProcess
+from devcluster.processes import OperatorProcess
+from tests.support.cluster import Cluster
 from tests.support.health import KStatus, argocd_health, flux_health, kstatus
 
 pytestmark = pytest.mark.usefixtures("operator")

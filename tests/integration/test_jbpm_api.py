@@ -22,10 +22,10 @@ import pytest
 from deployunits import constants
 from deployunits.api.jbpm import ids
 from deployunits.content.maven import MavenCoordinates
+from devcluster.processes import OperatorProcess, ShimProcess, wait_for
 from tests.support import jbpm
-from tests.support.cluster import Cluster, OperatorProcess, unique_name, wait_for
+from tests.support.cluster import Cluster, unique_name
 from tests.support.maven_repo import MavenRepo, build_kjar
-from tests.support.shim import ShimProcess
 
 JSON_ACCEPT = {"Accept": "application/json"}
 

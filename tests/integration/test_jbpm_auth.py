@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from devcluster.processes import OperatorProcess, ShimProcess, wait_for
 from tests.support import jbpm
-from tests.support.cluster import Cluster, OperatorProcess, wait_for
-from tests.support.shim import ShimProcess
+from tests.support.cluster import Cluster
 
 ROLES = """
 apiVersion: v1

@@ -19,10 +19,10 @@ import pytest
 
 from deployunits.api.jbpm.queue import LEDGER_NAME, Ledger
 from deployunits.content.maven import MavenCoordinates
+from devcluster.processes import OperatorProcess, ShimProcess, wait_for
 from tests.support import jbpm
-from tests.support.cluster import Cluster, OperatorProcess, wait_for
+from tests.support.cluster import Cluster
 from tests.support.maven_repo import MavenRepo, build_kjar, maven_repo_fixture  # noqa: F401
-from tests.support.shim import ShimProcess
 
 LIMIT = 3
 JSON_ACCEPT = {"Accept": "application/json"}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import Cluster, OperatorProcess
-from tests.support.shim import ShimProcess
+from devcluster.processes import OperatorProcess, ShimProcess
+from tests.support.cluster import Cluster
 
 MAX_EXAMPLES = 20
 

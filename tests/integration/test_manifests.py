@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.cluster import Cluster, OperatorProcess
+from devcluster.processes import OperatorProcess
+from tests.support.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"

@@ -31,11 +31,11 @@ import pytest
 import yaml
 
 from deployunits.content.maven import MavenCoordinates
-from deployunits.devcluster.plane import _die_with_parent, free_port
+from devcluster.plane import die_with_parent, free_port
+from devcluster.processes import OperatorProcess, ShimProcess, wait_for
 from tests.support import jbpm
-from tests.support.cluster import REPO, Cluster, OperatorProcess, unique_name, wait_for
+from tests.support.cluster import REPO, Cluster, unique_name
 from tests.support.maven_repo import MavenRepo, build_kjar
-from tests.support.shim import ShimProcess
 
 README = REPO / "README.md"
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
@@ -163,7 +163,7 @@ def token_shim(cluster: Cluster, workdir: Path, tmp_path: Path) -> Iterator[int]
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     try:
         wait_for(

@@ -17,8 +17,8 @@ import pytest
 
 from deployunits import constants
 from deployunits.settings import ShimSettings
-from tests.support.cluster import Cluster, OperatorProcess
-from tests.support.shim import ShimProcess
+from devcluster.processes import OperatorProcess, ShimProcess
+from tests.support.cluster import Cluster
 
 MAX_RESOURCES = 5
 HEADER_TIMEOUT = 1.0

@@ -22,10 +22,10 @@ import pytest
 import yaml
 
 from deployunits import constants
-from deployunits.devcluster import binaries
 from deployunits.models.deploymentunit import DeploymentUnitSpec
 from deployunits.models.redeploy import RedeploySpec
 from deployunits.settings import OperatorSettings, ShimSettings
+from devcluster import binaries
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deployunits.devcluster import binaries
+from devcluster import binaries
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"
