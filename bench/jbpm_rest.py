@@ -53,11 +53,11 @@ from deployunits.api.jbpm import ids
 from deployunits.content.maven import MavenCoordinates
 from deployunits.k8s.client import KubeClient, core_path, custom_path
 from devcluster import binaries
+from devcluster.kjars import KMODULE_XML, REPOSITORY_PATH, build_kjar, jbpm_bpmn, publish
 from devcluster.plane import ControlPlane, free_port
 from devcluster.processes import OperatorProcess, ShimProcess, wait_for
 from tests.support.cluster import Cluster
-from tests.support.jbpm import PREFIX, jbpm_bpmn
-from tests.support.maven_repo import KMODULE_XML, REPOSITORY_PATH, build_kjar, publish
+from tests.support.jbpm import PREFIX
 
 PLURAL = "deploymentunits"
 NAMESPACE = "bench"

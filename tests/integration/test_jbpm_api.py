@@ -22,10 +22,11 @@ import pytest
 from deployunits import constants
 from deployunits.api.jbpm import ids
 from deployunits.content.maven import MavenCoordinates
+from devcluster.kjars import build_kjar, jbpm_bpmn
 from devcluster.processes import OperatorProcess, ShimProcess, wait_for
 from tests.support import jbpm
 from tests.support.cluster import Cluster, unique_name
-from tests.support.maven_repo import MavenRepo, build_kjar
+from tests.support.maven_repo import MavenRepo
 
 JSON_ACCEPT = {"Accept": "application/json"}
 
@@ -74,7 +75,7 @@ def new_id(artifact: str = "kjar", version: str = "1.0.0") -> str:
 def publish(repo: MavenRepo, deployment_id: str, *keys: str) -> None:
     group, artifact, version = deployment_id.split(":")[:3]
     jar = build_kjar(
-        {f"com/acme/{key}.bpmn2": jbpm.jbpm_bpmn(key) for key in keys},
+        {f"com/acme/{key}.bpmn2": jbpm_bpmn(key) for key in keys},
         group_id=group,
         artifact_id=artifact,
         version=version,
@@ -121,7 +122,7 @@ def undeploy_json(api: httpx.Client, deployment_id: str) -> dict[str, Any]:
 
 
 def inline_unit(name: str, deployment_id: str, *keys: str, state: str = "Deployed") -> str:
-    content = jbpm.jbpm_bpmn(*keys).decode()
+    content = jbpm_bpmn(*keys).decode()
     return json.dumps(
         {
             "apiVersion": constants.API_VERSION,
