@@ -8,21 +8,21 @@ One kopf event handler, on kopf with the operator's own settings where they chan
 - reads its content: the inline resources, or the kjar its Maven coordinates name (the file and
   its .sha1, compared; its processes, decisions, cases and kmodule.xml); parses each as XML;
 - stores all of it in one immutable ConfigMap owned by the unit (gzip, as the operator does);
-- writes a status shaped as a deployed unit's (`deployed_status`) and posts one Event.
+- writes a status shaped as a deployed unit's and posts one Event (the bodies of
+  bench/baselines/writes.py, which the required-writes floor writes too).
 No versions, definitions, policy, limits, retries or finalizer. Environment as the operator's:
 DEPLOYUNITS_KUBECONFIG, DEPLOYUNITS_NAMESPACES (JSON list), DEPLOYUNITS_PROBE_PORT (liveness).
 Its figures bound what any kopf operator can reach in the benchmarks; it is not a product.
 """
 
 import asyncio
-import base64
 import hashlib
 import io
 import json
 import os
+import sys
 import xml.etree.ElementTree as ElementTree
 import zipfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,11 @@ import aiohttp
 import kopf
 import uvloop
 
-from deployunits import constants, snapshots
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.baselines import writes
 from deployunits.content.maven import MavenCoordinates
-from deployunits.handlers import lifecycle
+from deployunits.handlers import common
 from deployunits.k8s.client import Connection, KubeClient, core_path, custom_path
 
 #: What the operator takes from a kjar (all XML here): processes, decisions, cases, kmodule.xml.
@@ -40,119 +42,6 @@ RESOURCES = (".bpmn", ".bpmn2", ".dmn", ".cmmn", "/kmodule.xml")
 #: A registry of its own: importing the operator's modules registers the operator's handlers.
 registry = kopf.OperatorRegistry()
 clients: dict[str, Any] = {}
-
-
-def timestamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def deployed_status(
-    name: str, generation: int, config_map: str, content: dict[str, bytes]
-) -> dict[str, Any]:
-    """A status with the fields and size of a deployed unit's: five conditions, the job,
-    a definition and a stored-resource entry per resource."""
-    now = timestamp()
-    message = f"Deployed {len(content)} resource(s), {len(content)} definition(s)."
-
-    def condition(kind: str, status: str, reason: str, text: str = "") -> dict[str, Any]:
-        return {
-            "type": kind,
-            "status": status,
-            "reason": reason,
-            "message": text,
-            "observedGeneration": generation,
-            "lastTransitionTime": now,
-        }
-
-    resources, definitions = [], []
-    for index, (resource, data) in enumerate(sorted(content.items())):
-        digest = hashlib.sha256(data).hexdigest()
-        resources.append(
-            {
-                "id": f"{name}-{index}",
-                "name": resource,
-                "sha256": digest,
-                "size": len(data),
-                "configMap": config_map,
-                "key": f"{index}.gz",
-            }
-        )
-        key = Path(resource).stem
-        definitions.append(
-            {
-                "id": f"{key}:1:{digest[:36]}",
-                "key": key,
-                "kind": "process",
-                "name": key,
-                "version": 1,
-                "resource": resource,
-                "startable": True,
-            }
-        )
-    return {
-        "observedGeneration": generation,
-        "status": "DEPLOYED",
-        "sourceDigest": hashlib.sha256(name.encode()).hexdigest(),
-        "deploymentTime": now,
-        "job": {
-            "identifier": "1",
-            "operation": "DEPLOY",
-            "success": True,
-            "explanation": "deploy job finished",
-            "submitted": now,
-            "started": now,
-            "finished": now,
-        },
-        "resources": resources,
-        "definitions": definitions,
-        "conditions": [
-            condition("Ready", "True", "Deployed", message),
-            condition("Deployed", "True", "Deployed", message),
-            condition("Reconciling", "False", "JobFinished"),
-            condition("Stalled", "False", "NoFailure"),
-            condition("SourceDrifted", "False", "SourceUnchanged"),
-        ],
-    }
-
-
-def snapshot(unit: kopf.Body, content: dict[str, bytes]) -> dict[str, Any]:
-    """One immutable ConfigMap holding every resource of the unit, owned by it."""
-    digest = hashlib.sha256()
-    for resource, data in sorted(content.items()):
-        digest.update(resource.encode() + b"\0" + hashlib.sha256(data).digest())
-    return {
-        "metadata": {
-            "name": f"bpm-bundle-{digest.hexdigest()}",
-            "labels": {constants.MANAGED_BY_LABEL: constants.MANAGED_BY},
-            "ownerReferences": [snapshots.owner_reference(unit)],
-        },
-        "immutable": True,
-        "binaryData": {
-            f"{index}.gz": base64.b64encode(snapshots.pack(data)).decode()
-            for index, (_, data) in enumerate(sorted(content.items()))
-        },
-    }
-
-
-def event(name: str, namespace: str, uid: str, message: str) -> dict[str, Any]:
-    now = timestamp()
-    return {
-        "metadata": {"generateName": f"{name}.", "namespace": namespace},
-        "involvedObject": {
-            "apiVersion": constants.API_VERSION,
-            "kind": constants.DEPLOYMENT_UNIT_KIND,
-            "name": name,
-            "namespace": namespace,
-            "uid": uid,
-        },
-        "reason": "Deployed",
-        "message": message,
-        "type": "Normal",
-        "source": {"component": "least-operator"},
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-    }
 
 
 async def kjar_content(http: aiohttp.ClientSession, maven: dict[str, str]) -> dict[str, bytes]:
@@ -172,7 +61,7 @@ async def kjar_content(http: aiohttp.ClientSession, maven: dict[str, str]) -> di
 
 @kopf.on.startup(registry=registry)
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    settings.persistence.diffbase_storage = lifecycle.NoDiffBase()
+    settings.persistence.diffbase_storage = common.NoDiffBase()
     settings.posting.enabled = False
     settings.queueing.worker_limit = None
     connection = Connection.load(os.environ["DEPLOYUNITS_KUBECONFIG"])
@@ -187,7 +76,7 @@ async def close(**_: Any) -> None:
 
 
 # Logs in as the operator does (DEPLOYUNITS_KUBECONFIG or in-cluster).
-kopf.on.login(registry=registry)(lifecycle.login)
+kopf.on.login(registry=registry)(common.login)
 
 
 @kopf.on.event("bpm.deployunits.io", "v1alpha1", "deploymentunits", registry=registry)
@@ -205,16 +94,16 @@ async def on_unit(type: str, body: kopf.Body, **_: Any) -> None:
         content = {item["name"]: item["content"].encode() for item in sources["inline"]}
     for data in content.values():
         ElementTree.fromstring(data)
-    stored = snapshot(body, content)
+    stored = writes.snapshot(body, content)
     await kube.create(core_path("configmaps", namespace), stored, metadata_only=True)
-    new = deployed_status(name, meta["generation"], stored["metadata"]["name"], content)
+    new = writes.deployed_status(name, meta["generation"], stored["metadata"]["name"], content)
     await kube.patch(
         custom_path("deploymentunits", namespace, name, "status"),
         {"status": new},
         metadata_only=True,
     )
     message = new["conditions"][0]["message"]
-    await kube.create_event(namespace, event(name, namespace, uid, message))
+    await kube.create_event(namespace, writes.event(name, namespace, uid, message))
 
 
 def main() -> int:
