@@ -10,7 +10,7 @@ under concurrency; unknown routes; nothing half-created after a failed upload.
 import concurrent.futures
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +47,8 @@ def bpmn(key: str, name: str = "Process") -> bytes:
 
 
 @pytest.fixture(scope="module")
-def shim(
-    cluster: Cluster, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ShimProcess]:
-    with ShimProcess(
-        cluster.kubeconfig, tmp_path_factory.mktemp("shim") / "log"
-    ).serving() as process:
-        yield process
+def shim(start_shim: Callable[..., ShimProcess]) -> ShimProcess:
+    return start_shim()
 
 
 @pytest.fixture

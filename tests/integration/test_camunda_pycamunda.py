@@ -5,14 +5,13 @@ filters, sorting and paging, get, resources, one resource, resource data, delete
 """
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pycamunda
 import pycamunda.deployment as deployment
 import pytest
 
-from devcluster.processes import OperatorProcess, ShimProcess
-from tests.support.cluster import Cluster
+from devcluster.processes import ShimProcess
 
 
 def bpmn(key: str) -> bytes:
@@ -24,13 +23,8 @@ def bpmn(key: str) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def shim(
-    cluster: Cluster, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ShimProcess]:
-    with ShimProcess(
-        cluster.kubeconfig, tmp_path_factory.mktemp("shim") / "log"
-    ).serving() as process:
-        yield process
+def shim(start_shim: Callable[..., ShimProcess]) -> ShimProcess:
+    return start_shim()
 
 
 @pytest.fixture
