@@ -31,10 +31,7 @@ BUDGET = 75
 
 @pytest.fixture(scope="module")
 def shim(space: str, start_shim: Callable[..., ShimProcess]) -> ShimProcess:
-    # Generated jBPM deploys name artifacts nobody published: their jobs fail, which is fine.
-    return start_shim(
-        namespace=space, env={"DEPLOYUNITS_MAVEN_REPOSITORY": "http://127.0.0.1:9/maven2"}
-    )
+    return start_shim(namespace=space, env=openapi.UNSERVED_REPOSITORY)
 
 
 @pytest.mark.timeout(400)

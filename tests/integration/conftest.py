@@ -68,6 +68,13 @@ def start_shim(
 
 
 @pytest.fixture(scope="module")
+def shim(start_shim: Callable[..., ShimProcess]) -> ShimProcess:
+    """A shim with the default settings (no auth; the default engine is namespace `default`).
+    Modules that need other settings define a `shim` of their own."""
+    return start_shim()
+
+
+@pytest.fixture(scope="module")
 def space(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     """A namespace for the module, named after it: where a module's shim serves its own
     namespace (the jBPM dialect and the default engine address it)."""

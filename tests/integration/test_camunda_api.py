@@ -10,7 +10,7 @@ under concurrency; unknown routes; nothing half-created after a failed upload.
 import concurrent.futures
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +44,6 @@ def bpmn(key: str, name: str = "Process") -> bytes:
         "  </process>\n"
         "</definitions>\n"
     ).encode()
-
-
-@pytest.fixture(scope="module")
-def shim(start_shim: Callable[..., ShimProcess]) -> ShimProcess:
-    return start_shim()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ filters, sorting and paging, get, resources, one resource, resource data, delete
 """
 
 import datetime as dt
-from collections.abc import Callable
 
 import pycamunda
 import pycamunda.deployment as deployment
@@ -20,11 +19,6 @@ def bpmn(key: str) -> bytes:
         f'targetNamespace="http://x"><process id="{key}" name="P {key}" isExecutable="true"/>'
         "</definitions>"
     ).encode()
-
-
-@pytest.fixture(scope="module")
-def shim(start_shim: Callable[..., ShimProcess]) -> ShimProcess:
-    return start_shim()
 
 
 @pytest.fixture

@@ -260,20 +260,7 @@ spec:
             ("from-config-map", "Ready"),
             ("twice", "Stalled"),
         ):
-            result = cluster.kubectl(
-                "wait",
-                f"--for=condition={condition}",
-                "--timeout=60s",
-                f"du/{name}",
-                "-n",
-                namespace,
-                check=False,
-            )
-            assert result.returncode == 0, (
-                f"{name}: {result.stderr}\n"
-                f"{json.dumps(cluster.get('du', name, namespace).get('status'), indent=1)}\n"
-                f"operator log:\n{account_operator.tail()}"
-            )
+            cluster.wait_condition(name, namespace, condition, account_operator)
         assert cluster.get("du", "twice", namespace)["status"]["status"] == "DEPLOY_FAILED"
         # Snapshots were stored with the account's rights (created, owned by the unit).
         snapshots = json.loads(

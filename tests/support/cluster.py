@@ -13,6 +13,7 @@ from typing import Any
 
 from devcluster import binaries, install
 from devcluster.plane import ControlPlane
+from devcluster.processes import ManagedProcess
 
 REPO = Path(__file__).resolve().parents[2]
 RESTRICTED_USER = "restricted-tester"
@@ -65,6 +66,29 @@ class Cluster:
         out = self.kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout
         result: dict[str, Any] = json.loads(out)
         return result
+
+    def wait_condition(
+        self, name: str, namespace: str, condition: str, log: ManagedProcess, kind: str = "du"
+    ) -> dict[str, Any]:
+        """Wait up to 60 s for the object's condition (`kubectl wait`); the object as shown then.
+
+        A timeout fails with the object's status and the tail of `log` (the operator's).
+        """
+        result = self.kubectl(
+            "wait",
+            f"--for=condition={condition}",
+            "--timeout=60s",
+            f"{kind}/{name}",
+            "-n",
+            namespace,
+            check=False,
+        )
+        found = self.get(kind, name, namespace)
+        assert result.returncode == 0, (
+            f"{name}: {result.stderr}\n{json.dumps(found.get('status'), indent=1)}\n"
+            f"operator log:\n{log.tail()}"
+        )
+        return found
 
     def apply(self, manifest: str, namespace: str) -> subprocess.CompletedProcess[str]:
         """kubectl apply -f - into the namespace."""

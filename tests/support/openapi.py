@@ -12,6 +12,11 @@ from typing import Any
 from devcluster.processes import ShimProcess
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+#: A shim's settings for generated calls: jBPM deploys name artifacts nobody published, so the
+#: repository is one nobody serves (their jobs fail, which is fine).
+UNSERVED_REPOSITORY = {"DEPLOYUNITS_MAVEN_REPOSITORY": "http://127.0.0.1:9/maven2"}
+#: Generated examples per operation in a bounded run.
+MAX_EXAMPLES = 20
 
 
 def document(shim: ShimProcess) -> dict[str, Any]:
@@ -77,3 +82,21 @@ def schemathesis(
     if max_examples is not None:
         command += ["--max-examples", str(max_examples)]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def bounded_run(
+    shim: ShimProcess, schema: dict[str, Any], workdir: Path, *, paths: str, seed: str
+) -> subprocess.CompletedProcess[str]:
+    """Every operation under `paths` with bounded generated examples (valid and invalid:
+    examples, coverage and fuzzing phases), checked for server errors only."""
+    return schemathesis(
+        shim,
+        schema,
+        workdir,
+        paths=paths,
+        phases="examples,coverage,fuzzing",
+        checks="not_a_server_error",
+        seed=seed,
+        max_time=90,
+        max_examples=MAX_EXAMPLES,
+    )
