@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.baselines import writes
 from deployunits.content.maven import MavenCoordinates
 from deployunits.handlers import common
-from deployunits.k8s.client import Connection, KubeClient, core_path, custom_path
+from deployunits.k8s.client import Connection, KubeClient
 
 #: What the operator takes from a kjar (all XML here): processes, decisions, cases, kmodule.xml.
 RESOURCES = (".bpmn", ".bpmn2", ".dmn", ".cmmn", "/kmodule.xml")
@@ -85,25 +85,14 @@ async def on_unit(type: str, body: kopf.Body, **_: Any) -> None:
     if type == "DELETED" or status.get("status") == "DEPLOYED":
         return
     kube: KubeClient = clients["kube"]
-    meta, spec = body["metadata"], body["spec"]
-    name, namespace, uid = meta["name"], meta["namespace"], meta["uid"]
-    sources = spec["resources"]
+    sources = body["spec"]["resources"]
     if "maven" in sources:
         content = await kjar_content(clients["http"], sources["maven"])
     else:
         content = {item["name"]: item["content"].encode() for item in sources["inline"]}
     for data in content.values():
         ElementTree.fromstring(data)
-    stored = writes.snapshot(body, content)
-    await kube.create(core_path("configmaps", namespace), stored, metadata_only=True)
-    new = writes.deployed_status(name, meta["generation"], stored["metadata"]["name"], content)
-    await kube.patch(
-        custom_path("deploymentunits", namespace, name, "status"),
-        {"status": new},
-        metadata_only=True,
-    )
-    message = new["conditions"][0]["message"]
-    await kube.create_event(namespace, writes.event(name, namespace, uid, message))
+    await writes.deployed(kube, body, content)
 
 
 def main() -> int:

@@ -59,20 +59,7 @@ async def required_writes(
 
     async def one(body: dict[str, Any], content: dict[str, bytes]) -> None:
         created = await kube.create(custom_path("deploymentunits", namespace), body)
-        meta = created["metadata"]
-        name, uid = meta["name"], meta["uid"]
-        stored = writes.snapshot(created, content)
-        await kube.create(core_path("configmaps", namespace), stored, metadata_only=True)
-        status = writes.deployed_status(
-            name, meta["generation"], stored["metadata"]["name"], content
-        )
-        await kube.patch(
-            custom_path("deploymentunits", namespace, name, "status"),
-            {"status": status},
-            metadata_only=True,
-        )
-        message = status["conditions"][0]["message"]
-        await kube.create_event(namespace, writes.event(name, namespace, uid, message))
+        await writes.deployed(kube, created, content)
 
     async with watching(kube, namespace):
         with Stopwatch() as watch:

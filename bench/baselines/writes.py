@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from deployunits import constants, snapshots
+from deployunits.k8s.client import KubeClient, core_path, custom_path
 
 
 def timestamp() -> str:
@@ -125,3 +126,19 @@ def event(name: str, namespace: str, uid: str, message: str) -> dict[str, Any]:
         "lastTimestamp": now,
         "count": 1,
     }
+
+
+async def deployed(kube: KubeClient, unit: Mapping[str, Any], content: dict[str, bytes]) -> None:
+    """The writes that make a created unit deployed: its snapshot, its status, its Event."""
+    meta = unit["metadata"]
+    name, namespace = meta["name"], meta["namespace"]
+    stored = snapshot(unit, content)
+    await kube.create(core_path("configmaps", namespace), stored, metadata_only=True)
+    status = deployed_status(name, meta["generation"], stored["metadata"]["name"], content)
+    await kube.patch(
+        custom_path("deploymentunits", namespace, name, "status"),
+        {"status": status},
+        metadata_only=True,
+    )
+    message = status["conditions"][0]["message"]
+    await kube.create_event(namespace, event(name, namespace, meta["uid"], message))
