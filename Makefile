@@ -16,10 +16,12 @@ help:
 	@echo "make test    ruff, mypy --strict, unit tests, integration tests on a real API server"
 	@echo "make drills  fault drills: crashes, control-plane restarts, load, hostile input (~7 min)"
 
-$(STAMP): pyproject.toml
+# The dev kit (hack/devcluster: the control plane, `make run`, what tests and benchmarks share) is a
+# distribution of its own, so that the image, which installs only the root project, carries none of it.
+$(STAMP): pyproject.toml hack/devcluster/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]' -e ./hack/devcluster
 	touch $(STAMP)
 
 venv: $(STAMP)

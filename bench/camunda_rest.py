@@ -21,12 +21,19 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Stopwatch, bounded, client, describe, percentile, rss_mib
-from deployunits.devcluster import binaries
-from deployunits.devcluster.plane import ControlPlane
+from bench.common import (
+    Stopwatch,
+    bounded,
+    client,
+    describe,
+    install_crds,
+    percentile,
+    rss_mib,
+)
 from deployunits.k8s.client import KubeClient, core_path, custom_path
-from tests.support.cluster import Cluster, OperatorProcess
-from tests.support.shim import ShimProcess
+from devcluster import binaries
+from devcluster.plane import ControlPlane
+from devcluster.processes import OperatorProcess, ShimProcess
 
 NAMESPACE = "bench"
 
@@ -210,8 +217,7 @@ async def run(args: argparse.Namespace) -> None:
     operator = None
     shim = None
     try:
-        cluster = Cluster(plane.kubeconfig, None, plane=plane)
-        cluster.install_crds()
+        install_crds(plane)
         operator = OperatorProcess(plane.kubeconfig, workdir / "operator.log")
         operator.start()
         kube = client(plane.kubeconfig)

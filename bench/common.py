@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from deployunits.k8s.client import Connection, KubeClient
+from devcluster import binaries, install
+from devcluster.plane import ControlPlane
 
 BPMN_HEADER = (
     '<?xml version="1.0" encoding="UTF-8"?>'
@@ -104,8 +106,13 @@ def diff(
 
 
 def least_operator_command() -> list[str]:
-    """bench/least_operator.py, to start in the operator's place (OperatorProcess.command)."""
-    return [sys.executable, str(Path(__file__).with_name("least_operator.py"))]
+    """bench/baselines/least_operator.py, to start in the operator's place (its `command`)."""
+    return [sys.executable, str(Path(__file__).parent / "baselines" / "least_operator.py")]
+
+
+def install_crds(plane: ControlPlane) -> None:
+    """The CRDs and the finalizer policy on the benchmark's own control plane."""
+    install.install_crds(binaries.kubectl(), plane.kubeconfig, admission=True)
 
 
 def rss_mib(pid: int) -> float:

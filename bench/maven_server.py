@@ -13,9 +13,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from devcluster.kjars import REPOSITORY_PATH
 
-from tests.support.maven_repo import REPOSITORY_PATH
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> int:

@@ -4,11 +4,14 @@
                                              [--memory-units 10000] [--least-operator]
 
 Prints: time until all units are Ready, the floor (the same creates plus one status patch each by
-a plain client at the same concurrency), their ratio (target <= 2.0); the operator's API writes
+a plain client at the same concurrency), their ratio (target <= 2.0), and the ratio to the
+required-writes floor (bench/baselines/required_writes.py: the create, snapshot, full status and
+Event of each unit by a plain client, the operator's watches open); the operator's API writes
 per unit, by verb and resource, from kube-apiserver's apiserver_request_total (target <= 3); the
 CPU seconds each process used in both phases (where the time goes); and the operator's resident
 memory with --memory-units units present (target <= 300 MiB). With --least-operator, the same
-run with bench/least_operator.py in the operator's place: the bound any kopf operator meets.
+run with bench/baselines/least_operator.py in the operator's place: the bound any kopf operator
+meets.
 """
 
 import argparse
@@ -22,12 +25,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.baselines.required_writes import required_writes
 from bench.common import (
     CpuMeter,
     Stopwatch,
     bounded,
     client,
     diff,
+    install_crds,
     least_operator_command,
     observed,
     rss_mib,
@@ -35,17 +40,21 @@ from bench.common import (
     wait_until_all,
     write_counts,
 )
-from deployunits.devcluster import binaries
-from deployunits.devcluster.plane import ControlPlane
 from deployunits.k8s.client import KubeClient, core_path, custom_path
-from tests.support.cluster import Cluster, OperatorProcess
+from devcluster import binaries
+from devcluster.plane import ControlPlane
+from devcluster.processes import OperatorProcess
 
 PLURAL = "deploymentunits"
 
 
+def own_content(name: str, content: str) -> str:
+    """Every unit gets its own process key, hence its own content and snapshot."""
+    return content.replace('"bench"', f'"{name}"')
+
+
 def unit(name: str, content: str) -> dict[str, Any]:
-    # Every unit gets its own process key, hence its own content and snapshot.
-    content = content.replace('"bench"', f'"{name}"')
+    content = own_content(name, content)
     return {
         "apiVersion": "bpm.deployunits.io/v1alpha1",
         "kind": "DeploymentUnit",
@@ -138,6 +147,17 @@ async def run(
         meter.start()
         results["floor_seconds"] = await floor(kube, "floor", args.units, content, args.concurrency)
         results["floor_cpu_seconds"] = meter.stop()
+        await make_namespace(kube, "required")
+        units = [
+            (
+                unit(f"req-{i}", content),
+                {f"req-{i}.bpmn": own_content(f"req-{i}", content).encode()},
+            )
+            for i in range(args.units)
+        ]
+        results["required_writes_seconds"] = await required_writes(
+            kube, "required", units, args.concurrency
+        )
         operator.start()
         assert operator.popen is not None
         meter = CpuMeter({**pids, "operator": operator.popen.pid})
@@ -155,6 +175,9 @@ async def run(
         )
         writes = {k: v for k, v in writes.items() if v}
         results["ratio"] = results["operator_seconds"] / results["floor_seconds"]
+        results["ratio_to_required_writes"] = (
+            results["operator_seconds"] / results["required_writes_seconds"]
+        )
         results["writes_per_unit"] = {
             f"{v} {r}": round(n / args.units, 2) for (v, r), n in sorted(writes.items())
         }
@@ -199,11 +222,11 @@ def main() -> int:
     parser.add_argument(
         "--least-operator",
         action="store_true",
-        help="run bench/least_operator.py (only the required writes) instead of the operator",
+        help="run bench/baselines/least_operator.py (the least kopf operator) instead",
     )
     args = parser.parse_args()
     with ControlPlane(binaries.ensure_built()) as plane, tempfile.TemporaryDirectory() as scratch:
-        Cluster(plane.kubeconfig, None, plane=plane).install_crds()
+        install_crds(plane)
         operator = OperatorProcess(
             plane.kubeconfig,
             Path(scratch) / "operator.log",
@@ -222,6 +245,10 @@ def main() -> int:
         f"\n{args.units} units of {results['resource_bytes']} bytes: "
         f"operator {results['operator_seconds']:.2f} s, floor {results['floor_seconds']:.2f} s, "
         f"ratio {results['ratio']:.2f} (target <= 2.0)"
+    )
+    print(
+        f"required-writes floor {results['required_writes_seconds']:.2f} s, "
+        f"ratio {results['ratio_to_required_writes']:.2f}"
     )
     print(
         f"operator API writes per unit: {results['writes_per_unit_total']} "

@@ -15,6 +15,8 @@ from tests.integration.conftest import (  # noqa: F401 - fixtures shared with th
     namespace,
     operator,
     pytest_runtest_makereport,
+    space,
+    start_shim,
 )
 
 REPORT = Path(__file__).resolve().parents[2] / ".dev" / "drills.json"

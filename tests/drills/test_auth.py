@@ -27,38 +27,19 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from devcluster.processes import ShimProcess
 from tests.drills.figures import Figures
-from tests.support import jbpm
+from tests.support import jbpm, rbac
 from tests.support.cluster import Cluster
-from tests.support.shim import ShimProcess
 
 DRILL = "auth"
-ROLES = """
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: deployer}}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: nobody}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {{name: deployer}}
-rules:
-  - apiGroups: [bpm.deployunits.io]
-    resources: [deploymentunits]
-    verbs: [get, list, create, patch, delete]
-  - apiGroups: [bpm.deployunits.io]
-    resources: [redeploys]
-    verbs: [create]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {{name: deployer}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: deployer}}
-subjects: [{{kind: ServiceAccount, name: deployer, namespace: {namespace}}}]
-"""
+ACCOUNTS: dict[str, rbac.Rights] = {
+    "deployer": {
+        "deploymentunits": ["get", "list", "create", "patch", "delete"],
+        "redeploys": ["create"],
+    },
+    "nobody": {},
+}
 BPMN = (
     b'<?xml version="1.0"?><definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" '
     b'targetNamespace="http://x"><process id="drill" isExecutable="true"/></definitions>'
@@ -218,13 +199,9 @@ def test_tokens_and_rights_are_checked_in_both_dialects(
     shims: dict[str, ShimProcess],
     figures: Figures,
 ) -> None:
-    cluster.apply(ROLES.format(namespace=namespace), namespace)
-    real = {
-        name: cluster.kubectl("create", "token", name, "-n", namespace).stdout.strip()
-        for name in ("deployer", "nobody")
-    }
+    real = rbac.accounts(cluster, namespace, ACCOUNTS)
     cluster.kubectl("create", "serviceaccount", "gone", "-n", namespace)
-    orphan = cluster.kubectl("create", "token", "gone", "-n", namespace).stdout.strip()
+    orphan = rbac.token(cluster, namespace, "gone")
     cluster.kubectl("delete", "serviceaccount", "gone", "-n", namespace)
     forge = TokenForge.from_token(real["deployer"])
     assert cluster.plane is not None
@@ -248,9 +225,7 @@ def test_tokens_and_rights_are_checked_in_both_dialects(
         "expired token": {"Authorization": f"Bearer {expired}"},
         "foreign token": {"Authorization": f"Bearer {foreign}"},
         "token for another audience": {"Authorization": f"Bearer {other_audience}"},
-        "expired token as basic password": {
-            "Authorization": "Basic " + base64.b64encode(f"deployer:{expired}".encode()).decode()
-        },
+        "expired token as basic password": rbac.basic("deployer", expired),
         "token of a deleted ServiceAccount": {"Authorization": f"Bearer {orphan}"},
         "unsigned token": {"Authorization": f"Bearer {unsigned}"},
         "bearer without a token": {"Authorization": "Bearer"},
@@ -321,10 +296,7 @@ def test_a_refused_token_is_remembered_not_reviewed_per_request(
     cluster: Cluster, namespace: str, shims: dict[str, ShimProcess], figures: Figures
 ) -> None:
     """Unauthenticated callers must not cost the API server a TokenReview per request."""
-    cluster.apply(ROLES.format(namespace=namespace), namespace)
-    forge = TokenForge.from_token(
-        cluster.kubectl("create", "token", "deployer", "-n", namespace).stdout.strip()
-    )
+    forge = TokenForge.from_token(rbac.accounts(cluster, namespace, ACCOUNTS)["deployer"])
     foreign = forge.sign(ec.generate_private_key(ec.SECP256R1()))
     requests = 20
     before, started = token_reviews(cluster), time.monotonic()

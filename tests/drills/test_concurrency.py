@@ -96,11 +96,12 @@ from deployunits.api.jbpm import ids
 from deployunits.api.jbpm.materializer import JOB_ANNOTATION
 from deployunits.api.jbpm.queue import LEDGER_NAME, Ledger
 from deployunits.content.maven import MavenCoordinates
+from devcluster.kjars import build_kjar, jbpm_bpmn
+from devcluster.processes import OperatorProcess, ShimProcess
 from tests.drills.figures import Figures
 from tests.support import jbpm
-from tests.support.cluster import Cluster, OperatorProcess
-from tests.support.maven_repo import MavenRepo, build_kjar, maven_repo_fixture  # noqa: F401
-from tests.support.shim import ShimProcess
+from tests.support.cluster import Cluster
+from tests.support.maven_repo import MavenRepo, maven_repo_fixture  # noqa: F401
 
 DRILL = "concurrency"
 CLIENTS = 50
@@ -523,7 +524,7 @@ def publish_kjars(repo: MavenRepo) -> None:
     for number, kjar in enumerate(KJARS):
         group, artifact, version = kjar.split(":")
         jar = build_kjar(
-            {f"org/drill/p{number}.bpmn2": jbpm.jbpm_bpmn(f"drill-kjar-{number}")},
+            {f"org/drill/p{number}.bpmn2": jbpm_bpmn(f"drill-kjar-{number}")},
             group_id=group,
             artifact_id=artifact,
             version=version,

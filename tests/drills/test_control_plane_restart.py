@@ -33,14 +33,15 @@ import pytest
 from defusedxml import ElementTree
 
 from deployunits.content.maven import MavenCoordinates
-from deployunits.devcluster import binaries
-from deployunits.devcluster.plane import ControlPlane
+from devcluster import binaries
+from devcluster.kjars import build_kjar, jbpm_bpmn
+from devcluster.plane import ControlPlane
+from devcluster.processes import OperatorProcess, ShimProcess, wait_for
 from tests.drills.figures import Figures
 from tests.support import jbpm
-from tests.support.cluster import Cluster, OperatorProcess, wait_for
-from tests.support.maven_repo import MavenRepo, build_kjar, maven_repo_fixture  # noqa: F401
+from tests.support.cluster import Cluster
+from tests.support.maven_repo import MavenRepo, maven_repo_fixture  # noqa: F401
 from tests.support.models import bpmn
-from tests.support.shim import ShimProcess
 
 DRILL = "control-plane-restart"
 NAMESPACE = "drill"
@@ -242,7 +243,7 @@ def publish(repo: MavenRepo, deployment_id: str) -> None:
     group, artifact, version = deployment_id.split(":")
     key = f"p{uuid.uuid4().hex[:8]}"
     jar = build_kjar(
-        {f"{key}.bpmn2": jbpm.jbpm_bpmn(key)}, group_id=group, artifact_id=artifact, version=version
+        {f"{key}.bpmn2": jbpm_bpmn(key)}, group_id=group, artifact_id=artifact, version=version
     )
     repo.publish(MavenCoordinates(group, artifact, version), jar)
 

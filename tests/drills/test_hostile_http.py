@@ -12,7 +12,7 @@ import json
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -20,9 +20,9 @@ import pytest
 
 from deployunits import constants
 from deployunits.api.jbpm.queue import LEDGER_NAME, Ledger
+from devcluster.processes import OperatorProcess, ShimProcess
 from tests.drills.figures import Figures
-from tests.support.cluster import Cluster, OperatorProcess
-from tests.support.shim import ShimProcess
+from tests.support.cluster import Cluster
 
 DRILL = "hostile-input"
 JBPM = "/business-central/rest"
@@ -72,22 +72,9 @@ class Tally:
 
 
 @pytest.fixture(scope="module")
-def space(cluster: Cluster) -> Iterator[str]:
-    """The shim's own namespace: the default engine and the jBPM dialect address it."""
-    with cluster.scratch_namespace("hostile") as name:
-        yield name
-
-
-@pytest.fixture(scope="module")
-def shim(
-    cluster: Cluster,
-    operator: OperatorProcess,
-    space: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[ShimProcess]:
-    with ShimProcess(
-        cluster.kubeconfig,
-        tmp_path_factory.mktemp("shim") / "log",
+def shim(space: str, start_shim: Callable[..., ShimProcess]) -> ShimProcess:
+    """A shim serving `space`: the default engine and the jBPM dialect address it."""
+    return start_shim(
         namespace=space,
         env={
             "DEPLOYUNITS_MAVEN_REPOSITORY": "http://127.0.0.1:9/maven2",
@@ -95,8 +82,7 @@ def shim(
             "DEPLOYUNITS_REQUEST_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
             "DEPLOYUNITS_REQUEST_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
         },
-    ).serving() as process:
-        yield process
+    )
 
 
 @pytest.fixture(scope="module")

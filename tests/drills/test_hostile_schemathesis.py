@@ -6,20 +6,15 @@ so generated sequences reach real deployments. Checks: no 5xx, and every answer 
 documented status codes, media types and response schemas.
 """
 
-import json
 import re
-import subprocess
-import sys
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from devcluster.processes import ShimProcess
 from tests.drills.figures import Figures
-from tests.support.cluster import Cluster, OperatorProcess
-from tests.support.shim import ShimProcess
+from tests.support import openapi
 
 DRILL = "hostile-input"
 CHECKS = ",".join(
@@ -35,36 +30,8 @@ BUDGET = 75
 
 
 @pytest.fixture(scope="module")
-def space(cluster: Cluster) -> Iterator[str]:
-    with cluster.scratch_namespace("hst") as name:
-        yield name
-
-
-@pytest.fixture(scope="module")
-def shim(
-    cluster: Cluster,
-    operator: OperatorProcess,
-    space: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[ShimProcess]:
-    # Generated jBPM deploys name artifacts nobody published: their jobs fail, which is fine.
-    with ShimProcess(
-        cluster.kubeconfig,
-        tmp_path_factory.mktemp("shim") / "log",
-        namespace=space,
-        env={"DEPLOYUNITS_MAVEN_REPOSITORY": "http://127.0.0.1:9/maven2"},
-    ).serving() as process:
-        yield process
-
-
-def pinned(schema: dict[str, Any], namespace: str) -> dict[str, Any]:
-    """The document with the `engine` path parameter limited to the served namespace."""
-    for path in schema["paths"].values():
-        for operation in path.values():
-            for parameter in operation.get("parameters", []):
-                if parameter.get("in") == "path" and parameter.get("name") == "engine":
-                    parameter["schema"] = {"type": "string", "enum": [namespace]}
-    return schema
+def shim(space: str, start_shim: Callable[..., ShimProcess]) -> ShimProcess:
+    return start_shim(namespace=space, env=openapi.UNSERVED_REPOSITORY)
 
 
 @pytest.mark.timeout(400)
@@ -80,8 +47,7 @@ def test_stateful_run_finds_no_server_error_or_nonconforming_answer(
     tmp_path: Path,
     figures: Figures,
 ) -> None:
-    with urllib.request.urlopen(f"{shim.url}/openapi.json", timeout=30) as response:
-        schema = json.load(response)
+    schema = openapi.document(shim)
     links = sum(
         len(answer.get("links", {}))
         for item in schema["paths"].values()
@@ -89,31 +55,17 @@ def test_stateful_run_finds_no_server_error_or_nonconforming_answer(
         for answer in operation.get("responses", {}).values()
     )
     assert links > 0, "the OpenAPI document has no links to build a state machine from"
-    document = tmp_path / "openapi.json"
-    document.write_text(json.dumps(pinned(schema, space)))
-    command = [
-        str(Path(sys.executable).parent / "schemathesis"),
-        "run",
-        str(document),
-        "--url",
-        shim.url,
-        "--include-path-regex",
-        paths,
-        "--phases",
-        "stateful",
-        "--checks",
-        CHECKS,
-        "--seed",
-        "20261123",
-        "--request-timeout",
-        "60",
-        "--workers",
-        "1",
-        "--max-time",
-        str(BUDGET),
-        "--no-color",
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=360, check=False)
+    result = openapi.schemathesis(
+        shim,
+        openapi.pinned(schema, space),
+        tmp_path,
+        paths=paths,
+        phases="stateful",
+        checks=CHECKS,
+        seed="20261123",
+        max_time=BUDGET,
+        timeout=360,
+    )
     output = result.stdout + result.stderr
     print(output[-3000:])
     scenarios = re.search(r"Scenarios:\s+(\d+)", output)

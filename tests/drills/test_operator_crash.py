@@ -23,8 +23,9 @@ import pytest
 
 from deployunits.k8s.client import Connection, KubeClient, core_path, custom_path
 from deployunits.reconcile.redeploy import REQUEST_LABEL
+from devcluster.processes import OperatorProcess
 from tests.drills.figures import Figures
-from tests.support.cluster import Cluster, OperatorProcess, condition
+from tests.support.cluster import Cluster, condition
 from tests.support.models import bpmn, dmn
 
 DRILL = "operator crash"

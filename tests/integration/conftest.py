@@ -1,11 +1,13 @@
 """Fixtures for integration tests: a session-wide cluster and operator, a namespace per test."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.support.cluster import Cluster, OperatorProcess, embedded_cluster, unique_name
+from devcluster.processes import OperatorProcess, ShimProcess
+from tests.support.cluster import Cluster, embedded_cluster, unique_name
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -42,6 +44,43 @@ def operator(
     process.start()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="module")
+def start_shim(
+    cluster: Cluster, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., ShimProcess]]:
+    """Starts shims (with ShimProcess's options) while the operator runs; stops them after the
+    module. Each logs to a file of its own."""
+    started: list[ShimProcess] = []
+
+    def start(**options: Any) -> ShimProcess:
+        process = ShimProcess(
+            cluster.kubeconfig, tmp_path_factory.mktemp("shim") / "log", **options
+        )
+        started.append(process)
+        process.start()
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def shim(start_shim: Callable[..., ShimProcess]) -> ShimProcess:
+    """A shim with the default settings (no auth; the default engine is namespace `default`).
+    Modules that need other settings define a `shim` of their own."""
+    return start_shim()
+
+
+@pytest.fixture(scope="module")
+def space(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace for the module, named after it: where a module's shim serves its own
+    namespace (the jBPM dialect and the default engine address it)."""
+    module = request.module.__name__.rsplit(".", 1)[-1]
+    with cluster.scratch_namespace(module.removeprefix("test_").replace("_", "-")) as name:
+        yield name
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ import httpx
 import pytest
 import yaml
 
-from deployunits.devcluster.plane import free_port
-from tests.support.cluster import Cluster, OperatorProcess
-from tests.support.shim import ShimProcess
+from devcluster.plane import free_port
+from devcluster.processes import OperatorProcess, ShimProcess
+from tests.support.cluster import Cluster
 
 SAMPLES = Path(__file__).resolve().parents[1] / "unit" / "samples"
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$")
@@ -44,16 +44,6 @@ def bpmn(key: str, name: str = "Process") -> bytes:
         "  </process>\n"
         "</definitions>\n"
     ).encode()
-
-
-@pytest.fixture(scope="module")
-def shim(
-    cluster: Cluster, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ShimProcess]:
-    with ShimProcess(
-        cluster.kubeconfig, tmp_path_factory.mktemp("shim") / "log"
-    ).serving() as process:
-        yield process
 
 
 @pytest.fixture

@@ -6,93 +6,41 @@ deployer with a Role allowed everything, by Bearer and by Basic with the token a
 deployer refused in another namespace; a new RoleBinding takes effect after the short deny cache.
 """
 
-import base64
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
 
-from tests.support.cluster import Cluster, OperatorProcess, unique_name
-from tests.support.shim import ShimProcess
+from devcluster.processes import ShimProcess
+from tests.support import rbac
+from tests.support.cluster import Cluster, unique_name
 
 BPMN = (
     b'<?xml version="1.0"?><definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" '
     b'targetNamespace="http://x"><process id="auth" isExecutable="true"/></definitions>'
 )
-ROLES = """
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: deployer}}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: reader}}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: nobody}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {{name: deployer}}
-rules:
-  - apiGroups: [bpm.deployunits.io]
-    resources: [deploymentunits]
-    verbs: [get, list, create, delete]
-  - apiGroups: [bpm.deployunits.io]
-    resources: [redeploys]
-    verbs: [create]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {{name: reader}}
-rules:
-  - apiGroups: [bpm.deployunits.io]
-    resources: [deploymentunits]
-    verbs: [get, list]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {{name: deployer}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: deployer}}
-subjects: [{{kind: ServiceAccount, name: deployer, namespace: {namespace}}}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {{name: reader}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}}
-subjects: [{{kind: ServiceAccount, name: reader, namespace: {namespace}}}]
-"""
+ACCOUNTS: dict[str, rbac.Rights] = {
+    "deployer": {"deploymentunits": ["get", "list", "create", "delete"], "redeploys": ["create"]},
+    "reader": {"deploymentunits": ["get", "list"]},
+    "nobody": {},
+}
 
 
 @pytest.fixture(scope="module")
-def shim(
-    cluster: Cluster, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ShimProcess]:
+def shim(start_shim: Callable[..., ShimProcess]) -> ShimProcess:
     # The shim's own identity (admin here) needs create on tokenreviews and
     # subjectaccessreviews (system:auth-delegator in a real cluster).
-    with ShimProcess(
-        cluster.kubeconfig,
-        tmp_path_factory.mktemp("shim") / "log",
-        auth_mode="kubernetes",
-        env={"DEPLOYUNITS_AUTH_CACHE_SECONDS": "2"},
-    ).serving() as process:
-        yield process
+    return start_shim(auth_mode="kubernetes", env={"DEPLOYUNITS_AUTH_CACHE_SECONDS": "2"})
 
 
 @pytest.fixture
 def tokens(cluster: Cluster, namespace: str) -> dict[str, str]:
-    cluster.apply(ROLES.format(namespace=namespace), namespace)
-    return {
-        name: cluster.kubectl("create", "token", name, "-n", namespace).stdout.strip()
-        for name in ("deployer", "reader", "nobody")
-    }
+    return rbac.accounts(cluster, namespace, ACCOUNTS)
 
 
 def client(shim: ShimProcess, namespace: str, token: str | None) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=shim.engine(namespace), headers=headers, timeout=60)
+    return httpx.Client(base_url=shim.engine(namespace), headers=rbac.bearer(token), timeout=60)
 
 
 def upload(api: httpx.Client) -> httpx.Response:
@@ -157,9 +105,10 @@ def test_a_reader_reads_but_may_not_write(
 def test_a_deployer_may_do_everything_by_bearer_or_basic(
     shim: ShimProcess, namespace: str, tokens: dict[str, str]
 ) -> None:
-    basic = base64.b64encode(f"anyone:{tokens['deployer']}".encode()).decode()
     with httpx.Client(
-        base_url=shim.engine(namespace), headers={"Authorization": f"Basic {basic}"}, timeout=60
+        base_url=shim.engine(namespace),
+        headers=rbac.basic("anyone", tokens["deployer"]),
+        timeout=60,
     ) as api:
         made = upload(api)
         assert made.status_code == 200, made.text

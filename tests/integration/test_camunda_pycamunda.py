@@ -5,14 +5,12 @@ filters, sorting and paging, get, resources, one resource, resource data, delete
 """
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pycamunda
 import pycamunda.deployment as deployment
 import pytest
 
-from tests.support.cluster import Cluster, OperatorProcess
-from tests.support.shim import ShimProcess
+from devcluster.processes import ShimProcess
 
 
 def bpmn(key: str) -> bytes:
@@ -21,16 +19,6 @@ def bpmn(key: str) -> bytes:
         f'targetNamespace="http://x"><process id="{key}" name="P {key}" isExecutable="true"/>'
         "</definitions>"
     ).encode()
-
-
-@pytest.fixture(scope="module")
-def shim(
-    cluster: Cluster, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ShimProcess]:
-    with ShimProcess(
-        cluster.kubeconfig, tmp_path_factory.mktemp("shim") / "log"
-    ).serving() as process:
-        yield process
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.cluster import Cluster, OperatorProcess, wait_for
-from tests.support.shim import ShimProcess
+from devcluster.processes import OperatorProcess, ShimProcess, wait_for
+from tests.support.cluster import Cluster
 
 UPLOADS = 8
 MAPS = (

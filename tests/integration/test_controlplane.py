@@ -14,9 +14,10 @@ import textwrap
 import urllib.request
 from pathlib import Path
 
-from deployunits.devcluster import binaries
-from deployunits.devcluster.plane import ControlPlane, free_port
-from tests.support.cluster import REPO, Cluster, wait_for
+from devcluster import binaries
+from devcluster.plane import ControlPlane, free_port
+from devcluster.processes import wait_for
+from tests.support.cluster import REPO, Cluster
 
 
 def _alive(pid: int) -> bool:
@@ -33,8 +34,8 @@ def test_plane_processes_die_when_their_parent_is_killed(tmp_path: Path) -> None
     script = textwrap.dedent(
         """
         import sys, time
-        from deployunits.devcluster import binaries
-        from deployunits.devcluster.plane import ControlPlane
+        from devcluster import binaries
+        from devcluster.plane import ControlPlane
         plane = ControlPlane(binaries.ensure_built(), with_controller_manager=True)
         plane.start()
         print(" ".join(str(pid) for pid in plane.processes().values()), flush=True)

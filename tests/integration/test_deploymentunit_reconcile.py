@@ -11,29 +11,14 @@ import json
 
 import pytest
 
-from tests.support.cluster import Cluster, OperatorProcess, condition, wait_for
+from devcluster.processes import OperatorProcess, wait_for
+from tests.support.cluster import Cluster, condition
 from tests.support.models import bpmn, dmn
 
 pytestmark = pytest.mark.usefixtures("operator")
 
 BPMN = bpmn("hello")
 DMN = dmn("approve")
-
-
-def wait_ready(cluster: Cluster, operator: OperatorProcess, namespace: str, name: str) -> None:
-    result = cluster.kubectl(
-        "wait",
-        "--for=condition=Ready",
-        "--timeout=60s",
-        f"du/{name}",
-        "-n",
-        namespace,
-        check=False,
-    )
-    assert result.returncode == 0, (
-        f"{result.stderr}\nunit: {json.dumps(cluster.get('du', name, namespace), indent=1)}"
-        f"\noperator log:\n{operator.tail()}"
-    )
 
 
 def test_inline_unit_becomes_ready_with_its_resources(
@@ -54,7 +39,7 @@ spec:
 """,
         namespace,
     )
-    wait_ready(cluster, operator, namespace, "hello")
+    cluster.wait_condition("hello", namespace, "Ready", operator)
     unit = cluster.get("du", "hello", namespace)
     status = unit["status"]
     assert status["observedGeneration"] == unit["metadata"]["generation"]
@@ -124,8 +109,8 @@ spec:
 """,
         namespace,
     )
-    wait_ready(cluster, operator, namespace, "whole")
-    wait_ready(cluster, operator, namespace, "picked")
+    cluster.wait_condition("whole", namespace, "Ready", operator)
+    cluster.wait_condition("picked", namespace, "Ready", operator)
     whole = {r["name"]: r for r in cluster.get("du", "whole", namespace)["status"]["resources"]}
     assert sorted(whole) == ["form.bin", "hello.bpmn", "readme.txt"]
     assert whole["form.bin"]["sha256"] == hashlib.sha256(form).hexdigest()
@@ -165,7 +150,7 @@ spec:
     cluster.kubectl(
         "create", "configmap", "later", "-n", namespace, f"--from-literal=a.bpmn={BPMN}"
     )
-    wait_ready(cluster, operator, namespace, "early")
+    cluster.wait_condition("early", namespace, "Ready", operator)
 
 
 def test_undeploy_reaches_undeployed_and_stays_ready(
@@ -186,7 +171,7 @@ spec:
 """,
         namespace,
     )
-    wait_ready(cluster, operator, namespace, "goes")
+    cluster.wait_condition("goes", namespace, "Ready", operator)
     cluster.kubectl(
         "patch",
         "du",
@@ -239,7 +224,7 @@ def test_the_admission_policy_puts_the_finalizer_on_at_creation(
     # The create's own answer carries it: no operator write was needed for it.
     assert created["metadata"]["finalizers"] == ["bpm.deployunits.io/finalizer"]
     assert created["metadata"]["resourceVersion"]
-    wait_ready(cluster, operator, namespace, "guarded")
+    cluster.wait_condition("guarded", namespace, "Ready", operator)
 
 
 def test_the_operator_puts_back_a_finalizer_the_policy_did_not_set(
@@ -247,7 +232,7 @@ def test_the_operator_puts_back_a_finalizer_the_policy_did_not_set(
 ) -> None:
     # A cluster without manifests/admission: the unit arrives without the finalizer.
     cluster.apply(INLINE_UNIT, namespace)
-    wait_ready(cluster, operator, namespace, "guarded")
+    cluster.wait_condition("guarded", namespace, "Ready", operator)
     cluster.kubectl(
         "patch", "du", "guarded", "-n", namespace, "--type=json",
         "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]',
@@ -281,7 +266,7 @@ spec:
 """,
             namespace,
         )
-    wait_ready(cluster, operator, namespace, "good")
+    cluster.wait_condition("good", namespace, "Ready", operator)
     wait_for(
         lambda: (
             cluster.get("du", "broken", namespace).get("status", {}).get("status")

@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 
 from deployunits import constants
-from tests.support.cluster import Cluster, OperatorProcess
+from devcluster.processes import OperatorProcess
+from tests.support.cluster import Cluster
 from tests.support.health import KStatus, argocd_health, flux_health, kstatus
 
 pytestmark = pytest.mark.usefixtures("operator")
@@ -59,27 +60,6 @@ TWICE = f"""    inline:
         content: '{BPMN}'"""
 
 
-def wait(
-    cluster: Cluster, operator: OperatorProcess, namespace: str, name: str, condition: str
-) -> dict[str, Any]:
-    """Wait for the condition, then the unit as `kubectl get -o json` shows it."""
-    result = cluster.kubectl(
-        "wait",
-        f"--for=condition={condition}",
-        "--timeout=60s",
-        f"du/{name}",
-        "-n",
-        namespace,
-        check=False,
-    )
-    found = cluster.get("du", name, namespace)
-    assert result.returncode == 0, (
-        f"{name}: {result.stderr}\n{json.dumps(found.get('status'), indent=1)}\n"
-        f"operator log:\n{operator.tail()}"
-    )
-    return found
-
-
 def assess(obj: dict[str, Any]) -> tuple[str, KStatus, KStatus]:
     """(Argo CD status, kstatus, Flux status) of one object."""
     return argocd_health(obj).status, kstatus(obj)[0], flux_health(obj)
@@ -87,7 +67,7 @@ def assess(obj: dict[str, Any]) -> tuple[str, KStatus, KStatus]:
 
 def test_ready_unit_is_healthy(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
     cluster.apply(unit("good", INLINE), namespace)
-    found = wait(cluster, operator, namespace, "good", "Ready")
+    found = cluster.wait_condition("good", namespace, "Ready", operator)
     assert assess(found) == ("Healthy", KStatus.CURRENT, KStatus.CURRENT)
 
 
@@ -95,7 +75,7 @@ def test_failed_unit_is_degraded_with_the_operators_message(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     cluster.apply(unit("twice", TWICE), namespace)
-    found = wait(cluster, operator, namespace, "twice", "Stalled")
+    found = cluster.wait_condition("twice", namespace, "Stalled", operator)
     assert found["status"]["status"] == "DEPLOY_FAILED"
     assert assess(found) == ("Degraded", KStatus.FAILED, KStatus.FAILED)
     stalled = next(c for c in found["status"]["conditions"] if c["type"] == "Stalled")
@@ -109,13 +89,13 @@ def test_unit_waiting_for_content_is_progressing_then_healthy(
     source = """    configMaps:
       - name: later"""
     cluster.apply(unit("waiting", source), namespace)
-    found = wait(cluster, operator, namespace, "waiting", "Reconciling")
+    found = cluster.wait_condition("waiting", namespace, "Reconciling", operator)
     assert assess(found) == ("Progressing", KStatus.IN_PROGRESS, KStatus.IN_PROGRESS)
     assert "later" in argocd_health(found).message
     cluster.kubectl(
         "create", "configmap", "later", "-n", namespace, f"--from-literal=p.bpmn={BPMN}"
     )
-    found = wait(cluster, operator, namespace, "waiting", "Ready")
+    found = cluster.wait_condition("waiting", namespace, "Ready", operator)
     assert assess(found) == ("Healthy", KStatus.CURRENT, KStatus.CURRENT)
 
 
@@ -123,7 +103,7 @@ def test_undeployed_unit_is_healthy(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     cluster.apply(unit("resting", INLINE, state="Undeployed"), namespace)
-    found = wait(cluster, operator, namespace, "resting", "Ready")
+    found = cluster.wait_condition("resting", namespace, "Ready", operator)
     assert found["status"]["status"] == "UNDEPLOYED"
     assert assess(found) == ("Healthy", KStatus.CURRENT, KStatus.CURRENT)
 
@@ -132,7 +112,7 @@ def test_unobserved_spec_change_is_progressing(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     cluster.apply(unit("changing", INLINE), namespace)
-    wait(cluster, operator, namespace, "changing", "Ready")
+    cluster.wait_condition("changing", namespace, "Ready", operator)
     # The server's own answer to a spec change, before any operator could act on it.
     answer = cluster.kubectl(
         "patch",
@@ -157,7 +137,7 @@ def test_unit_being_deleted_is_progressing(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     cluster.apply(unit("leaving", INLINE), namespace)
-    found = wait(cluster, operator, namespace, "leaving", "Ready")
+    found = cluster.wait_condition("leaving", namespace, "Ready", operator)
     assert constants.FINALIZER in found["metadata"].get("finalizers", [])
     # With a finalizer, a (dry-run) delete answers with the object marked for deletion.
     path = (
@@ -181,34 +161,13 @@ spec:
 """
 
 
-def wait_redeploy(
-    cluster: Cluster, operator: OperatorProcess, namespace: str, name: str, condition: str
-) -> dict[str, Any]:
-    """Wait for the Redeploy's condition, then the Redeploy as JSON."""
-    result = cluster.kubectl(
-        "wait",
-        f"--for=condition={condition}",
-        "--timeout=60s",
-        f"redeploy/{name}",
-        "-n",
-        namespace,
-        check=False,
-    )
-    found = cluster.get("redeploy", name, namespace)
-    assert result.returncode == 0, (
-        f"{name}: {result.stderr}\n{json.dumps(found.get('status'), indent=1)}\n"
-        f"operator log:\n{operator.tail()}"
-    )
-    return found
-
-
 def test_succeeded_redeploy_is_healthy(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     cluster.apply(unit("source", INLINE), namespace)
-    wait(cluster, operator, namespace, "source", "Ready")
+    cluster.wait_condition("source", namespace, "Ready", operator)
     cluster.apply(redeploy("again", "source-1"), namespace)
-    found = wait_redeploy(cluster, operator, namespace, "again", "Succeeded")
+    found = cluster.wait_condition("again", namespace, "Succeeded", operator, kind="redeploy")
     assert assess(found) == ("Healthy", KStatus.CURRENT, KStatus.CURRENT)
 
 
@@ -216,7 +175,7 @@ def test_refused_redeploy_is_degraded(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     cluster.apply(redeploy("nowhere", "no-such-deployment"), namespace)
-    found = wait_redeploy(cluster, operator, namespace, "nowhere", "Stalled")
+    found = cluster.wait_condition("nowhere", namespace, "Stalled", operator, kind="redeploy")
     assert assess(found) == ("Degraded", KStatus.FAILED, KStatus.FAILED)
     stalled = next(c for c in found["status"]["conditions"] if c["type"] == "Stalled")
     assert argocd_health(found).message == stalled["message"]

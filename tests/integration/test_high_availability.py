@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.cluster import REPO, Cluster, OperatorProcess, wait_for
+from devcluster.processes import OperatorProcess, wait_for
+from tests.support.cluster import REPO, Cluster
 from tests.support.models import bpmn
 
 

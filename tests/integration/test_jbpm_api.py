@@ -12,7 +12,7 @@ other way round; the CRD refusing a strategy change by kubectl.
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -22,19 +22,13 @@ import pytest
 from deployunits import constants
 from deployunits.api.jbpm import ids
 from deployunits.content.maven import MavenCoordinates
+from devcluster.kjars import build_kjar, jbpm_bpmn
+from devcluster.processes import ShimProcess, wait_for
 from tests.support import jbpm
-from tests.support.cluster import Cluster, OperatorProcess, unique_name, wait_for
-from tests.support.maven_repo import MavenRepo, build_kjar
-from tests.support.shim import ShimProcess
+from tests.support.cluster import Cluster, unique_name
+from tests.support.maven_repo import MavenRepo
 
 JSON_ACCEPT = {"Accept": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def space(cluster: Cluster) -> Iterator[str]:
-    """One namespace for the module: the jBPM dialect serves the shim's own namespace."""
-    with cluster.scratch_namespace("jbpm") as name:
-        yield name
 
 
 @pytest.fixture(scope="module")
@@ -45,20 +39,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MavenRepo]:
 
 
 @pytest.fixture(scope="module")
-def shim(
-    cluster: Cluster,
-    operator: OperatorProcess,
-    space: str,
-    repo: MavenRepo,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[ShimProcess]:
-    with ShimProcess(
-        cluster.kubeconfig,
-        tmp_path_factory.mktemp("shim") / "log",
-        namespace=space,
-        env={"DEPLOYUNITS_MAVEN_REPOSITORY": repo.url},
-    ).serving() as process:
-        yield process
+def shim(space: str, repo: MavenRepo, start_shim: Callable[..., ShimProcess]) -> ShimProcess:
+    """A shim serving `space`: the jBPM dialect serves the shim's own namespace."""
+    return start_shim(namespace=space, env={"DEPLOYUNITS_MAVEN_REPOSITORY": repo.url})
 
 
 @pytest.fixture
@@ -74,7 +57,7 @@ def new_id(artifact: str = "kjar", version: str = "1.0.0") -> str:
 def publish(repo: MavenRepo, deployment_id: str, *keys: str) -> None:
     group, artifact, version = deployment_id.split(":")[:3]
     jar = build_kjar(
-        {f"com/acme/{key}.bpmn2": jbpm.jbpm_bpmn(key) for key in keys},
+        {f"com/acme/{key}.bpmn2": jbpm_bpmn(key) for key in keys},
         group_id=group,
         artifact_id=artifact,
         version=version,
@@ -121,7 +104,7 @@ def undeploy_json(api: httpx.Client, deployment_id: str) -> dict[str, Any]:
 
 
 def inline_unit(name: str, deployment_id: str, *keys: str, state: str = "Deployed") -> str:
-    content = jbpm.jbpm_bpmn(*keys).decode()
+    content = jbpm_bpmn(*keys).decode()
     return json.dumps(
         {
             "apiVersion": constants.API_VERSION,

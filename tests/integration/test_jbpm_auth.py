@@ -6,82 +6,39 @@ deploy (create) or undeploy (patch); a deployer may create but not patch; an ope
 deploys and undeploys, by Bearer and by Basic with the token as password.
 """
 
-import base64
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
 
-from tests.support import jbpm
-from tests.support.cluster import Cluster, OperatorProcess, wait_for
-from tests.support.shim import ShimProcess
+from devcluster.processes import ShimProcess, wait_for
+from tests.support import jbpm, rbac
+from tests.support.cluster import Cluster
 
-ROLES = """
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: {name}}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {{name: {name}}}
-rules:
-  - apiGroups: [bpm.deployunits.io]
-    resources: [deploymentunits]
-    verbs: [{verbs}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {{name: {name}}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: {name}}}
-subjects: [{{kind: ServiceAccount, name: {name}, namespace: {namespace}}}]
-"""
-ACCOUNTS = {
-    "reader": "get, list",
-    "creator": "get, list, create",
-    "manager": "get, list, create, patch",
-    "nobody": "watch",
+ACCOUNTS: dict[str, rbac.Rights] = {
+    "reader": {"deploymentunits": ["get", "list"]},
+    "creator": {"deploymentunits": ["get", "list", "create"]},
+    "manager": {"deploymentunits": ["get", "list", "create", "patch"]},
+    "nobody": {"deploymentunits": ["watch"]},
 }
 
 
 @pytest.fixture(scope="module")
-def space(cluster: Cluster) -> Iterator[str]:
-    with cluster.scratch_namespace("jbpm-auth") as name:
-        yield name
-
-
-@pytest.fixture(scope="module")
-def shim(
-    cluster: Cluster,
-    operator: OperatorProcess,
-    space: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[ShimProcess]:
-    with ShimProcess(
-        cluster.kubeconfig,
-        tmp_path_factory.mktemp("shim") / "log",
+def shim(space: str, start_shim: Callable[..., ShimProcess]) -> ShimProcess:
+    return start_shim(
         namespace=space,
         auth_mode="kubernetes",
         env={"DEPLOYUNITS_AUTH_CACHE_SECONDS": "2"},
-    ).serving() as process:
-        yield process
+    )
 
 
 @pytest.fixture(scope="module")
 def tokens(cluster: Cluster, space: str) -> dict[str, str]:
-    for name, verbs in ACCOUNTS.items():
-        cluster.apply(ROLES.format(name=name, verbs=verbs, namespace=space), space)
-    return {
-        name: cluster.kubectl("create", "token", name, "-n", space).stdout.strip()
-        for name in ACCOUNTS
-    }
+    return rbac.accounts(cluster, space, ACCOUNTS)
 
 
 def client(shim: ShimProcess, token: str | None, basic: bool = False) -> httpx.Client:
-    headers = {}
-    if token and basic:
-        headers["Authorization"] = "Basic " + base64.b64encode(f"any:{token}".encode()).decode()
-    elif token:
-        headers["Authorization"] = f"Bearer {token}"
+    headers = rbac.basic("any", token) if token and basic else rbac.bearer(token)
     return httpx.Client(base_url=shim.url + jbpm.PREFIX, headers=headers, timeout=60)
 
 

@@ -19,10 +19,11 @@ import pytest
 
 from deployunits.api.jbpm.queue import LEDGER_NAME, Ledger
 from deployunits.content.maven import MavenCoordinates
+from devcluster.kjars import build_kjar, jbpm_bpmn
+from devcluster.processes import OperatorProcess, ShimProcess, wait_for
 from tests.support import jbpm
-from tests.support.cluster import Cluster, OperatorProcess, wait_for
-from tests.support.maven_repo import MavenRepo, build_kjar, maven_repo_fixture  # noqa: F401
-from tests.support.shim import ShimProcess
+from tests.support.cluster import Cluster
+from tests.support.maven_repo import MavenRepo, maven_repo_fixture  # noqa: F401
 
 LIMIT = 3
 JSON_ACCEPT = {"Accept": "application/json"}
@@ -104,7 +105,7 @@ def publish(repo: MavenRepo, deployment_id: str) -> None:
     group, artifact, version = deployment_id.split(":")
     key = f"p{uuid.uuid4().hex[:8]}"
     jar = build_kjar(
-        {f"{key}.bpmn2": jbpm.jbpm_bpmn(key)},
+        {f"{key}.bpmn2": jbpm_bpmn(key)},
         group_id=group,
         artifact_id=artifact,
         version=version,

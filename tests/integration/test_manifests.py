@@ -12,24 +12,16 @@ Matrix:
 
 import json
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.support.cluster import Cluster, OperatorProcess
+from devcluster.processes import OperatorProcess
+from tests.support.cluster import Cluster
+from tests.support.manifests import MANIFESTS, SAMPLES, render
 
-REPO = Path(__file__).resolve().parents[2]
-MANIFESTS = REPO / "manifests"
-SAMPLES = MANIFESTS / "samples"
 INSTALL_NAMESPACE = "deployunits-system"
-
-
-def render(cluster: Cluster, folder: Path) -> list[dict[str, Any]]:
-    """`kubectl kustomize FOLDER`."""
-    out = cluster.kubectl("kustomize", str(folder)).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
 def dump(objects: list[dict[str, Any]]) -> str:
@@ -43,7 +35,7 @@ def install_namespace(cluster: Cluster) -> str:
     A server-side dry run creates nothing, so the objects inside a namespace that the same
     apply would create could not be checked without it.
     """
-    [namespace] = [o for o in render(cluster, MANIFESTS) if o["kind"] == "Namespace"]
+    [namespace] = [o for o in render(MANIFESTS) if o["kind"] == "Namespace"]
     cluster.kubectl("apply", "-f", "-", input=dump([namespace]))
     return str(namespace["metadata"]["name"])
 
@@ -62,12 +54,12 @@ class TestBase:
     ) -> None:
         result = dry_run(cluster, "-k", str(MANIFESTS))
         accepted = [line for line in result.stdout.splitlines() if "(server dry run)" in line]
-        assert len(accepted) == len(render(cluster, MANIFESTS)), result.stdout
+        assert len(accepted) == len(render(MANIFESTS)), result.stdout
 
     def test_pod_meets_the_restricted_pod_security_level(
         self, cluster: Cluster, install_namespace: str
     ) -> None:
-        [deployment] = [o for o in render(cluster, MANIFESTS) if o["kind"] == "Deployment"]
+        [deployment] = [o for o in render(MANIFESTS) if o["kind"] == "Deployment"]
         template = deployment["spec"]["template"]
         pod = {
             "apiVersion": "v1",
@@ -109,7 +101,7 @@ class TestSamples:
     def test_api_server_accepts_every_sample(self, cluster: Cluster, namespace: str) -> None:
         result = dry_run(cluster, "-k", str(SAMPLES), "-n", namespace)
         accepted = [line for line in result.stdout.splitlines() if "(server dry run)" in line]
-        assert len(accepted) == len(render(cluster, SAMPLES)), result.stdout
+        assert len(accepted) == len(render(SAMPLES)), result.stdout
 
     def test_api_server_refuses_a_broken_unit(self, cluster: Cluster, namespace: str) -> None:
         # The control for the test above: the dry run does validate against the CRD.
@@ -136,25 +128,12 @@ class TestSamples:
         # invoice unit first; both are checked by the dry run above.
         objects = [
             o
-            for o in render(cluster, SAMPLES)
+            for o in render(SAMPLES)
             if o["kind"] == "ConfigMap"
             or (o["kind"] == "DeploymentUnit" and "maven" not in o["spec"]["resources"])
         ]
         cluster.apply(dump(objects), namespace)
         for name in ("invoice", "hello-inline"):
-            result = cluster.kubectl(
-                "wait",
-                "--for=condition=Ready",
-                "--timeout=60s",
-                f"du/{name}",
-                "-n",
-                namespace,
-                check=False,
-            )
-            assert result.returncode == 0, (
-                f"{name}: {result.stderr}\n"
-                f"{json.dumps(cluster.get('du', name, namespace).get('status'), indent=1)}\n"
-                f"operator log:\n{operator.tail()}"
-            )
+            cluster.wait_condition(name, namespace, "Ready", operator)
         resources = cluster.get("du", "invoice", namespace)["status"]["resources"]
         assert sorted(r["name"] for r in resources) == ["approver.dmn", "invoice.bpmn"]

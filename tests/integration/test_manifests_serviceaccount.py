@@ -31,9 +31,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deployunits.devcluster.binaries import BinariesUnavailable
-from deployunits.devcluster.plane import _die_with_parent, free_port
-from tests.support.cluster import Cluster, OperatorProcess, embedded_cluster, wait_for
+from devcluster.binaries import BinariesUnavailable
+from devcluster.plane import die_with_parent, free_port
+from devcluster.processes import OperatorProcess, wait_for
+from tests.support.cluster import Cluster, embedded_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_NAMESPACE = "deployunits-system"
@@ -156,7 +157,7 @@ def account_shim(installed: Installed, tmp_path_factory: pytest.TempPathFactory)
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     shim = Shim(f"http://127.0.0.1:{port}", log, popen)
 
@@ -259,20 +260,7 @@ spec:
             ("from-config-map", "Ready"),
             ("twice", "Stalled"),
         ):
-            result = cluster.kubectl(
-                "wait",
-                f"--for=condition={condition}",
-                "--timeout=60s",
-                f"du/{name}",
-                "-n",
-                namespace,
-                check=False,
-            )
-            assert result.returncode == 0, (
-                f"{name}: {result.stderr}\n"
-                f"{json.dumps(cluster.get('du', name, namespace).get('status'), indent=1)}\n"
-                f"operator log:\n{account_operator.tail()}"
-            )
+            cluster.wait_condition(name, namespace, condition, account_operator)
         assert cluster.get("du", "twice", namespace)["status"]["status"] == "DEPLOY_FAILED"
         # Snapshots were stored with the account's rights (created, owned by the unit).
         snapshots = json.loads(

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import Cluster, OperatorProcess, condition, wait_for
+from devcluster.processes import OperatorProcess, wait_for
+from tests.support.cluster import Cluster, condition
 from tests.support.models import bpmn
 
 UNITS = 20

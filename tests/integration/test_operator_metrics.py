@@ -7,9 +7,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.cluster import Cluster, OperatorProcess, wait_for
+from devcluster.processes import OperatorProcess, ShimProcess, wait_for
+from tests.support.cluster import Cluster
 from tests.support.models import bpmn
-from tests.support.shim import ShimProcess
 
 
 def scrape(operator: OperatorProcess) -> dict[str, float]:

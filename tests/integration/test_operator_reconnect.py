@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from deployunits.devcluster import binaries
-from deployunits.devcluster.plane import ControlPlane
-from tests.support.cluster import Cluster, OperatorProcess, wait_for
+from devcluster import binaries
+from devcluster.plane import ControlPlane
+from devcluster.processes import OperatorProcess, wait_for
+from tests.support.cluster import Cluster
 
 OUTAGE_SECONDS = 30.0
 #: The fault drills' threshold for reconnecting after the API server is back.

@@ -31,11 +31,11 @@ import pytest
 import yaml
 
 from deployunits.content.maven import MavenCoordinates
-from deployunits.devcluster.plane import _die_with_parent, free_port
-from tests.support import jbpm
-from tests.support.cluster import REPO, Cluster, OperatorProcess, unique_name, wait_for
-from tests.support.maven_repo import MavenRepo, build_kjar
-from tests.support.shim import ShimProcess
+from devcluster.kjars import build_kjar, jbpm_bpmn
+from devcluster.plane import die_with_parent, free_port
+from devcluster.processes import OperatorProcess, ShimProcess, wait_for
+from tests.support.cluster import REPO, Cluster, unique_name
+from tests.support.maven_repo import MavenRepo
 
 README = REPO / "README.md"
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
@@ -97,7 +97,7 @@ def maven(tmp_path: Path) -> Iterator[MavenRepo]:
     """A Maven repository holding the kjar the README's jBPM example deploys."""
     repo = MavenRepo(tmp_path / "maven")
     kjar = build_kjar(
-        {"com/example/orders.bpmn2": jbpm.jbpm_bpmn("orders", package="com.example")},
+        {"com/example/orders.bpmn2": jbpm_bpmn("orders", package="com.example")},
         group_id=KJAR.group_id,
         artifact_id=KJAR.artifact_id,
         version=KJAR.version,
@@ -163,7 +163,7 @@ def token_shim(cluster: Cluster, workdir: Path, tmp_path: Path) -> Iterator[int]
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     try:
         wait_for(

@@ -13,7 +13,8 @@ import pytest
 
 from deployunits import snapshots
 from deployunits.reconcile import redeploy as decide
-from tests.support.cluster import Cluster, OperatorProcess, condition, wait_for
+from devcluster.processes import OperatorProcess, wait_for
+from tests.support.cluster import Cluster, condition
 from tests.support.models import bpmn, dmn
 
 pytestmark = pytest.mark.usefixtures("operator")

@@ -16,7 +16,8 @@ import pytest
 from deployunits.k8s.client import Connection, KubeClient, custom_path
 from deployunits.operations import redeploys
 from deployunits.reconcile import redeploy as decide
-from tests.support.cluster import Cluster, OperatorProcess, condition, wait_for
+from devcluster.processes import OperatorProcess, wait_for
+from tests.support.cluster import Cluster, condition
 from tests.support.models import bpmn
 
 SOURCE = f"""

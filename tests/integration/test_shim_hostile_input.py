@@ -10,15 +10,15 @@ to the limit is served however it arrives, and one over it is answered 431 and c
 import random
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from deployunits import constants
 from deployunits.settings import ShimSettings
-from tests.support.cluster import Cluster, OperatorProcess
-from tests.support.shim import ShimProcess
+from devcluster.processes import ShimProcess
+from tests.support.cluster import Cluster
 
 MAX_RESOURCES = 5
 HEADER_TIMEOUT = 1.0
@@ -32,19 +32,14 @@ BPMN = (
 
 
 @pytest.fixture(scope="module")
-def shim(
-    cluster: Cluster, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ShimProcess]:
-    with ShimProcess(
-        cluster.kubeconfig,
-        tmp_path_factory.mktemp("shim") / "log",
+def shim(start_shim: Callable[..., ShimProcess]) -> ShimProcess:
+    return start_shim(
         env={
             "DEPLOYUNITS_MAX_RESOURCES_PER_DEPLOYMENT": str(MAX_RESOURCES),
             "DEPLOYUNITS_REQUEST_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
             "DEPLOYUNITS_REQUEST_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
-        },
-    ).serving() as process:
-        yield process
+        }
+    )
 
 
 def stored(cluster: Cluster, namespace: str) -> list[str]:

@@ -19,8 +19,10 @@ import pytest
 
 from deployunits import snapshots
 from deployunits.content.maven import MavenCoordinates
-from tests.support.cluster import Cluster, OperatorProcess, condition, wait_for
-from tests.support.maven_repo import MavenRepo, build_kjar, maven_repo_fixture  # noqa: F401
+from devcluster.kjars import build_kjar
+from devcluster.processes import OperatorProcess, wait_for
+from tests.support.cluster import Cluster, condition
+from tests.support.maven_repo import MavenRepo, maven_repo_fixture  # noqa: F401
 from tests.support.models import bpmn, cmmn, dmn
 
 pytestmark = pytest.mark.usefixtures("operator")

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deployunits.devcluster import binaries
-from deployunits.devcluster.cli import apply_admission_policy
-from deployunits.devcluster.plane import ControlPlane, _die_with_parent, free_port
+from devcluster import binaries, install
+from devcluster.plane import ControlPlane
+from devcluster.processes import ManagedProcess
 
 REPO = Path(__file__).resolve().parents[2]
-CRDS = REPO / "crds"
-ADMISSION = REPO / "manifests" / "admission-beta"
 RESTRICTED_USER = "restricted-tester"
 
 
@@ -74,6 +67,29 @@ class Cluster:
         result: dict[str, Any] = json.loads(out)
         return result
 
+    def wait_condition(
+        self, name: str, namespace: str, condition: str, log: ManagedProcess, kind: str = "du"
+    ) -> dict[str, Any]:
+        """Wait up to 60 s for the object's condition (`kubectl wait`); the object as shown then.
+
+        A timeout fails with the object's status and the tail of `log` (the operator's).
+        """
+        result = self.kubectl(
+            "wait",
+            f"--for=condition={condition}",
+            "--timeout=60s",
+            f"{kind}/{name}",
+            "-n",
+            namespace,
+            check=False,
+        )
+        found = self.get(kind, name, namespace)
+        assert result.returncode == 0, (
+            f"{name}: {result.stderr}\n{json.dumps(found.get('status'), indent=1)}\n"
+            f"operator log:\n{log.tail()}"
+        )
+        return found
+
     def apply(self, manifest: str, namespace: str) -> subprocess.CompletedProcess[str]:
         """kubectl apply -f - into the namespace."""
         return self.kubectl("apply", "-n", namespace, "-f", "-", input=manifest)
@@ -89,13 +105,8 @@ class Cluster:
             self.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
     def install_crds(self) -> None:
-        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
-        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRDS))
-        self.kubectl("api-resources")  # refresh kubectl's discovery cache for this address
-        if self.plane is not None:
-            # The embedded plane serves MutatingAdmissionPolicy: units get the finalizer at
-            # creation, as on a cluster where manifests/admission is installed.
-            apply_admission_policy(self.kubectl_path, self.kubeconfig, ADMISSION)
+        # The embedded plane serves MutatingAdmissionPolicy; other clusters may not.
+        install.install_crds(self.kubectl_path, self.kubeconfig, admission=self.plane is not None)
 
 
 def embedded_cluster() -> Cluster:
@@ -104,86 +115,6 @@ def embedded_cluster() -> Cluster:
     plane.start()
     restricted = plane.add_user(RESTRICTED_USER, ("deployunits:testers",))
     return Cluster(plane.kubeconfig, restricted.kubeconfig, plane=plane)
-
-
-@dataclass
-class OperatorProcess:
-    """The operator as a real subprocess (`deployunits-operator`), restartable and killable."""
-
-    kubeconfig: Path
-    log: Path
-    env: dict[str, str] = field(default_factory=dict)
-    args: list[str] = field(default_factory=lambda: ["--standalone"])
-    popen: subprocess.Popen[bytes] | None = None
-    probe_port: int = 0
-    #: Another program in the operator's place (bench/least_operator.py); the same environment.
-    command: list[str] | None = None
-
-    def start(self, timeout: float = 60) -> None:
-        self.probe_port = free_port()
-        env = {
-            **os.environ,
-            "DEPLOYUNITS_KUBECONFIG": str(self.kubeconfig),
-            "DEPLOYUNITS_PROBE_HOST": "127.0.0.1",
-            "DEPLOYUNITS_PROBE_PORT": str(self.probe_port),
-            **self.env,
-        }
-        executable = Path(sys.executable).parent / "deployunits-operator"
-        command = self.command or [str(executable)]
-        with self.log.open("ab") as out:
-            self.popen = subprocess.Popen(
-                [*command, *self.args],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
-            )
-        wait_for(self._healthy, timeout, f"operator healthz; log:\n{self.tail()}")
-
-    def _healthy(self) -> bool:
-        assert self.popen is not None
-        if self.popen.poll() is not None:
-            raise AssertionError(f"operator exited with {self.popen.returncode}:\n{self.tail()}")
-        try:
-            url = f"http://127.0.0.1:{self.probe_port}/healthz"
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def stop(self) -> None:
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        self.popen = None
-
-    def kill(self) -> None:
-        """kill -9, as a crash would."""
-        if self.popen is not None:
-            self.popen.kill()
-            self.popen.wait()
-        self.popen = None
-
-    def tail(self, lines: int = 80) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
-    """Poll until predicate() is true; fail with `what` after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def unique_name(prefix: str) -> str:

@@ -70,22 +70,6 @@ def child_order(element: Element) -> list[str]:
 PREFIX = "/business-central/rest"
 
 
-def jbpm_bpmn(*keys: str, package: str = "org.acme", version: str = "1.0") -> bytes:
-    """A BPMN2 document as jBPM writes them: one process per key, with drools attributes."""
-    processes = "".join(
-        f'<bpmn2:process id="{key}" name="{key.title()}" isExecutable="true" '
-        f'drools:packageName="{package}" drools:version="{version}">'
-        f'<bpmn2:startEvent id="start_{key}"/></bpmn2:process>'
-        for key in keys
-    )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        '<bpmn2:definitions xmlns:bpmn2="http://www.omg.org/spec/BPMN/20100524/MODEL" '
-        'xmlns:drools="http://www.jboss.org/drools" id="defs" '
-        f'targetNamespace="http://www.jboss.org/drools">{processes}</bpmn2:definitions>'
-    ).encode()
-
-
 def cached_unit(
     *,
     state: str = "Deployed",

@@ -19,7 +19,7 @@ from deployunits.content.archive import (
     is_business_resource,
     validate_resource_name,
 )
-from tests.support.maven_repo import build_kjar
+from devcluster.kjars import build_kjar
 
 MIB = 1024 * 1024
 

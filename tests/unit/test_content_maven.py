@@ -27,7 +27,8 @@ from deployunits.content.maven import (
     ResolvedArtifact,
     fetch_artifact,
 )
-from tests.support.maven_repo import MavenRepo, build_kjar, maven_repo_fixture  # noqa: F401
+from devcluster.kjars import build_kjar
+from tests.support.maven_repo import MavenRepo, maven_repo_fixture  # noqa: F401
 
 MIB = 1024 * 1024
 RELEASE = MavenCoordinates("com.example.orders", "orders-kjar", "1.0.0")

@@ -13,39 +13,21 @@ Matrix:
   the Redeploy names a sample unit and one of its resources.
 """
 
-import subprocess
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from deployunits import constants
-from deployunits.devcluster import binaries
 from deployunits.models.deploymentunit import DeploymentUnitSpec
 from deployunits.models.redeploy import RedeploySpec
 from deployunits.settings import OperatorSettings, ShimSettings
+from tests.support.manifests import MANIFESTS, REPO, SAMPLES, render
 
-REPO = Path(__file__).resolve().parents[2]
-MANIFESTS = REPO / "manifests"
-SAMPLES = MANIFESTS / "samples"
 NAMESPACE = "deployunits-system"
 
 Object = dict[str, Any]
-
-
-def render(folder: Path) -> list[Object]:
-    """`kubectl kustomize FOLDER` (kustomize built into kubectl; no server needed)."""
-    result = subprocess.run(
-        [str(binaries.kubectl()), "kustomize", str(folder)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
 def only(objects: list[Object], kind: str, name: str | None = None) -> Object:

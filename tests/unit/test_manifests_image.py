@@ -9,6 +9,9 @@ No container engine runs here, so this checks what can be checked without one:
   tests, caches); the wheel is built from exactly that context;
 - the wheel: its entry points are the two scripts the image and the Deployment run (no other
   command appears there), it holds the package and no tests;
+- the dev kit (hack/devcluster: the embedded control plane, `deployunits-devcluster`, what tests
+  and benchmarks share) is a distribution of its own: neither the build context, nor the wheel,
+  nor the wheel's code names it, and no test or benchmark code ships;
 - the wheel's scripts start: the operator answers `--help`; the shim validates its settings
   and refuses an unauthenticated listener on a non-loopback address.
 """
@@ -248,6 +251,12 @@ class TestBuildContext:
             assert not in_context(path, ignore_rules), path
         assert in_context("operator/deployunits/settings.py", ignore_rules)
 
+    def test_context_leaves_out_the_dev_kit(self, context: Path) -> None:
+        # The repository holds it (hack/devcluster), the build context does not.
+        assert (REPO / "hack" / "devcluster" / "devcluster" / "plane.py").is_file()
+        assert not (context / "hack").exists()
+        assert not [p for p in context.rglob("*") if "devcluster" in p.name]
+
 
 class TestWheel:
     """The wheel carries both processes' console scripts and the package."""
@@ -279,6 +288,21 @@ class TestWheel:
         assert "deployunits/api/main.py" in names
         assert not [n for n in names if n.startswith(("tests/", "bench/", "manifests/"))]
 
+    def test_wheel_carries_no_dev_kit_and_no_test_code(self, wheel: Path) -> None:
+        with zipfile.ZipFile(wheel) as archive:
+            names = archive.namelist()
+            [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+            parser = configparser.ConfigParser()
+            parser.read_string(archive.read(entry_points).decode())
+            sources = {n: archive.read(n).decode() for n in names if n.endswith(".py")}
+        assert dict(parser["console_scripts"]) == SCRIPTS
+        packages = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+        assert packages == {"deployunits"}
+        assert not [n for n in names if "devcluster" in n or "/tests/" in n or "conftest" in n]
+        # Nothing in the package reaches for the dev kit, test code or test tools.
+        reaching = re.compile(r"^\s*(?:from|import) (?:devcluster|tests|bench|pytest)\b", re.M)
+        assert not [name for name, text in sources.items() if reaching.search(text)]
+
 
 class TestScriptsStart:
     """The wheel's own scripts run (the package imports from the wheel, not the checkout)."""
@@ -304,6 +328,11 @@ class TestScriptsStart:
             check=True,
         )
         assert Path(result.stdout.strip()).is_relative_to(installed)
+
+    def test_installed_wheel_has_no_dev_kit(self, installed: Path) -> None:
+        assert sorted(p.name for p in (installed / "bin").iterdir()) == sorted(SCRIPTS)
+        assert not (installed / "devcluster").exists()
+        assert not (installed / "deployunits" / "devcluster").exists()
 
     def test_operator_answers_help(self, installed: Path) -> None:
         result = self._run(installed, "deployunits-operator", "--help")

@@ -11,17 +11,13 @@ That the rights are also sufficient is proven by running the operator and the sh
 """
 
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from deployunits.devcluster import binaries
+from tests.support.manifests import MANIFESTS, render
 
-REPO = Path(__file__).resolve().parents[2]
-MANIFESTS = REPO / "manifests"
 GROUP = "bpm.deployunits.io"
 ACCOUNT = {"kind": "ServiceAccount", "name": "deployunits", "namespace": "deployunits-system"}
 
@@ -116,19 +112,6 @@ PEOPLE_ROLES = {
     },
     "deployunits-view": {"rbac.authorization.k8s.io/aggregate-to-view"},
 }
-
-
-def render(folder: Path) -> list[Object]:
-    """`kubectl kustomize FOLDER`."""
-    result = subprocess.run(
-        [str(binaries.kubectl()), "kustomize", str(folder)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
-"""kopf handlers (decorators only); importing this package registers them all."""
+"""kopf handlers (decorators only); the operator's entry point imports the modules that register.
 
-from deployunits.handlers import deploymentunit, lifecycle, redeploy
-
-__all__ = ["deploymentunit", "lifecycle", "redeploy"]
+Importing the package alone registers nothing, so that bench's least operator can use
+`common` without the operator's handlers and start-up.
+"""

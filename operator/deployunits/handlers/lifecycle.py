@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
@@ -10,7 +9,7 @@ import kopf
 
 from deployunits import constants
 from deployunits.content.maven import MavenHttp
-from deployunits.handlers import context
+from deployunits.handlers import common, context
 from deployunits.k8s.client import Connection, KubeClient
 from deployunits.memory import IdleTrimmer
 from deployunits.metrics import OperatorMetrics
@@ -18,25 +17,6 @@ from deployunits.operations import redeploys, units
 from deployunits.operations.retries import RetryScheduler
 from deployunits.probes import ProbeServer
 from deployunits.settings import OperatorSettings
-
-
-class NoDiffBase(kopf.DiffBaseStorage):
-    """No diff base: only create/update/resume handlers use one, and there are none here.
-
-    kopf builds the diff base of every event anyway (a deep copy of the body, twice); for
-    20 KiB units that was a twentieth of the operator's CPU in a burst of creations.
-    """
-
-    def build(
-        self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None
-    ) -> kopf.BodyEssence:
-        return kopf.BodyEssence()
-
-    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
-        return kopf.BodyEssence()
-
-    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
-        return None
 
 
 @kopf.on.startup()
@@ -47,7 +27,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # storages are still pinned so that no kopf.zalando.org key is ever written.
     settings.persistence.finalizer = constants.KOPF_FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=constants.PREFIX)
-    settings.persistence.diffbase_storage = NoDiffBase()
+    settings.persistence.diffbase_storage = common.NoDiffBase()
     settings.posting.enabled = config.post_handler_events
     settings.posting.level = logging.WARNING
     # Watches behind NAT or load balancers can go silent (kopf#204, #585): bound them.
@@ -116,19 +96,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     )
 
 
-@kopf.on.login()
-def login(**_: Any) -> kopf.ConnectionInfo:
-    """kopf connects as the project's own client does (DEPLOYUNITS_KUBECONFIG or in-cluster)."""
-    connection = Connection.load(OperatorSettings().kubeconfig)
-    return kopf.ConnectionInfo(
-        server=connection.server,
-        ca_path=connection.ca_file,
-        insecure=not connection.verify,
-        certificate_path=connection.cert_file,
-        private_key_path=connection.key_file,
-        token=connection.bearer(),
-        default_namespace=None,
-    )
+# Logs in as the project's own client does; bench's least operator logs in the same way.
+kopf.on.login()(common.login)
 
 
 @kopf.on.cleanup()

@@ -32,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     # kopf names itself after the login user unless POD_ID is set; a container user without
     # a passwd entry (OpenShift's random UIDs) would crash that lookup.
     os.environ.setdefault("POD_ID", f"{socket.gethostname()}-{os.getpid()}")
-    # Importing the package registers every handler with kopf's default registry.
-    import deployunits.handlers  # noqa: F401
+    # Importing these modules registers every handler with kopf's default registry.
+    from deployunits.handlers import deploymentunit, lifecycle, redeploy  # noqa: F401
 
     tune_collector()
     logging.getLogger(__name__).info("Starting the deployunits operator.")

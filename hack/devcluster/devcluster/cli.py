@@ -9,88 +9,10 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from deployunits.devcluster import binaries
-from deployunits.devcluster.plane import ControlPlane, _die_with_parent
-
-REPO = binaries.WRAPPERS.parents[1]
-
-
-def apply_crds(kubectl: Path, kubeconfig: Path, crds: Path) -> None:
-    """Install the CRDs and wait until the API server serves them."""
-    base = [str(kubectl), "--kubeconfig", str(kubeconfig)]
-    subprocess.run([*base, "apply", "--server-side", "-f", str(crds)], check=True)
-    subprocess.run(
-        [*base, "wait", "--for=condition=Established", "--timeout=60s", "-f", str(crds)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    # kubectl caches discovery per server address; a cache written before the CRDs existed
-    # would hide the `bpm` category (`kubectl get bpm`). api-resources refreshes it.
-    subprocess.run([*base, "api-resources"], check=True, stdout=subprocess.DEVNULL)
-
-
-PROBE_UNIT = """
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata: {name: admission-probe, namespace: default}
-spec:
-  deploymentId: admission-probe
-  resources: {inline: [{name: probe.bpmn, content: probe}]}
-"""
-
-
-def apply_admission_policy(kubectl: Path, kubeconfig: Path, component: Path) -> None:
-    """Install the finalizer policy (a kustomize Component) and wait until it acts."""
-    base = [str(kubectl), "--kubeconfig", str(kubeconfig)]
-    rendered = subprocess.run(
-        [*base, "kustomize", str(component)], check=True, capture_output=True, text=True
-    ).stdout
-    subprocess.run(
-        [*base, "apply", "--server-side", "-f", "-"],
-        input=rendered,
-        check=True,
-        text=True,
-        stdout=subprocess.DEVNULL,
-    )
-    # Policies reach the admission chain through an informer: a server-side dry run of a
-    # create shows when the finalizer is put on.
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        probe = subprocess.run(
-            [
-                *base,
-                "create",
-                "--dry-run=server",
-                "-o",
-                "jsonpath={.metadata.finalizers}",
-                "-f",
-                "-",
-            ],
-            input=PROBE_UNIT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if "bpm.deployunits.io/finalizer" in probe.stdout:
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"the admission policy did not act within 60s: {probe.stderr}")
-
-
-def _spawn(command: list[str], env: dict[str, str], log: Path | None) -> subprocess.Popen[bytes]:
-    out = log.open("ab") if log is not None else None
-    try:
-        return subprocess.Popen(
-            command,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT if out else None,
-            preexec_fn=_die_with_parent,
-        )
-    finally:
-        if out is not None:
-            out.close()
+from devcluster import binaries
+from devcluster.install import REPO, install_crds
+from devcluster.plane import ControlPlane
+from devcluster.processes import spawn
 
 
 def _banner(kubeconfig: Path, shim_port: int) -> str:
@@ -136,13 +58,11 @@ def run(cluster: str, dev_dir: Path, shim_port: int) -> int:
         else:
             configured = os.environ.get("KUBECONFIG", str(Path.home() / ".kube" / "config"))
             kubeconfig = Path(configured.split(os.pathsep)[0]).resolve()
-        apply_crds(kubectl, kubeconfig, REPO / "crds")
-        if cluster == "embedded":
-            apply_admission_policy(kubectl, kubeconfig, REPO / "manifests" / "admission-beta")
+        install_crds(kubectl, kubeconfig, admission=cluster == "embedded")
         env = {**os.environ, "DEPLOYUNITS_KUBECONFIG": str(kubeconfig)}
         bin_dir = Path(sys.executable).parent
         children.append(
-            _spawn([str(bin_dir / "deployunits-operator")], env, dev_dir / "operator.log")
+            spawn([str(bin_dir / "deployunits-operator")], env, dev_dir / "operator.log")
         )
         shim_env = {
             **env,
@@ -150,7 +70,7 @@ def run(cluster: str, dev_dir: Path, shim_port: int) -> int:
             "DEPLOYUNITS_HOST": "127.0.0.1",
             "DEPLOYUNITS_PORT": str(shim_port),
         }
-        children.append(_spawn([str(bin_dir / "deployunits-shim")], shim_env, dev_dir / "shim.log"))
+        children.append(spawn([str(bin_dir / "deployunits-shim")], shim_env, dev_dir / "shim.log"))
         print(_banner(kubeconfig, shim_port), flush=True)
         print(f"(logs: {dev_dir}/operator.log, {dev_dir}/shim.log)", flush=True)
         while all(child.poll() is None for child in children):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: The wrapper Go modules that pin the versions (kept in the repository).
-WRAPPERS = Path(__file__).resolve().parents[3] / "hack" / "controlplane"
+WRAPPERS = Path(__file__).resolve().parents[2] / "controlplane"
 
 
 class BinariesUnavailable(RuntimeError):

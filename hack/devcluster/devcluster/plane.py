@@ -18,8 +18,8 @@ from types import TracebackType
 
 import yaml
 
-from deployunits.devcluster.binaries import Binaries
-from deployunits.devcluster.certs import KeyPair, TinyCA, service_account_signing_key
+from devcluster.binaries import Binaries
+from devcluster.certs import KeyPair, TinyCA, service_account_signing_key
 
 _PR_SET_PDEATHSIG = 1
 _HOST = "127.0.0.1"
@@ -36,7 +36,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Runs in the child before exec: the kernel kills it when the starting thread goes away,
     # so no etcd or apiserver outlives a test run that was killed outright.
     libc = ctypes.CDLL(None, use_errno=True)
@@ -240,7 +240,7 @@ class ControlPlane:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
 
     def _named(self, name: str) -> _Process:

@@ -1,0 +1,1 @@
+"""What the benchmarks compare the operator with: the least kopf operator, the required writes."""
