@@ -1,0 +1,36 @@
+"""The engines gateway: the only code that builds engine URLs or calls process engines."""
+
+from deployunits.engines.camunda7 import (
+    Camunda7Client,
+    DeploymentDefinitions,
+    NewDeployment,
+    NewResource,
+)
+from deployunits.engines.connection import BasicAuth, BearerToken, Camunda7Connection, Credentials
+from deployunits.engines.errors import (
+    EngineError,
+    EngineNotFound,
+    EngineRefused,
+    EngineUnauthorized,
+    EngineUnavailable,
+    ResourceProblem,
+    classify,
+)
+
+__all__ = [
+    "BasicAuth",
+    "BearerToken",
+    "Camunda7Client",
+    "Camunda7Connection",
+    "Credentials",
+    "DeploymentDefinitions",
+    "EngineError",
+    "EngineNotFound",
+    "EngineRefused",
+    "EngineUnauthorized",
+    "EngineUnavailable",
+    "NewDeployment",
+    "NewResource",
+    "ResourceProblem",
+    "classify",
+]
