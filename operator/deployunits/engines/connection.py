@@ -43,7 +43,8 @@ Credentials = BasicAuth | BearerToken
 class Camunda7Connection(BaseModel):
     """Everything the client needs to call one engine; secrets print as '**********'."""
 
-    model_config = ConfigDict(frozen=True)
+    # A refused URL may hold credentials: validation errors must not repeat it.
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     #: The REST API's base, for example http://camunda:8080/engine-rest.
     url: str = Field(min_length=1, max_length=2048)
