@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument(
         "--engine", choices=["camunda7", "none"], default="camunda7", help="the engine to start"
     )
-    run_parser.add_argument("--engine-port", type=int, default=8090, help="0: any free port")
+    run_parser.add_argument("--engine-port", type=int, default=8180, help="0: any free port")
     args = parser.parse_args(argv)
     if args.command == "engines":
         print(f"camunda7: {engine.ensure_built()}")
