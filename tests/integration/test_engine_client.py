@@ -244,6 +244,11 @@ class TestLookup:
         assert [d.id for d in found] == [pushed[0].id]
         by_name = call(camunda7.connection(), lambda c: c.deployments(name=name))
         assert [d.id for d in by_name] == [d.id for d in pushed]
+        page = call(
+            camunda7.connection(),
+            lambda c: c.deployments(name=name, first_result=1, max_results=5),
+        )
+        assert [d.id for d in page] == [pushed[1].id]
         assert call(camunda7.connection(), lambda c: c.deployments(source=unique_name("x"))) == []
 
     def test_tenant_filters_separate_tenants(self, camunda7: RunningEngine) -> None:

@@ -165,9 +165,15 @@ class Camunda7Client:
         name: str | None = None,
         tenant_id: str | None = None,
         without_tenant: bool = False,
+        first_result: int | None = None,
+        max_results: int | None = None,
     ) -> list[Deployment]:
-        """GET /deployment filtered by exact source, name and tenant, oldest first."""
+        """GET /deployment filtered by exact source, name and tenant, oldest first, paged."""
         query: dict[str, str] = {"sortBy": "deploymentTime", "sortOrder": "asc"}
+        if first_result is not None:
+            query["firstResult"] = str(first_result)
+        if max_results is not None:
+            query["maxResults"] = str(max_results)
         if source is not None:
             query["source"] = source
         if name is not None:
