@@ -102,8 +102,8 @@ def _engine_lines(camunda7: engine.Camunda7Process | None) -> str:
         return "  engine:      none (ENGINE=none)\n"
     user = LOCAL_ENGINE_USER
     return (
-        f"  engine:      {camunda7.url}  (Camunda 7, basic auth {user.username}/{user.password},"
-        " in-memory: empty after each start)\n"
+        f"  engine:      {camunda7.url}  (Camunda 7, user {user.username}, password "
+        f"{user.password})\n"
         f"               curl -u {user.username}:{user.password} {camunda7.url}/deployment\n"
     )
 
