@@ -70,12 +70,17 @@ def ensure_built(module: Path = MODULE) -> Path:
             )
             started = time.monotonic()
             result = subprocess.run(
-                [mvn, "--batch-mode", "--quiet", "-Dstyle.color=never", "-DskipTests", "package"],
+                [mvn, "--batch-mode", "--quiet", "-DskipTests", "package"],
                 cwd=copy,
                 check=False,
+                capture_output=True,
+                text=True,
             )
             if result.returncode != 0:
-                raise EngineError(f"mvn package failed in a copy of {module} ({result.returncode})")
+                tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
+                raise EngineError(
+                    f"mvn package failed in a copy of {module} ({result.returncode}):\n{tail}"
+                )
             target.parent.mkdir(parents=True, exist_ok=True)
             staged = target.with_suffix(".jar.partial")
             shutil.copyfile(copy / "target" / "camunda7-engine.jar", staged)
