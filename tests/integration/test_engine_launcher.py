@@ -1,9 +1,11 @@
 """`make run`'s Camunda 7 engine: started beside operator and shim, shown, and never left behind.
 
 Matrix: `deployunits-devcluster run` starts the engine with basic auth on, prints its URL once
-it answers, and stops it on Ctrl-C; an engine whose parent is killed with SIGKILL dies too.
+it answers, and stops it on Ctrl-C (the gateway then finds it unavailable); an engine whose
+parent is killed with SIGKILL dies too.
 """
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -14,7 +16,10 @@ import urllib.request
 from base64 import b64encode
 from pathlib import Path
 
+import pytest
+
 from deployunits.devcluster.plane import free_port
+from deployunits.engines import Camunda7Client, Camunda7Connection, EngineUnavailable
 from tests.support.cluster import REPO, Cluster, wait_for
 
 
@@ -29,6 +34,11 @@ def _status(url: str, user: str | None = None) -> int:
         return error.code
     except OSError:
         return 0
+
+
+async def _version(connection: Camunda7Connection) -> str:
+    async with Camunda7Client(connection) as client:
+        return await client.version()
 
 
 def _alive(pid: int) -> bool:
@@ -81,6 +91,10 @@ def test_run_starts_the_engine_shows_it_and_stops_it(cluster: Cluster, tmp_path:
     assert f"engine:      {url}" in output
     assert f"curl -u demo:demo {url}/deployment" in output
     assert _status(f"{url}/version") == 0
+    # The gateway's view of an engine that was stopped: unavailable, worth a retry.
+    with pytest.raises(EngineUnavailable) as raised:
+        asyncio.run(_version(Camunda7Connection(url=url)))
+    assert raised.value.temporary
     assert "Started EngineApplication" in (tmp_path / "engine.log").read_text()
 
 
