@@ -4,7 +4,8 @@ Matrix of classify(): 401/403 unauthorized; 429/502/503/504 and 500s without an 
 or with a transient engine code unavailable (temporary); other 4xx and 500s with an engine
 exception refused (permanent), 404 as not found, an unknown named engine as refused; the
 ParseException details with both spellings of `elementIds`. Then the connection settings: URLs
-with credentials refused, named engines, secrets hidden in reprs, the engine's time format.
+with credentials refused, named engines, secrets hidden in reprs; the engine's time format;
+resource names that would break the multipart header.
 """
 
 import json
@@ -23,7 +24,7 @@ from deployunits.engines import (
     EngineUnavailable,
     classify,
 )
-from deployunits.engines.camunda7 import engine_time
+from deployunits.engines.camunda7 import NewResource, engine_time
 
 
 def body(type_: str | None, message: str, code: int | None = 0, **extra: object) -> bytes:
@@ -186,3 +187,10 @@ class TestConnection:
 )
 def test_times_are_written_in_the_engines_format(moment: datetime, text: str) -> None:
     assert engine_time(moment) == text
+
+
+@pytest.mark.parametrize("name", ["a\r\nContent-Type: text/html.bpmn", "a\x00.bpmn", ""])
+def test_resource_names_that_would_break_the_multipart_header_are_refused(name: str) -> None:
+    with pytest.raises(ValidationError):
+        NewResource(name=name, content=b"x")
+    assert NewResource(name="forms/approve form \u00e4.form", content=b"x").name.endswith(".form")

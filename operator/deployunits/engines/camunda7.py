@@ -47,7 +47,9 @@ class NewResource(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    name: str = Field(min_length=1)
+    # The name travels as a multipart header's filename: no control characters (line breaks
+    # would start headers of their own).
+    name: str = Field(min_length=1, pattern=r"^[^\x00-\x1f\x7f]+$")
     content: bytes = Field(repr=False)
 
 
