@@ -6,7 +6,15 @@ from deployunits.engines.camunda7 import (
     NewDeployment,
     NewResource,
 )
-from deployunits.engines.connection import BasicAuth, BearerToken, Camunda7Connection, Credentials
+from deployunits.engines.connection import (
+    BasicAuth,
+    BearerToken,
+    Camunda7Connection,
+    Credentials,
+    EngineSettingsError,
+    connection_for,
+    credentials_from_secret,
+)
 from deployunits.engines.errors import (
     EngineError,
     EngineNotFound,
@@ -27,10 +35,13 @@ __all__ = [
     "EngineError",
     "EngineNotFound",
     "EngineRefused",
+    "EngineSettingsError",
     "EngineUnauthorized",
     "EngineUnavailable",
     "NewDeployment",
     "NewResource",
     "ResourceProblem",
     "classify",
+    "connection_for",
+    "credentials_from_secret",
 ]

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from typing import Literal
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from yarl import URL
 
-__all__ = ["BasicAuth", "BearerToken", "Camunda7Connection", "Credentials"]
+from deployunits.models.processengine import Camunda7
+
+__all__ = [
+    "BasicAuth",
+    "BearerToken",
+    "Camunda7Connection",
+    "Credentials",
+    "EngineSettingsError",
+    "connection_for",
+    "credentials_from_secret",
+]
 
 
 class BasicAuth(BaseModel):
@@ -89,3 +100,47 @@ class Camunda7Connection(BaseModel):
         if self.ca_bundle is None:
             return True
         return ssl.create_default_context(cadata=self.ca_bundle)
+
+
+class EngineSettingsError(ValueError):
+    """A ProcessEngine's settings, or its Secret, cannot make a connection (never shows values)."""
+
+
+def credentials_from_secret(name: str, data: Mapping[str, bytes]) -> Credentials:
+    """Basic credentials from `username` and `password`, or a bearer token from `token`."""
+    keys = {key for key, value in data.items() if value}
+    basic, bearer = {"username", "password"} & keys, "token" in keys
+    if basic and bearer:
+        raise EngineSettingsError(
+            f"Secret {name} holds both username/password and token; keep one kind"
+        )
+    try:
+        if bearer:
+            return BearerToken(token=SecretStr(data["token"].decode().strip()))
+        if basic == {"username", "password"}:
+            return BasicAuth(
+                username=data["username"].decode().strip(),
+                password=SecretStr(data["password"].decode()),
+            )
+    except UnicodeDecodeError:
+        raise EngineSettingsError(f"Secret {name}: its values must be UTF-8 text") from None
+    missing = sorted({"username", "password"} - basic) if basic else ["username", "password"]
+    raise EngineSettingsError(
+        f"Secret {name} lacks {' and '.join(missing)} (or a token for bearer authentication)"
+    )
+
+
+def connection_for(
+    spec: Camunda7, credentials: Credentials | None = None, ca_bundle: str | None = None
+) -> Camunda7Connection:
+    """How to reach the engine a ProcessEngine's spec.camunda7 describes."""
+    try:
+        return Camunda7Connection(
+            url=spec.url,
+            engine_name=spec.engine_name,
+            credentials=credentials,
+            ca_bundle=ca_bundle,
+        )
+    except ValidationError as error:
+        reasons = "; ".join(str(e["msg"]) for e in error.errors())
+        raise EngineSettingsError(f"spec.camunda7: {reasons}") from None
