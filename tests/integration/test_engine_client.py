@@ -188,6 +188,21 @@ class TestRefusals:
         assert (flow.main_element_id, flow.element_ids) == ("toEnd", ("toEnd",))
         assert f"line {line} | column {column + 1}" in refused.message
 
+    def test_every_problem_of_a_long_refusal_is_kept(self, camunda7: RunningEngine) -> None:
+        flows = "".join(
+            f'<sequenceFlow id="f{i}" sourceRef="start" targetRef="missing{i}"/>'
+            for i in range(300)
+        )
+        broken = user_task_process("many").replace(
+            b'<endEvent id="end"/>', b'<endEvent id="end"/>' + flows.encode()
+        )
+        refused = refusal(camunda7, ("many.bpmn", broken))
+        assert refused.engine_type == "ParseException"
+        flagged = {
+            p.main_element_id for p in refused.problems if "Invalid destination" in p.message
+        }
+        assert flagged == {f"f{i}" for i in range(300)}
+
     def test_malformed_xml_is_refused_with_the_engines_exception(
         self, camunda7: RunningEngine
     ) -> None:

@@ -40,6 +40,9 @@ _T = TypeVar("_T")
 #: A path below the base, one segment per item (ids are never split or joined).
 Path = tuple[str, ...]
 _CHUNK = 64 * 1024
+# An error body is read this far: a ParseException lists every problem of every resource,
+# about 1 KiB each; a longer body is cut (and then read as no engine exception).
+_MAX_ERROR_BODY = 4 * 1024 * 1024
 
 
 class NewResource(BaseModel):
@@ -361,7 +364,7 @@ class Camunda7Client:
                 method, url, headers=sent, allow_redirects=False, **kwargs
             ) as response:
                 if response.status >= 400 or response.status in (301, 302, 303, 307, 308):
-                    raw = await response.content.read(64 * 1024)
+                    raw = await _read_bounded(response, _MAX_ERROR_BODY)
                     raise classify(operation, response.status, raw)
                 return await handle(response)
         except EngineError:
@@ -377,6 +380,17 @@ class Camunda7Client:
                 f"{operation}: cannot reach the engine at {self._base.host}:{self._base.port} "
                 f"({type(error).__name__}: {_network_reason(error)})"
             ) from None
+
+
+async def _read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)[:limit]
 
 
 def _network_reason(error: aiohttp.ClientError) -> str:
