@@ -64,6 +64,7 @@ def test_an_engine_with_only_a_url_gets_the_defaults(cluster: Cluster, namespace
             "set exactly one of secretKeyRef and configMapKeyRef",
         ),
         ("http://camunda/engine-rest", "  deletePolicy: Sometimes", "Unsupported value"),
+        ("http://camunda/engine-rest", "    engineName: ..", "should match"),
     ],
 )
 def test_bad_engines_are_refused(

@@ -70,7 +70,8 @@ class Camunda7(CamelModel):
         default=None,
         min_length=1,
         max_length=255,
-        pattern=r"^[A-Za-z0-9_.-]+$",
+        # One path segment, never "." or "..".
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$",
         description="A named engine: calls go to {url}/engine/{engineName}/...",
     )
     ca_bundle: CaBundle | None = None
