@@ -2,7 +2,8 @@
 
 Matrix: `deployunits-devcluster run` starts the engine with basic auth on, prints its URL once
 it answers, and stops it on Ctrl-C (the gateway then finds it unavailable); an engine whose
-parent is killed with SIGKILL dies too.
+parent is killed with SIGKILL dies too; without credentials the REST API is open, and an engine
+started again comes back on the same URL with its data lost.
 """
 
 import asyncio
@@ -18,8 +19,15 @@ from pathlib import Path
 
 import pytest
 
+from deployunits.devcluster import engine
 from deployunits.devcluster.plane import free_port
-from deployunits.engines import Camunda7Client, Camunda7Connection, EngineUnavailable
+from deployunits.engines import (
+    Camunda7Client,
+    Camunda7Connection,
+    EngineUnavailable,
+    NewDeployment,
+    NewResource,
+)
 from tests.support.cluster import REPO, Cluster, wait_for
 
 
@@ -120,3 +128,24 @@ def test_the_engine_dies_with_its_parent(tmp_path: Path) -> None:
     parent.wait()
     parent.stdout.close()
     wait_for(lambda: not _alive(pid), 10, "the engine to exit")
+
+
+async def _push_and_count(connection: Camunda7Connection, push: bool) -> int:
+    async with Camunda7Client(connection) as client:
+        if push:
+            bpmn = (REPO / "tests" / "unit" / "samples" / "invoice.bpmn").read_bytes()
+            resource = NewResource(name="invoice.bpmn", content=bpmn)
+            await client.create_deployment(NewDeployment(name="kept", resources=(resource,)))
+        return len(await client.deployments())
+
+
+def test_an_open_engine_restarts_on_its_url_with_its_data_lost(tmp_path: Path) -> None:
+    with engine.Camunda7Process(engine.ensure_built(), tmp_path / "log") as process:
+        url = process.url
+        assert _status(f"{url}/version") == 200
+        connection = Camunda7Connection(url=url)
+        assert asyncio.run(_push_and_count(connection, push=True)) == 1
+        process.stop()
+        process.start()
+        assert process.url == url
+        assert asyncio.run(_push_and_count(connection, push=False)) == 0
