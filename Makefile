@@ -7,12 +7,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CLUSTER ?= embedded
+# The engine `make run` starts beside the operator: camunda7 (built once with Maven) or none.
+ENGINE ?= camunda7
 PYTEST_ARGS ?=
 
-.PHONY: help venv controlplane run lint typecheck unit integration test drills bench clean
+.PHONY: help venv controlplane engines run lint typecheck unit integration test drills bench clean
 
 help:
-	@echo "make run     start control plane, CRDs, operator and shim (CLUSTER=existing to use KUBECONFIG)"
+	@echo "make run     start control plane, CRDs, operator, shim and a Camunda 7 engine"
+	@echo "             (CLUSTER=existing to use KUBECONFIG, ENGINE=none to leave the engine out)"
 	@echo "make test    ruff, mypy --strict, unit tests, integration tests on a real API server"
 	@echo "make drills  fault drills: crashes, control-plane restarts, load, hostile input (~7 min)"
 
@@ -30,8 +33,12 @@ venv: $(STAMP)
 controlplane: $(STAMP)
 	$(VENV)/bin/deployunits-devcluster build
 
+# Builds (once, cached under ~/.cache/deployunits/engines) the Camunda 7 test engine with Maven.
+engines: $(STAMP)
+	$(VENV)/bin/deployunits-devcluster engines
+
 run: $(STAMP)
-	$(VENV)/bin/deployunits-devcluster run --cluster $(CLUSTER)
+	$(VENV)/bin/deployunits-devcluster run --cluster $(CLUSTER) --engine $(ENGINE)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -43,7 +50,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-integration: controlplane
+integration: controlplane engines
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 test: lint typecheck unit integration

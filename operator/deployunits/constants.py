@@ -17,6 +17,11 @@ REDEPLOY_PLURAL: Final = "redeploys"
 REDEPLOY_SINGULAR: Final = "redeploy"
 REDEPLOY_SHORT_NAMES: Final = ("rdp",)
 
+PROCESS_ENGINE_KIND: Final = "ProcessEngine"
+PROCESS_ENGINE_PLURAL: Final = "processengines"
+PROCESS_ENGINE_SINGULAR: Final = "processengine"
+PROCESS_ENGINE_SHORT_NAMES: Final = ("pe",)
+
 #: Prefix of every label, annotation and finalizer the project writes.
 PREFIX: Final = GROUP
 FINALIZER: Final = f"{PREFIX}/finalizer"

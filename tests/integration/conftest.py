@@ -8,6 +8,7 @@ import pytest
 
 from devcluster.processes import OperatorProcess, ShimProcess
 from tests.support.cluster import Cluster, embedded_cluster, unique_name
+from tests.support.engine import RunningEngine, camunda7_engine
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -44,6 +45,13 @@ def operator(
     process.start()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def camunda7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEngine]:
+    """A real Camunda 7 engine (basic auth on) for the session, started on first use."""
+    with camunda7_engine(tmp_path_factory.mktemp("camunda7")) as engine:
+        yield engine
 
 
 @pytest.fixture(scope="module")

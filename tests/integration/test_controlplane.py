@@ -129,6 +129,9 @@ def test_run_command_starts_operator_and_shim_and_stops_on_ctrl_c(
             str(tmp_path),
             "--shim-port",
             str(shim_port),
+            # The engine has tests of its own (test_engine_launcher.py).
+            "--engine",
+            "none",
         ],
         env=env,
         stdout=subprocess.PIPE,

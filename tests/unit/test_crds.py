@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from deployunits.models import crd
 from deployunits.models.deploymentunit import DeploymentUnitSpec, DeploymentUnitStatus
+from deployunits.models.processengine import ProcessEngineSpec, ProcessEngineStatus
 from deployunits.models.redeploy import RedeploySpec, RedeployStatus
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
@@ -53,6 +54,8 @@ def _walk(schema: dict[str, Any], model: type[BaseModel], path: str) -> None:
         ("bpm.deployunits.io_deploymentunits.yaml", "status", DeploymentUnitStatus),
         ("bpm.deployunits.io_redeploys.yaml", "spec", RedeploySpec),
         ("bpm.deployunits.io_redeploys.yaml", "status", RedeployStatus),
+        ("bpm.deployunits.io_processengines.yaml", "spec", ProcessEngineSpec),
+        ("bpm.deployunits.io_processengines.yaml", "status", ProcessEngineStatus),
     ],
 )
 def test_schema_fields_match_model_fields(
@@ -106,3 +109,30 @@ def test_names_categories_and_columns() -> None:
     redeploy = yaml.safe_load(crd.rendered()["bpm.deployunits.io_redeploys.yaml"])
     assert redeploy["spec"]["names"]["shortNames"] == ["rdp"]
     assert redeploy["spec"]["versions"][0]["subresources"] == {"status": {}}
+
+
+def test_process_engine_names_defaults_and_columns() -> None:
+    engine = yaml.safe_load(crd.rendered()["bpm.deployunits.io_processengines.yaml"])
+    names = engine["spec"]["names"]
+    assert (names["kind"], names["shortNames"], names["categories"]) == (
+        "ProcessEngine",
+        ["pe"],
+        ["bpm"],
+    )
+    [version] = engine["spec"]["versions"]
+    assert version["subresources"] == {"status": {}}
+    columns = [c["name"] for c in version["additionalPrinterColumns"] if "priority" not in c]
+    assert columns == ["URL", "Ready", "Version", "Synced", "Age"]
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    assert spec["deletePolicy"]["default"] == "KeepInstances"
+    assert spec["deletePolicy"]["enum"] == ["Cascade", "KeepInstances"]
+    assert (spec["resyncSeconds"]["default"], spec["adoptExisting"]["default"]) == (60, False)
+
+
+def test_engine_ref_rule_sits_on_the_whole_unit() -> None:
+    # It reads status.deploymentTime, which a rule on spec cannot see.
+    unit = yaml.safe_load(crd.rendered()["bpm.deployunits.io_deploymentunits.yaml"])
+    root = unit["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    [rule] = root["x-kubernetes-validations"]
+    assert "oldSelf.status.deploymentTime" in rule["rule"]
+    assert rule["fieldPath"] == ".spec.engineRef"

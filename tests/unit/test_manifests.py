@@ -73,6 +73,7 @@ class TestBase:
                 ("Namespace", NAMESPACE),
                 ("CustomResourceDefinition", "deploymentunits.bpm.deployunits.io"),
                 ("CustomResourceDefinition", "redeploys.bpm.deployunits.io"),
+                ("CustomResourceDefinition", "processengines.bpm.deployunits.io"),
                 ("ServiceAccount", "deployunits"),
                 ("ClusterRole", "deployunits-operator"),
                 ("ClusterRole", "deployunits-shim"),

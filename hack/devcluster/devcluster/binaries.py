@@ -82,7 +82,7 @@ def from_environment() -> Binaries | None:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     # Two test runs (or `make run` and `make test`) may build at once; one builds, one waits.
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as handle:
@@ -122,7 +122,7 @@ def ensure_built(wrappers: Path = WRAPPERS) -> Binaries:
     versions = pinned_versions(wrappers)
     target = cache_root() / versions.cache_key
     names = ("kube-apiserver", "kube-controller-manager", "etcd")
-    with _locked(cache_root() / f"{versions.cache_key}.lock"):
+    with locked(cache_root() / f"{versions.cache_key}.lock"):
         if not all((target / name).exists() for name in names):
             target.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=target.parent) as staging_dir:

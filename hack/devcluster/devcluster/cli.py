@@ -9,20 +9,34 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from devcluster import binaries
+from devcluster import binaries, engine
 from devcluster.install import REPO, install_crds
 from devcluster.plane import ControlPlane
 from devcluster.processes import spawn
 
+#: The user of the local engine's HTTP basic auth (Camunda's customary demo user; loopback only).
+LOCAL_ENGINE_USER = engine.BasicCredentials("demo", "demo")
 
-def _banner(kubeconfig: Path, shim_port: int) -> str:
+
+def _engine_lines(camunda7: engine.Camunda7Process | None) -> str:
+    if camunda7 is None:
+        return "  engine:      none (ENGINE=none)\n"
+    user = LOCAL_ENGINE_USER
+    return (
+        f"  engine:      {camunda7.url}  (Camunda 7, user {user.username}, password "
+        f"{user.password})\n"
+        f"               curl -u {user.username}:{user.password} {camunda7.url}/deployment\n"
+    )
+
+
+def _banner(kubeconfig: Path, shim_port: int, camunda7: engine.Camunda7Process | None) -> str:
     shown = os.path.relpath(kubeconfig) if kubeconfig.is_relative_to(Path.cwd()) else kubeconfig
     return f"""
 deployunits is running.
   kubeconfig:  {shown}
   operator:    http://127.0.0.1:8081/healthz
   REST shim:   http://127.0.0.1:{shim_port}  (auth mode 'none': loopback only, no token needed)
-
+{_engine_lines(camunda7)}
 Try, from another shell:
   .venv/bin/kubectl --kubeconfig {shown} get bpm
   .venv/bin/kubectl --kubeconfig {shown} apply -f manifests/samples/inline-unit.yaml
@@ -37,11 +51,12 @@ Press Ctrl-C to stop everything.
 """
 
 
-def run(cluster: str, dev_dir: Path, shim_port: int) -> int:
-    """Start (or reuse) a cluster, install the CRDs, run operator and shim until Ctrl-C."""
+def run(cluster: str, dev_dir: Path, shim_port: int, engine_kind: str, engine_port: int) -> int:
+    """Start (or reuse) a cluster, install the CRDs, run operator, shim and engine until Ctrl-C."""
     dev_dir.mkdir(parents=True, exist_ok=True)
     kubectl = binaries.kubectl()
     plane: ControlPlane | None = None
+    camunda7: engine.Camunda7Process | None = None
     children: list[subprocess.Popen[bytes]] = []
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -49,6 +64,15 @@ def run(cluster: str, dev_dir: Path, shim_port: int) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     try:
+        if engine_kind == "camunda7":
+            # The JVM starts in about 25 s: it comes up while the control plane does.
+            camunda7 = engine.Camunda7Process(
+                engine.ensure_built(),
+                dev_dir / "engine.log",
+                credentials=LOCAL_ENGINE_USER,
+                port=engine_port,
+            )
+            camunda7.spawn()
         if cluster == "embedded":
             plane = ControlPlane(binaries.ensure_built(), workdir=dev_dir / "plane", keep_data=True)
             plane.start()
@@ -71,12 +95,23 @@ def run(cluster: str, dev_dir: Path, shim_port: int) -> int:
             "DEPLOYUNITS_PORT": str(shim_port),
         }
         children.append(spawn([str(bin_dir / "deployunits-shim")], shim_env, dev_dir / "shim.log"))
-        print(_banner(kubeconfig, shim_port), flush=True)
-        print(f"(logs: {dev_dir}/operator.log, {dev_dir}/shim.log)", flush=True)
-        while all(child.poll() is None for child in children):
+        if camunda7 is not None:
+            camunda7.wait_ready()
+            # Hook for issue 19 item 9: once the operator reconciles ProcessEngines, create here
+            # the `default` namespace's default ProcessEngine (url=camunda7.url, a Secret with
+            # LOCAL_ENGINE_USER) so that the sample unit reaches this engine.
+        print(_banner(kubeconfig, shim_port, camunda7), flush=True)
+        logs = ["operator.log", "shim.log", *(["engine.log"] if camunda7 is not None else [])]
+        print(f"(logs in {dev_dir}: {', '.join(logs)})", flush=True)
+        while all(child.poll() is None for child in children) and (
+            camunda7 is None or camunda7.running
+        ):
             time.sleep(0.5)
-        failed = next(child for child in children if child.poll() is not None)
-        print(f"a process exited ({failed.args!r}: {failed.returncode}); stopping", flush=True)
+        failed = next((child for child in children if child.poll() is not None), None)
+        if failed is None:
+            print(f"the engine exited; stopping (see {dev_dir}/engine.log)", flush=True)
+        else:
+            print(f"a process exited ({failed.args!r}: {failed.returncode}); stopping", flush=True)
         return 1
     except KeyboardInterrupt:
         print("\nstopping ...", flush=True)
@@ -90,6 +125,8 @@ def run(cluster: str, dev_dir: Path, shim_port: int) -> int:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+        if camunda7 is not None:
+            camunda7.stop()
         if plane is not None:
             plane.stop()
 
@@ -99,11 +136,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="deployunits-devcluster", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("build", help="build (or find) kube-apiserver, controller-manager, etcd")
+    commands.add_parser("engines", help="build (or find) the Camunda 7 test engine with Maven")
     run_parser = commands.add_parser("run", help="run everything until Ctrl-C")
     run_parser.add_argument("--cluster", choices=["embedded", "existing"], default="embedded")
     run_parser.add_argument("--dev-dir", type=Path, default=REPO / ".dev")
     run_parser.add_argument("--shim-port", type=int, default=8080)
+    run_parser.add_argument(
+        "--engine", choices=["camunda7", "none"], default="camunda7", help="the engine to start"
+    )
+    run_parser.add_argument("--engine-port", type=int, default=8180, help="0: any free port")
     args = parser.parse_args(argv)
+    if args.command == "engines":
+        print(f"camunda7: {engine.ensure_built()}")
+        return 0
     if args.command == "build":
         found = binaries.ensure_built()
         versions = binaries.pinned_versions()
@@ -111,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             f"kubernetes {versions.kubernetes}, etcd {versions.etcd}: {found.kube_apiserver.parent}"
         )
         return 0
-    return run(args.cluster, args.dev_dir, args.shim_port)
+    return run(args.cluster, args.dev_dir, args.shim_port, args.engine, args.engine_port)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,12 @@ import yaml
 from pydantic import BaseModel
 
 from deployunits import constants
-from deployunits.models.deploymentunit import DeploymentUnitSpec, DeploymentUnitStatus
+from deployunits.models.deploymentunit import (
+    OBJECT_RULES,
+    DeploymentUnitSpec,
+    DeploymentUnitStatus,
+)
+from deployunits.models.processengine import ProcessEngineSpec, ProcessEngineStatus
 from deployunits.models.redeploy import RedeploySpec, RedeployStatus
 
 _DROPPED_KEYS = {"title"}
@@ -80,8 +85,9 @@ def _crd(
     status: type[BaseModel],
     columns: list[dict[str, Any]],
     selectable: tuple[str, ...] = (),
+    rules: list[Any] | None = None,
 ) -> dict[str, Any]:
-    schema = {
+    schema: dict[str, Any] = {
         "type": "object",
         "required": ["spec"],
         "properties": {
@@ -92,6 +98,20 @@ def _crd(
             "status": structural_schema(status),
         },
     }
+    if rules:
+        schema["x-kubernetes-validations"] = rules
+    version: dict[str, Any] = {
+        "name": constants.VERSION,
+        "served": True,
+        "storage": True,
+        "subresources": {"status": {}},
+        "additionalPrinterColumns": [*columns, _AGE],
+    }
+    if selectable:
+        # Field selectors the API server evaluates (kubectl --field-selector, and watches
+        # that only want units in one state).
+        version["selectableFields"] = [{"jsonPath": path} for path in selectable]
+    version["schema"] = {"openAPIV3Schema": schema}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -107,19 +127,7 @@ def _crd(
                 "categories": [constants.CATEGORY],
             },
             "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": constants.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [*columns, _AGE],
-                    # Field selectors the API server evaluates (kubectl --field-selector, and
-                    # watches that only want units in one state).
-                    "selectableFields": [{"jsonPath": path} for path in selectable],
-                    "schema": {"openAPIV3Schema": schema},
-                }
-            ],
+            "versions": [version],
         },
     }
 
@@ -134,6 +142,7 @@ def deployment_unit_crd() -> dict[str, Any]:
         spec=DeploymentUnitSpec,
         status=DeploymentUnitStatus,
         selectable=(".spec.deploymentId", ".status.status"),
+        rules=OBJECT_RULES,
         columns=[
             {"name": "Deployment", "type": "string", "jsonPath": ".spec.deploymentId"},
             {"name": "Status", "type": "string", "jsonPath": ".status.status"},
@@ -166,6 +175,30 @@ def redeploy_crd() -> dict[str, Any]:
     )
 
 
+def process_engine_crd() -> dict[str, Any]:
+    """The ProcessEngine CRD."""
+    return _crd(
+        kind=constants.PROCESS_ENGINE_KIND,
+        plural=constants.PROCESS_ENGINE_PLURAL,
+        singular=constants.PROCESS_ENGINE_SINGULAR,
+        short_names=constants.PROCESS_ENGINE_SHORT_NAMES,
+        spec=ProcessEngineSpec,
+        status=ProcessEngineStatus,
+        columns=[
+            {"name": "URL", "type": "string", "jsonPath": ".spec.camunda7.url"},
+            _ready_column("Ready"),
+            {"name": "Version", "type": "string", "jsonPath": ".status.engineVersion"},
+            {"name": "Synced", "type": "integer", "jsonPath": ".status.deployments"},
+            {
+                "name": "Unmanaged",
+                "type": "integer",
+                "priority": 1,
+                "jsonPath": ".status.unmanagedDeployments",
+            },
+        ],
+    )
+
+
 def rendered() -> dict[str, str]:
     """File name → YAML text of every CRD, exactly as committed in crds/."""
     header = (
@@ -174,6 +207,7 @@ def rendered() -> dict[str, str]:
     crds = {
         f"{constants.GROUP}_{constants.DEPLOYMENT_UNIT_PLURAL}.yaml": deployment_unit_crd(),
         f"{constants.GROUP}_{constants.REDEPLOY_PLURAL}.yaml": redeploy_crd(),
+        f"{constants.GROUP}_{constants.PROCESS_ENGINE_PLURAL}.yaml": process_engine_crd(),
     }
     return {
         name: header + yaml.safe_dump(body, sort_keys=False, width=100)

@@ -129,6 +129,27 @@ def _immutable_optional(field: str) -> dict[str, JsonValue]:
     }
 
 
+class EngineRef(CamelModel):
+    """The ProcessEngine (in the unit's namespace) that the unit is pushed to."""
+
+    name: K8sName
+
+
+#: Rules on the whole object, because they read the status as well as the spec. On a write of
+#: the main resource the API server keeps the stored status, so `oldSelf.status` is what the
+#: operator last wrote, and a unit counts as deployed once it has a deploymentTime.
+OBJECT_RULES: list[JsonValue] = [
+    {
+        "rule": "!has(oldSelf.status) || !has(oldSelf.status.deploymentTime)"
+        " || (has(self.spec.engineRef) == has(oldSelf.spec.engineRef)"
+        " && (!has(self.spec.engineRef) || self.spec.engineRef == oldSelf.spec.engineRef))",
+        "message": "spec.engineRef cannot change once the unit has been deployed; create a new "
+        "unit (or a Redeploy) for another engine",
+        "fieldPath": ".spec.engineRef",
+    }
+]
+
+
 class DeploymentUnitSpec(CamelModel):
     """Identity, content and desired state of one deployment."""
 
@@ -174,6 +195,10 @@ class DeploymentUnitSpec(CamelModel):
     state: DesiredState = DesiredState.DEPLOYED
     enable_duplicate_filtering: bool = False
     deploy_changed_only: bool = False
+    engine_ref: EngineRef | None = Field(
+        default=None,
+        description="The ProcessEngine to push to; the namespace's default engine when absent.",
+    )
 
 
 class StoredResource(CamelModel):

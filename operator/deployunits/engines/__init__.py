@@ -1,0 +1,47 @@
+"""The engines gateway: the only code that builds engine URLs or calls process engines."""
+
+from deployunits.engines.camunda7 import (
+    Camunda7Client,
+    DeploymentDefinitions,
+    NewDeployment,
+    NewResource,
+)
+from deployunits.engines.connection import (
+    BasicAuth,
+    BearerToken,
+    Camunda7Connection,
+    Credentials,
+    EngineSettingsError,
+    connection_for,
+    credentials_from_secret,
+)
+from deployunits.engines.errors import (
+    EngineError,
+    EngineNotFound,
+    EngineRefused,
+    EngineUnauthorized,
+    EngineUnavailable,
+    ResourceProblem,
+    classify,
+)
+
+__all__ = [
+    "BasicAuth",
+    "BearerToken",
+    "Camunda7Client",
+    "Camunda7Connection",
+    "Credentials",
+    "DeploymentDefinitions",
+    "EngineError",
+    "EngineNotFound",
+    "EngineRefused",
+    "EngineSettingsError",
+    "EngineUnauthorized",
+    "EngineUnavailable",
+    "NewDeployment",
+    "NewResource",
+    "ResourceProblem",
+    "classify",
+    "connection_for",
+    "credentials_from_secret",
+]

@@ -1,0 +1,126 @@
+"""The ProcessEngine custom resource: a real engine (Camunda 7 REST API) to push units to."""
+
+from enum import StrEnum
+
+from pydantic import ConfigDict, Field
+
+from deployunits import constants
+from deployunits.models.base import CamelModel, ConfigMapKey, K8sName
+from deployunits.models.conditions import Condition
+
+#: The annotation that makes a ProcessEngine its namespace's default engine.
+DEFAULT_ENGINE_ANNOTATION = f"{constants.PREFIX}/default-engine"
+
+
+class DeletePolicy(StrEnum):
+    """What an undeploy does to the engine's running instances of the deployment."""
+
+    #: Delete the deployment with its instances, history and jobs (cascade=true).
+    CASCADE = "Cascade"
+    #: Refuse while instances run (cascade=false): the engine answers ENGINE-03076.
+    KEEP_INSTANCES = "KeepInstances"
+
+
+class SecretReference(CamelModel):
+    """A Secret in the engine's namespace: `username` and `password` (HTTP basic) or `token`."""
+
+    name: K8sName
+
+
+class KeySelector(CamelModel):
+    """One key of a Secret or ConfigMap in the engine's namespace."""
+
+    name: K8sName
+    key: ConfigMapKey = "ca.crt"
+
+
+class CaBundle(CamelModel):
+    """PEM certificates to trust for the engine's https URL, from a Secret or a ConfigMap."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.secretKeyRef) != has(self.configMapKeyRef)",
+                    "message": "set exactly one of secretKeyRef and configMapKeyRef",
+                }
+            ]
+        }
+    )
+
+    secret_key_ref: KeySelector | None = None
+    config_map_key_ref: KeySelector | None = None
+
+
+class Camunda7(CamelModel):
+    """How to reach an engine that speaks Camunda 7's REST API."""
+
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        pattern=r"^https?://[^/@?#\s]+(/[^?#\s]*)?$",
+        description="The REST API's base, for example http://camunda:8080/engine-rest; no "
+        "credentials in it (use authSecretRef).",
+    )
+    auth_secret_ref: SecretReference | None = Field(
+        default=None,
+        description="A Secret with username and password (HTTP basic) or token (bearer).",
+    )
+    engine_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        # One path segment, never "." or "..".
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$",
+        description="A named engine: calls go to {url}/engine/{engineName}/...",
+    )
+    ca_bundle: CaBundle | None = None
+
+
+class ProcessEngineSpec(CamelModel):
+    """Where the engine is and how units are pushed to it."""
+
+    camunda7: Camunda7
+    tenant_id: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="The tenant of pushed units that name none.",
+    )
+    delete_policy: DeletePolicy = DeletePolicy.KEEP_INSTANCES
+    resync_seconds: int = Field(
+        default=60, ge=5, le=86400, description="How often deployed units are checked."
+    )
+    adopt_existing: bool = Field(
+        default=False,
+        description="Import each deployment that no unit owns, once, as a DeploymentUnit.",
+    )
+
+
+class ProcessEngineStatus(CamelModel):
+    """What the operator last saw of the engine; written only by the operator."""
+
+    observed_generation: int | None = Field(default=None, ge=0)
+    engine_version: str | None = Field(default=None, max_length=64)
+    #: How many bound units are synced to the engine.
+    deployments: int | None = Field(default=None, ge=0)
+    #: Deployments in the engine that no unit owns.
+    unmanaged_deployments: int | None = Field(default=None, ge=0)
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+
+
+class ProcessEngine(CamelModel):
+    """A ProcessEngine object as read from the API server."""
+
+    api_version: str = constants.API_VERSION
+    kind: str = constants.PROCESS_ENGINE_KIND
+    metadata: dict[str, object] = Field(default_factory=dict)
+    spec: ProcessEngineSpec
+    status: ProcessEngineStatus | None = None
