@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import Stopwatch, bounded, client, describe, percentile, rss_mib
 from deployunits.devcluster import binaries
 from deployunits.devcluster.plane import ControlPlane
-from deployunits.k8s.client import KubeClient, core_path, custom_path
+from deployunits.k8s.raw import KubeClient, core_path, custom_path
 from tests.support.cluster import Cluster, OperatorProcess
 from tests.support.shim import ShimProcess
 

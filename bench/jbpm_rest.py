@@ -53,7 +53,7 @@ from deployunits.api.jbpm import ids
 from deployunits.content.maven import MavenCoordinates
 from deployunits.devcluster import binaries
 from deployunits.devcluster.plane import ControlPlane, free_port
-from deployunits.k8s.client import KubeClient, core_path, custom_path
+from deployunits.k8s.raw import KubeClient, core_path, custom_path
 from tests.support.cluster import Cluster, OperatorProcess, wait_for
 from tests.support.jbpm import PREFIX, jbpm_bpmn
 from tests.support.maven_repo import KMODULE_XML, REPOSITORY_PATH, build_kjar, publish

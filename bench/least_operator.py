@@ -30,10 +30,12 @@ import aiohttp
 import kopf
 import uvloop
 
-from deployunits import constants, snapshots
+from deployunits import constants
 from deployunits.content.maven import MavenCoordinates
 from deployunits.handlers import lifecycle
-from deployunits.k8s.client import Connection, KubeClient, core_path, custom_path
+from deployunits.k8s import snapshots
+from deployunits.k8s.connection import Connection
+from deployunits.k8s.raw import KubeClient, core_path, custom_path
 
 #: What the operator takes from a kjar (all XML here): processes, decisions, cases, kmodule.xml.
 RESOURCES = (".bpmn", ".bpmn2", ".dmn", ".cmmn", "/kmodule.xml")

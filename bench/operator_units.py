@@ -37,7 +37,7 @@ from bench.common import (
 )
 from deployunits.devcluster import binaries
 from deployunits.devcluster.plane import ControlPlane
-from deployunits.k8s.client import KubeClient, core_path, custom_path
+from deployunits.k8s.raw import KubeClient, core_path, custom_path
 from tests.support.cluster import Cluster, OperatorProcess
 
 PLURAL = "deploymentunits"

@@ -93,8 +93,8 @@ import httpx
 import pytest
 
 from deployunits.api.jbpm import ids
-from deployunits.api.jbpm.materializer import JOB_ANNOTATION
 from deployunits.api.jbpm.queue import LEDGER_NAME, Ledger
+from deployunits.constants import JBPM_JOB_ANNOTATION
 from deployunits.content.maven import MavenCoordinates
 from tests.drills.figures import Figures
 from tests.support import jbpm
@@ -446,7 +446,7 @@ def compare(
             problems.append(f"{kjar}: no unit, expected {state}")
             continue
         unit = mine[0]
-        job = (unit["metadata"].get("annotations") or {}).get(JOB_ANNOTATION)
+        job = (unit["metadata"].get("annotations") or {}).get(JBPM_JOB_ANNOTATION)
         if job != str(last.body["identifier"]):
             problems.append(f"{kjar}: job {job} written last, expected {last.body['identifier']}")
         status = (unit.get("status") or {}).get("status")

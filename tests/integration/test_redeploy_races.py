@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from deployunits.k8s.client import Connection, KubeClient, custom_path
+from deployunits.k8s.connection import Connection
+from deployunits.k8s.raw import KubeClient, custom_path
 from deployunits.operations import redeploys
 from deployunits.reconcile import redeploy as decide
 from tests.support.cluster import Cluster, OperatorProcess, condition, wait_for

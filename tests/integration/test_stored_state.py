@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from deployunits import snapshots
 from deployunits.content.maven import MavenCoordinates
+from deployunits.k8s import snapshots
 from tests.support.cluster import Cluster, OperatorProcess, condition, wait_for
 from tests.support.maven_repo import MavenRepo, build_kjar, maven_repo_fixture  # noqa: F401
 from tests.support.models import bpmn, cmmn, dmn

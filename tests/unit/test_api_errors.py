@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from deployunits.api.app import _install_error_handlers
 from deployunits.api.jbpm.errors import from_exception
-from deployunits.k8s.client import ApiError
+from deployunits.k8s.errors import ApiError
 
 RETRY_LATER = [
     (503, "the request has been made before all known HTTP paths have been installed"),

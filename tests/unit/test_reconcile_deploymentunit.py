@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from deployunits.content.definitions import ParsedDefinition
+from deployunits.content.digest import sha256_hex
 from deployunits.models.deploymentunit import (
     DeploymentStatus,
     DeploymentUnitSpec,
@@ -44,7 +45,6 @@ from deployunits.reconcile.deploymentunit import (
     filter_duplicates,
     next_job,
     observed_status,
-    sha256_hex,
     source_digest,
     transition,
     undeployed_status,

@@ -7,7 +7,14 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, JsonValue
 
 from deployunits import constants
-from deployunits.models.base import CamelModel, ConfigMapKey, K8sName, Sha256Hex, ShortText
+from deployunits.models.base import (
+    CamelModel,
+    ConfigMapKey,
+    CustomResource,
+    K8sName,
+    Sha256Hex,
+    ShortText,
+)
 from deployunits.models.conditions import Condition
 
 
@@ -247,11 +254,9 @@ class DeploymentUnitStatus(CamelModel):
     )
 
 
-class DeploymentUnit(CamelModel):
-    """A DeploymentUnit object as read from the API server."""
+class DeploymentUnit(CustomResource):
+    """A DeploymentUnit object as read from the API server, or to create."""
 
-    api_version: str = constants.API_VERSION
     kind: str = constants.DEPLOYMENT_UNIT_KIND
-    metadata: dict[str, object] = Field(default_factory=dict)
     spec: DeploymentUnitSpec
     status: DeploymentUnitStatus | None = None

@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field
 
 from deployunits import constants
-from deployunits.models.base import CamelModel, K8sName, ShortText
+from deployunits.models.base import CamelModel, CustomResource, K8sName, ShortText
 from deployunits.models.conditions import Condition
 
 
@@ -53,11 +53,9 @@ class RedeployStatus(CamelModel):
     )
 
 
-class Redeploy(CamelModel):
-    """A Redeploy object as read from the API server."""
+class Redeploy(CustomResource):
+    """A Redeploy object as read from the API server, or to create."""
 
-    api_version: str = constants.API_VERSION
     kind: str = constants.REDEPLOY_KIND
-    metadata: dict[str, object] = Field(default_factory=dict)
     spec: RedeploySpec
     status: RedeployStatus | None = None

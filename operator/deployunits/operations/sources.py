@@ -4,10 +4,10 @@ import base64
 import binascii
 from typing import Any
 
-from deployunits import snapshots
-from deployunits.constants import SNAPSHOT_LABEL
 from deployunits.content import archive, maven
-from deployunits.k8s.client import ApiError, KubeClient, core_path
+from deployunits.k8s import snapshots
+from deployunits.k8s.errors import ApiError
+from deployunits.k8s.gateway import ApiServer
 from deployunits.models.deploymentunit import ConfigMapSource, DeploymentUnitSpec
 from deployunits.reconcile.deploymentunit import ContentProblem, Limits, NamedContent, Reason
 
@@ -46,12 +46,12 @@ def select_entries(
 
 
 async def _from_config_maps(
-    kube: KubeClient, namespace: str, spec: DeploymentUnitSpec
+    kube: ApiServer, namespace: str, spec: DeploymentUnitSpec
 ) -> list[NamedContent] | ContentProblem:
     collected: list[NamedContent] = []
     for source in spec.resources.config_maps or []:
         try:
-            config_map = await kube.get_config_map(namespace, source.name)
+            config_map = await kube.config_maps.get(namespace, source.name)
         except ApiError as error:
             if error.not_found:
                 # GitOps tools may apply the unit before its ConfigMap: wait rather than fail.
@@ -68,28 +68,12 @@ async def _from_config_maps(
     return collected
 
 
-async def _find_snapshot(kube: KubeClient, namespace: str, sha256: str) -> dict[str, Any] | None:
-    """Any shard of the snapshot of this content (all hold the same bytes)."""
-    try:
-        return await kube.get(core_path("configmaps", namespace, snapshots.snapshot_name(sha256)))
-    except ApiError as error:
-        if not error.not_found:
-            raise
-    # The first shard may be gone with its owners while a later one lives on.
-    found = await kube.get(
-        core_path("configmaps", namespace),
-        params={"labelSelector": f"{SNAPSHOT_LABEL}={sha256[:63]}", "limit": "1"},
-    )
-    items = found.get("items") or []
-    return dict(items[0]) if items else None
-
-
 async def _from_snapshots(
-    kube: KubeClient, namespace: str, spec: DeploymentUnitSpec
+    kube: ApiServer, namespace: str, spec: DeploymentUnitSpec
 ) -> list[NamedContent] | ContentProblem:
     collected: list[NamedContent] = []
     for ref in spec.resources.snapshots or []:
-        config_map = await _find_snapshot(kube, namespace, ref.sha256)
+        config_map = await kube.snapshots.find(namespace, ref.sha256)
         if config_map is None:
             return ContentProblem(
                 f"snapshot of resource '{ref.name}' (sha256 {ref.sha256}) not found",
@@ -132,7 +116,7 @@ async def _from_maven(
 
 
 async def collect(
-    kube: KubeClient,
+    kube: ApiServer,
     http: maven.MavenHttp,
     default_repository: str,
     namespace: str,

@@ -1,15 +1,15 @@
 """Pure reconcile of a DeploymentUnit: spec, current status and observations → the next status."""
 
-import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum, StrEnum
 
 from deployunits.content.archive import ArchiveError, validate_resource_name
 from deployunits.content.definitions import ParsedDefinition, definitions_of, model_kind_of
+from deployunits.content.digest import sha256_hex
 from deployunits.content.policy import find_custom_code
 from deployunits.content.xmlsafe import ContentError, parse_xml_document
 from deployunits.models import conditions as cond
@@ -90,13 +90,29 @@ class PreviousDeployment:
     resources: Mapping[str, str]
 
 
+def previous_deployment(
+    deployment_id: str,
+    state: str | None,
+    duplicate_of: str | None,
+    deployed_at: datetime | None,
+    resources: Iterable[tuple[str, str]],
+) -> PreviousDeployment | None:
+    """What a later deployment of the name is compared with: a deployed unit that is not itself
+    a filtered duplicate (None for any other), its resources as (name, sha256)."""
+    if state != DeploymentStatus.DEPLOYED or duplicate_of:
+        return None
+    return PreviousDeployment(
+        deployment_id, deployed_at or datetime.min.replace(tzinfo=UTC), dict(resources)
+    )
+
+
 VersionKey = tuple[str, str]  # (definition kind, key); tenant and namespace are implied
 
 
 def source_digest(spec: DeploymentUnitSpec) -> str:
     """A digest of the content sources as written in the spec, to notice edits of them."""
     canonical = json.dumps(spec.resources.to_wire(), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return sha256_hex(canonical.encode())
 
 
 def decide_action(
@@ -128,11 +144,6 @@ def next_job(
     return Job(identifier=str(generation), operation=operation, submitted=now, started=now)
 
 
-def sha256_hex(content: bytes) -> str:
-    """The hex sha256 of content."""
-    return hashlib.sha256(content).hexdigest()
-
-
 def resource_id(unit_uid: str, name: str) -> str:
     """A resource id that stays the same for the same unit and resource name."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"deployunits:{unit_uid}/{name}"))
@@ -147,7 +158,7 @@ def describe_resources(
     snapshot's (ConfigMap name, key), and content not stored yet has no location."""
     described = []
     for item in sorted(content, key=lambda item: item.name):
-        digest = hashlib.sha256(item.content).hexdigest()
+        digest = sha256_hex(item.content)
         config_map, key = (stored_in or {}).get(digest) or (None, None)
         described.append(
             StoredResource(

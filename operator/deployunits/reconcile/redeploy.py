@@ -10,13 +10,17 @@ from typing import Any
 from deployunits import constants
 from deployunits.models import conditions as cond
 from deployunits.models.conditions import ConditionType
-from deployunits.models.deploymentunit import DeploymentStatus, DeploymentUnitStatus, StoredResource
+from deployunits.models.deploymentunit import (
+    DeploymentStatus,
+    DeploymentUnit,
+    DeploymentUnitSpec,
+    DeploymentUnitStatus,
+    DesiredState,
+    ResourceSources,
+    SnapshotRef,
+    StoredResource,
+)
 from deployunits.models.redeploy import RedeploySpec, RedeployStatus
-
-#: Label on a unit created by a Redeploy: the request's name.
-REQUEST_LABEL = f"{constants.PREFIX}/redeploy"
-#: Annotation on that unit: the request's uid (what makes the creation exactly-once).
-REQUEST_UID_ANNOTATION = f"{constants.PREFIX}/redeploy-uid"
 
 
 class Reason(StrEnum):
@@ -98,33 +102,33 @@ def new_deployment_id(request_uid: str) -> str:
 
 def new_unit(
     request: dict[str, Any], source_spec: dict[str, Any], chosen: Sequence[StoredResource]
-) -> dict[str, Any]:
+) -> DeploymentUnit:
     """The DeploymentUnit a Redeploy creates: name and tenant of the original, its own source."""
     meta = request["metadata"]
     spec = RedeploySpec.model_validate(request.get("spec") or {})
-    unit_spec: dict[str, Any] = {
-        "deploymentId": new_deployment_id(meta["uid"]),
-        "resources": {"snapshots": [{"name": r.name, "sha256": r.sha256} for r in chosen]},
-        "state": "Deployed",
-    }
-    for field in ("name", "tenantId", "strategy", "mergeMode"):
-        if source_spec.get(field) is not None:
-            unit_spec[field] = source_spec[field]
-    if spec.source is not None:
-        unit_spec["source"] = spec.source
-    return {
-        "apiVersion": constants.API_VERSION,
-        "kind": constants.DEPLOYMENT_UNIT_KIND,
-        "metadata": {
+    source = DeploymentUnitSpec.model_validate(source_spec)
+    unit_spec = DeploymentUnitSpec.unchecked(
+        deployment_id=new_deployment_id(meta["uid"]),
+        resources=ResourceSources.unchecked(
+            snapshots=[SnapshotRef.unchecked(name=r.name, sha256=r.sha256) for r in chosen]
+        ),
+        state=DesiredState.DEPLOYED,
+        name=source.name,
+        tenant_id=source.tenant_id,
+        strategy=source.strategy,
+        merge_mode=source.merge_mode,
+        source=spec.source,
+    )
+    return DeploymentUnit(
+        metadata={
             "name": new_unit_name(meta["uid"]),
             "namespace": meta["namespace"],
-            "labels": {REQUEST_LABEL: meta["name"]},
-            "annotations": {REQUEST_UID_ANNOTATION: meta["uid"]},
-            # The operator manages this finalizer anyway; setting it now saves a write.
-            "finalizers": [constants.FINALIZER],
+            "labels": {constants.REDEPLOY_REQUEST_LABEL: meta["name"]},
+            # The request's uid: what makes the creation exactly-once.
+            "annotations": {constants.REDEPLOY_REQUEST_UID_ANNOTATION: meta["uid"]},
         },
-        "spec": unit_spec,
-    }
+        spec=unit_spec,
+    )
 
 
 def _conditions(

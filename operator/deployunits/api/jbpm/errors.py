@@ -23,7 +23,7 @@ from deployunits.api.auth import Decision, Verdict
 from deployunits.api.cache import CacheNotReady
 from deployunits.api.jbpm.wire import XML_MEDIA_TYPE, RequestStatus, RestRequestException, to_xml
 from deployunits.api.timeouts import BodyTimedOut
-from deployunits.k8s.client import ApiError, ApiUnavailable
+from deployunits.k8s.errors import ApiError, ApiUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from deployunits.k8s.client import JSON, ApiError, ApiUnavailable, KubeClient
+from deployunits.k8s._transport import Transport
+from deployunits.k8s.errors import JSON, ApiError, ApiUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class Reflector:
 
     def __init__(
         self,
-        kube: KubeClient,
+        kube: Transport,
         path: str,
         sink: Sink,
         *,
