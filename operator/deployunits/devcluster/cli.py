@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from deployunits import constants
 from deployunits.devcluster import binaries
 from deployunits.devcluster.plane import ControlPlane, _die_with_parent
 
@@ -71,7 +72,7 @@ def apply_admission_policy(kubectl: Path, kubeconfig: Path, component: Path) -> 
             text=True,
             check=False,
         )
-        if "bpm.deployunits.io/finalizer" in probe.stdout:
+        if constants.FINALIZER in probe.stdout:
             return
         time.sleep(0.2)
     raise RuntimeError(f"the admission policy did not act within 60s: {probe.stderr}")

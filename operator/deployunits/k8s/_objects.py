@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from deployunits import constants
-from deployunits.k8s._transport import Transport, custom_path
+from deployunits.k8s._transport import KubeClient, custom_path
 from deployunits.k8s.errors import JSON, ApiError
 
 
@@ -13,7 +13,7 @@ class CustomObjects:
 
     plural: str = ""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: KubeClient) -> None:
         self._kube = transport
 
     async def get(self, namespace: str, name: str) -> JSON:

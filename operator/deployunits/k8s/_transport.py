@@ -50,7 +50,7 @@ def core_path(plural: str, namespace: str | None = None, name: str | None = None
     return path
 
 
-class Transport:
+class KubeClient:
     """Async calls to the API server over aiohttp; one instance per process, closed at the end.
 
     aiohttp rather than httpx: under hundreds of concurrent requests httpx's connection pool

@@ -1,13 +1,13 @@
 """Core objects the project reads: source ConfigMaps, namespaces, and the server's version."""
 
-from deployunits.k8s._transport import Transport, core_path
+from deployunits.k8s._transport import KubeClient, core_path
 from deployunits.k8s.errors import JSON, ApiError
 
 
 class ConfigMaps:
     """Reads ConfigMaps (the sources of units)."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: KubeClient) -> None:
         self._kube = transport
 
     async def get(self, namespace: str, name: str) -> JSON:
@@ -18,7 +18,7 @@ class ConfigMaps:
 class Namespaces:
     """Reads namespaces (the policies their annotations set)."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: KubeClient) -> None:
         self._kube = transport
 
     async def annotation(self, name: str, key: str) -> str | None:

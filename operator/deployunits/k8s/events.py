@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deployunits import constants
-from deployunits.k8s._transport import Transport, core_path
+from deployunits.k8s._transport import KubeClient, core_path
 from deployunits.k8s.errors import ApiError
 
 logger = logging.getLogger(__name__)
@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 class EventRecorder:
     """Posts core/v1 Events on objects; a failure to post is logged, never fatal."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: KubeClient) -> None:
         self._kube = transport
 
     async def post(self, body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:

@@ -1,7 +1,7 @@
 """The API server as the operator and the shim see it: one transport and the stores over it."""
 
 from deployunits.k8s import core
-from deployunits.k8s._transport import Transport, custom_path
+from deployunits.k8s._transport import KubeClient, custom_path
 from deployunits.k8s.events import EventRecorder
 from deployunits.k8s.ledger import LedgerStore
 from deployunits.k8s.redeploys import RedeployStore
@@ -14,7 +14,7 @@ from deployunits.k8s.watch import Reflector, Sink
 class ApiServer:
     """Every call a process makes to the API server goes through one of these stores."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: KubeClient) -> None:
         self._kube = transport
         self.units = UnitStore(transport)
         self.redeploys = RedeployStore(transport)

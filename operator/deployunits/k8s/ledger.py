@@ -1,14 +1,14 @@
 """A ConfigMap written only under resourceVersion preconditions: the shim's jBPM job ledger."""
 
 from deployunits import constants
-from deployunits.k8s._transport import Transport, core_path
+from deployunits.k8s._transport import KubeClient, core_path
 from deployunits.k8s.errors import JSON, ApiError
 
 
 class LedgerStore:
     """One named ConfigMap read whole and written under the version it was decided on."""
 
-    def __init__(self, transport: Transport, namespace: str, name: str) -> None:
+    def __init__(self, transport: KubeClient, namespace: str, name: str) -> None:
         self._kube = transport
         self.namespace = namespace
         self.name = name

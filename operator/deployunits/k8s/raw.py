@@ -4,10 +4,7 @@ The operator and the shim reach the API server through the stores of `gateway.Ap
 import contract in pyproject.toml keeps every other package of deployunits from this module.
 """
 
-from deployunits.k8s._transport import Transport, core_path, custom_path
+from deployunits.k8s._transport import KubeClient, core_path, custom_path
 from deployunits.k8s.errors import JSON
-
-#: The name tools know the transport by.
-KubeClient = Transport
 
 __all__ = ["JSON", "KubeClient", "core_path", "custom_path"]

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from deployunits.k8s._transport import Transport
+from deployunits.k8s._transport import KubeClient
 from deployunits.k8s.errors import JSON
 
 TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
@@ -12,7 +12,7 @@ ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 class Reviews:
     """Asks the API server who a token belongs to, and whether a user may do something."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: KubeClient) -> None:
         self._kube = transport
 
     async def token(self, spec: dict[str, Any]) -> JSON:

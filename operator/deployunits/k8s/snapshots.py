@@ -16,7 +16,7 @@ from typing import Any
 
 from deployunits import constants
 from deployunits.content.digest import sha256_hex
-from deployunits.k8s._transport import Transport, core_path
+from deployunits.k8s._transport import KubeClient, core_path
 from deployunits.k8s.errors import JSON, ApiError
 
 logger = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def content_of(config_map: dict[str, Any], sha256: str) -> bytes:
 class SnapshotStore:
     """Reads and writes snapshot ConfigMaps of any namespace."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: KubeClient) -> None:
         self._kube = transport
         #: Units of this process that share a content join an existing shard together.
         self.owners = SnapshotOwners(self)

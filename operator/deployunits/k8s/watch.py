@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from deployunits.k8s._transport import Transport
+from deployunits.k8s._transport import KubeClient
 from deployunits.k8s.errors import JSON, ApiError, ApiUnavailable
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class Reflector:
 
     def __init__(
         self,
-        kube: Transport,
+        kube: KubeClient,
         path: str,
         sink: Sink,
         *,
