@@ -22,7 +22,7 @@ class ConditionType(StrEnum):
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]
-Reason = Annotated[
+ConditionReason = Annotated[
     str,
     Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"),
 ]
@@ -41,7 +41,7 @@ class Condition(CamelModel):
     status: ConditionStatus
     observed_generation: int | None = Field(default=None, ge=0)
     last_transition_time: datetime
-    reason: Reason
+    reason: ConditionReason
     message: str = Field(max_length=32768)
 
 

@@ -198,7 +198,7 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
                     new_deployment_id=None,
                     new_name=None,
                     unit_name=None,
-                    reason=decide.Reason.WAITING_FOR_SOURCE,
+                    reason=decide.RedeployReason.WAITING_FOR_SOURCE,
                     message=f"Deployment {spec.deployment_id} is still being deployed.",
                 ),
             )
@@ -248,7 +248,8 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
         stalled = next((c for c in unit_status.conditions if c.type == ConditionType.STALLED), None)
         why = stalled.message if stalled is not None else str(unit_status.status)
         failure = decide.Failure(
-            decide.Reason.INVALID, f"Cannot redeploy deployment '{spec.deployment_id}': {why}"
+            decide.RedeployReason.INVALID,
+            f"Cannot redeploy deployment '{spec.deployment_id}': {why}",
         )
         await _write(ctx, body, status, decide.failed_status(status, failure, generation, at))
         return None
@@ -264,7 +265,7 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
                 new_deployment_id=new_id,
                 new_name=new_name,
                 unit_name=unit_name,
-                reason=decide.Reason.IN_PROGRESS,
+                reason=decide.RedeployReason.IN_PROGRESS,
                 message=f"Deploying the new deployment {new_id}.",
             ),
         )

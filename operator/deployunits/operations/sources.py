@@ -9,7 +9,7 @@ from deployunits.k8s import snapshots
 from deployunits.k8s.errors import ApiError
 from deployunits.k8s.gateway import ApiServer
 from deployunits.models.deploymentunit import ConfigMapSource, DeploymentUnitSpec
-from deployunits.reconcile.deploymentunit import ContentProblem, Limits, NamedContent, Reason
+from deployunits.reconcile.deploymentunit import ContentProblem, Limits, NamedContent, UnitReason
 
 
 def config_map_entries(config_map: dict[str, Any]) -> dict[str, bytes]:
@@ -40,7 +40,7 @@ def select_entries(
             f"ConfigMap '{source.name}' has no key(s) {', '.join(map(repr, missing))}; "
             "waiting for them",
             True,
-            Reason.WAITING_FOR_CONTENT,
+            UnitReason.WAITING_FOR_CONTENT,
         )
     return [NamedContent(key, entries[key]) for key in source.keys]
 
@@ -58,7 +58,7 @@ async def _from_config_maps(
                 return ContentProblem(
                     f"ConfigMap '{source.name}' not found; waiting for it",
                     True,
-                    Reason.WAITING_FOR_CONTENT,
+                    UnitReason.WAITING_FOR_CONTENT,
                 )
             raise
         part = select_entries(source, config_map)
@@ -78,12 +78,12 @@ async def _from_snapshots(
             return ContentProblem(
                 f"snapshot of resource '{ref.name}' (sha256 {ref.sha256}) not found",
                 False,
-                Reason.INVALID_CONTENT,
+                UnitReason.INVALID_CONTENT,
             )
         try:
             collected.append(NamedContent(ref.name, snapshots.content_of(config_map, ref.sha256)))
         except ValueError as error:
-            return ContentProblem(str(error), False, Reason.INVALID_CONTENT)
+            return ContentProblem(str(error), False, UnitReason.INVALID_CONTENT)
     return collected
 
 
@@ -107,11 +107,11 @@ async def _from_maven(
             ),
         )
     except maven.MavenUnavailable as error:
-        return ContentProblem(str(error), True, Reason.SOURCE_UNAVAILABLE)
+        return ContentProblem(str(error), True, UnitReason.SOURCE_UNAVAILABLE)
     except maven.ArtifactNotFound as error:
-        return ContentProblem(str(error), False, Reason.ARTIFACT_NOT_FOUND)
+        return ContentProblem(str(error), False, UnitReason.ARTIFACT_NOT_FOUND)
     except (maven.MavenError, archive.ArchiveError) as error:
-        return ContentProblem(str(error), False, Reason.INVALID_CONTENT)
+        return ContentProblem(str(error), False, UnitReason.INVALID_CONTENT)
     return [NamedContent(entry.name, entry.content) for entry in entries]
 
 

@@ -26,7 +26,7 @@ from deployunits.models.deploymentunit import (
 )
 
 
-class Reason(StrEnum):
+class UnitReason(StrEnum):
     """Reasons of the conditions the operator writes (CamelCase, as metav1 requires)."""
 
     DEPLOYED = "Deployed"
@@ -69,7 +69,7 @@ class ContentProblem:
 
     message: str
     temporary: bool
-    reason: str = Reason.INVALID_CONTENT
+    reason: str = UnitReason.INVALID_CONTENT
 
 
 @dataclass(frozen=True)
@@ -179,36 +179,40 @@ def check_limits(content: Sequence[NamedContent], limits: Limits) -> ContentProb
         return ContentProblem(
             f"the unit has {len(content)} resources, more than the limit of {limits.max_resources}",
             False,
-            Reason.LIMIT_EXCEEDED,
+            UnitReason.LIMIT_EXCEEDED,
         )
     total = 0
     for item in content:
         try:
             validate_resource_name(item.name)
         except ArchiveError as error:
-            return ContentProblem(str(error), False, Reason.INVALID_CONTENT)
+            return ContentProblem(str(error), False, UnitReason.INVALID_CONTENT)
         if len(item.content) > limits.max_resource_bytes:
             return ContentProblem(
                 f"resource '{item.name}' has {len(item.content)} bytes, more than the limit of "
                 f"{limits.max_resource_bytes}",
                 False,
-                Reason.LIMIT_EXCEEDED,
+                UnitReason.LIMIT_EXCEEDED,
             )
         total += len(item.content)
     if total > limits.max_unit_bytes:
         return ContentProblem(
             f"the unit has {total} bytes, more than the limit of {limits.max_unit_bytes}",
             False,
-            Reason.LIMIT_EXCEEDED,
+            UnitReason.LIMIT_EXCEEDED,
         )
     names = [item.name for item in content]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         return ContentProblem(
-            f"resource name(s) given twice: {', '.join(duplicates)}", False, Reason.INVALID_CONTENT
+            f"resource name(s) given twice: {', '.join(duplicates)}",
+            False,
+            UnitReason.INVALID_CONTENT,
         )
     if not content:
-        return ContentProblem("the unit's sources hold no resources", False, Reason.INVALID_CONTENT)
+        return ContentProblem(
+            "the unit's sources hold no resources", False, UnitReason.INVALID_CONTENT
+        )
     return None
 
 
@@ -238,7 +242,7 @@ def analyze(
             )
             definitions = definitions_of(document, kind)
         except ContentError as error:
-            return ContentProblem(str(error), False, Reason.INVALID_CONTENT)
+            return ContentProblem(str(error), False, UnitReason.INVALID_CONTENT)
         if deny_custom_code:
             findings += [f"{item.name}: {f}" for f in find_custom_code(item.name, document.root)]
         parsed += [d for d in definitions if jbpm or d.kind != "process" or d.executable]
@@ -246,12 +250,12 @@ def analyze(
         return ContentProblem(
             "custom code is not allowed in this namespace; found " + "; ".join(findings),
             False,
-            Reason.CUSTOM_CODE_REFUSED,
+            UnitReason.CUSTOM_CODE_REFUSED,
         )
     for definition in parsed:
         too_long = _over_long_attribute(definition)
         if too_long is not None:
-            return ContentProblem(too_long, False, Reason.INVALID_CONTENT)
+            return ContentProblem(too_long, False, UnitReason.INVALID_CONTENT)
     seen: set[VersionKey] = set()
     for definition in parsed:
         key = (definition.kind, definition.key)
@@ -260,7 +264,7 @@ def analyze(
                 f"The deployment contains definitions with the same key '{definition.key}' "
                 "(id attribute), this is not allowed",
                 False,
-                Reason.INVALID_CONTENT,
+                UnitReason.INVALID_CONTENT,
             )
         seen.add(key)
     return parsed
@@ -367,8 +371,8 @@ class _Conditions:
         """The conditions of a finished job that reached its desired state."""
         self.put(ConditionType.READY, "True", ready_reason, message)
         self.put(ConditionType.DEPLOYED, "True" if deployed else "False", ready_reason, message)
-        self.put(ConditionType.RECONCILING, "False", Reason.JOB_FINISHED, "")
-        self.put(ConditionType.STALLED, "False", Reason.NO_FAILURE, "")
+        self.put(ConditionType.RECONCILING, "False", UnitReason.JOB_FINISHED, "")
+        self.put(ConditionType.STALLED, "False", UnitReason.NO_FAILURE, "")
 
 
 def observed_status(
@@ -390,7 +394,7 @@ def undeployed_status(
     """The unit is undeployed: definitions withdrawn, snapshots kept for a later deploy."""
     current = current or DeploymentUnitStatus()
     conditions = _Conditions(current.conditions, generation, now)
-    conditions.settle(Reason.UNDEPLOYED, "The unit is undeployed as desired.", deployed=False)
+    conditions.settle(UnitReason.UNDEPLOYED, "The unit is undeployed as desired.", deployed=False)
     finished = job.model_copy(
         update={"finished": now, "success": True, "explanation": "undeploy job finished"}
     )
@@ -423,7 +427,7 @@ def waiting_status(
         problem.message,
     )
     conditions.put(ConditionType.RECONCILING, "True", problem.reason, problem.message)
-    conditions.put(ConditionType.STALLED, "False", Reason.NO_FAILURE, "")
+    conditions.put(ConditionType.STALLED, "False", UnitReason.NO_FAILURE, "")
     return current.model_copy(
         update={
             "observed_generation": generation,
@@ -447,7 +451,7 @@ def failed_status(
     conditions = _Conditions(current.conditions, generation, now)
     conditions.put(ConditionType.READY, "False", problem.reason, problem.message)
     conditions.put(ConditionType.DEPLOYED, "False", problem.reason, problem.message)
-    conditions.put(ConditionType.RECONCILING, "False", Reason.JOB_FAILED, "")
+    conditions.put(ConditionType.RECONCILING, "False", UnitReason.JOB_FAILED, "")
     conditions.put(ConditionType.STALLED, "True", problem.reason, problem.message)
     finished = job.model_copy(
         update={"finished": now, "success": False, "explanation": problem.message[:32768]}
@@ -479,11 +483,11 @@ def deployed_status(
     conditions = _Conditions(current.conditions, generation, now)
     if duplicate_of is not None:
         message = f"Identical to deployment {duplicate_of}; no new versions."
-        conditions.settle(Reason.DUPLICATE, message, deployed=True)
+        conditions.settle(UnitReason.DUPLICATE, message, deployed=True)
     else:
         message = f"Deployed {len(resources)} resource(s), {len(definitions)} definition(s)."
-        conditions.settle(Reason.DEPLOYED, message, deployed=True)
-    conditions.put(ConditionType.SOURCE_DRIFTED, "False", Reason.SOURCE_UNCHANGED, "")
+        conditions.settle(UnitReason.DEPLOYED, message, deployed=True)
+    conditions.put(ConditionType.SOURCE_DRIFTED, "False", UnitReason.SOURCE_UNCHANGED, "")
     finished = job.model_copy(
         update={"finished": now, "success": True, "explanation": "deploy job finished"}
     )
@@ -512,9 +516,9 @@ def drift_status(
             f"The source of {', '.join(sorted(changed))} changed after deployment; the unit "
             "keeps its snapshot until it is deployed again."
         )
-        conditions.put(ConditionType.SOURCE_DRIFTED, "True", Reason.SOURCE_CHANGED, message)
+        conditions.put(ConditionType.SOURCE_DRIFTED, "True", UnitReason.SOURCE_CHANGED, message)
     else:
-        conditions.put(ConditionType.SOURCE_DRIFTED, "False", Reason.SOURCE_UNCHANGED, "")
+        conditions.put(ConditionType.SOURCE_DRIFTED, "False", UnitReason.SOURCE_UNCHANGED, "")
     if conditions.items == list(current.conditions):
         return None
     return current.model_copy(update={"conditions": conditions.items})

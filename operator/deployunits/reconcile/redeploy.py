@@ -23,7 +23,7 @@ from deployunits.models.deploymentunit import (
 from deployunits.models.redeploy import RedeploySpec, RedeployStatus
 
 
-class Reason(StrEnum):
+class RedeployReason(StrEnum):
     """Condition reasons of a Redeploy; NotFound and Invalid carry the engine's meaning."""
 
     NOT_FOUND = "NotFound"
@@ -38,7 +38,7 @@ class Reason(StrEnum):
 class Failure:
     """The request cannot succeed; retrying will not change that."""
 
-    reason: Reason
+    reason: RedeployReason
     message: str
 
 
@@ -59,7 +59,9 @@ def source_failure(deployment_id: str, source: DeploymentUnitStatus | None) -> F
         DeploymentStatus.UNDEPLOYING,
         DeploymentStatus.UNDEPLOY_FAILED,
     ):
-        return Failure(Reason.NOT_FOUND, f"Deployment with id '{deployment_id}' does not exist")
+        return Failure(
+            RedeployReason.NOT_FOUND, f"Deployment with id '{deployment_id}' does not exist"
+        )
     return None
 
 
@@ -74,7 +76,7 @@ def choose_resources(
     missing_ids = [i for i in spec.resource_ids if i not in ids]
     if missing_ids:
         return Failure(
-            Reason.NOT_FOUND,
+            RedeployReason.NOT_FOUND,
             f"{prefix}The deployment with id '{spec.deployment_id}' does not contain the "
             f"following resources with id: {', '.join(missing_ids)}",
         )
@@ -82,7 +84,7 @@ def choose_resources(
     missing_names = [n for n in spec.resource_names if n not in names]
     if missing_names:
         return Failure(
-            Reason.NOT_FOUND,
+            RedeployReason.NOT_FOUND,
             f"{prefix}The deployment with id '{spec.deployment_id}' does not contain the "
             f"following resources with name: {', '.join(missing_names)}",
         )
@@ -148,7 +150,7 @@ def _conditions(
         (
             ConditionType.STALLED,
             "True" if stalled else "False",
-            reason if stalled else Reason.NO_FAILURE,
+            reason if stalled else RedeployReason.NO_FAILURE,
             message if stalled else "",
         ),
         (
@@ -193,7 +195,7 @@ def progress_status(
     new_deployment_id: str | None,
     new_name: str | None,
     unit_name: str | None,
-    reason: Reason,
+    reason: RedeployReason,
     message: str,
 ) -> RedeployStatus:
     """Still working: the new unit exists (or the source is still deploying)."""
@@ -243,7 +245,7 @@ def succeeded_status(
                 succeeded="True",
                 stalled=False,
                 reconciling=False,
-                reason=Reason.REDEPLOYED,
+                reason=RedeployReason.REDEPLOYED,
                 message=f"Redeployed as deployment {new_deployment_id}.",
             ),
         }
