@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make run     start control plane, CRDs, operator and shim (CLUSTER=existing to use KUBECONFIG)"
-	@echo "make test    ruff, mypy --strict, unit tests, integration tests on a real API server"
+	@echo "make test    ruff, import contracts, mypy --strict, unit tests, integration tests on a real API server"
 	@echo "make drills  fault drills: crashes, control-plane restarts, load, hostile input (~7 min)"
 
 $(STAMP): pyproject.toml
@@ -31,9 +31,11 @@ controlplane: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/deployunits-devcluster run --cluster $(CLUSTER)
 
+# lint-imports checks the layers and gateways of [tool.importlinter] in pyproject.toml.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -51,4 +53,4 @@ drills: controlplane
 	$(PY) -m pytest tests/drills -v -s $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
