@@ -3,8 +3,9 @@
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from deployunits import constants
 from deployunits.api.cache import CachedRedeploy, CachedUnit, RedeployCache, UnitCache
@@ -42,6 +43,33 @@ class StoredSnapshots:
 
     refs: list[SnapshotRef]
     created: frozenset[str]
+
+
+def _refusal(namespace: str, error: ApiError) -> WriteError | None:
+    """What a refused create means to the caller (None: not a refusal of this write)."""
+    if error.not_found:
+        return NamespaceMissing(namespace)
+    if error.status in (400, 422):
+        return _rejection(error)
+    return None
+
+
+_Cached = TypeVar("_Cached", CachedUnit, CachedRedeploy)
+
+
+def _once_created(uid: str, done: Callable[[_Cached], bool]) -> Callable[[_Cached | None], bool]:
+    """A wait condition for the object created with `uid`: `done`, or gone once it was seen
+    (the cache may not have the new object yet, so a miss before that is no deletion)."""
+    seen = False
+
+    def settled(cached: _Cached | None) -> bool:
+        nonlocal seen
+        if cached is None or cached.uid != uid:
+            return seen
+        seen = True
+        return done(cached)
+
+    return settled
 
 
 def _rejection(error: ApiError) -> Rejected:
@@ -88,10 +116,9 @@ class UnitWriter:
                     if not await self._kube.snapshots.create(namespace, sha, content):
                         return None
                 except ApiError as error:
-                    if error.not_found:
-                        raise NamespaceMissing(namespace) from error
-                    if error.status in (400, 422):
-                        raise _rejection(error) from error
+                    refusal = _refusal(namespace, error)
+                    if refusal is not None:
+                        raise refusal from error
                     raise
                 return sha
 
@@ -127,29 +154,22 @@ class UnitWriter:
                 namespace, DeploymentUnit(metadata=metadata, spec=spec)
             )
         except ApiError as error:
-            if error.not_found or error.status in (400, 422):
+            refusal = _refusal(namespace, error)
+            if refusal is not None:
                 # Refused for sure, so no unit owns the upload's snapshots: they go too. (After
                 # an ambiguous failure the unit may exist and need them.)
                 await self._drop_snapshots(namespace, "", snapshots_created)
-            if error.not_found:
-                raise NamespaceMissing(namespace) from error
-            if error.status in (400, 422):
-                raise _rejection(error) from error
+                raise refusal from error
             raise
         uid = str(created["metadata"]["uid"])
 
-        seen = False
-
-        def settled(unit: CachedUnit | None) -> bool:
-            # The cache may not have the new unit yet; None means deleted only once seen.
-            nonlocal seen
-            if unit is None or unit.uid != uid:
-                return seen
-            seen = True
+        def outcome(unit: CachedUnit) -> bool:
             return unit.deleting or unit.reconciled
 
         try:
-            unit = await self.units.wait_for(namespace, name, settled, self.timeout)
+            unit = await self.units.wait_for(
+                namespace, name, _once_created(uid, outcome), self.timeout
+            )
         except TimeoutError:
             await self.delete_unit(namespace, name, uid, wait=False)
             await self._drop_snapshots(namespace, uid, snapshots_created)
@@ -216,20 +236,13 @@ class UnitWriter:
                 namespace, Redeploy(metadata={"name": name, "labels": labels}, spec=spec)
             )
         except ApiError as error:
-            if error.not_found:
-                raise NamespaceMissing(namespace) from error
-            if error.status in (400, 422):
-                raise _rejection(error) from error
+            refusal = _refusal(namespace, error)
+            if refusal is not None:
+                raise refusal from error
             raise
         uid = str(created["metadata"]["uid"])
 
-        seen = False
-
-        def finished(request: CachedRedeploy | None) -> bool:
-            nonlocal seen
-            if request is None or request.uid != uid:
-                return seen
-            seen = True
+        def outcome(request: CachedRedeploy) -> bool:
             conditions = request.status.conditions
             return any(
                 (c := find(conditions, t)) is not None and c.status == "True"
@@ -237,7 +250,9 @@ class UnitWriter:
             )
 
         try:
-            result = await self.redeploys.wait_for(namespace, name, finished, self.timeout)
+            result = await self.redeploys.wait_for(
+                namespace, name, _once_created(uid, outcome), self.timeout
+            )
         except TimeoutError:
             raise WriteTimedOut(
                 f"the operator did not finish redeploy '{name}' of '{deployment_id}' within "

@@ -17,18 +17,18 @@ class Reviews:
 
     async def token(self, spec: dict[str, Any]) -> JSON:
         """The status of a TokenReview of `spec` (token, audiences)."""
-        review = await self._kube.create(
-            TOKEN_REVIEWS,
-            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec},
-        )
-        status: JSON = review.get("status") or {}
-        return status
+        return await self._review(TOKEN_REVIEWS, "authentication.k8s.io/v1", "TokenReview", spec)
 
     async def access(self, spec: dict[str, Any]) -> JSON:
         """The status of a SubjectAccessReview of `spec` (user, groups, resourceAttributes)."""
+        return await self._review(
+            ACCESS_REVIEWS, "authorization.k8s.io/v1", "SubjectAccessReview", spec
+        )
+
+    async def _review(self, path: str, api_version: str, kind: str, spec: dict[str, Any]) -> JSON:
+        # Reviews are never stored: the answer's status is all there is.
         review = await self._kube.create(
-            ACCESS_REVIEWS,
-            {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec},
+            path, {"apiVersion": api_version, "kind": kind, "spec": spec}
         )
         status: JSON = review.get("status") or {}
         return status

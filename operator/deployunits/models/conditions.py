@@ -45,6 +45,19 @@ class Condition(CamelModel):
     message: str = Field(max_length=32768)
 
 
+#: The conditions of a status, keyed by type (merged per type by server-side apply).
+Conditions = Annotated[
+    list[Condition],
+    Field(
+        max_length=16,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    ),
+]
+
+
 def now() -> datetime:
     """The current time, truncated to seconds as metav1.Time serializes it."""
     return datetime.now(UTC).replace(microsecond=0)

@@ -15,7 +15,7 @@ from deployunits.models.base import (
     Sha256Hex,
     ShortText,
 )
-from deployunits.models.conditions import Condition
+from deployunits.models.conditions import Conditions
 
 
 class RuntimeStrategy(StrEnum):
@@ -244,14 +244,7 @@ class DeploymentUnitStatus(CamelModel):
     #: Digest of spec.resources at the last deploy job; an edit of the sources is a new job.
     source_digest: str | None = Field(default=None, max_length=64)
     job: Job | None = None
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        max_length=16,
-        json_schema_extra={
-            "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["type"],
-        },
-    )
+    conditions: Conditions = Field(default_factory=list)
 
 
 class DeploymentUnit(CustomResource):

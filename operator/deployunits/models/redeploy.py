@@ -7,7 +7,7 @@ from pydantic import ConfigDict, Field
 
 from deployunits import constants
 from deployunits.models.base import CamelModel, CustomResource, K8sName, ShortText
-from deployunits.models.conditions import Condition
+from deployunits.models.conditions import Conditions
 
 
 class RedeploySpec(CamelModel):
@@ -43,14 +43,7 @@ class RedeployStatus(CamelModel):
     new_deployment_name: ShortText | None = None
     new_unit_name: K8sName | None = None
     completion_time: datetime | None = None
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        max_length=16,
-        json_schema_extra={
-            "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["type"],
-        },
-    )
+    conditions: Conditions = Field(default_factory=list)
 
 
 class Redeploy(CustomResource):
