@@ -2,5 +2,6 @@
 
 `gateway.ApiServer` holds the stores (units, redeploys, snapshots, the jBPM ledger, reviews,
 events, watches); `connect` builds one for a composition root; `errors` are public to all.
-The HTTP transport (`_transport`) is private to this package.
+The HTTP transport (`_transport`) is private to this package; tests and benchmarks reach it
+through `raw`. pyproject.toml's import contracts check all three rules.
 """
