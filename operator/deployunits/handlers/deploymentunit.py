@@ -10,7 +10,11 @@ from deployunits import constants
 from deployunits.handlers import context
 from deployunits.operations import redeploys, units
 from deployunits.operations.versions import VersionSlot
-from deployunits.reconcile.deploymentunit import PreviousDeployment, previous_deployment
+from deployunits.reconcile.deploymentunit import (
+    PreviousDeployment,
+    counts_as_previous,
+    previous_deployment,
+)
 
 _RESOURCE = (constants.GROUP, constants.VERSION, constants.DEPLOYMENT_UNIT_PLURAL)
 
@@ -79,6 +83,8 @@ def unit_history(
     namespace: str, spec: kopf.Spec, status: kopf.Status
 ) -> dict[units.HistoryKey, PreviousDeployment]:
     """Deployed units by (namespace, name, source, tenant), for duplicate filtering."""
+    if not counts_as_previous(status.get("status"), status.get("duplicateOf")):
+        return {}
     key = (
         str(namespace),
         str(spec.get("name") or ""),
@@ -88,12 +94,10 @@ def unit_history(
     deployed_at = status.get("deploymentTime")
     previous = previous_deployment(
         str(spec.get("deploymentId")),
-        status.get("status"),
-        status.get("duplicateOf"),
         datetime.fromisoformat(str(deployed_at).replace("Z", "+00:00")) if deployed_at else None,
         ((str(r["name"]), str(r["sha256"])) for r in status.get("resources") or []),
     )
-    return {} if previous is None else {key: previous}
+    return {key: previous}
 
 
 def unit_states(

@@ -151,16 +151,16 @@ class UnitsContext:
             if written_at - entries[oldest][0] <= _INDEX_LAG:
                 break
             del entries[oldest]
-        entries[deployment_id] = (
-            written_at,
+        previous = (
             decide.previous_deployment(
                 deployment_id,
-                status.status,
-                status.duplicate_of,
                 status.deployment_time,
                 ((r.name, r.sha256) for r in status.resources),
-            ),
+            )
+            if decide.counts_as_previous(status.status, status.duplicate_of)
+            else None
         )
+        entries[deployment_id] = (written_at, previous)
 
     def forget_status(self, namespace: str, spec: DeploymentUnitSpec) -> None:
         key = history_key(namespace, spec)

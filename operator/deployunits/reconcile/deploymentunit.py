@@ -90,17 +90,16 @@ class PreviousDeployment:
     resources: Mapping[str, str]
 
 
+def counts_as_previous(state: str | None, duplicate_of: str | None) -> bool:
+    """Whether later deployments of the unit's name are compared with it: it is deployed and
+    not itself a filtered duplicate."""
+    return state == DeploymentStatus.DEPLOYED and not duplicate_of
+
+
 def previous_deployment(
-    deployment_id: str,
-    state: str | None,
-    duplicate_of: str | None,
-    deployed_at: datetime | None,
-    resources: Iterable[tuple[str, str]],
-) -> PreviousDeployment | None:
-    """What a later deployment of the name is compared with: a deployed unit that is not itself
-    a filtered duplicate (None for any other), its resources as (name, sha256)."""
-    if state != DeploymentStatus.DEPLOYED or duplicate_of:
-        return None
+    deployment_id: str, deployed_at: datetime | None, resources: Iterable[tuple[str, str]]
+) -> PreviousDeployment:
+    """A unit as duplicate filtering compares with it, its resources given as (name, sha256)."""
     return PreviousDeployment(
         deployment_id, deployed_at or datetime.min.replace(tzinfo=UTC), dict(resources)
     )
