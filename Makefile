@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run     start control plane, CRDs, operator, shim and a Camunda 7 engine"
 	@echo "             (CLUSTER=existing to use KUBECONFIG, ENGINE=none to leave the engine out)"
-	@echo "make test    ruff, mypy --strict, unit tests, integration tests on a real API server"
+	@echo "make test    ruff, import contracts, mypy --strict, unit tests, integration tests on a real API server"
 	@echo "make drills  fault drills: crashes, control-plane restarts, load, hostile input (~7 min)"
 
 # The dev kit (hack/devcluster: the control plane, `make run`, what tests and benchmarks share) is a
@@ -40,9 +40,11 @@ engines: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/deployunits-devcluster run --cluster $(CLUSTER) --engine $(ENGINE)
 
+# lint-imports checks the layers and gateways of [tool.importlinter] in pyproject.toml.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -60,4 +62,4 @@ drills: controlplane
 	$(PY) -m pytest tests/drills -v -s $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

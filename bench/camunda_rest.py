@@ -30,7 +30,7 @@ from bench.common import (
     percentile,
     rss_mib,
 )
-from deployunits.k8s.client import KubeClient, core_path, custom_path
+from deployunits.k8s.raw import KubeClient, core_path, custom_path
 from devcluster import binaries
 from devcluster.plane import ControlPlane
 from devcluster.processes import OperatorProcess, ShimProcess

@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from deployunits.k8s.client import Connection, KubeClient
+from deployunits.k8s.connection import Connection
+from deployunits.k8s.raw import KubeClient
 from devcluster import binaries, install
 from devcluster.plane import ControlPlane
 

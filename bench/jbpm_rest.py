@@ -57,7 +57,7 @@ from bench.common import (
 )
 from deployunits.api.jbpm import ids
 from deployunits.content.maven import MavenCoordinates
-from deployunits.k8s.client import KubeClient, core_path, custom_path
+from deployunits.k8s.raw import KubeClient, core_path, custom_path
 from devcluster import binaries
 from devcluster.kjars import KMODULE_XML, REPOSITORY_PATH, build_kjar, jbpm_bpmn, publish
 from devcluster.plane import ControlPlane, free_port

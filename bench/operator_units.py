@@ -40,7 +40,7 @@ from bench.common import (
     wait_until_all,
     write_counts,
 )
-from deployunits.k8s.client import KubeClient, core_path, custom_path
+from deployunits.k8s.raw import KubeClient, core_path, custom_path
 from devcluster import binaries
 from devcluster.plane import ControlPlane
 from devcluster.processes import OperatorProcess

@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.baselines import writes
 from deployunits.content.maven import MavenCoordinates
 from deployunits.handlers import common
-from deployunits.k8s.client import Connection, KubeClient
+from deployunits.k8s.connection import Connection
+from deployunits.k8s.raw import KubeClient
 
 #: What the operator takes from a kjar (all XML here): processes, decisions, cases, kmodule.xml.
 RESOURCES = (".bpmn", ".bpmn2", ".dmn", ".cmmn", "/kmodule.xml")

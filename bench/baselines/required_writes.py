@@ -16,7 +16,7 @@ from typing import Any
 from bench.baselines import writes
 from bench.common import Stopwatch, bounded
 from deployunits import constants
-from deployunits.k8s.client import KubeClient, core_path, custom_path
+from deployunits.k8s.raw import KubeClient, core_path, custom_path
 
 #: The operator's watches in a namespace: (path, label selector), as its kopf settings set them.
 WATCHES = (

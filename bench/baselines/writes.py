@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from deployunits import constants, snapshots
-from deployunits.k8s.client import KubeClient, core_path, custom_path
+from deployunits import constants
+from deployunits.k8s import snapshots
+from deployunits.k8s.raw import KubeClient, core_path, custom_path
 
 
 def timestamp() -> str:

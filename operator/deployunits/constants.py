@@ -1,4 +1,4 @@
-"""Fixed names of the API: group, kinds, plurals, prefixes, ports (see DESIGN.md)."""
+"""Fixed names of the API: group, kinds, plurals, every label, annotation and finalizer, ports."""
 
 from typing import Final
 
@@ -32,6 +32,19 @@ KOPF_FINALIZER: Final = f"{PREFIX}/kopf-finalizer"
 SNAPSHOT_LABEL: Final = f"{PREFIX}/snapshot"
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY: Final = "deployunits"
+#: Label on objects the shim creates.
+CREATED_BY_LABEL: Final = "app.kubernetes.io/created-by"
+CREATED_BY: Final = "deployunits-shim"
+#: Label on a unit a Redeploy created: the request's name.
+REDEPLOY_REQUEST_LABEL: Final = f"{PREFIX}/redeploy"
+#: Annotation on a unit a Redeploy created: the request's uid.
+REDEPLOY_REQUEST_UID_ANNOTATION: Final = f"{PREFIX}/redeploy-uid"
+#: Annotation carrying Camunda's deployment-activation-time of a REST upload.
+ACTIVATION_TIME_ANNOTATION: Final = f"{PREFIX}/activation-time"
+#: Annotation with the identifier of the last jBPM job written into a unit.
+JBPM_JOB_ANNOTATION: Final = f"{PREFIX}/jbpm-job"
+#: Namespace annotation that sets the custom-code policy: "deny" or "allow".
+CUSTOM_CODE_ANNOTATION: Final = f"{PREFIX}/custom-code"
 
 SHIM_PORT: Final = 8080
 OPERATOR_PROBE_PORT: Final = 8081

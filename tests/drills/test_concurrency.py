@@ -37,21 +37,21 @@ lose another writer's change ("rv" = metadata.resourceVersion precondition).
 
 | module: function | object: field | write | verdict |
 |---|---|---|---|
-| k8s/objects: write_status | DU, Redeploy: status | merge patch, status subresource | safe (1) |
-| k8s/objects: set_finalizer | DU: finalizers | merge patch with rv | safe (2) |
-| k8s/objects: ensure_snapshot | snapshot ConfigMap | create (409 = exists) | safe |
-| k8s/objects: add_snapshot_owners | snapshot: ownerReferences | JSON patch, `test` of rv | safe |
-| k8s/objects: post_event | Event | create | safe |
+| k8s/_objects: _write_status | DU, Redeploy: status | merge patch, status subresource | safe (1) |
+| k8s/_objects: set_finalizer | DU: finalizers | merge patch with rv | safe (2) |
+| k8s/snapshots: ensure | snapshot ConfigMap | create (409 = exists) | safe |
+| k8s/snapshots: add_owners | snapshot: ownerReferences | JSON patch, `test` of rv | safe |
+| k8s/events: post | Event | create | safe |
 | operations/redeploys: _pass | Redeploy (TTL expiry) | delete, uid + rv preconditions | fixed (3) |
 | operations/redeploys: _pass | new DU | create, name from request uid | safe |
-| api/units: store_snapshots | snapshot ConfigMap | create | safe |
+| k8s/snapshots: create | snapshot ConfigMap | create | safe |
 | api/units: create_unit, redeploy | DU, Redeploy | create, generated name | safe |
 | api/units: delete_unit | DU | delete, uid precondition | safe |
-| api/units: _drop_snapshots | snapshot ConfigMap | delete, rv precondition | safe |
-| api/jbpm/queue: _write | ledger ConfigMap: data | create, or merge patch with rv | safe |
-| api/jbpm/materializer: _patch | DU: spec.state, job annotation | merge patch with rv | safe |
+| k8s/snapshots: drop_unowned | snapshot ConfigMap | delete, rv precondition | safe |
+| k8s/ledger: create, patch_data | ledger ConfigMap: data | create, or merge patch with rv | safe |
+| k8s/units: patch_state | DU: spec.state, job annotation | merge patch with rv | safe |
 | api/jbpm/materializer: _create | DU | create, name from the id | safe |
-| api/auth | TokenReview, SubjectAccessReview | create (never stored) | safe |
+| api/auth (k8s/reviews) | TokenReview, SubjectAccessReview | create (never stored) | safe |
 
 (1) Only the operator writes status; passes of one object are serialized by its lock and skip
 events older than their own writes, so the whole status is this writer's own field.
@@ -93,8 +93,8 @@ import httpx
 import pytest
 
 from deployunits.api.jbpm import ids
-from deployunits.api.jbpm.materializer import JOB_ANNOTATION
 from deployunits.api.jbpm.queue import LEDGER_NAME, Ledger
+from deployunits.constants import JBPM_JOB_ANNOTATION
 from deployunits.content.maven import MavenCoordinates
 from devcluster.kjars import build_kjar, jbpm_bpmn
 from devcluster.processes import OperatorProcess, ShimProcess
@@ -447,7 +447,7 @@ def compare(
             problems.append(f"{kjar}: no unit, expected {state}")
             continue
         unit = mine[0]
-        job = (unit["metadata"].get("annotations") or {}).get(JOB_ANNOTATION)
+        job = (unit["metadata"].get("annotations") or {}).get(JBPM_JOB_ANNOTATION)
         if job != str(last.body["identifier"]):
             problems.append(f"{kjar}: job {job} written last, expected {last.body['identifier']}")
         status = (unit.get("status") or {}).get("status")

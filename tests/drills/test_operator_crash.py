@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from deployunits.k8s.client import Connection, KubeClient, core_path, custom_path
-from deployunits.reconcile.redeploy import REQUEST_LABEL
+from deployunits.constants import REDEPLOY_REQUEST_LABEL
+from deployunits.k8s.connection import Connection
+from deployunits.k8s.raw import KubeClient, core_path, custom_path
 from devcluster.processes import OperatorProcess
 from tests.drills.figures import Figures
 from tests.support.cluster import Cluster, condition
@@ -330,7 +331,7 @@ def check_units_made_once(
     """Each Redeploy made exactly its one unit, with the chosen content of its source."""
     made_by = defaultdict(list)
     for name, unit in units.items():
-        request = (unit["metadata"].get("labels") or {}).get(REQUEST_LABEL)
+        request = (unit["metadata"].get("labels") or {}).get(REDEPLOY_REQUEST_LABEL)
         if request:
             made_by[request].append(name)
     assert set(made_by) == set(requests), "units made for requests that do not exist, or missing"

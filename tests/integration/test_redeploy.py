@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from deployunits import snapshots
+from deployunits.k8s import snapshots
 from deployunits.reconcile import redeploy as decide
 from devcluster.processes import OperatorProcess, wait_for
 from tests.support.cluster import Cluster, condition
@@ -193,7 +193,7 @@ def test_crash_after_creating_the_unit_leaves_exactly_one(
             decide.DeploymentUnitStatus.model_validate(original["status"]).resources,
         )
         assert isinstance(chosen, list)
-        body = decide.new_unit(request, original["spec"], chosen)
+        body = decide.new_unit(request, original["spec"], chosen).manifest()
         cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(body))
     finally:
         operator.start()

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from deployunits.k8s.client import Connection, KubeClient, custom_path
+from deployunits.k8s.connection import Connection
+from deployunits.k8s.gateway import ApiServer
+from deployunits.k8s.raw import KubeClient, custom_path
 from deployunits.operations import redeploys
 from deployunits.reconcile import redeploy as decide
 from devcluster.processes import OperatorProcess, wait_for
@@ -43,7 +45,7 @@ def request_yaml(name: str, deployment_id: str) -> str:
 async def one_pass_with_an_empty_index(cluster: Cluster, request: dict[str, Any]) -> None:
     kube = KubeClient(Connection.load(str(cluster.kubeconfig)))
     try:
-        ctx = redeploys.RedeploysContext(kube)
+        ctx = redeploys.RedeploysContext(ApiServer(kube))
         ctx.bind_index({})  # the watch has not delivered the source unit yet
         await redeploys.reconcile(ctx, request)
     finally:
@@ -102,7 +104,7 @@ async def succeed_then_see_a_stale_event(cluster: Cluster, namespace: str) -> No
     kube = KubeClient(Connection.load(str(cluster.kubeconfig)))
     path = custom_path("redeploys", namespace, "twice")
     try:
-        ctx = redeploys.RedeploysContext(kube)
+        ctx = redeploys.RedeploysContext(ApiServer(kube))
         await redeploys.reconcile(ctx, await kube.get(path))  # creates the unit
         in_progress = await kube.get(path)
         # The new unit deployed, as the operator would write it.

@@ -9,9 +9,10 @@ ConfigMap's MODIFIED events on a watch.
 import asyncio
 from typing import Any
 
-from deployunits import snapshots
-from deployunits.k8s import objects
-from deployunits.k8s.client import Connection, KubeClient, core_path, custom_path
+from deployunits.content.digest import sha256_hex
+from deployunits.k8s.connection import Connection
+from deployunits.k8s.raw import KubeClient, core_path, custom_path
+from deployunits.k8s.snapshots import SnapshotStore
 from tests.support.cluster import Cluster
 from tests.support.models import bpmn
 
@@ -42,8 +43,9 @@ async def join_at_once(
             for i in range(UNITS + 1)
         ]
         data = content.encode()
-        sha = snapshots.sha256_of(data)
-        name, _ = await objects.ensure_snapshot(kube, namespace, sha, data, units[0])
+        sha = sha256_hex(data)
+        store = SnapshotStore(kube)
+        name, _ = await store.ensure(namespace, sha, data, units[0])
         path = core_path("configmaps", namespace)
         created = await kube.get(f"{path}/{name}")
         writes = 0
@@ -57,12 +59,8 @@ async def join_at_once(
                     writes += 1
 
         watching = asyncio.create_task(count_writes())
-        owners = objects.SnapshotOwners(kube) if batched else None
         await asyncio.gather(
-            *(
-                objects.ensure_snapshot(kube, namespace, sha, data, unit, owners=owners)
-                for unit in units[1:]
-            )
+            *(store.ensure(namespace, sha, data, unit, grouped=batched) for unit in units[1:])
         )
         await asyncio.sleep(1)  # the watch delivers the last write
         watching.cancel()

@@ -9,9 +9,12 @@ unit meanwhile, so what is stored is checked on ConfigMaps, which it never write
 import asyncio
 from typing import Any
 
-from deployunits import snapshots
-from deployunits.k8s import objects
-from deployunits.k8s.client import Connection, KubeClient, core_path, custom_path
+from deployunits.content.digest import sha256_hex
+from deployunits.k8s import snapshots
+from deployunits.k8s.connection import Connection
+from deployunits.k8s.gateway import ApiServer
+from deployunits.k8s.raw import KubeClient, core_path, custom_path
+from deployunits.models.deploymentunit import DeploymentUnitStatus
 from tests.support.cluster import Cluster
 from tests.support.models import bpmn
 
@@ -35,13 +38,16 @@ async def write_and_read(cluster: Cluster, namespace: str) -> tuple[Any, ...]:
             },
         )
         status = {"observedGeneration": 1, "status": "UNDEPLOYED", "sourceDigest": "a" * 64}
-        answer = await objects.write_status(kube, "deploymentunits", namespace, "big", status)
+        api = ApiServer(kube)
+        answer = await api.units.write_status(
+            namespace, "big", DeploymentUnitStatus.model_validate(status)
+        )
         path = core_path("configmaps", namespace)
         await kube.create(path, {"metadata": {"name": "plain"}, "data": {"a": "1"}})
         patched = await kube.patch(f"{path}/plain", {"data": {"b": BPMN}}, metadata_only=True)
         stored = await kube.get(f"{path}/plain")
-        sha = snapshots.sha256_of(BPMN.encode())
-        name, key = await objects.ensure_snapshot(kube, namespace, sha, BPMN.encode(), unit)
+        sha = sha256_hex(BPMN.encode())
+        name, key = await api.snapshots.ensure(namespace, sha, BPMN.encode(), unit)
         snapshot = await kube.get(core_path("configmaps", namespace, name))
         return unit, answer, patched, stored, key, snapshot, sha
     finally:

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from deployunits import snapshots
 from deployunits.content.maven import MavenCoordinates
+from deployunits.k8s import snapshots
 from devcluster.kjars import build_kjar
 from devcluster.processes import OperatorProcess, wait_for
 from tests.support.cluster import Cluster, condition

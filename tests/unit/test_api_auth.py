@@ -12,7 +12,8 @@ from deployunits.api.auth import (
     Verdict,
     credentials_from,
 )
-from deployunits.k8s.client import KubeClient
+from deployunits.k8s.raw import KubeClient
+from deployunits.k8s.reviews import Reviews
 
 
 def test_credentials_from_bearer_and_basic() -> None:
@@ -62,7 +63,9 @@ def test_a_refused_token_is_reviewed_once_within_the_deny_cache() -> None:
     # Found by the auth drill: a cached refusal was taken for a miss, so every request with a
     # bad token cost the API server a TokenReview.
     server = RefusingApiServer()
-    authorizer = KubernetesAuthorizer(cast(KubeClient, server), audiences=[], cache_seconds=60)
+    authorizer = KubernetesAuthorizer(
+        Reviews(cast(KubeClient, server)), audiences=[], cache_seconds=60
+    )
     access = Access(namespace="ns", verb="list")
 
     async def ask_three_times() -> list[Verdict]:

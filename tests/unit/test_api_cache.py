@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 
 from deployunits.api.cache import UnitCache
-from deployunits.k8s.client import Connection, KubeClient
+from deployunits.k8s.connect import connect
+from deployunits.k8s.connection import Connection
 
 
 def obj(
@@ -45,7 +46,7 @@ def obj(
 
 @pytest.fixture
 def cache() -> UnitCache:
-    kube = KubeClient(Connection(server="https://127.0.0.1:1"))
+    kube = connect(Connection(server="https://127.0.0.1:1"))
     return UnitCache(kube, [])
 
 

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from deployunits.api.auth import Access, Caller, Decision, Verdict
-from deployunits.api.cache import ACTIVATION_TIME_ANNOTATION, CachedUnit
+from deployunits.api.cache import CachedUnit
 from deployunits.api.camunda import errors, schemas, wire
 from deployunits.api.camunda.service import failure, parse_problems
+from deployunits.constants import ACTIVATION_TIME_ANNOTATION
 from deployunits.models.deploymentunit import DeploymentUnitSpec, DeploymentUnitStatus
 
 

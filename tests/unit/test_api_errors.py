@@ -20,7 +20,7 @@ from deployunits.api.auth import Access, Caller, Decision, Verdict
 from deployunits.api.cache import CacheNotReady
 from deployunits.api.errors import Kind, Refused, failure_of
 from deployunits.api.jbpm.errors import from_exception
-from deployunits.k8s.client import ApiError, ApiUnavailable
+from deployunits.k8s.errors import ApiError, ApiUnavailable
 
 RETRY_LATER = [
     (503, "the request has been made before all known HTTP paths have been installed"),

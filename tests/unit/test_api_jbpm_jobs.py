@@ -9,7 +9,7 @@ from deployunits.api.cache import CachedUnit, parse_unit
 from deployunits.api.jbpm import ids, jobs
 from deployunits.api.jbpm.index import JbpmIndex
 from deployunits.api.jbpm.jobs import Admit, Record, Refuse, Request
-from deployunits.api.jbpm.wire import DeploymentStatus
+from deployunits.api.jbpm.wire import JaxbDeploymentStatus
 from deployunits.models.deploymentunit import JobOperation, MergeMode, RuntimeStrategy
 from tests.support.jbpm import cached_unit as unit
 
@@ -43,18 +43,18 @@ def refusal(decision: Admit | Refuse) -> str:
 @pytest.mark.parametrize(
     ("kwargs", "pending", "status"),
     [
-        ({}, None, DeploymentStatus.DEPLOYED),
-        ({"generation": 2}, DEPLOY, DeploymentStatus.ACCEPTED),
-        ({"status": None, "observed": None}, DEPLOY, DeploymentStatus.ACCEPTED),
-        ({"status": "DEPLOYING"}, DEPLOY, DeploymentStatus.DEPLOYING),
-        ({"status": "DEPLOY_FAILED"}, None, DeploymentStatus.DEPLOY_FAILED),
-        ({"state": "Undeployed", "generation": 2}, UNDEPLOY, DeploymentStatus.UNDEPLOYING),
-        ({"state": "Undeployed", "status": "UNDEPLOYED"}, None, DeploymentStatus.UNDEPLOYED),
-        ({"deleting": True}, UNDEPLOY, DeploymentStatus.UNDEPLOYING),
+        ({}, None, JaxbDeploymentStatus.DEPLOYED),
+        ({"generation": 2}, DEPLOY, JaxbDeploymentStatus.ACCEPTED),
+        ({"status": None, "observed": None}, DEPLOY, JaxbDeploymentStatus.ACCEPTED),
+        ({"status": "DEPLOYING"}, DEPLOY, JaxbDeploymentStatus.DEPLOYING),
+        ({"status": "DEPLOY_FAILED"}, None, JaxbDeploymentStatus.DEPLOY_FAILED),
+        ({"state": "Undeployed", "generation": 2}, UNDEPLOY, JaxbDeploymentStatus.UNDEPLOYING),
+        ({"state": "Undeployed", "status": "UNDEPLOYED"}, None, JaxbDeploymentStatus.UNDEPLOYED),
+        ({"deleting": True}, UNDEPLOY, JaxbDeploymentStatus.UNDEPLOYING),
     ],
 )
 def test_status_and_pending(
-    kwargs: dict[str, Any], pending: JobOperation | None, status: DeploymentStatus
+    kwargs: dict[str, Any], pending: JobOperation | None, status: JaxbDeploymentStatus
 ) -> None:
     found = unit(**kwargs)
     assert jobs.pending_operation(found) is pending
@@ -63,7 +63,7 @@ def test_status_and_pending(
 
 def test_unknown_ids_read_as_undeployed_without_strategy() -> None:
     described = jobs.describe(jobs.state_of(ID, None, None))
-    assert described.status is DeploymentStatus.UNDEPLOYED
+    assert described.status is JaxbDeploymentStatus.UNDEPLOYED
     assert described.strategy is None
     assert (described.group_id, described.artifact_id, described.version) == (
         "org.acme",
@@ -86,7 +86,7 @@ def test_deploy_of_an_unknown_id_creates_its_unit() -> None:
         True,
         "deploy job accepted.",
     )
-    assert result.deployment_unit.status is DeploymentStatus.ACCEPTED
+    assert result.deployment_unit.status is JaxbDeploymentStatus.ACCEPTED
     assert result.deployment_unit.strategy is RuntimeStrategy.PER_REQUEST
     default = decide(DEPLOY, None)
     assert isinstance(default, Admit)
@@ -162,29 +162,29 @@ def test_undeploy_of_a_deployed_unit() -> None:
     result = decision.result()
     assert result.explanation == "undeploy job accepted."
     assert result.deployment_unit.strategy is RuntimeStrategy.PER_PROCESS_INSTANCE
-    assert result.deployment_unit.status is DeploymentStatus.ACCEPTED
+    assert result.deployment_unit.status is JaxbDeploymentStatus.ACCEPTED
 
 
 @pytest.mark.parametrize(
     ("found", "explanation", "status"),
     [
-        (None, jobs.ALREADY_UNDEPLOYED, DeploymentStatus.UNDEPLOYED),
+        (None, jobs.ALREADY_UNDEPLOYED, JaxbDeploymentStatus.UNDEPLOYED),
         (
             unit(state="Undeployed", status="UNDEPLOYED"),
             jobs.ALREADY_UNDEPLOYED,
-            DeploymentStatus.UNDEPLOYED,
+            JaxbDeploymentStatus.UNDEPLOYED,
         ),
-        (unit(generation=2), jobs.NOT_YET_DEPLOYED, DeploymentStatus.ACCEPTED),
-        (unit(status="DEPLOYING"), jobs.NOT_YET_DEPLOYED, DeploymentStatus.DEPLOYING),
+        (unit(generation=2), jobs.NOT_YET_DEPLOYED, JaxbDeploymentStatus.ACCEPTED),
+        (unit(status="DEPLOYING"), jobs.NOT_YET_DEPLOYED, JaxbDeploymentStatus.DEPLOYING),
         (
             unit(status="DEPLOY_FAILED"),
             jobs.INITIAL_DEPLOYMENT_FAILED,
-            DeploymentStatus.DEPLOY_FAILED,
+            JaxbDeploymentStatus.DEPLOY_FAILED,
         ),
         (
             unit(status="UNDEPLOY_FAILED", state="Undeployed"),
             jobs.LAST_UNDEPLOYMENT_FAILED,
-            DeploymentStatus.UNDEPLOY_FAILED,
+            JaxbDeploymentStatus.UNDEPLOY_FAILED,
         ),
         (
             unit(state="Undeployed", generation=2),
@@ -195,7 +195,7 @@ def test_undeploy_of_a_deployed_unit() -> None:
     ],
 )
 def test_undeploy_refusals(
-    found: CachedUnit | None, explanation: str, status: DeploymentStatus | None
+    found: CachedUnit | None, explanation: str, status: JaxbDeploymentStatus | None
 ) -> None:
     decision = decide(UNDEPLOY, found)
     assert refusal(decision) == explanation
@@ -250,8 +250,8 @@ def test_records_round_trip_and_know_when_they_are_written() -> None:
 
 def test_a_written_record_no_longer_shows() -> None:
     record = Record(3, DEPLOY, ID, ids.unit_name(ID), "create")
-    assert jobs.state_of(ID, None, record).status is DeploymentStatus.ACCEPTED
-    assert jobs.state_of(ID, unit(), record).status is DeploymentStatus.DEPLOYED
+    assert jobs.state_of(ID, None, record).status is JaxbDeploymentStatus.ACCEPTED
+    assert jobs.state_of(ID, unit(), record).status is JaxbDeploymentStatus.DEPLOYED
 
 
 def test_index_counts_pending_units_and_sorts_deployed_ones() -> None:

@@ -11,7 +11,8 @@ from deployunits.api.jbpm import ids, jobs
 from deployunits.api.jbpm.index import JbpmIndex
 from deployunits.api.jbpm.jobs import Record, Request
 from deployunits.api.jbpm.queue import MAX_RECORDS, JobQueue, Ledger, _Proposal, _Removal
-from deployunits.k8s.client import Connection, KubeClient
+from deployunits.k8s.connect import connect
+from deployunits.k8s.connection import Connection
 from deployunits.models.deploymentunit import JobOperation
 from tests.support.jbpm import cached_unit as unit
 
@@ -19,7 +20,7 @@ DEPLOY, UNDEPLOY = JobOperation.DEPLOY, JobOperation.UNDEPLOY
 
 
 def queue(limit: int = 3) -> tuple[JobQueue, JbpmIndex]:
-    kube = KubeClient(Connection(server="http://127.0.0.1:9"))
+    kube = connect(Connection(server="http://127.0.0.1:9"))
     index = JbpmIndex("ns")
     return (
         JobQueue(

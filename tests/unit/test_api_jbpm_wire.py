@@ -10,9 +10,9 @@ from deployunits.api.jbpm import wire
 from deployunits.api.jbpm.errors import JbpmError, refused
 from deployunits.api.jbpm.wire import (
     DeploymentJobResult,
-    DeploymentStatus,
-    DeploymentUnit,
-    DeploymentUnitList,
+    JaxbDeploymentStatus,
+    JaxbDeploymentUnit,
+    JaxbDeploymentUnitList,
     ProcessDefinition,
     ProcessDefinitionList,
     RequestStatus,
@@ -24,12 +24,12 @@ from tests.support import jbpm
 ACCEPTED = DeploymentJobResult(
     identifier=32,
     operation=JobOperation.DEPLOY,
-    deployment_unit=DeploymentUnit(
+    deployment_unit=JaxbDeploymentUnit(
         group_id="org.kie.example",
         artifact_id="project1",
         version="1.0.0-SNAPSHOT",
         strategy=RuntimeStrategy.PER_PROCESS_INSTANCE,
-        status=DeploymentStatus.ACCEPTED,
+        status=JaxbDeploymentStatus.ACCEPTED,
     ),
     success=True,
     explanation="deploy job accepted.",
@@ -64,7 +64,7 @@ def test_refused_job_result_keeps_nulls_in_json_and_drops_them_in_xml() -> None:
     refused_result = DeploymentJobResult(
         identifier=None,
         operation=JobOperation.UNDEPLOY,
-        deployment_unit=DeploymentUnit("g", "a", "v", kbase_name="", ksession_name="ks"),
+        deployment_unit=JaxbDeploymentUnit("g", "a", "v", kbase_name="", ksession_name="ks"),
         success=False,
         explanation="x < y & z",
     )
@@ -96,13 +96,13 @@ def test_refused_job_result_keeps_nulls_in_json_and_drops_them_in_xml() -> None:
 
 
 def test_unit_and_lists() -> None:
-    unit = DeploymentUnit(
-        "g", "a", "v", "kb", None, RuntimeStrategy.SINGLETON, DeploymentStatus.DEPLOYED
+    unit = JaxbDeploymentUnit(
+        "g", "a", "v", "kb", None, RuntimeStrategy.SINGLETON, JaxbDeploymentStatus.DEPLOYED
     )
     root = jbpm.parse_xml(wire.to_xml(unit))
     assert root.tag == "deployment-unit"
     assert "identifier" not in jbpm.xml_fields(root)
-    listed = DeploymentUnitList([unit, unit], 1, 2)
+    listed = JaxbDeploymentUnitList([unit, unit], 1, 2)
     root = jbpm.parse_xml(wire.to_xml(listed))
     assert root.tag == "deployment-unit-list"
     assert jbpm.child_order(root) == [
@@ -111,12 +111,12 @@ def test_unit_and_lists() -> None:
         "page-number",
         "page-size",
     ]
-    assert wire.to_json(DeploymentUnitList([unit])) == {
+    assert wire.to_json(JaxbDeploymentUnitList([unit])) == {
         "deploymentUnitList": [wire.unit_json(unit)],
         "pageNumber": None,
         "pageSize": None,
     }
-    assert jbpm.child_order(jbpm.parse_xml(wire.to_xml(DeploymentUnitList([])))) == []
+    assert jbpm.child_order(jbpm.parse_xml(wire.to_xml(JaxbDeploymentUnitList([])))) == []
 
 
 def test_process_definition_list() -> None:

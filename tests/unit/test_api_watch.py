@@ -11,8 +11,11 @@ from collections.abc import AsyncIterator, Mapping
 import pytest
 
 from deployunits.api.cache import UnitCache
-from deployunits.api.watch import Reflector
-from deployunits.k8s.client import JSON, ApiError, Connection, KubeClient
+from deployunits.k8s.connection import Connection
+from deployunits.k8s.errors import ApiError
+from deployunits.k8s.gateway import ApiServer
+from deployunits.k8s.raw import JSON, KubeClient
+from deployunits.k8s.watch import Reflector
 
 PATH = "/apis/bpm.deployunits.io/v1alpha1/deploymentunits"
 
@@ -86,7 +89,7 @@ EXPIRED_EVENT: JSON = {
 
 
 async def mirror(api: FakeApi) -> UnitCache:
-    cache = UnitCache(api, [])
+    cache = UnitCache(ApiServer(api), [])
     reflector = Reflector(api, PATH, cache, scope=None)
     task = asyncio.create_task(reflector.run())
     try:

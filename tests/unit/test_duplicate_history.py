@@ -13,7 +13,8 @@ import aiohttp
 import pytest
 
 from deployunits.content.maven import MavenHttp
-from deployunits.k8s.client import Connection, KubeClient
+from deployunits.k8s.connect import connect
+from deployunits.k8s.connection import Connection
 from deployunits.models.deploymentunit import (
     DeploymentStatus,
     DeploymentUnitSpec,
@@ -39,7 +40,7 @@ async def closed_session() -> aiohttp.ClientSession:
 def context(indexed: dict[HistoryKey, list[PreviousDeployment]]) -> UnitsContext:
     ctx = UnitsContext(
         settings=OperatorSettings(),
-        kube=KubeClient(Connection("https://127.0.0.1:1")),
+        kube=connect(Connection("https://127.0.0.1:1")),
         http=MavenHttp(asyncio.run(closed_session())),
     )
     ctx.bind_indexes({}, indexed)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from deployunits.k8s.client import ApiError
+from deployunits.k8s.errors import ApiError
 
 
 @pytest.mark.parametrize(

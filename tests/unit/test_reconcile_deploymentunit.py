@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from deployunits.content.definitions import ParsedDefinition
+from deployunits.content.digest import sha256_hex
 from deployunits.models.deploymentunit import (
     DeploymentStatus,
     DeploymentUnitSpec,
@@ -31,7 +32,7 @@ from deployunits.reconcile.deploymentunit import (
     Limits,
     NamedContent,
     PreviousDeployment,
-    Reason,
+    UnitReason,
     analyze,
     assign_versions,
     check_limits,
@@ -44,7 +45,6 @@ from deployunits.reconcile.deploymentunit import (
     filter_duplicates,
     next_job,
     observed_status,
-    sha256_hex,
     source_digest,
     transition,
     undeployed_status,
@@ -231,7 +231,7 @@ def test_content_within_the_limits_passes() -> None:
 def test_too_many_resources() -> None:
     problem = check_limits(content(a="1", b="2", c="3"), Limits(max_resources=2))
     assert problem is not None
-    assert (problem.reason, problem.temporary) == (Reason.LIMIT_EXCEEDED, False)
+    assert (problem.reason, problem.temporary) == (UnitReason.LIMIT_EXCEEDED, False)
     assert "3 resources" in problem.message
     assert "limit of 2" in problem.message
 
@@ -240,7 +240,7 @@ def test_a_resource_over_the_byte_limit() -> None:
     limits = Limits(max_resource_bytes=10)
     problem = check_limits(content(ok_txt="x" * 10, big_txt="x" * 11), limits)
     assert problem is not None
-    assert (problem.reason, problem.temporary) == (Reason.LIMIT_EXCEEDED, False)
+    assert (problem.reason, problem.temporary) == (UnitReason.LIMIT_EXCEEDED, False)
     assert "'big.txt' has 11 bytes" in problem.message
     assert "limit of 10" in problem.message
 
@@ -249,7 +249,7 @@ def test_a_unit_over_the_total_limit() -> None:
     limits = Limits(max_resource_bytes=10, max_unit_bytes=15)
     problem = check_limits(content(a_txt="x" * 10, b_txt="x" * 10), limits)
     assert problem is not None
-    assert problem.reason == Reason.LIMIT_EXCEEDED
+    assert problem.reason == UnitReason.LIMIT_EXCEEDED
     assert "20 bytes" in problem.message
     assert "limit of 15" in problem.message
 
@@ -258,7 +258,7 @@ def test_a_unit_over_the_total_limit() -> None:
 def test_bad_names(name: str) -> None:
     problem = check_limits([NamedContent(name, bpmn("a").encode())], NO_LIMITS)
     assert problem is not None
-    assert (problem.reason, problem.temporary) == (Reason.INVALID_CONTENT, False)
+    assert (problem.reason, problem.temporary) == (UnitReason.INVALID_CONTENT, False)
     assert repr(name) in problem.message
 
 
@@ -266,14 +266,14 @@ def test_names_given_twice() -> None:
     items = [NamedContent(name, b"x") for name in ("b.bpmn", "a.bpmn", "b.bpmn", "c.dmn")]
     problem = check_limits(items, NO_LIMITS)
     assert problem is not None
-    assert problem.reason == Reason.INVALID_CONTENT
+    assert problem.reason == UnitReason.INVALID_CONTENT
     assert problem.message == "resource name(s) given twice: b.bpmn"
 
 
 def test_no_resources() -> None:
     problem = check_limits([], NO_LIMITS)
     assert problem is not None
-    assert (problem.reason, problem.temporary) == (Reason.INVALID_CONTENT, False)
+    assert (problem.reason, problem.temporary) == (UnitReason.INVALID_CONTENT, False)
     assert "no resources" in problem.message
 
 
@@ -292,7 +292,7 @@ def test_broken_xml_is_a_permanent_problem_with_its_position() -> None:
     )
     problem = analyze(content(broken_bpmn=broken), NO_LIMITS, deny_custom_code=False, jbpm=False)
     assert isinstance(problem, ContentProblem)
-    assert (problem.reason, problem.temporary) == (Reason.INVALID_CONTENT, False)
+    assert (problem.reason, problem.temporary) == (UnitReason.INVALID_CONTENT, False)
     assert "'broken.bpmn'" in problem.message
     assert "line 4" in problem.message
     assert "column" in problem.message
@@ -301,7 +301,7 @@ def test_broken_xml_is_a_permanent_problem_with_its_position() -> None:
 def test_a_model_of_the_wrong_kind_is_refused() -> None:
     problem = analyze(content(a_bpmn=dmn("d")), NO_LIMITS, deny_custom_code=False, jbpm=False)
     assert isinstance(problem, ContentProblem)
-    assert problem.reason == Reason.INVALID_CONTENT
+    assert problem.reason == UnitReason.INVALID_CONTENT
     assert "'a.bpmn'" in problem.message
 
 
@@ -332,7 +332,7 @@ def test_the_same_key_in_two_resources_is_refused_with_the_engines_message() -> 
     items = content(a_bpmn=bpmn("k"), b_bpmn=bpmn("k"))
     problem = analyze(items, NO_LIMITS, deny_custom_code=False, jbpm=False)
     assert isinstance(problem, ContentProblem)
-    assert (problem.reason, problem.temporary) == (Reason.INVALID_CONTENT, False)
+    assert (problem.reason, problem.temporary) == (UnitReason.INVALID_CONTENT, False)
     assert problem.message == SAME_KEY.format("k")
 
 
@@ -355,7 +355,7 @@ def test_custom_code_is_refused_when_the_namespace_denies_it() -> None:
     items = content(calc_bpmn=bpmn("calc_process", extra=SCRIPT_TASK), plain_bpmn=bpmn("plain"))
     problem = analyze(items, NO_LIMITS, deny_custom_code=True, jbpm=False)
     assert isinstance(problem, ContentProblem)
-    assert (problem.reason, problem.temporary) == (Reason.CUSTOM_CODE_REFUSED, False)
+    assert (problem.reason, problem.temporary) == (UnitReason.CUSTOM_CODE_REFUSED, False)
     assert "calc.bpmn: scriptTask 'calc'" in problem.message
     assert "plain" not in problem.message
     allowed = analyze(items, NO_LIMITS, deny_custom_code=False, jbpm=False)
@@ -639,7 +639,7 @@ def test_failed_status() -> None:
 
 def test_failed_after_deployed_withdraws_the_definitions() -> None:
     deployed = a_deployed()
-    problem = ContentProblem("custom code", False, Reason.CUSTOM_CODE_REFUSED)
+    problem = ContentProblem("custom code", False, UnitReason.CUSTOM_CODE_REFUSED)
     job = next_job(JobOperation.DEPLOY, deployed, 2, T1)
     status = failed_status(deployed, job, problem, make_spec(), 2, T1)
     assert status.definitions == []
@@ -651,7 +651,7 @@ def test_failed_after_deployed_withdraws_the_definitions() -> None:
 
 def test_waiting_status() -> None:
     spec = make_spec()
-    problem = ContentProblem("ConfigMap 'models' not found", True, Reason.WAITING_FOR_CONTENT)
+    problem = ContentProblem("ConfigMap 'models' not found", True, UnitReason.WAITING_FOR_CONTENT)
     job = deploy_job(3)
     status = waiting_status(None, job, problem, 3, T1)
     assert status.observed_generation == 3
@@ -673,7 +673,7 @@ def test_waiting_status() -> None:
 
 def test_waiting_after_deployed_keeps_deployed_true() -> None:
     deployed = a_deployed()
-    problem = ContentProblem("Maven repository unavailable", True, Reason.SOURCE_UNAVAILABLE)
+    problem = ContentProblem("Maven repository unavailable", True, UnitReason.SOURCE_UNAVAILABLE)
     status = waiting_status(deployed, deploy_job(2), problem, 2, T1)
     assert conditions_of(status)["Deployed"] == ("True", "SourceUnavailable")
     assert conditions_of(status)["Ready"] == ("False", "SourceUnavailable")
@@ -810,7 +810,7 @@ def test_no_transition_without_a_change() -> None:
     deployed = a_deployed()
     assert transition(deployed, observed_status(deployed, 2, T1)) is None
     assert transition(None, DeploymentUnitStatus()) is None
-    problem = ContentProblem("still waiting", True, Reason.WAITING_FOR_CONTENT)
+    problem = ContentProblem("still waiting", True, UnitReason.WAITING_FOR_CONTENT)
     waiting = waiting_status(None, deploy_job(), problem, 1, T0)
     assert transition(waiting, waiting_status(waiting, deploy_job(), problem, 1, T1)) is None
 
@@ -836,6 +836,6 @@ def test_an_over_long_attribute_is_a_content_problem_not_a_crash(
     document = document.replace(' name="P"', "", 1) if attribute == "name" else document
     parsed = analyze(content(p_bpmn=document), NO_LIMITS, deny_custom_code=False, jbpm=False)
     if isinstance(parsed, ContentProblem):
-        assert (parsed.reason, parsed.temporary) == (Reason.INVALID_CONTENT, False)
+        assert (parsed.reason, parsed.temporary) == (UnitReason.INVALID_CONTENT, False)
         return
     assign_versions(parsed, {("process", "p"): 1}, UID)

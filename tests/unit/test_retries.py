@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import pytest
 
-from deployunits.k8s.client import ApiError, ApiUnavailable
+from deployunits.k8s.errors import ApiError, ApiUnavailable
 from deployunits.operations.retries import ObjectRef, RetryScheduler
 
 T = TypeVar("T")

@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from deployunits import snapshots
+from deployunits.content.digest import sha256_hex
+from deployunits.k8s import snapshots
 
 BPMN = (
     b'<?xml version="1.0" encoding="UTF-8"?><definitions id="d">'
@@ -17,7 +18,7 @@ BPMN = (
 
 
 def stored(content: bytes) -> dict[str, object]:
-    return snapshots.snapshot_body(snapshots.sha256_of(content), content)
+    return snapshots.snapshot_body(sha256_hex(content), content)
 
 
 def test_xml_is_stored_gzipped_and_reads_back_whole() -> None:
@@ -26,14 +27,14 @@ def test_xml_is_stored_gzipped_and_reads_back_whole() -> None:
     assert key == snapshots.CONTENT_KEY == "content.gz"
     assert len(base64.b64decode(value)) < len(BPMN) / 5
     assert gzip.decompress(base64.b64decode(value)) == BPMN
-    assert snapshots.content_of(body, snapshots.sha256_of(BPMN)) == BPMN
+    assert snapshots.content_of(body, sha256_hex(BPMN)) == BPMN
 
 
 def test_content_that_does_not_shrink_is_stored_as_is() -> None:
     noise = os.urandom(4096)
     body = stored(noise)
     assert list(body["binaryData"]) == [snapshots.PLAIN_CONTENT_KEY]  # type: ignore[call-overload]
-    assert snapshots.content_of(body, snapshots.sha256_of(noise)) == noise
+    assert snapshots.content_of(body, sha256_hex(noise)) == noise
 
 
 def test_the_same_content_always_gives_the_same_configmap() -> None:
@@ -42,10 +43,10 @@ def test_the_same_content_always_gives_the_same_configmap() -> None:
 
 def test_snapshots_written_before_compression_stay_readable() -> None:
     legacy = {
-        "metadata": {"name": snapshots.snapshot_name(snapshots.sha256_of(BPMN))},
+        "metadata": {"name": snapshots.snapshot_name(sha256_hex(BPMN))},
         "binaryData": {"content": base64.b64encode(BPMN).decode()},
     }
-    assert snapshots.content_of(legacy, snapshots.sha256_of(BPMN)) == BPMN
+    assert snapshots.content_of(legacy, sha256_hex(BPMN)) == BPMN
 
 
 @pytest.mark.parametrize(
@@ -70,7 +71,7 @@ def test_a_snapshot_that_is_not_what_its_name_promises_is_refused(
 ) -> None:
     config_map = {"metadata": {"name": "bpm-snapshot-x"}, "binaryData": binary_data}
     with pytest.raises(ValueError, match=fault):
-        snapshots.content_of(config_map, snapshots.sha256_of(BPMN))
+        snapshots.content_of(config_map, sha256_hex(BPMN))
 
 
 def test_a_gzip_bomb_named_like_a_snapshot_is_refused_without_unpacking_it() -> None:

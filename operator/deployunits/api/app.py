@@ -35,7 +35,10 @@ from deployunits.api.jbpm.routes import jbpm_router
 from deployunits.api.metrics import RequestMetrics
 from deployunits.api.timeouts import BodyDeadline, BodyTimedOut
 from deployunits.api.units import UnitWriter
-from deployunits.k8s.client import ApiError, ApiUnavailable, Connection, KubeClient
+from deployunits.k8s.connect import connect
+from deployunits.k8s.connection import Connection
+from deployunits.k8s.errors import ApiError, ApiUnavailable
+from deployunits.k8s.gateway import ApiServer
 from deployunits.settings import AuthMode, ShimSettings
 
 logger = logging.getLogger(__name__)
@@ -92,11 +95,11 @@ def _install_error_handlers(app: FastAPI, counter: Counter) -> None:
     app.add_exception_handler(Exception, unexpected)
 
 
-def _authorizer(settings: ShimSettings, kube: KubeClient) -> Authorizer:
+def _authorizer(settings: ShimSettings, kube: ApiServer) -> Authorizer:
     if settings.auth_mode is AuthMode.NONE:
         return AllowAll()
     return KubernetesAuthorizer(
-        kube, audiences=settings.token_audiences, cache_seconds=settings.auth_cache_seconds
+        kube.reviews, audiences=settings.token_audiences, cache_seconds=settings.auth_cache_seconds
     )
 
 
@@ -145,7 +148,7 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        kube = KubeClient(Connection.load(settings.kubeconfig))
+        kube = connect(Connection.load(settings.kubeconfig))
         units = UnitCache(kube, settings.namespaces)
         redeploys = RedeployCache(kube, settings.namespaces)
         app.state.services = Services(
@@ -160,7 +163,7 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
                 timeout=settings.write_timeout_seconds,
                 redeploy_ttl_seconds=settings.redeploy_ttl_seconds,
             ),
-            content=ContentStore(kube, settings.content_cache_bytes),
+            content=ContentStore(kube.snapshots, settings.content_cache_bytes),
             authorizer=_authorizer(settings, kube),
         )
         units.start()

@@ -6,7 +6,6 @@ shape. Decisions are cached briefly so a busy client costs the API server little
 
 import base64
 import binascii
-import hashlib
 import logging
 import time
 from collections import OrderedDict
@@ -15,12 +14,10 @@ from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
 from deployunits import constants
-from deployunits.k8s.client import KubeClient
+from deployunits.content.digest import sha256_hex
+from deployunits.k8s.reviews import Reviews
 
 logger = logging.getLogger(__name__)
-
-TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
-ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 
 
 class Verdict(StrEnum):
@@ -139,13 +136,13 @@ class KubernetesAuthorizer:
 
     def __init__(
         self,
-        kube: KubeClient,
+        reviews: Reviews,
         *,
         audiences: list[str],
         cache_seconds: float,
         max_entries: int = 10000,
     ) -> None:
-        self._kube = kube
+        self._reviews = reviews
         self._audiences = list(audiences)
         self._ttl = cache_seconds
         # A refusal is remembered for less time than a grant, so a new RoleBinding acts soon.
@@ -165,18 +162,14 @@ class KubernetesAuthorizer:
         return Decision(verdict, access, caller, reason)
 
     async def _authenticate(self, token: str) -> Caller | None:
-        key = hashlib.sha256(token.encode()).hexdigest()
+        key = sha256_hex(token.encode())
         cached = self._callers.get(key)
         if cached is not None:
             return cached[0]
         spec: dict[str, object] = {"token": token}
         if self._audiences:
             spec["audiences"] = self._audiences
-        review = await self._kube.create(
-            TOKEN_REVIEWS,
-            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec},
-        )
-        status = review.get("status") or {}
+        status = await self._reviews.token(spec)
         if not status.get("authenticated"):
             logger.info("token refused: %s", status.get("error") or "not authenticated")
             self._callers.put(key, (None,), self._deny_ttl)
@@ -217,11 +210,7 @@ class KubernetesAuthorizer:
             spec["uid"] = caller.uid
         if caller.extra:
             spec["extra"] = {k: list(v) for k, v in caller.extra}
-        review = await self._kube.create(
-            ACCESS_REVIEWS,
-            {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec},
-        )
-        status = review.get("status") or {}
+        status = await self._reviews.access(spec)
         result = (bool(status.get("allowed")), str(status.get("reason") or ""))
         self._verdicts.put((caller, access), result, self._ttl if result[0] else self._deny_ttl)
         return result

@@ -10,8 +10,9 @@ from typing import Any, Generic, TypeVar
 from pydantic import ValidationError
 
 from deployunits import constants
-from deployunits.api.watch import Reflector, resource_version_of
-from deployunits.k8s.client import JSON, KubeClient, custom_path
+from deployunits.k8s.errors import JSON
+from deployunits.k8s.gateway import ApiServer
+from deployunits.k8s.watch import Reflector, resource_version_of
 from deployunits.models.conditions import ConditionType
 from deployunits.models.deploymentunit import (
     DeploymentStatus,
@@ -22,12 +23,6 @@ from deployunits.models.deploymentunit import (
 from deployunits.models.redeploy import RedeploySpec, RedeployStatus
 
 logger = logging.getLogger(__name__)
-
-#: Label on objects the shim creates.
-CREATED_BY_LABEL = "app.kubernetes.io/created-by"
-CREATED_BY = "deployunits-shim"
-#: Annotation carrying Camunda's deployment-activation-time of a REST upload.
-ACTIVATION_TIME_ANNOTATION = f"{constants.PREFIX}/activation-time"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +118,7 @@ def parse_unit(obj: JSON) -> CachedUnit | None:
     annotations = {
         key: str(value)
         for key, value in (meta.get("annotations") or {}).items()
-        if key == ACTIVATION_TIME_ANNOTATION
+        if key == constants.ACTIVATION_TIME_ANNOTATION
     }
     return CachedUnit(
         namespace=str(meta.get("namespace", "")),
@@ -200,7 +195,7 @@ class _Mirror(Generic[T]):
 
     def __init__(
         self,
-        kube: KubeClient,
+        kube: ApiServer,
         namespaces: Iterable[str],
         parse: Callable[[JSON], T | None],
         *,
@@ -210,13 +205,7 @@ class _Mirror(Generic[T]):
         scopes: list[str | None] = list(namespaces) or [None]
         self.namespaces = frozenset(n for n in scopes if n is not None)
         self._reflectors = {
-            scope: Reflector(
-                kube,
-                custom_path(self.plural, scope),
-                self,
-                scope=scope,
-                label_selector=self.label_selector,
-            )
+            scope: kube.reflector(self.plural, scope, self, label_selector=self.label_selector)
             for scope in scopes
         }
         self._tasks: list[asyncio.Task[None]] = []
@@ -402,7 +391,7 @@ class UnitCache(_Mirror[CachedUnit]):
 
     plural = constants.DEPLOYMENT_UNIT_PLURAL
 
-    def __init__(self, kube: KubeClient, namespaces: Iterable[str]) -> None:
+    def __init__(self, kube: ApiServer, namespaces: Iterable[str]) -> None:
         super().__init__(kube, namespaces, parse_unit)
         self._by_id: dict[Key, dict[str, CachedUnit]] = {}
         #: Bumped whenever the visible set of a namespace changes (keys sorted views).
@@ -491,7 +480,7 @@ class RedeployCache(_Mirror[CachedRedeploy]):
     """The Redeploys the shim created (by label), to wait for their outcome."""
 
     plural = constants.REDEPLOY_PLURAL
-    label_selector = f"{CREATED_BY_LABEL}={CREATED_BY}"
+    label_selector = f"{constants.CREATED_BY_LABEL}={constants.CREATED_BY}"
 
-    def __init__(self, kube: KubeClient, namespaces: Iterable[str]) -> None:
+    def __init__(self, kube: ApiServer, namespaces: Iterable[str]) -> None:
         super().__init__(kube, namespaces, parse_redeploy)

@@ -2,16 +2,15 @@
 
 from collections import OrderedDict
 
-from deployunits import snapshots
-from deployunits.k8s.client import ApiError, KubeClient
+from deployunits.k8s import snapshots
 from deployunits.models.deploymentunit import StoredResource
 
 
 class ContentStore:
     """Content of stored resources; immutable, so a small LRU keyed by sha256 is always right."""
 
-    def __init__(self, kube: KubeClient, max_bytes: int) -> None:
-        self._kube = kube
+    def __init__(self, store: snapshots.SnapshotStore, max_bytes: int) -> None:
+        self._store = store
         self._max_bytes = max_bytes
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._size = 0
@@ -23,17 +22,8 @@ class ContentStore:
             self._cache.move_to_end(resource.sha256)
             return cached
         name = resource.config_map or snapshots.snapshot_name(resource.sha256)
-        try:
-            config_map = await self._kube.get_config_map(namespace, name)
-        except ApiError as error:
-            if error.not_found:
-                return None
-            raise
-        try:
-            # Whatever the status names as its key: a snapshot written before compression
-            # holds the same content under the plain key.
-            content = snapshots.content_of(config_map, resource.sha256)
-        except ValueError:
+        content = await self._store.content(namespace, name, resource.sha256)
+        if content is None:
             return None
         self._remember(resource.sha256, content)
         return content

@@ -14,7 +14,7 @@ from deployunits.api.cache import RedeployCache, UnitCache
 from deployunits.api.content import ContentStore
 from deployunits.api.errors import Refused
 from deployunits.api.units import UnitWriter
-from deployunits.k8s.client import KubeClient
+from deployunits.k8s.gateway import ApiServer
 from deployunits.settings import ShimSettings
 
 
@@ -23,7 +23,7 @@ class Services:
     """Everything a request may need; built once in the application's lifespan."""
 
     settings: ShimSettings
-    kube: KubeClient
+    kube: ApiServer
     units: UnitCache
     redeploys: RedeployCache
     writer: UnitWriter

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from deployunits.api.auth import Decision, Verdict
 from deployunits.api.cache import CacheNotReady
 from deployunits.api.timeouts import BodyTimedOut
-from deployunits.k8s.client import ApiError, ApiUnavailable
+from deployunits.k8s.errors import ApiError, ApiUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -3,21 +3,18 @@
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
-from deployunits import constants, snapshots
-from deployunits.api.cache import (
-    CREATED_BY,
-    CREATED_BY_LABEL,
-    CachedRedeploy,
-    CachedUnit,
-    RedeployCache,
-    UnitCache,
-)
-from deployunits.k8s.client import JSON, ApiError, KubeClient, core_path, custom_path
+from deployunits import constants
+from deployunits.api.cache import CachedRedeploy, CachedUnit, RedeployCache, UnitCache
+from deployunits.content.digest import sha256_hex
+from deployunits.k8s.errors import ApiError
+from deployunits.k8s.gateway import ApiServer
 from deployunits.models.conditions import ConditionType, find
+from deployunits.models.deploymentunit import DeploymentUnit, DeploymentUnitSpec, SnapshotRef
+from deployunits.models.redeploy import Redeploy, RedeploySpec
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +41,35 @@ class WriteTimedOut(WriteError):
 class StoredSnapshots:
     """The snapshot references of an upload, and which snapshots this upload created."""
 
-    refs: list[dict[str, str]]
+    refs: list[SnapshotRef]
     created: frozenset[str]
+
+
+def _refusal(namespace: str, error: ApiError) -> WriteError | None:
+    """What a refused create means to the caller (None: not a refusal of this write)."""
+    if error.not_found:
+        return NamespaceMissing(namespace)
+    if error.status in (400, 422):
+        return _rejection(error)
+    return None
+
+
+_Cached = TypeVar("_Cached", CachedUnit, CachedRedeploy)
+
+
+def _once_created(uid: str, done: Callable[[_Cached], bool]) -> Callable[[_Cached | None], bool]:
+    """A wait condition for the object created with `uid`: `done`, or gone once it was seen
+    (the cache may not have the new object yet, so a miss before that is no deletion)."""
+    seen = False
+
+    def settled(cached: _Cached | None) -> bool:
+        nonlocal seen
+        if cached is None or cached.uid != uid:
+            return seen
+        seen = True
+        return done(cached)
+
+    return settled
 
 
 def _rejection(error: ApiError) -> Rejected:
@@ -61,7 +85,7 @@ class UnitWriter:
 
     def __init__(
         self,
-        kube: KubeClient,
+        kube: ApiServer,
         units: UnitCache,
         redeploys: RedeployCache,
         *,
@@ -81,26 +105,20 @@ class UnitWriter:
         refs = []
         contents: dict[str, bytes] = {}
         for name, content in resources:
-            sha = snapshots.sha256_of(content)
-            refs.append({"name": name, "sha256": sha})
+            sha = sha256_hex(content)
+            refs.append(SnapshotRef.unchecked(name=name, sha256=sha))
             contents.setdefault(sha, content)
         gate = asyncio.Semaphore(_PARALLEL_SNAPSHOT_WRITES)
 
         async def write(sha: str, content: bytes) -> str | None:
             async with gate:
                 try:
-                    await self._kube.create(
-                        core_path("configmaps", namespace),
-                        snapshots.snapshot_body(sha, content),
-                        metadata_only=True,
-                    )
-                except ApiError as error:
-                    if error.conflict:
+                    if not await self._kube.snapshots.create(namespace, sha, content):
                         return None
-                    if error.not_found:
-                        raise NamespaceMissing(namespace) from error
-                    if error.status in (400, 422):
-                        raise _rejection(error) from error
+                except ApiError as error:
+                    refusal = _refusal(namespace, error)
+                    if refusal is not None:
+                        raise refusal from error
                     raise
                 return sha
 
@@ -118,59 +136,45 @@ class UnitWriter:
     async def create_unit(
         self,
         namespace: str,
-        spec: dict[str, Any],
+        spec: DeploymentUnitSpec,
         *,
         annotations: dict[str, str] | None = None,
         snapshots_created: frozenset[str] = frozenset(),
     ) -> CachedUnit:
         """Create a unit and return it once the operator has deployed it or failed to."""
         name = f"d-{uuid.uuid4().hex}"
-        metadata: dict[str, Any] = {
-            "name": name,
-            "finalizers": [constants.FINALIZER],
-            "labels": {CREATED_BY_LABEL: CREATED_BY},
-        }
-        if annotations:
-            metadata["annotations"] = annotations
-        body = {
-            "apiVersion": constants.API_VERSION,
-            "kind": constants.DEPLOYMENT_UNIT_KIND,
-            "metadata": metadata,
-            "spec": spec,
-        }
         try:
-            created = await self._kube.create(
-                custom_path(constants.DEPLOYMENT_UNIT_PLURAL, namespace), body, metadata_only=True
+            metadata: dict[str, object] = {
+                "name": name,
+                "labels": {constants.CREATED_BY_LABEL: constants.CREATED_BY},
+            }
+            if annotations:
+                metadata["annotations"] = annotations
+            created = await self._kube.units.create(
+                namespace, DeploymentUnit(metadata=metadata, spec=spec)
             )
         except ApiError as error:
-            if error.not_found or error.status in (400, 422):
+            refusal = _refusal(namespace, error)
+            if refusal is not None:
                 # Refused for sure, so no unit owns the upload's snapshots: they go too. (After
                 # an ambiguous failure the unit may exist and need them.)
                 await self._drop_snapshots(namespace, "", snapshots_created)
-            if error.not_found:
-                raise NamespaceMissing(namespace) from error
-            if error.status in (400, 422):
-                raise _rejection(error) from error
+                raise refusal from error
             raise
         uid = str(created["metadata"]["uid"])
 
-        seen = False
-
-        def settled(unit: CachedUnit | None) -> bool:
-            # The cache may not have the new unit yet; None means deleted only once seen.
-            nonlocal seen
-            if unit is None or unit.uid != uid:
-                return seen
-            seen = True
+        def outcome(unit: CachedUnit) -> bool:
             return unit.deleting or unit.reconciled
 
         try:
-            unit = await self.units.wait_for(namespace, name, settled, self.timeout)
+            unit = await self.units.wait_for(
+                namespace, name, _once_created(uid, outcome), self.timeout
+            )
         except TimeoutError:
             await self.delete_unit(namespace, name, uid, wait=False)
             await self._drop_snapshots(namespace, uid, snapshots_created)
             raise WriteTimedOut(
-                f"the operator did not deploy '{spec.get('deploymentId')}' within "
+                f"the operator did not deploy '{spec.deployment_id}' within "
                 f"{self.timeout:g}s; nothing was deployed"
             ) from None
         if unit is None or unit.uid != uid or unit.deleting:
@@ -179,16 +183,8 @@ class UnitWriter:
 
     async def delete_unit(self, namespace: str, name: str, uid: str, *, wait: bool = True) -> None:
         """Delete a unit (the operator's finalizer undeploys it); wait until reads miss it."""
-        options = {
-            "apiVersion": "v1",
-            "kind": "DeleteOptions",
-            "preconditions": {"uid": uid},
-            "propagationPolicy": "Background",
-        }
         try:
-            await self._kube.delete(
-                custom_path(constants.DEPLOYMENT_UNIT_PLURAL, namespace, name), options
-            )
+            await self._kube.units.delete(namespace, name, preconditions={"uid": uid})
         except ApiError as error:
             if not (error.not_found or error.conflict):
                 raise
@@ -208,34 +204,13 @@ class UnitWriter:
     async def _drop_snapshots(self, namespace: str, uid: str, created: frozenset[str]) -> None:
         """Delete snapshots this upload created unless another unit owns or references them."""
         for sha in created:
-            path = core_path("configmaps", namespace, snapshots.snapshot_name(sha))
-            try:
-                existing = await self._kube.get(path)
-                owners = [
-                    o
-                    for o in existing["metadata"].get("ownerReferences") or []
-                    if o.get("uid") != uid
-                ]
-                users = [
-                    u
-                    for u in self.units.units_with(namespace, sha)
-                    if u.uid != uid and not u.deleting
-                ]
-                if owners or users:
-                    continue
-                await self._kube.delete(
-                    path,
-                    {
-                        "apiVersion": "v1",
-                        "kind": "DeleteOptions",
-                        "preconditions": {
-                            "resourceVersion": existing["metadata"]["resourceVersion"]
-                        },
-                    },
+
+            def in_use(sha: str = sha) -> bool:
+                return any(
+                    u.uid != uid and not u.deleting for u in self.units.units_with(namespace, sha)
                 )
-            except ApiError as error:
-                if not (error.not_found or error.conflict):
-                    logger.warning("could not remove snapshot %s: %s", sha, error)
+
+            await self._kube.snapshots.drop_unowned(namespace, sha, uid, in_use)
 
     async def redeploy(
         self,
@@ -247,40 +222,27 @@ class UnitWriter:
         source: str | None,
     ) -> CachedRedeploy:
         """Create a Redeploy and return it once it has Succeeded or Stalled."""
-        spec: dict[str, Any] = {
-            "deploymentId": deployment_id,
-            "resourceIds": list(resource_ids),
-            "resourceNames": list(resource_names),
-            "ttlSecondsAfterFinished": self._ttl,
-        }
-        if source is not None:
-            spec["source"] = source
+        spec = RedeploySpec.unchecked(
+            deployment_id=deployment_id,
+            resource_ids=list(resource_ids),
+            resource_names=list(resource_names),
+            ttl_seconds_after_finished=self._ttl,
+            source=source,
+        )
         name = f"r-{uuid.uuid4().hex}"
-        body: JSON = {
-            "apiVersion": constants.API_VERSION,
-            "kind": constants.REDEPLOY_KIND,
-            "metadata": {"name": name, "labels": {CREATED_BY_LABEL: CREATED_BY}},
-            "spec": spec,
-        }
+        labels = {constants.CREATED_BY_LABEL: constants.CREATED_BY}
         try:
-            created = await self._kube.create(
-                custom_path(constants.REDEPLOY_PLURAL, namespace), body, metadata_only=True
+            created = await self._kube.redeploys.create(
+                namespace, Redeploy(metadata={"name": name, "labels": labels}, spec=spec)
             )
         except ApiError as error:
-            if error.not_found:
-                raise NamespaceMissing(namespace) from error
-            if error.status in (400, 422):
-                raise _rejection(error) from error
+            refusal = _refusal(namespace, error)
+            if refusal is not None:
+                raise refusal from error
             raise
         uid = str(created["metadata"]["uid"])
 
-        seen = False
-
-        def finished(request: CachedRedeploy | None) -> bool:
-            nonlocal seen
-            if request is None or request.uid != uid:
-                return seen
-            seen = True
+        def outcome(request: CachedRedeploy) -> bool:
             conditions = request.status.conditions
             return any(
                 (c := find(conditions, t)) is not None and c.status == "True"
@@ -288,7 +250,9 @@ class UnitWriter:
             )
 
         try:
-            result = await self.redeploys.wait_for(namespace, name, finished, self.timeout)
+            result = await self.redeploys.wait_for(
+                namespace, name, _once_created(uid, outcome), self.timeout
+            )
         except TimeoutError:
             raise WriteTimedOut(
                 f"the operator did not finish redeploy '{name}' of '{deployment_id}' within "

@@ -16,6 +16,8 @@ from defusedxml import ElementTree as SafeElementTree
 from defusedxml.common import DefusedXmlException
 from yarl import URL
 
+from deployunits.content.digest import sha256_hex
+
 __all__ = [
     "ArtifactInvalid",
     "ArtifactNotFound",
@@ -238,7 +240,7 @@ async def fetch_artifact(
         resolved_version=resolved_version,
         url=url,
         content=content,
-        sha256=hashlib.sha256(content).hexdigest(),
+        sha256=sha256_hex(content),
     )
 
 

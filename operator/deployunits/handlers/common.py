@@ -9,7 +9,7 @@ from typing import Any
 
 import kopf
 
-from deployunits.k8s.client import Connection
+from deployunits.k8s.connection import Connection
 from deployunits.settings import OperatorSettings
 
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import kopf
 
-from deployunits.k8s.client import KubeClient
+from deployunits.k8s.gateway import ApiServer
 from deployunits.memory import IdleTrimmer
 from deployunits.metrics import OperatorMetrics
 from deployunits.operations.redeploys import RedeploysContext
@@ -18,7 +18,7 @@ class OperatorContext:
     """The operator's settings, its API client and the per-kind working state."""
 
     settings: OperatorSettings
-    kube: KubeClient
+    kube: ApiServer
     units: UnitsContext
     redeploys: RedeploysContext
     metrics: OperatorMetrics

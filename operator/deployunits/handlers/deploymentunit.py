@@ -1,7 +1,7 @@
 """kopf handlers of DeploymentUnit: level-based; every event leads to one (often empty) pass."""
 
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import kopf
@@ -10,8 +10,11 @@ from deployunits import constants
 from deployunits.handlers import context
 from deployunits.operations import redeploys, units
 from deployunits.operations.versions import VersionSlot
-from deployunits.reconcile.deploymentunit import PreviousDeployment
-from deployunits.reconcile.redeploy import REQUEST_LABEL
+from deployunits.reconcile.deploymentunit import (
+    PreviousDeployment,
+    counts_as_previous,
+    previous_deployment,
+)
 
 _RESOURCE = (constants.GROUP, constants.VERSION, constants.DEPLOYMENT_UNIT_PLURAL)
 
@@ -80,7 +83,7 @@ def unit_history(
     namespace: str, spec: kopf.Spec, status: kopf.Status
 ) -> dict[units.HistoryKey, PreviousDeployment]:
     """Deployed units by (namespace, name, source, tenant), for duplicate filtering."""
-    if status.get("status") != "DEPLOYED" or status.get("duplicateOf"):
+    if not counts_as_previous(status.get("status"), status.get("duplicateOf")):
         return {}
     key = (
         str(namespace),
@@ -89,13 +92,12 @@ def unit_history(
         str(spec.get("tenantId") or ""),
     )
     deployed_at = status.get("deploymentTime")
-    time = (
-        datetime.fromisoformat(str(deployed_at).replace("Z", "+00:00"))
-        if deployed_at
-        else datetime.min.replace(tzinfo=UTC)
+    previous = previous_deployment(
+        str(spec.get("deploymentId")),
+        datetime.fromisoformat(str(deployed_at).replace("Z", "+00:00")) if deployed_at else None,
+        ((str(r["name"]), str(r["sha256"])) for r in status.get("resources") or []),
     )
-    resources = {str(r["name"]): str(r["sha256"]) for r in status.get("resources") or []}
-    return {key: PreviousDeployment(str(spec.get("deploymentId")), time, resources)}
+    return {key: previous}
 
 
 def unit_states(
@@ -168,7 +170,7 @@ async def on_unit_event(
         units.forget(ctx, raw)
     else:
         await units.reconcile(ctx, raw)
-    request = (raw["metadata"].get("labels") or {}).get(REQUEST_LABEL)
+    request = (raw["metadata"].get("labels") or {}).get(constants.REDEPLOY_REQUEST_LABEL)
     if request:
         # A unit created by a Redeploy: its progress is the request's progress.
         operator = context.of(memo)

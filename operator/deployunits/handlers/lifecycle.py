@@ -10,7 +10,8 @@ import kopf
 from deployunits import constants
 from deployunits.content.maven import MavenHttp
 from deployunits.handlers import common, context
-from deployunits.k8s.client import Connection, KubeClient
+from deployunits.k8s.connect import connect
+from deployunits.k8s.connection import Connection
 from deployunits.memory import IdleTrimmer
 from deployunits.metrics import OperatorMetrics
 from deployunits.operations import redeploys, units
@@ -51,7 +52,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.peering.lifetime = config.peering_lifetime
     # Connections beyond what the bounded passes can use cost a TLS handshake on both ends
     # each (measured: a tenth of the operator's CPU in a burst with the default of 100).
-    kube = KubeClient(
+    kube = connect(
         Connection.load(config.kubeconfig), max_connections=config.max_concurrent_reconciles + 8
     )
     # Maven repositories: a pass fetches one file at a time, so the passes bound the connections
@@ -79,9 +80,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     redeploy_context.retries = RetryScheduler(
         lambda ref: redeploys.reconcile_ref(redeploy_context, ref)
     )
-    probes = ProbeServer(
-        config.probe_host, config.probe_port, metrics.registry, lambda: api_version(kube)
-    )
+    probes = ProbeServer(config.probe_host, config.probe_port, metrics.registry, kube.version)
     await probes.start()
     trimmer = IdleTrimmer()
     trimmer.start()
@@ -112,9 +111,3 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
             await retries.close()
     await ctx.units.http.session.close()
     await ctx.kube.aclose()
-
-
-async def api_version(kube: KubeClient) -> str:
-    """Liveness: the operator's own client still reaches the API server."""
-    version = await kube.get("/version")
-    return str(version.get("gitVersion", "unknown"))

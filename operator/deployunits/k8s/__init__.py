@@ -1,1 +1,7 @@
-"""The only code that talks to the Kubernetes API (besides kopf's own watching)."""
+"""The only code that talks to the Kubernetes API (besides kopf's own watching).
+
+`gateway.ApiServer` holds the stores (units, redeploys, snapshots, the jBPM ledger, reviews,
+events, watches); `connect` builds one for a composition root; `errors` are public to all.
+The HTTP transport (`_transport`) is private to this package; tests and benchmarks reach it
+through `raw`. pyproject.toml's import contracts check all three rules.
+"""

@@ -1,9 +1,11 @@
 """Shared base of the custom-resource models: camelCase wire names, constrained strings."""
 
-from typing import Annotated
+from typing import Annotated, Any, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from deployunits import constants
 
 
 class CamelModel(BaseModel):
@@ -19,6 +21,37 @@ class CamelModel(BaseModel):
     def to_wire(self) -> dict[str, object]:
         """The JSON-ready form with camelCase keys, leaving out unset optional fields."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+    @classmethod
+    def unchecked(cls, **fields: object) -> Self:
+        """The model of values a caller gave, not validated here: the API server validates what
+        is written, and its refusal is what the caller is shown. None counts as not given."""
+        given: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+        # The mypy plugin types model_construct by the class it is written in, not by cls.
+        return cast(Self, cls.model_construct(None, **given))
+
+
+class CustomResource(CamelModel):
+    """An object of one of the project's kinds; subclasses narrow kind, spec and status."""
+
+    api_version: str = constants.API_VERSION
+    kind: str
+    metadata: dict[str, object] = Field(default_factory=dict)
+    spec: CamelModel
+
+    def manifest(self) -> dict[str, Any]:
+        """The object to create: its spec serialised by the model, with only the fields given.
+
+        Fields left unset stay out, so the API server applies the CRD's defaults; a spec made
+        with `model_construct` from a caller's input is validated by the API server alone,
+        whose messages (its schema and CEL rules) are what the caller is shown.
+        """
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "metadata": dict(self.metadata),
+            "spec": self.spec.model_dump(by_alias=True, exclude_unset=True, mode="json"),
+        }
 
 
 #: A Kubernetes object name (DNS subdomain).

@@ -22,7 +22,7 @@ class ConditionType(StrEnum):
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]
-Reason = Annotated[
+ConditionReason = Annotated[
     str,
     Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"),
 ]
@@ -41,8 +41,21 @@ class Condition(CamelModel):
     status: ConditionStatus
     observed_generation: int | None = Field(default=None, ge=0)
     last_transition_time: datetime
-    reason: Reason
+    reason: ConditionReason
     message: str = Field(max_length=32768)
+
+
+#: The conditions of a status, keyed by type (merged per type by server-side apply).
+Conditions = Annotated[
+    list[Condition],
+    Field(
+        max_length=16,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    ),
+]
 
 
 def now() -> datetime:

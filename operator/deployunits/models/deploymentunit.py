@@ -7,8 +7,15 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, JsonValue
 
 from deployunits import constants
-from deployunits.models.base import CamelModel, ConfigMapKey, K8sName, Sha256Hex, ShortText
-from deployunits.models.conditions import Condition
+from deployunits.models.base import (
+    CamelModel,
+    ConfigMapKey,
+    CustomResource,
+    K8sName,
+    Sha256Hex,
+    ShortText,
+)
+from deployunits.models.conditions import Conditions
 
 
 class RuntimeStrategy(StrEnum):
@@ -262,21 +269,12 @@ class DeploymentUnitStatus(CamelModel):
     #: Digest of spec.resources at the last deploy job; an edit of the sources is a new job.
     source_digest: str | None = Field(default=None, max_length=64)
     job: Job | None = None
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        max_length=16,
-        json_schema_extra={
-            "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["type"],
-        },
-    )
+    conditions: Conditions = Field(default_factory=list)
 
 
-class DeploymentUnit(CamelModel):
-    """A DeploymentUnit object as read from the API server."""
+class DeploymentUnit(CustomResource):
+    """A DeploymentUnit object as read from the API server, or to create."""
 
-    api_version: str = constants.API_VERSION
     kind: str = constants.DEPLOYMENT_UNIT_KIND
-    metadata: dict[str, object] = Field(default_factory=dict)
     spec: DeploymentUnitSpec
     status: DeploymentUnitStatus | None = None

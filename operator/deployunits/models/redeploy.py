@@ -6,8 +6,8 @@ from typing import Annotated
 from pydantic import ConfigDict, Field
 
 from deployunits import constants
-from deployunits.models.base import CamelModel, K8sName, ShortText
-from deployunits.models.conditions import Condition
+from deployunits.models.base import CamelModel, CustomResource, K8sName, ShortText
+from deployunits.models.conditions import Conditions
 
 
 class RedeploySpec(CamelModel):
@@ -43,21 +43,12 @@ class RedeployStatus(CamelModel):
     new_deployment_name: ShortText | None = None
     new_unit_name: K8sName | None = None
     completion_time: datetime | None = None
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        max_length=16,
-        json_schema_extra={
-            "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["type"],
-        },
-    )
+    conditions: Conditions = Field(default_factory=list)
 
 
-class Redeploy(CamelModel):
-    """A Redeploy object as read from the API server."""
+class Redeploy(CustomResource):
+    """A Redeploy object as read from the API server, or to create."""
 
-    api_version: str = constants.API_VERSION
     kind: str = constants.REDEPLOY_KIND
-    metadata: dict[str, object] = Field(default_factory=dict)
     spec: RedeploySpec
     status: RedeployStatus | None = None

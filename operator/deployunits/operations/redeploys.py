@@ -7,9 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployunits import constants
-from deployunits.k8s import objects
-from deployunits.k8s.client import ApiError, ApiUnavailable, KubeClient, custom_path
+from deployunits.k8s.errors import ApiError, ApiUnavailable
+from deployunits.k8s.gateway import ApiServer
 from deployunits.metrics import OperatorMetrics
 from deployunits.models.conditions import ConditionType, now
 from deployunits.models.deploymentunit import DeploymentStatus, DeploymentUnitStatus
@@ -18,8 +17,6 @@ from deployunits.operations.retries import ObjectRef, RetryScheduler
 from deployunits.reconcile import redeploy as decide
 
 logger = logging.getLogger(__name__)
-PLURAL = constants.REDEPLOY_PLURAL
-UNITS = constants.DEPLOYMENT_UNIT_PLURAL
 #: Units per page when a source is looked up in the API server (the index missed it).
 LIST_PAGE_SIZE = 500
 
@@ -28,7 +25,7 @@ LIST_PAGE_SIZE = 500
 class RedeploysContext:
     """What Redeploy passes share: the client, retries, locks, and units by deployment id."""
 
-    kube: KubeClient
+    kube: ApiServer
     retries: RetryScheduler | None = None
     metrics: OperatorMetrics | None = None
     locks: dict[ObjectRef, asyncio.Lock] = field(default_factory=dict)
@@ -47,13 +44,9 @@ class RedeploysContext:
 
 async def reconcile_ref(ctx: RedeploysContext, ref: ObjectRef) -> None:
     """Reconcile the current version of a request (retries, TTL expiry and unit news)."""
-    try:
-        body = await ctx.kube.get(custom_path(PLURAL, ref[0], ref[1]))
-    except ApiError as error:
-        if error.not_found:
-            return
-        raise
-    await reconcile(ctx, body)
+    body = await ctx.kube.redeploys.find(*ref)
+    if body is not None:
+        await reconcile(ctx, body)
 
 
 async def reconcile(ctx: RedeploysContext, body: dict[str, Any]) -> None:
@@ -115,12 +108,7 @@ def forget(ctx: RedeploysContext, body: dict[str, Any]) -> None:
 
 
 async def _get_unit(ctx: RedeploysContext, namespace: str, name: str) -> dict[str, Any] | None:
-    try:
-        return await ctx.kube.get(custom_path(UNITS, namespace, name))
-    except ApiError as error:
-        if error.not_found:
-            return None
-        raise
+    return await ctx.kube.units.find(namespace, name)
 
 
 async def _find_source(
@@ -140,7 +128,7 @@ async def _find_source(
     while True:
         params = {"limit": str(LIST_PAGE_SIZE), **({"continue": token} if token else {})}
         try:
-            page = await ctx.kube.get(custom_path(UNITS, namespace), params=params)
+            page = await ctx.kube.units.list_page(namespace, params)
         except ApiError as error:
             if error.status != 410:
                 raise
@@ -188,10 +176,7 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
         # whose spec changed (a longer TTL) after this pass read it.
         preconditions = {"uid": meta["uid"], "resourceVersion": meta["resourceVersion"]}
         try:
-            await ctx.kube.delete(
-                custom_path(PLURAL, namespace, meta["name"]),
-                {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": preconditions},
-            )
+            await ctx.kube.redeploys.delete(namespace, meta["name"], preconditions=preconditions)
         except ApiError as error:
             if not error.not_found:
                 raise
@@ -213,7 +198,7 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
                     new_deployment_id=None,
                     new_name=None,
                     unit_name=None,
-                    reason=decide.Reason.WAITING_FOR_SOURCE,
+                    reason=decide.RedeployReason.WAITING_FOR_SOURCE,
                     message=f"Deployment {spec.deployment_id} is still being deployed.",
                 ),
             )
@@ -229,8 +214,8 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
             await _write(ctx, body, status, decide.failed_status(status, chosen, generation, at))
             return None
         try:
-            unit = await ctx.kube.create(
-                custom_path(UNITS, namespace), decide.new_unit(body, source["spec"], chosen)
+            unit = await ctx.kube.units.create(
+                namespace, decide.new_unit(body, source["spec"], chosen), whole=True
             )
         except ApiError as error:
             if error.status != 409:
@@ -263,7 +248,8 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
         stalled = next((c for c in unit_status.conditions if c.type == ConditionType.STALLED), None)
         why = stalled.message if stalled is not None else str(unit_status.status)
         failure = decide.Failure(
-            decide.Reason.INVALID, f"Cannot redeploy deployment '{spec.deployment_id}': {why}"
+            decide.RedeployReason.INVALID,
+            f"Cannot redeploy deployment '{spec.deployment_id}': {why}",
         )
         await _write(ctx, body, status, decide.failed_status(status, failure, generation, at))
         return None
@@ -279,7 +265,7 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
                 new_deployment_id=new_id,
                 new_name=new_name,
                 unit_name=unit_name,
-                reason=decide.Reason.IN_PROGRESS,
+                reason=decide.RedeployReason.IN_PROGRESS,
                 message=f"Deploying the new deployment {new_id}.",
             ),
         )
@@ -294,9 +280,7 @@ async def _write(
     after: RedeployStatus,
 ) -> None:
     meta = body["metadata"]
-    written = await objects.write_status(
-        ctx.kube, PLURAL, meta["namespace"], meta["name"], after.to_wire()
-    )
+    written = await ctx.kube.redeploys.write_status(meta["namespace"], meta["name"], after)
     version = _resource_version(written)
     if version is not None:
         ref = (meta["namespace"], meta["name"])
@@ -314,8 +298,7 @@ async def _write(
             ),
             "",
         )
-        await objects.post_event(
-            ctx.kube,
+        await ctx.kube.events.post(
             body,
             "Normal" if succeeded else "Warning",
             "Succeeded" if succeeded else "Stalled",

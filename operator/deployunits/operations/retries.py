@@ -5,7 +5,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from deployunits.k8s.client import ApiError, ApiUnavailable
+from deployunits.k8s.errors import ApiError, ApiUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -4,12 +4,12 @@ import base64
 import binascii
 from typing import Any
 
-from deployunits import snapshots
-from deployunits.constants import SNAPSHOT_LABEL
 from deployunits.content import archive, maven
-from deployunits.k8s.client import ApiError, KubeClient, core_path
+from deployunits.k8s import snapshots
+from deployunits.k8s.errors import ApiError
+from deployunits.k8s.gateway import ApiServer
 from deployunits.models.deploymentunit import ConfigMapSource, DeploymentUnitSpec
-from deployunits.reconcile.deploymentunit import ContentProblem, Limits, NamedContent, Reason
+from deployunits.reconcile.deploymentunit import ContentProblem, Limits, NamedContent, UnitReason
 
 
 def config_map_entries(config_map: dict[str, Any]) -> dict[str, bytes]:
@@ -40,25 +40,25 @@ def select_entries(
             f"ConfigMap '{source.name}' has no key(s) {', '.join(map(repr, missing))}; "
             "waiting for them",
             True,
-            Reason.WAITING_FOR_CONTENT,
+            UnitReason.WAITING_FOR_CONTENT,
         )
     return [NamedContent(key, entries[key]) for key in source.keys]
 
 
 async def _from_config_maps(
-    kube: KubeClient, namespace: str, spec: DeploymentUnitSpec
+    kube: ApiServer, namespace: str, spec: DeploymentUnitSpec
 ) -> list[NamedContent] | ContentProblem:
     collected: list[NamedContent] = []
     for source in spec.resources.config_maps or []:
         try:
-            config_map = await kube.get_config_map(namespace, source.name)
+            config_map = await kube.config_maps.get(namespace, source.name)
         except ApiError as error:
             if error.not_found:
                 # GitOps tools may apply the unit before its ConfigMap: wait rather than fail.
                 return ContentProblem(
                     f"ConfigMap '{source.name}' not found; waiting for it",
                     True,
-                    Reason.WAITING_FOR_CONTENT,
+                    UnitReason.WAITING_FOR_CONTENT,
                 )
             raise
         part = select_entries(source, config_map)
@@ -68,38 +68,22 @@ async def _from_config_maps(
     return collected
 
 
-async def _find_snapshot(kube: KubeClient, namespace: str, sha256: str) -> dict[str, Any] | None:
-    """Any shard of the snapshot of this content (all hold the same bytes)."""
-    try:
-        return await kube.get(core_path("configmaps", namespace, snapshots.snapshot_name(sha256)))
-    except ApiError as error:
-        if not error.not_found:
-            raise
-    # The first shard may be gone with its owners while a later one lives on.
-    found = await kube.get(
-        core_path("configmaps", namespace),
-        params={"labelSelector": f"{SNAPSHOT_LABEL}={sha256[:63]}", "limit": "1"},
-    )
-    items = found.get("items") or []
-    return dict(items[0]) if items else None
-
-
 async def _from_snapshots(
-    kube: KubeClient, namespace: str, spec: DeploymentUnitSpec
+    kube: ApiServer, namespace: str, spec: DeploymentUnitSpec
 ) -> list[NamedContent] | ContentProblem:
     collected: list[NamedContent] = []
     for ref in spec.resources.snapshots or []:
-        config_map = await _find_snapshot(kube, namespace, ref.sha256)
+        config_map = await kube.snapshots.find(namespace, ref.sha256)
         if config_map is None:
             return ContentProblem(
                 f"snapshot of resource '{ref.name}' (sha256 {ref.sha256}) not found",
                 False,
-                Reason.INVALID_CONTENT,
+                UnitReason.INVALID_CONTENT,
             )
         try:
             collected.append(NamedContent(ref.name, snapshots.content_of(config_map, ref.sha256)))
         except ValueError as error:
-            return ContentProblem(str(error), False, Reason.INVALID_CONTENT)
+            return ContentProblem(str(error), False, UnitReason.INVALID_CONTENT)
     return collected
 
 
@@ -123,16 +107,16 @@ async def _from_maven(
             ),
         )
     except maven.MavenUnavailable as error:
-        return ContentProblem(str(error), True, Reason.SOURCE_UNAVAILABLE)
+        return ContentProblem(str(error), True, UnitReason.SOURCE_UNAVAILABLE)
     except maven.ArtifactNotFound as error:
-        return ContentProblem(str(error), False, Reason.ARTIFACT_NOT_FOUND)
+        return ContentProblem(str(error), False, UnitReason.ARTIFACT_NOT_FOUND)
     except (maven.MavenError, archive.ArchiveError) as error:
-        return ContentProblem(str(error), False, Reason.INVALID_CONTENT)
+        return ContentProblem(str(error), False, UnitReason.INVALID_CONTENT)
     return [NamedContent(entry.name, entry.content) for entry in entries]
 
 
 async def collect(
-    kube: KubeClient,
+    kube: ApiServer,
     http: maven.MavenHttp,
     default_repository: str,
     namespace: str,

@@ -6,13 +6,13 @@ import logging
 import time
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from deployunits import constants
+from deployunits.content.digest import sha256_hex
 from deployunits.content.maven import MavenHttp
-from deployunits.k8s import objects
-from deployunits.k8s.client import ApiError, ApiUnavailable, KubeClient, core_path, custom_path
+from deployunits.k8s.errors import ApiError, ApiUnavailable
+from deployunits.k8s.gateway import ApiServer
 from deployunits.metrics import OperatorMetrics
 from deployunits.models.conditions import now
 from deployunits.models.deploymentunit import (
@@ -28,9 +28,6 @@ from deployunits.reconcile import deploymentunit as decide
 from deployunits.settings import OperatorSettings
 
 logger = logging.getLogger(__name__)
-PLURAL = constants.DEPLOYMENT_UNIT_PLURAL
-#: Namespace annotation that sets the custom-code policy: "deny" or "allow".
-CUSTOM_CODE_ANNOTATION = f"{constants.PREFIX}/custom-code"
 HistoryKey = tuple[str, str, str, str]  # (namespace, name, source, tenant)
 #: Camunda compares deployments without a source as if it were this one.
 DEFAULT_SOURCE = "process application"
@@ -45,7 +42,7 @@ class UnitsContext:
     """Everything a pass needs from the operator's lifetime."""
 
     settings: OperatorSettings
-    kube: KubeClient
+    kube: ApiServer
     http: MavenHttp
     retries: RetryScheduler | None = None
     #: Bounds the passes that run at once (they call the API server and Maven repositories).
@@ -60,7 +57,6 @@ class UnitsContext:
     #: The newest resourceVersion this process wrote per object: older events are stale.
     written: dict[ObjectRef, int] = field(default_factory=dict)
     versions: VersionAllocator = field(init=False)
-    snapshot_owners: objects.SnapshotOwners = field(init=False)
     _policies: dict[str, tuple[float, bool]] = field(default_factory=dict)
     metrics: OperatorMetrics | None = None
     _states_index: Mapping[tuple[str, ...], Iterable[object]] | None = None
@@ -77,7 +73,6 @@ class UnitsContext:
 
     def __post_init__(self) -> None:
         self.versions = VersionAllocator(self.latest_version)
-        self.snapshot_owners = objects.SnapshotOwners(self.kube)
         self._background: set[asyncio.Task[None]] = set()
 
     def backlog_full(self) -> bool:
@@ -156,17 +151,16 @@ class UnitsContext:
             if written_at - entries[oldest][0] <= _INDEX_LAG:
                 break
             del entries[oldest]
-        if status.status is DeploymentStatus.DEPLOYED and status.duplicate_of is None:
-            entries[deployment_id] = (
-                written_at,
-                decide.PreviousDeployment(
-                    deployment_id,
-                    status.deployment_time or datetime.min.replace(tzinfo=UTC),
-                    {r.name: r.sha256 for r in status.resources},
-                ),
+        previous = (
+            decide.previous_deployment(
+                deployment_id,
+                status.deployment_time,
+                ((r.name, r.sha256) for r in status.resources),
             )
-        else:
-            entries[deployment_id] = (written_at, None)
+            if decide.counts_as_previous(status.status, status.duplicate_of)
+            else None
+        )
+        entries[deployment_id] = (written_at, previous)
 
     def forget_status(self, namespace: str, spec: DeploymentUnitSpec) -> None:
         key = history_key(namespace, spec)
@@ -190,14 +184,10 @@ class UnitsContext:
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
         default = self.settings.custom_code_policy == "deny"
-        try:
-            found = await self.kube.get(core_path("namespaces", None, namespace))
-            annotation = (found["metadata"].get("annotations") or {}).get(CUSTOM_CODE_ANNOTATION)
-            deny = default if annotation is None else annotation.strip().lower() == "deny"
-        except ApiError as error:
-            if error.status != 404:
-                raise
-            deny = default
+        annotation = await self.kube.namespaces.annotation(
+            namespace, constants.CUSTOM_CODE_ANNOTATION
+        )
+        deny = default if annotation is None else annotation.strip().lower() == "deny"
         self._policies[namespace] = (time.monotonic() + 10.0, deny)
         return deny
 
@@ -243,13 +233,9 @@ async def _reconcile_deferred(ctx: UnitsContext, ref: ObjectRef) -> None:
 
 async def reconcile_ref(ctx: UnitsContext, ref: ObjectRef) -> None:
     """Reconcile the current version of an object (retries start here)."""
-    try:
-        body = await ctx.kube.get(custom_path(PLURAL, ref[0], ref[1]))
-    except ApiError as error:
-        if error.not_found:
-            return
-        raise
-    await reconcile(ctx, body)
+    body = await ctx.kube.units.find(*ref)
+    if body is not None:
+        await reconcile(ctx, body)
 
 
 async def reconcile(ctx: UnitsContext, body: dict[str, Any]) -> None:
@@ -393,7 +379,7 @@ async def _pass(ctx: UnitsContext, body: dict[str, Any], plan: _Plan) -> None:
         await _finalize(ctx, body, status, generation)
         return
     # The finalizer goes on while the pass works; the status is written only once it is on.
-    finalizing = asyncio.ensure_future(objects.set_finalizer(ctx.kube, PLURAL, body, present=True))
+    finalizing = asyncio.ensure_future(ctx.kube.units.set_finalizer(body, present=True))
     try:
         if action is decide.Action.NOTHING:
             return
@@ -472,14 +458,13 @@ async def _deploy_content(
     }
     names = await asyncio.gather(
         *(
-            objects.ensure_snapshot(
-                ctx.kube,
+            ctx.kube.snapshots.ensure(
                 namespace,
                 sha,
                 data,
                 body,
                 max_owners=ctx.settings.snapshot_max_owners,
-                owners=ctx.snapshot_owners,
+                grouped=True,
             )
             for sha, data in by_sha.items()
         )
@@ -557,7 +542,7 @@ async def _finalize(
         version = written["metadata"]["resourceVersion"]
         body = {**body, "metadata": {**body["metadata"], "resourceVersion": version}}
     try:
-        await objects.set_finalizer(ctx.kube, PLURAL, body, present=False)
+        await ctx.kube.units.set_finalizer(body, present=False)
     except ApiError as error:
         if not error.not_found:
             raise
@@ -575,9 +560,7 @@ async def _write(
     meta = body["metadata"]
     if after is not None:
         await asyncio.shield(after)
-    written = await objects.write_status(
-        ctx.kube, PLURAL, meta["namespace"], meta["name"], new.to_wire()
-    )
+    written = await ctx.kube.units.write_status(meta["namespace"], meta["name"], new)
     _remember(ctx, written)
     ctx.wrote_status(
         meta["namespace"], DeploymentUnitSpec.model_validate(body.get("spec") or {}), new
@@ -585,7 +568,7 @@ async def _write(
     change = decide.transition(before, new)
     if change is not None:
         # Events are for people; the pass does not wait for them.
-        ctx.spawn(objects.post_event(ctx.kube, body, change.type, change.reason, change.message))
+        ctx.spawn(ctx.kube.events.post(body, change.type, change.reason, change.message))
     return written
 
 
@@ -596,12 +579,9 @@ async def check_drift(
     ref = (namespace, unit_name)
     lock = ctx.locks.setdefault(ref, asyncio.Lock())
     async with lock:
-        try:
-            body = await ctx.kube.get(custom_path(PLURAL, namespace, unit_name))
-        except ApiError as error:
-            if error.not_found:
-                return
-            raise
+        body = await ctx.kube.units.find(namespace, unit_name)
+        if body is None:
+            return
         spec = DeploymentUnitSpec.model_validate(body.get("spec") or {})
         raw_status = body.get("status") or {}
         if not raw_status or body["metadata"].get("deletionTimestamp"):
@@ -619,7 +599,7 @@ async def check_drift(
             if isinstance(current, decide.ContentProblem):
                 changed += [n for n in stored if source.keys is None or n in source.keys]
                 continue
-            now_by_name = {c.name: decide.sha256_hex(c.content) for c in current}
+            now_by_name = {c.name: sha256_hex(c.content) for c in current}
             wanted = source.keys if source.keys is not None else list(now_by_name)
             taken = [n for n in stored if source.keys is None or n in source.keys]
             changed += [n for n in set(wanted) | set(taken) if now_by_name.get(n) != stored.get(n)]

@@ -1,15 +1,15 @@
 """Pure reconcile of a DeploymentUnit: spec, current status and observations → the next status."""
 
-import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum, StrEnum
 
 from deployunits.content.archive import ArchiveError, validate_resource_name
 from deployunits.content.definitions import ParsedDefinition, definitions_of, model_kind_of
+from deployunits.content.digest import sha256_hex
 from deployunits.content.policy import find_custom_code
 from deployunits.content.xmlsafe import ContentError, parse_xml_document
 from deployunits.models import conditions as cond
@@ -26,7 +26,7 @@ from deployunits.models.deploymentunit import (
 )
 
 
-class Reason(StrEnum):
+class UnitReason(StrEnum):
     """Reasons of the conditions the operator writes (CamelCase, as metav1 requires)."""
 
     DEPLOYED = "Deployed"
@@ -69,7 +69,7 @@ class ContentProblem:
 
     message: str
     temporary: bool
-    reason: str = Reason.INVALID_CONTENT
+    reason: str = UnitReason.INVALID_CONTENT
 
 
 @dataclass(frozen=True)
@@ -90,13 +90,28 @@ class PreviousDeployment:
     resources: Mapping[str, str]
 
 
+def counts_as_previous(state: str | None, duplicate_of: str | None) -> bool:
+    """Whether later deployments of the unit's name are compared with it: it is deployed and
+    not itself a filtered duplicate."""
+    return state == DeploymentStatus.DEPLOYED and not duplicate_of
+
+
+def previous_deployment(
+    deployment_id: str, deployed_at: datetime | None, resources: Iterable[tuple[str, str]]
+) -> PreviousDeployment:
+    """A unit as duplicate filtering compares with it, its resources given as (name, sha256)."""
+    return PreviousDeployment(
+        deployment_id, deployed_at or datetime.min.replace(tzinfo=UTC), dict(resources)
+    )
+
+
 VersionKey = tuple[str, str]  # (definition kind, key); tenant and namespace are implied
 
 
 def source_digest(spec: DeploymentUnitSpec) -> str:
     """A digest of the content sources as written in the spec, to notice edits of them."""
     canonical = json.dumps(spec.resources.to_wire(), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return sha256_hex(canonical.encode())
 
 
 def decide_action(
@@ -128,11 +143,6 @@ def next_job(
     return Job(identifier=str(generation), operation=operation, submitted=now, started=now)
 
 
-def sha256_hex(content: bytes) -> str:
-    """The hex sha256 of content."""
-    return hashlib.sha256(content).hexdigest()
-
-
 def resource_id(unit_uid: str, name: str) -> str:
     """A resource id that stays the same for the same unit and resource name."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"deployunits:{unit_uid}/{name}"))
@@ -147,7 +157,7 @@ def describe_resources(
     snapshot's (ConfigMap name, key), and content not stored yet has no location."""
     described = []
     for item in sorted(content, key=lambda item: item.name):
-        digest = hashlib.sha256(item.content).hexdigest()
+        digest = sha256_hex(item.content)
         config_map, key = (stored_in or {}).get(digest) or (None, None)
         described.append(
             StoredResource(
@@ -168,36 +178,40 @@ def check_limits(content: Sequence[NamedContent], limits: Limits) -> ContentProb
         return ContentProblem(
             f"the unit has {len(content)} resources, more than the limit of {limits.max_resources}",
             False,
-            Reason.LIMIT_EXCEEDED,
+            UnitReason.LIMIT_EXCEEDED,
         )
     total = 0
     for item in content:
         try:
             validate_resource_name(item.name)
         except ArchiveError as error:
-            return ContentProblem(str(error), False, Reason.INVALID_CONTENT)
+            return ContentProblem(str(error), False, UnitReason.INVALID_CONTENT)
         if len(item.content) > limits.max_resource_bytes:
             return ContentProblem(
                 f"resource '{item.name}' has {len(item.content)} bytes, more than the limit of "
                 f"{limits.max_resource_bytes}",
                 False,
-                Reason.LIMIT_EXCEEDED,
+                UnitReason.LIMIT_EXCEEDED,
             )
         total += len(item.content)
     if total > limits.max_unit_bytes:
         return ContentProblem(
             f"the unit has {total} bytes, more than the limit of {limits.max_unit_bytes}",
             False,
-            Reason.LIMIT_EXCEEDED,
+            UnitReason.LIMIT_EXCEEDED,
         )
     names = [item.name for item in content]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         return ContentProblem(
-            f"resource name(s) given twice: {', '.join(duplicates)}", False, Reason.INVALID_CONTENT
+            f"resource name(s) given twice: {', '.join(duplicates)}",
+            False,
+            UnitReason.INVALID_CONTENT,
         )
     if not content:
-        return ContentProblem("the unit's sources hold no resources", False, Reason.INVALID_CONTENT)
+        return ContentProblem(
+            "the unit's sources hold no resources", False, UnitReason.INVALID_CONTENT
+        )
     return None
 
 
@@ -227,7 +241,7 @@ def analyze(
             )
             definitions = definitions_of(document, kind)
         except ContentError as error:
-            return ContentProblem(str(error), False, Reason.INVALID_CONTENT)
+            return ContentProblem(str(error), False, UnitReason.INVALID_CONTENT)
         if deny_custom_code:
             findings += [f"{item.name}: {f}" for f in find_custom_code(item.name, document.root)]
         parsed += [d for d in definitions if jbpm or d.kind != "process" or d.executable]
@@ -235,12 +249,12 @@ def analyze(
         return ContentProblem(
             "custom code is not allowed in this namespace; found " + "; ".join(findings),
             False,
-            Reason.CUSTOM_CODE_REFUSED,
+            UnitReason.CUSTOM_CODE_REFUSED,
         )
     for definition in parsed:
         too_long = _over_long_attribute(definition)
         if too_long is not None:
-            return ContentProblem(too_long, False, Reason.INVALID_CONTENT)
+            return ContentProblem(too_long, False, UnitReason.INVALID_CONTENT)
     seen: set[VersionKey] = set()
     for definition in parsed:
         key = (definition.kind, definition.key)
@@ -249,7 +263,7 @@ def analyze(
                 f"The deployment contains definitions with the same key '{definition.key}' "
                 "(id attribute), this is not allowed",
                 False,
-                Reason.INVALID_CONTENT,
+                UnitReason.INVALID_CONTENT,
             )
         seen.add(key)
     return parsed
@@ -356,8 +370,8 @@ class _Conditions:
         """The conditions of a finished job that reached its desired state."""
         self.put(ConditionType.READY, "True", ready_reason, message)
         self.put(ConditionType.DEPLOYED, "True" if deployed else "False", ready_reason, message)
-        self.put(ConditionType.RECONCILING, "False", Reason.JOB_FINISHED, "")
-        self.put(ConditionType.STALLED, "False", Reason.NO_FAILURE, "")
+        self.put(ConditionType.RECONCILING, "False", UnitReason.JOB_FINISHED, "")
+        self.put(ConditionType.STALLED, "False", UnitReason.NO_FAILURE, "")
 
 
 def observed_status(
@@ -379,7 +393,7 @@ def undeployed_status(
     """The unit is undeployed: definitions withdrawn, snapshots kept for a later deploy."""
     current = current or DeploymentUnitStatus()
     conditions = _Conditions(current.conditions, generation, now)
-    conditions.settle(Reason.UNDEPLOYED, "The unit is undeployed as desired.", deployed=False)
+    conditions.settle(UnitReason.UNDEPLOYED, "The unit is undeployed as desired.", deployed=False)
     finished = job.model_copy(
         update={"finished": now, "success": True, "explanation": "undeploy job finished"}
     )
@@ -412,7 +426,7 @@ def waiting_status(
         problem.message,
     )
     conditions.put(ConditionType.RECONCILING, "True", problem.reason, problem.message)
-    conditions.put(ConditionType.STALLED, "False", Reason.NO_FAILURE, "")
+    conditions.put(ConditionType.STALLED, "False", UnitReason.NO_FAILURE, "")
     return current.model_copy(
         update={
             "observed_generation": generation,
@@ -436,7 +450,7 @@ def failed_status(
     conditions = _Conditions(current.conditions, generation, now)
     conditions.put(ConditionType.READY, "False", problem.reason, problem.message)
     conditions.put(ConditionType.DEPLOYED, "False", problem.reason, problem.message)
-    conditions.put(ConditionType.RECONCILING, "False", Reason.JOB_FAILED, "")
+    conditions.put(ConditionType.RECONCILING, "False", UnitReason.JOB_FAILED, "")
     conditions.put(ConditionType.STALLED, "True", problem.reason, problem.message)
     finished = job.model_copy(
         update={"finished": now, "success": False, "explanation": problem.message[:32768]}
@@ -468,11 +482,11 @@ def deployed_status(
     conditions = _Conditions(current.conditions, generation, now)
     if duplicate_of is not None:
         message = f"Identical to deployment {duplicate_of}; no new versions."
-        conditions.settle(Reason.DUPLICATE, message, deployed=True)
+        conditions.settle(UnitReason.DUPLICATE, message, deployed=True)
     else:
         message = f"Deployed {len(resources)} resource(s), {len(definitions)} definition(s)."
-        conditions.settle(Reason.DEPLOYED, message, deployed=True)
-    conditions.put(ConditionType.SOURCE_DRIFTED, "False", Reason.SOURCE_UNCHANGED, "")
+        conditions.settle(UnitReason.DEPLOYED, message, deployed=True)
+    conditions.put(ConditionType.SOURCE_DRIFTED, "False", UnitReason.SOURCE_UNCHANGED, "")
     finished = job.model_copy(
         update={"finished": now, "success": True, "explanation": "deploy job finished"}
     )
@@ -501,9 +515,9 @@ def drift_status(
             f"The source of {', '.join(sorted(changed))} changed after deployment; the unit "
             "keeps its snapshot until it is deployed again."
         )
-        conditions.put(ConditionType.SOURCE_DRIFTED, "True", Reason.SOURCE_CHANGED, message)
+        conditions.put(ConditionType.SOURCE_DRIFTED, "True", UnitReason.SOURCE_CHANGED, message)
     else:
-        conditions.put(ConditionType.SOURCE_DRIFTED, "False", Reason.SOURCE_UNCHANGED, "")
+        conditions.put(ConditionType.SOURCE_DRIFTED, "False", UnitReason.SOURCE_UNCHANGED, "")
     if conditions.items == list(current.conditions):
         return None
     return current.model_copy(update={"conditions": conditions.items})

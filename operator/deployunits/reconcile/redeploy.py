@@ -10,16 +10,20 @@ from typing import Any
 from deployunits import constants
 from deployunits.models import conditions as cond
 from deployunits.models.conditions import ConditionType
-from deployunits.models.deploymentunit import DeploymentStatus, DeploymentUnitStatus, StoredResource
+from deployunits.models.deploymentunit import (
+    DeploymentStatus,
+    DeploymentUnit,
+    DeploymentUnitSpec,
+    DeploymentUnitStatus,
+    DesiredState,
+    ResourceSources,
+    SnapshotRef,
+    StoredResource,
+)
 from deployunits.models.redeploy import RedeploySpec, RedeployStatus
 
-#: Label on a unit created by a Redeploy: the request's name.
-REQUEST_LABEL = f"{constants.PREFIX}/redeploy"
-#: Annotation on that unit: the request's uid (what makes the creation exactly-once).
-REQUEST_UID_ANNOTATION = f"{constants.PREFIX}/redeploy-uid"
 
-
-class Reason(StrEnum):
+class RedeployReason(StrEnum):
     """Condition reasons of a Redeploy; NotFound and Invalid carry the engine's meaning."""
 
     NOT_FOUND = "NotFound"
@@ -34,7 +38,7 @@ class Reason(StrEnum):
 class Failure:
     """The request cannot succeed; retrying will not change that."""
 
-    reason: Reason
+    reason: RedeployReason
     message: str
 
 
@@ -55,7 +59,9 @@ def source_failure(deployment_id: str, source: DeploymentUnitStatus | None) -> F
         DeploymentStatus.UNDEPLOYING,
         DeploymentStatus.UNDEPLOY_FAILED,
     ):
-        return Failure(Reason.NOT_FOUND, f"Deployment with id '{deployment_id}' does not exist")
+        return Failure(
+            RedeployReason.NOT_FOUND, f"Deployment with id '{deployment_id}' does not exist"
+        )
     return None
 
 
@@ -70,7 +76,7 @@ def choose_resources(
     missing_ids = [i for i in spec.resource_ids if i not in ids]
     if missing_ids:
         return Failure(
-            Reason.NOT_FOUND,
+            RedeployReason.NOT_FOUND,
             f"{prefix}The deployment with id '{spec.deployment_id}' does not contain the "
             f"following resources with id: {', '.join(missing_ids)}",
         )
@@ -78,7 +84,7 @@ def choose_resources(
     missing_names = [n for n in spec.resource_names if n not in names]
     if missing_names:
         return Failure(
-            Reason.NOT_FOUND,
+            RedeployReason.NOT_FOUND,
             f"{prefix}The deployment with id '{spec.deployment_id}' does not contain the "
             f"following resources with name: {', '.join(missing_names)}",
         )
@@ -98,33 +104,33 @@ def new_deployment_id(request_uid: str) -> str:
 
 def new_unit(
     request: dict[str, Any], source_spec: dict[str, Any], chosen: Sequence[StoredResource]
-) -> dict[str, Any]:
+) -> DeploymentUnit:
     """The DeploymentUnit a Redeploy creates: name and tenant of the original, its own source."""
     meta = request["metadata"]
     spec = RedeploySpec.model_validate(request.get("spec") or {})
-    unit_spec: dict[str, Any] = {
-        "deploymentId": new_deployment_id(meta["uid"]),
-        "resources": {"snapshots": [{"name": r.name, "sha256": r.sha256} for r in chosen]},
-        "state": "Deployed",
-    }
-    for field in ("name", "tenantId", "strategy", "mergeMode"):
-        if source_spec.get(field) is not None:
-            unit_spec[field] = source_spec[field]
-    if spec.source is not None:
-        unit_spec["source"] = spec.source
-    return {
-        "apiVersion": constants.API_VERSION,
-        "kind": constants.DEPLOYMENT_UNIT_KIND,
-        "metadata": {
+    source = DeploymentUnitSpec.model_validate(source_spec)
+    unit_spec = DeploymentUnitSpec.unchecked(
+        deployment_id=new_deployment_id(meta["uid"]),
+        resources=ResourceSources.unchecked(
+            snapshots=[SnapshotRef.unchecked(name=r.name, sha256=r.sha256) for r in chosen]
+        ),
+        state=DesiredState.DEPLOYED,
+        name=source.name,
+        tenant_id=source.tenant_id,
+        strategy=source.strategy,
+        merge_mode=source.merge_mode,
+        source=spec.source,
+    )
+    return DeploymentUnit(
+        metadata={
             "name": new_unit_name(meta["uid"]),
             "namespace": meta["namespace"],
-            "labels": {REQUEST_LABEL: meta["name"]},
-            "annotations": {REQUEST_UID_ANNOTATION: meta["uid"]},
-            # The operator manages this finalizer anyway; setting it now saves a write.
-            "finalizers": [constants.FINALIZER],
+            "labels": {constants.REDEPLOY_REQUEST_LABEL: meta["name"]},
+            # The request's uid: what makes the creation exactly-once.
+            "annotations": {constants.REDEPLOY_REQUEST_UID_ANNOTATION: meta["uid"]},
         },
-        "spec": unit_spec,
-    }
+        spec=unit_spec,
+    )
 
 
 def _conditions(
@@ -144,7 +150,7 @@ def _conditions(
         (
             ConditionType.STALLED,
             "True" if stalled else "False",
-            reason if stalled else Reason.NO_FAILURE,
+            reason if stalled else RedeployReason.NO_FAILURE,
             message if stalled else "",
         ),
         (
@@ -189,7 +195,7 @@ def progress_status(
     new_deployment_id: str | None,
     new_name: str | None,
     unit_name: str | None,
-    reason: Reason,
+    reason: RedeployReason,
     message: str,
 ) -> RedeployStatus:
     """Still working: the new unit exists (or the source is still deploying)."""
@@ -239,7 +245,7 @@ def succeeded_status(
                 succeeded="True",
                 stalled=False,
                 reconciling=False,
-                reason=Reason.REDEPLOYED,
+                reason=RedeployReason.REDEPLOYED,
                 message=f"Redeployed as deployment {new_deployment_id}.",
             ),
         }

@@ -6,7 +6,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from deployunits.api.cache import ACTIVATION_TIME_ANNOTATION, CachedUnit, UnitCache
+from deployunits import constants
+from deployunits.api.cache import CachedUnit, UnitCache
 from deployunits.api.camunda import wire
 from deployunits.api.camunda.errors import (
     CamundaError,
@@ -27,7 +28,7 @@ from deployunits.api.units import (
     WriteTimedOut,
 )
 from deployunits.models.conditions import ConditionType, find
-from deployunits.models.deploymentunit import DeploymentStatus
+from deployunits.models.deploymentunit import DeploymentStatus, DeploymentUnitSpec, ResourceSources
 
 NO_ENGINE = "No process engine available"
 
@@ -136,21 +137,19 @@ class CamundaDeployments:
     async def create(self, namespace: str, form: CreateForm, base_url: str) -> dict[str, Any]:
         with write_errors():
             stored = await self.writer.store_snapshots(namespace, form.resources)
-            spec: dict[str, Any] = {
-                "deploymentId": str(uuid.uuid4()),
-                "resources": {"snapshots": stored.refs},
-                "enableDuplicateFiltering": form.enable_duplicate_filtering,
-                "deployChangedOnly": form.deploy_changed_only,
-            }
-            for key, value in (
-                ("name", form.name),
-                ("source", form.source),
-                ("tenantId", form.tenant_id),
-            ):
-                if value is not None:
-                    spec[key] = value
+            spec = DeploymentUnitSpec.unchecked(
+                deployment_id=str(uuid.uuid4()),
+                resources=ResourceSources.unchecked(snapshots=stored.refs),
+                enable_duplicate_filtering=form.enable_duplicate_filtering,
+                deploy_changed_only=form.deploy_changed_only,
+                name=form.name,
+                source=form.source,
+                tenant_id=form.tenant_id,
+            )
             annotations = (
-                {ACTIVATION_TIME_ANNOTATION: form.activation_time} if form.activation_time else None
+                {constants.ACTIVATION_TIME_ANNOTATION: form.activation_time}
+                if form.activation_time
+                else None
             )
             unit = await self.writer.create_unit(
                 namespace, spec, annotations=annotations, snapshots_created=stored.created

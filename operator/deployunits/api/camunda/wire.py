@@ -5,7 +5,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from deployunits.api.cache import ACTIVATION_TIME_ANNOTATION, CachedUnit
+from deployunits import constants
+from deployunits.api.cache import CachedUnit
 from deployunits.api.camunda.schemas import (
     AtomLink,
     CaseDefinitionDto,
@@ -148,7 +149,7 @@ def _definitions(unit: CachedUnit) -> dict[str, dict[str, DefinitionDto]]:
     spec = unit.spec
     deployment_id = spec.deployment_id
     tenant = spec.tenant_id
-    suspended = bool(unit.annotations.get(ACTIVATION_TIME_ANNOTATION))
+    suspended = bool(unit.annotations.get(constants.ACTIVATION_TIME_ANNOTATION))
     resource_names = [r.name for r in unit.status.resources]
     definitions = unit.status.definitions
     drd_ids = {d.key: d.id for d in definitions if d.kind == "decision-requirements"}

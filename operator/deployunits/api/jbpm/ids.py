@@ -1,6 +1,5 @@
 """jBPM deployment ids: the seed's pattern, their parts, and the unit name derived from an id."""
 
-import hashlib
 import re
 from dataclasses import dataclass
 from typing import ClassVar
@@ -8,6 +7,7 @@ from typing import ClassVar
 from starlette.convertors import Convertor, register_url_convertor
 
 from deployunits import constants
+from deployunits.content.digest import sha256_hex
 
 #: The seed's pattern, with `\w` read as the seed defines it: [A-Za-z0-9_] only.
 ID_REGEX = re.compile(rf"^(?:{constants.JBPM_ID_PATTERN})$", re.ASCII)
@@ -59,7 +59,7 @@ def unit_name(deployment_id: str) -> str:
     Deterministic, so two replicas deploying the same unknown id race on one create that only
     one of them can win; the hash keeps ids that differ only in case or punctuation apart.
     """
-    digest = hashlib.sha256(deployment_id.encode()).hexdigest()[:10]
+    digest = sha256_hex(deployment_id.encode())[:10]
     slug = _SLUG.sub("-", deployment_id.lower()).strip("-")[:_SLUG_LENGTH].strip("-")
     return f"{UNIT_NAME_PREFIX}{slug}-{digest}" if slug else f"{UNIT_NAME_PREFIX}{digest}"
 

@@ -17,11 +17,9 @@ from typing import Literal
 
 from deployunits.api.cache import CachedUnit
 from deployunits.api.jbpm import ids
-from deployunits.api.jbpm.wire import DeploymentJobResult, DeploymentStatus, DeploymentUnit
+from deployunits.api.jbpm.wire import DeploymentJobResult, JaxbDeploymentStatus, JaxbDeploymentUnit
 from deployunits.models.deploymentunit import (
-    DeploymentStatus as UnitStatus,
-)
-from deployunits.models.deploymentunit import (
+    DeploymentStatus,
     DesiredState,
     JobOperation,
     MergeMode,
@@ -82,25 +80,31 @@ def pending_operation(unit: CachedUnit) -> JobOperation | None:
     )
     if unit.status.observed_generation != unit.generation:
         return wanted
-    if unit.status.status in (UnitStatus.ACCEPTED, UnitStatus.DEPLOYING, UnitStatus.UNDEPLOYING):
+    if unit.status.status in (
+        DeploymentStatus.ACCEPTED,
+        DeploymentStatus.DEPLOYING,
+        DeploymentStatus.UNDEPLOYING,
+    ):
         return wanted
     return None
 
 
-def unit_status(unit: CachedUnit) -> DeploymentStatus:
+def unit_status(unit: CachedUnit) -> JaxbDeploymentStatus:
     """The jBPM status of a unit: ACCEPTED while a deploy is unobserved, and so on."""
     if unit.deleting:
-        return DeploymentStatus.UNDEPLOYING
+        return JaxbDeploymentStatus.UNDEPLOYING
     if unit.status.observed_generation != unit.generation or unit.status.status is None:
         if unit.spec.state is DesiredState.DEPLOYED:
-            return DeploymentStatus.ACCEPTED
-        return DeploymentStatus.UNDEPLOYING
-    return DeploymentStatus(unit.status.status.value)
+            return JaxbDeploymentStatus.ACCEPTED
+        return JaxbDeploymentStatus.UNDEPLOYING
+    return JaxbDeploymentStatus(unit.status.status.value)
 
 
 def is_deployed(unit: CachedUnit | None) -> bool:
     """Whether the unit is deployed right now (also while an undeploy of it is pending)."""
-    return unit is not None and not unit.deleting and unit.status.status is UnitStatus.DEPLOYED
+    return (
+        unit is not None and not unit.deleting and unit.status.status is DeploymentStatus.DEPLOYED
+    )
 
 
 # Queue records.
@@ -212,14 +216,14 @@ class UnitState:
         return pending_operation(self.unit) if self.unit is not None else None
 
     @property
-    def status(self) -> DeploymentStatus:
+    def status(self) -> JaxbDeploymentStatus:
         """The jBPM status (UNDEPLOYED for unknown ids, as kie-remote 6.3+ answers)."""
         if self.queued is not None:
             if self.queued.operation is JobOperation.DEPLOY:
-                return DeploymentStatus.ACCEPTED
-            return DeploymentStatus.UNDEPLOYING
+                return JaxbDeploymentStatus.ACCEPTED
+            return JaxbDeploymentStatus.UNDEPLOYING
         if self.unit is None:
-            return DeploymentStatus.UNDEPLOYED
+            return JaxbDeploymentStatus.UNDEPLOYED
         return unit_status(self.unit)
 
     @property
@@ -242,11 +246,11 @@ def state_of(deployment_id: str, unit: CachedUnit | None, record: Record | None)
 def wire_unit(
     deployment_id: str,
     strategy: RuntimeStrategy | None,
-    status: DeploymentStatus | None,
-) -> DeploymentUnit:
+    status: JaxbDeploymentStatus | None,
+) -> JaxbDeploymentUnit:
     """A JaxbDeploymentUnit of an id with the given strategy and status."""
     parts = ids.parse(deployment_id)
-    return DeploymentUnit(
+    return JaxbDeploymentUnit(
         group_id=parts.group_id,
         artifact_id=parts.artifact_id,
         version=parts.version,
@@ -257,7 +261,7 @@ def wire_unit(
     )
 
 
-def describe(state: UnitState) -> DeploymentUnit:
+def describe(state: UnitState) -> JaxbDeploymentUnit:
     """GET /deployment/{id}: the unit with its effective strategy and jBPM status."""
     status = state.status
     strategy = state.strategy
@@ -292,7 +296,7 @@ class Admit:
             identifier=record.seq,
             operation=record.operation,
             deployment_unit=wire_unit(
-                record.deployment_id, self.strategy, DeploymentStatus.ACCEPTED
+                record.deployment_id, self.strategy, JaxbDeploymentStatus.ACCEPTED
             ),
             success=True,
             explanation=job_accepted(record.operation),
@@ -310,7 +314,7 @@ def _refuse(
     request: Request,
     explanation: str,
     strategy: RuntimeStrategy | None,
-    status: DeploymentStatus | None,
+    status: JaxbDeploymentStatus | None,
 ) -> Refuse:
     return Refuse(
         DeploymentJobResult(
@@ -398,7 +402,7 @@ def _decide_deploy(
                 "the deployment unit is being deleted",
             ),
             requested,
-            DeploymentStatus.ACCEPTED,
+            JaxbDeploymentStatus.ACCEPTED,
         )
     if pending_jobs >= limit:
         return _refuse(request, QUEUE_FULL, requested, None)
@@ -415,7 +419,7 @@ def _decide_deploy(
             request,
             unable(request.operation, request.deployment_id, "IllegalStateException", message),
             requested,
-            DeploymentStatus.ACCEPTED,
+            JaxbDeploymentStatus.ACCEPTED,
         )
     record = Record(
         seq=seq,
@@ -454,9 +458,9 @@ def _decide_undeploy(
     if pending is JobOperation.DEPLOY:
         return _refuse(request, NOT_YET_DEPLOYED, None, status)
     if pending is None and not is_deployed(state.unit):
-        if status is DeploymentStatus.DEPLOY_FAILED:
+        if status is JaxbDeploymentStatus.DEPLOY_FAILED:
             explanation = INITIAL_DEPLOYMENT_FAILED
-        elif status is DeploymentStatus.UNDEPLOY_FAILED:
+        elif status is JaxbDeploymentStatus.UNDEPLOY_FAILED:
             explanation = LAST_UNDEPLOYMENT_FAILED
         else:
             explanation = ALREADY_UNDEPLOYED

@@ -13,21 +13,24 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
 
 from deployunits import constants
-from deployunits.api.cache import CREATED_BY, CREATED_BY_LABEL
 from deployunits.api.jbpm import ids
 from deployunits.api.jbpm.jobs import Record
 from deployunits.api.jbpm.queue import JobQueue
-from deployunits.k8s.client import JSON, ApiError, ApiUnavailable, KubeClient, custom_path
-from deployunits.models.deploymentunit import DesiredState, JobOperation
+from deployunits.k8s.errors import JSON, ApiError, ApiUnavailable
+from deployunits.k8s.gateway import ApiServer
+from deployunits.models.deploymentunit import (
+    DeploymentUnit,
+    DeploymentUnitSpec,
+    DesiredState,
+    JobOperation,
+    MavenArtifact,
+    ResourceSources,
+)
 
 logger = logging.getLogger(__name__)
 
-#: Annotation with the identifier of the last jBPM job written into a unit.
-JOB_ANNOTATION = f"{constants.PREFIX}/jbpm-job"
-PLURAL = constants.DEPLOYMENT_UNIT_PLURAL
 #: Seconds after which any replica writes a record its own replica has not removed.
 ORPHAN_AFTER_SECONDS = 10.0
 #: Seconds a job waits at most after its admission for a burst of requests to pass.
@@ -49,54 +52,36 @@ def _version(obj: JSON) -> int:
 
 def _job_of(obj: JSON) -> str | None:
     annotations = obj.get("metadata", {}).get("annotations") or {}
-    value = annotations.get(JOB_ANNOTATION)
+    value = annotations.get(constants.JBPM_JOB_ANNOTATION)
     return str(value) if value is not None else None
 
 
-def unit_manifest(record: Record, repository: str | None) -> JSON:
-    """The DeploymentUnit a deploy of an unknown id creates: the kjar the id names."""
+def new_unit(record: Record, repository: str | None) -> DeploymentUnit:
+    """The unit a deploy of an unknown id creates: the kjar the id names."""
     parts = ids.parse(record.deployment_id)
-    maven: dict[str, Any] = {
-        "groupId": parts.group_id,
-        "artifactId": parts.artifact_id,
-        "version": parts.version,
+    maven = MavenArtifact.unchecked(
+        group_id=parts.group_id,
+        artifact_id=parts.artifact_id,
+        version=parts.version,
+        repository=repository or None,
+    )
+    spec = DeploymentUnitSpec.unchecked(
+        deployment_id=record.deployment_id,
+        resources=ResourceSources.unchecked(maven=maven),
+        state=DesiredState.DEPLOYED,
+        strategy=record.strategy,
+        merge_mode=record.merge_mode,
+    )
+    metadata: dict[str, object] = {
+        "name": record.unit,
+        "labels": {constants.CREATED_BY_LABEL: constants.CREATED_BY},
+        "annotations": _job_annotations(record),
     }
-    if repository:
-        maven["repository"] = repository
-    spec: dict[str, Any] = {
-        "deploymentId": record.deployment_id,
-        "resources": {"maven": maven},
-        "state": DesiredState.DEPLOYED.value,
-    }
-    if record.strategy is not None:
-        spec["strategy"] = record.strategy.value
-    if record.merge_mode is not None:
-        spec["mergeMode"] = record.merge_mode.value
-    return {
-        "apiVersion": constants.API_VERSION,
-        "kind": constants.DEPLOYMENT_UNIT_KIND,
-        "metadata": {
-            "name": record.unit,
-            "finalizers": [constants.FINALIZER],
-            "labels": {CREATED_BY_LABEL: CREATED_BY},
-            "annotations": {JOB_ANNOTATION: str(record.seq)},
-        },
-        "spec": spec,
-    }
+    return DeploymentUnit(metadata=metadata, spec=spec)
 
 
-def _patch_body(
-    record: Record, resource_version: int | None, state: DesiredState, final: bool
-) -> JSON:
-    spec: dict[str, Any] = {"state": state.value}
-    if final and record.strategy is not None:
-        spec["strategy"] = record.strategy.value
-    if final and record.merge_mode is not None:
-        spec["mergeMode"] = record.merge_mode.value
-    metadata: dict[str, Any] = {"annotations": {JOB_ANNOTATION: str(record.seq)}}
-    if resource_version is not None:
-        metadata["resourceVersion"] = str(resource_version)
-    return {"metadata": metadata, "spec": spec}
+def _job_annotations(record: Record) -> dict[str, str]:
+    return {constants.JBPM_JOB_ANNOTATION: str(record.seq)}
 
 
 class Materializer:
@@ -104,7 +89,7 @@ class Materializer:
 
     def __init__(
         self,
-        kube: KubeClient,
+        kube: ApiServer,
         queue: JobQueue,
         *,
         namespace: str,
@@ -203,16 +188,14 @@ class Materializer:
 
     async def _create(self, record: Record) -> int:
         try:
-            created = await self._kube.create(
-                custom_path(PLURAL, self.namespace),
-                unit_manifest(record, self.repository),
-                metadata_only=True,
+            created = await self._kube.units.create(
+                self.namespace, new_unit(record, self.repository)
             )
             return _version(created)
         except ApiError as error:
             if not error.conflict:
                 raise
-        existing = await self._kube.get(custom_path(PLURAL, self.namespace, record.unit))
+        existing = await self._kube.units.get(self.namespace, record.unit)
         if _job_of(existing) == str(record.seq):
             return _version(existing)
         logger.warning(
@@ -224,7 +207,6 @@ class Materializer:
 
     async def _patch(self, record: Record) -> int:
         """Patch spec.state; a retry goes through Undeployed first (two generations)."""
-        path = custom_path(PLURAL, self.namespace, record.unit)
         version = record.resource_version
         ours = False
         for _ in range(_PATCH_ATTEMPTS):
@@ -238,10 +220,15 @@ class Materializer:
                     else DesiredState.UNDEPLOYED
                 )
             try:
-                patched = await self._kube.patch(
-                    path,
-                    _patch_body(record, version, state, final=not step_one),
-                    metadata_only=True,
+                final = not step_one
+                patched = await self._kube.units.patch_state(
+                    self.namespace,
+                    record.unit,
+                    state,
+                    resource_version=version,
+                    annotations=_job_annotations(record),
+                    strategy=record.strategy if final else None,
+                    merge_mode=record.merge_mode if final else None,
                 )
             except ApiError as error:
                 if error.not_found:
@@ -249,7 +236,7 @@ class Materializer:
                     return 0
                 if not error.conflict:
                     raise
-                current = await self._kube.get(path)
+                current = await self._kube.units.get(self.namespace, record.unit)
                 outcome = self._reconsider(record, current)
                 if isinstance(outcome, int):
                     return outcome

@@ -25,13 +25,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from deployunits import constants
-from deployunits.api.cache import CREATED_BY, CREATED_BY_LABEL, UnitCache
+from deployunits.api.cache import UnitCache
 from deployunits.api.jbpm import ids, jobs
 from deployunits.api.jbpm.index import JbpmIndex
 from deployunits.api.jbpm.jobs import Admit, Record, Refuse, Request, UnitState
 from deployunits.api.jbpm.wire import DeploymentJobResult
-from deployunits.k8s.client import JSON, ApiError, KubeClient, core_path
+from deployunits.k8s.errors import JSON, ApiError
+from deployunits.k8s.gateway import ApiServer
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class JobQueue:
 
     def __init__(
         self,
-        kube: KubeClient,
+        kube: ApiServer,
         units: UnitCache,
         index: JbpmIndex,
         *,
@@ -168,7 +168,7 @@ class JobQueue:
         replica: str,
         on_admitted: Callable[[Record], None],
     ) -> None:
-        self._kube = kube
+        self._store = kube.ledger(namespace, LEDGER_NAME)
         self._units = units
         self._index = index
         self.namespace = namespace
@@ -191,7 +191,6 @@ class JobQueue:
         self._keeper: asyncio.Task[None] | None = None
         self._last_batch = 0
         self._last_commit = 0.0
-        self._path = core_path("configmaps", namespace, LEDGER_NAME)
 
     # Life cycle.
 
@@ -412,43 +411,18 @@ class JobQueue:
         return _Evaluation(new, changed, results, admitted)
 
     async def _fetch(self) -> Ledger:
-        try:
-            return Ledger.parse(await self._kube.get(self._path))
-        except ApiError as error:
-            if error.not_found:
-                return Ledger(None)
-            raise
+        found = await self._store.read()
+        return Ledger(None) if found is None else Ledger.parse(found)
 
     async def _write(self, base: Ledger, evaluation: _Evaluation) -> Ledger:
         new = evaluation.ledger
         try:
             if base.resource_version is None:
-                written = await self._kube.create(
-                    core_path("configmaps", self.namespace),
-                    {
-                        "apiVersion": "v1",
-                        "kind": "ConfigMap",
-                        "metadata": {
-                            "name": LEDGER_NAME,
-                            "labels": {
-                                CREATED_BY_LABEL: CREATED_BY,
-                                constants.MANAGED_BY_LABEL: constants.MANAGED_BY,
-                            },
-                        },
-                        "data": {k: v for k, v in new.data().items() if v is not None},
-                    },
-                    metadata_only=True,
+                written = await self._store.create(
+                    {k: v for k, v in new.data().items() if v is not None}
                 )
             else:
-                written = await self._kube.patch(
-                    self._path,
-                    {
-                        "metadata": {"resourceVersion": base.resource_version},
-                        "data": new.data(),
-                    },
-                    # The whole ledger back on every admission would be most of its cost.
-                    metadata_only=True,
-                )
+                written = await self._store.patch_data(base.resource_version, new.data())
         except ApiError as error:
             if error.conflict or (error.not_found and base.resource_version is not None):
                 raise _Conflict() from error

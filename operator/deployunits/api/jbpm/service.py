@@ -19,10 +19,10 @@ from deployunits.api.jbpm.params import PageInfo, ParamError, Params
 from deployunits.api.jbpm.queue import JobQueue, QueueBusy
 from deployunits.api.jbpm.wire import (
     DeploymentJobResult,
-    DeploymentStatus,
-    DeploymentUnit,
-    DeploymentUnitList,
     Descriptor,
+    JaxbDeploymentStatus,
+    JaxbDeploymentUnit,
+    JaxbDeploymentUnitList,
     ProcessDefinition,
     ProcessDefinitionList,
 )
@@ -116,23 +116,23 @@ class JbpmDeployments:
 
     # Reads.
 
-    def unit(self, deployment_id: str) -> DeploymentUnit:
+    def unit(self, deployment_id: str) -> JaxbDeploymentUnit:
         """GET /deployment/{id}."""
         self.ensure_ready()
         return jobs.describe(self._queue.state(deployment_id))
 
-    def units(self, query: Params, operation: str) -> DeploymentUnitList:
+    def units(self, query: Params, operation: str) -> JaxbDeploymentUnitList:
         """GET /deployment/: deployed units sorted by id, paged."""
         info = _page_info(query, operation)
         self.ensure_ready()
         deployed = params.capped(self._index.deployed(), info)
         page, number, size = params.paginate(deployed, info)
-        return DeploymentUnitList(
+        return JaxbDeploymentUnitList(
             [
                 jobs.wire_unit(
                     u.deployment_id,
                     u.spec.strategy or jobs.DEFAULT_STRATEGY,
-                    DeploymentStatus.DEPLOYED,
+                    JaxbDeploymentStatus.DEPLOYED,
                 )
                 for u in page
             ],

@@ -25,7 +25,7 @@ MAX_DESCRIPTOR_BYTES = 1024 * 1024
 JSONDict = dict[str, Any]
 
 
-class DeploymentStatus(StrEnum):
+class JaxbDeploymentStatus(StrEnum):
     """JaxbDeploymentStatus."""
 
     NONEXISTENT = "NONEXISTENT"
@@ -50,7 +50,7 @@ class RequestStatus(StrEnum):
 
 
 @dataclass(frozen=True)
-class DeploymentUnit:
+class JaxbDeploymentUnit:
     """JaxbDeploymentUnit (`identifier` is a field JAXB never fills, so it is never written)."""
 
     group_id: str
@@ -59,7 +59,7 @@ class DeploymentUnit:
     kbase_name: str | None = None
     ksession_name: str | None = None
     strategy: RuntimeStrategy | None = None
-    status: DeploymentStatus | None = None
+    status: JaxbDeploymentStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -68,16 +68,16 @@ class DeploymentJobResult:
 
     identifier: int | None
     operation: JobOperation
-    deployment_unit: DeploymentUnit
+    deployment_unit: JaxbDeploymentUnit
     success: bool | None
     explanation: str | None
 
 
 @dataclass(frozen=True)
-class DeploymentUnitList:
+class JaxbDeploymentUnitList:
     """JaxbDeploymentUnitList."""
 
-    units: Sequence[DeploymentUnit]
+    units: Sequence[JaxbDeploymentUnit]
     page_number: int | None = None
     page_size: int | None = None
 
@@ -112,9 +112,9 @@ class RestRequestException:
 
 
 WireObject = (
-    DeploymentUnit
+    JaxbDeploymentUnit
     | DeploymentJobResult
-    | DeploymentUnitList
+    | JaxbDeploymentUnitList
     | ProcessDefinitionList
     | RestRequestException
 )
@@ -123,7 +123,7 @@ WireObject = (
 # JSON.
 
 
-def unit_json(unit: DeploymentUnit) -> JSONDict:
+def unit_json(unit: JaxbDeploymentUnit) -> JSONDict:
     return {
         "groupId": unit.group_id,
         "artifactId": unit.artifact_id,
@@ -150,7 +150,7 @@ def _definition_json(definition: ProcessDefinition) -> JSONDict:
 def to_json(obj: WireObject) -> JSONDict:
     """The Jackson form of a wire object."""
     match obj:
-        case DeploymentUnit():
+        case JaxbDeploymentUnit():
             return unit_json(obj)
         case DeploymentJobResult():
             return {
@@ -160,7 +160,7 @@ def to_json(obj: WireObject) -> JSONDict:
                 "success": obj.success,
                 "explanation": obj.explanation,
             }
-        case DeploymentUnitList():
+        case JaxbDeploymentUnitList():
             return {
                 "deploymentUnitList": [unit_json(u) for u in obj.units],
                 "pageNumber": obj.page_number,
@@ -192,7 +192,7 @@ def _element(name: str, value: object) -> str:
     return f"<{name}>{escape(text)}</{name}>"
 
 
-def _unit_children(unit: DeploymentUnit) -> str:
+def _unit_children(unit: JaxbDeploymentUnit) -> str:
     return "".join(
         (
             _element("groupId", unit.group_id),
@@ -226,7 +226,7 @@ def _paging(page_number: int | None, page_size: int | None) -> str:
 def to_xml(obj: WireObject) -> str:
     """The JAXB form of a wire object, with the marshaller's XML declaration."""
     match obj:
-        case DeploymentUnit():
+        case JaxbDeploymentUnit():
             body = f"<deployment-unit>{_unit_children(obj)}</deployment-unit>"
         case DeploymentJobResult():
             body = (
@@ -238,7 +238,7 @@ def to_xml(obj: WireObject) -> str:
                 + _element("explanation", obj.explanation)
                 + "</deployment-job-result>"
             )
-        case DeploymentUnitList():
+        case JaxbDeploymentUnitList():
             units = "".join(
                 f"<deployment-unit>{_unit_children(u)}</deployment-unit>" for u in obj.units
             )
@@ -347,7 +347,7 @@ class Descriptor:
     """What a JaxbDeploymentDescriptor says that a unit can carry: its runtime strategy.
 
     Persistence and audit settings, listeners, globals, work item handlers, environment entries,
-    configuration, required roles and classes have no counterpart in a DeploymentUnit; they
+    configuration, required roles and classes have no counterpart in a JaxbDeploymentUnit; they
     are read (so a malformed descriptor is refused) and otherwise ignored.
     """
 

@@ -6,7 +6,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from deployunits.k8s.client import JSON, ApiError, ApiUnavailable, KubeClient
+from deployunits.k8s._transport import KubeClient
+from deployunits.k8s.errors import JSON, ApiError, ApiUnavailable
 
 logger = logging.getLogger(__name__)
 

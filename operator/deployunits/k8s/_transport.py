@@ -1,17 +1,16 @@
-"""An async Kubernetes API client over aiohttp: typed calls for the endpoints the project uses."""
+"""The HTTP transport to the API server (aiohttp), private to the k8s package: paths and calls."""
 
 import json
-import ssl
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import quote
 
 import aiohttp
 
 from deployunits import constants
+from deployunits.k8s.connection import Connection
+from deployunits.k8s.errors import JSON, ApiError, ApiUnavailable
 
-JSON = dict[str, Any]
 PatchType = Literal["merge", "json", "strategic"]
 _PATCH_CONTENT_TYPES: Mapping[PatchType, str] = {
     "merge": "application/merge-patch+json",
@@ -23,110 +22,6 @@ _PATCH_CONTENT_TYPES: Mapping[PatchType, str] = {
 #: inline BPMN is most of what a status write costs both ends. Servers that cannot (none since
 #: 1.15) fall back to the object.
 _METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json"
-
-
-class ApiError(Exception):
-    """A non-2xx answer of the API server, with its Status body."""
-
-    def __init__(self, status: int, body: JSON, method: str, path: str) -> None:
-        self.status = status
-        self.body = body
-        self.reason = str(body.get("reason", ""))
-        message = str(body.get("message") or body or f"HTTP {status}")
-        super().__init__(f"{method} {path}: {status} {message}")
-        self.message = message
-
-    @property
-    def not_found(self) -> bool:
-        return self.status == 404
-
-    @property
-    def conflict(self) -> bool:
-        return self.status == 409
-
-    @property
-    def retryable(self) -> bool:
-        """The API server asks to be called again later rather than refusing the call: it is
-        throttling (429), starting or re-initializing a kind's storage (429, 503), or cannot
-        reach etcd in time (504)."""
-        return self.status in (429, 502, 503, 504)
-
-    @property
-    def too_large(self) -> bool:
-        """The object is over a size limit: the API server's body limit (413), or etcd's
-        request limit, which the API server reports as a 500 naming the gRPC or etcd error."""
-        if self.status == 413:
-            return True
-        return self.status == 500 and any(
-            text in self.message
-            for text in ("ResourceExhausted", "request is too large", "larger than max")
-        )
-
-
-class ApiUnavailable(Exception):
-    """The API server could not be reached (connection refused, timeout)."""
-
-
-@dataclass(frozen=True)
-class Connection:
-    """Where the API server is and how to authenticate to it."""
-
-    server: str
-    ca_file: str | None = None
-    verify: bool = True
-    cert_file: str | None = None
-    key_file: str | None = None
-    token: str | None = None
-    token_file: str | None = None
-
-    @classmethod
-    def load(cls, kubeconfig: str | None = None) -> "Connection":
-        """From a kubeconfig (explicit, $KUBECONFIG or ~/.kube/config) or the Pod's account."""
-        # The official client knows every kubeconfig variant (exec plugins, in-cluster files).
-        from kubernetes import client as k8s_client
-        from kubernetes import config as k8s_config
-
-        configuration = k8s_client.Configuration()
-        try:
-            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig, client_configuration=configuration
-            )
-            token_file = None
-        except k8s_config.ConfigException:
-            if kubeconfig:
-                raise
-            k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
-                client_configuration=configuration
-            )
-            token_file = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-        bearer = (configuration.api_key or {}).get("authorization") or (
-            configuration.api_key or {}
-        ).get("BearerToken")
-        token = bearer.removeprefix("Bearer ").strip() if bearer else None
-        return cls(
-            server=configuration.host.rstrip("/"),
-            ca_file=configuration.ssl_ca_cert,
-            verify=bool(configuration.verify_ssl),
-            cert_file=configuration.cert_file,
-            key_file=configuration.key_file,
-            token=token,
-            token_file=token_file,
-        )
-
-    def ssl_context(self) -> ssl.SSLContext | bool:
-        if not self.verify:
-            return False
-        context = ssl.create_default_context(cafile=self.ca_file)
-        if self.cert_file and self.key_file:
-            context.load_cert_chain(self.cert_file, self.key_file)
-        return context
-
-    def bearer(self) -> str | None:
-        if self.token_file:
-            # Projected tokens rotate; reading the file each time picks up the new one.
-            with open(self.token_file) as handle:
-                return handle.read().strip()
-        return self.token
 
 
 def custom_path(
@@ -322,11 +217,3 @@ class KubeClient:
                     yield last
         except (aiohttp.ClientError, TimeoutError) as error:
             raise ApiUnavailable(f"WATCH {path}: {error!r}") from error
-
-    # Typed helpers for the objects the operator reads and writes.
-
-    async def get_config_map(self, namespace: str, name: str) -> JSON:
-        return await self.get(core_path("configmaps", namespace, name))
-
-    async def create_event(self, namespace: str, event: JSON) -> JSON:
-        return await self.create(core_path("events", namespace), event, metadata_only=True)

@@ -1,0 +1,33 @@
+"""Core objects the project reads: source ConfigMaps, namespaces, and the server's version."""
+
+from deployunits.k8s._transport import KubeClient, core_path
+from deployunits.k8s.errors import JSON, ApiError
+
+
+class ConfigMaps:
+    """Reads ConfigMaps (the sources of units)."""
+
+    def __init__(self, transport: KubeClient) -> None:
+        self._kube = transport
+
+    async def get(self, namespace: str, name: str) -> JSON:
+        """The ConfigMap as stored; ApiError (404) if there is none."""
+        return await self._kube.get(core_path("configmaps", namespace, name))
+
+
+class Namespaces:
+    """Reads namespaces (the policies their annotations set)."""
+
+    def __init__(self, transport: KubeClient) -> None:
+        self._kube = transport
+
+    async def annotation(self, name: str, key: str) -> str | None:
+        """A namespace's annotation, or None if either is missing."""
+        try:
+            found = await self._kube.get(core_path("namespaces", None, name))
+        except ApiError as error:
+            if error.status != 404:
+                raise
+            return None
+        value = (found["metadata"].get("annotations") or {}).get(key)
+        return None if value is None else str(value)

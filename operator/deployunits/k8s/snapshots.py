@@ -1,0 +1,364 @@
+"""Immutable, content-addressed snapshot ConfigMaps: their format, and the store that writes them.
+
+Each distinct content is stored once, in a ConfigMap named by its sha256 and owned by every unit
+that uses it; beyond MAX_OWNERS owners further shards hold the same bytes.
+"""
+
+import asyncio
+import base64
+import binascii
+import gzip
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from deployunits import constants
+from deployunits.content.digest import sha256_hex
+from deployunits.k8s._transport import KubeClient, core_path
+from deployunits.k8s.errors import JSON, ApiError
+
+logger = logging.getLogger(__name__)
+
+#: The key of the single binaryData entry of a snapshot ConfigMap: the content, gzipped.
+CONTENT_KEY = "content.gz"
+#: Where snapshots written before compression hold their content, as is.
+PLAIN_CONTENT_KEY = "content"
+#: A snapshot never holds more than this once unpacked (a gzip bomb in a ConfigMap named like a
+#: snapshot is refused instead of filling memory); far above any resource a unit may hold.
+MAX_CONTENT_BYTES = 64 * 1024 * 1024
+_NAME_PREFIX = "bpm-snapshot-"
+
+
+#: Owners per snapshot ConfigMap: content of up to 1 MiB plus this many ownerReferences stays
+#: well under etcd's 1.5 MiB object limit; more units sharing one content use further shards.
+MAX_OWNERS = 500
+
+
+def snapshot_name(sha256: str, shard: int = 0) -> str:
+    """The ConfigMap name of (a shard of) the snapshot holding content with this sha256."""
+    return f"{_NAME_PREFIX}{sha256}" + (f"-{shard}" if shard else "")
+
+
+def owner_reference(unit: dict[str, Any]) -> dict[str, Any]:
+    """An ownerReference to a DeploymentUnit (not a controller: many units share a snapshot)."""
+    meta = unit["metadata"]
+    return {
+        "apiVersion": constants.API_VERSION,
+        "kind": constants.DEPLOYMENT_UNIT_KIND,
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "blockOwnerDeletion": False,
+    }
+
+
+def snapshot_body(
+    sha256: str, content: bytes, owners: list[dict[str, Any]] | None = None, shard: int = 0
+) -> dict[str, Any]:
+    """The immutable ConfigMap that stores one content, addressed by its sha256."""
+    if sha256_hex(content) != sha256:
+        raise ValueError("content does not match its sha256")
+    metadata: dict[str, Any] = {
+        "name": snapshot_name(sha256, shard),
+        "labels": {
+            constants.MANAGED_BY_LABEL: constants.MANAGED_BY,
+            # Label values hold at most 63 characters; the name carries the full hash.
+            constants.SNAPSHOT_LABEL: sha256[:63],
+        },
+    }
+    if owners:
+        metadata["ownerReferences"] = owners
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata,
+        "immutable": True,
+        "binaryData": dict([encode(content)]),
+    }
+
+
+def encode(content: bytes) -> tuple[str, str]:
+    """(binaryData key, base64 value) of content as stored: gzipped unless that does not shrink
+    it (an image, say), which keeps a resource of up to a ConfigMap's 1 MiB storable."""
+    packed = pack(content)
+    if len(packed) < len(content):
+        return CONTENT_KEY, base64.b64encode(packed).decode()
+    return PLAIN_CONTENT_KEY, base64.b64encode(content).decode()
+
+
+def pack(content: bytes) -> bytes:
+    """Content as stored: gzip (BPMN and DMN shrink three to ten times: less for etcd to hold,
+    and less for the API server to decode, validate and encode on every write and read)."""
+    return gzip.compress(content, compresslevel=6, mtime=0)
+
+
+def unpack(packed: bytes, *, max_bytes: int = MAX_CONTENT_BYTES) -> bytes:
+    """The content of a gzip member, refused when it unpacks to more than max_bytes."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        content = inflater.decompress(packed, max_bytes + 1)
+    except zlib.error as error:
+        raise ValueError(f"not gzip: {error}") from None
+    if len(content) > max_bytes:
+        raise ValueError(f"unpacks to more than {max_bytes} bytes")
+    if not inflater.eof or inflater.unused_data:
+        raise ValueError("not exactly one complete gzip member")
+    return content
+
+
+def content_of(config_map: dict[str, Any], sha256: str) -> bytes:
+    """The content of a snapshot ConfigMap (gzipped, or plain from before), checked by sha256."""
+    name = config_map["metadata"]["name"]
+    binary = config_map.get("binaryData") or {}
+    packed, plain = binary.get(CONTENT_KEY), binary.get(PLAIN_CONTENT_KEY)
+    try:
+        if packed is not None:
+            content = unpack(base64.b64decode(packed, validate=True))
+        elif plain is not None:
+            content = base64.b64decode(plain, validate=True)
+        else:
+            raise ValueError("no content")
+    except (binascii.Error, ValueError) as error:
+        raise ValueError(f"snapshot {name} is unreadable: {error}") from None
+    if sha256_hex(content) != sha256:
+        raise ValueError(f"snapshot {name} does not match its sha256")
+    return content
+
+
+class SnapshotStore:
+    """Reads and writes snapshot ConfigMaps of any namespace."""
+
+    def __init__(self, transport: KubeClient) -> None:
+        self._kube = transport
+        #: Units of this process that share a content join an existing shard together.
+        self.owners = SnapshotOwners(self)
+
+    async def get(self, namespace: str, name: str) -> JSON | None:
+        """A snapshot ConfigMap by name, or None if it does not exist."""
+        try:
+            return await self._kube.get(core_path("configmaps", namespace, name))
+        except ApiError as error:
+            if error.not_found:
+                return None
+            raise
+
+    async def find(self, namespace: str, sha256: str) -> JSON | None:
+        """Any shard of the snapshot of this content (all hold the same bytes)."""
+        found = await self.get(namespace, snapshot_name(sha256))
+        if found is not None:
+            return found
+        # The first shard may be gone with its owners while a later one lives on.
+        page = await self._kube.get(
+            core_path("configmaps", namespace),
+            params={"labelSelector": f"{constants.SNAPSHOT_LABEL}={sha256[:63]}", "limit": "1"},
+        )
+        items = page.get("items") or []
+        return dict(items[0]) if items else None
+
+    async def content(self, namespace: str, name: str, sha256: str) -> bytes | None:
+        """The content a snapshot ConfigMap holds, or None if it is gone or does not match."""
+        config_map = await self.get(namespace, name)
+        if config_map is None:
+            return None
+        try:
+            # Whatever the status names as its key: a snapshot written before compression
+            # holds the same content under the plain key.
+            return content_of(config_map, sha256)
+        except ValueError:
+            return None
+
+    async def create(self, namespace: str, sha256: str, content: bytes) -> bool:
+        """Store content as an unowned snapshot; False if it exists already."""
+        try:
+            await self._kube.create(
+                core_path("configmaps", namespace),
+                snapshot_body(sha256, content),
+                metadata_only=True,
+            )
+        except ApiError as error:
+            if error.conflict:
+                return False
+            raise
+        return True
+
+    async def ensure(
+        self,
+        namespace: str,
+        sha256: str,
+        content: bytes,
+        owner: dict[str, Any],
+        *,
+        max_owners: int = MAX_OWNERS,
+        grouped: bool = False,
+    ) -> tuple[str, str]:
+        """Store content as its immutable snapshot owned by the unit; returns (ConfigMap, key).
+
+        The first shard that is new, already owned by the unit, or has room for another owner is
+        used (see MAX_OWNERS). With `grouped`, units of this process that share a content join
+        an existing shard together, in one write.
+        """
+        reference = owner_reference(owner)
+        shard = 0
+        while True:
+            body = snapshot_body(sha256, content, owners=[reference], shard=shard)
+            # An existing shard written before compression keeps its plain key; readers take
+            # either.
+            (key,) = body["binaryData"]
+            try:
+                await self._kube.create(
+                    core_path("configmaps", namespace), body, metadata_only=True
+                )
+                return str(body["metadata"]["name"]), key
+            except ApiError as error:
+                if error.status != 409:
+                    raise
+            if grouped:
+                joined = await self.owners.add(namespace, sha256, reference, shard, max_owners)
+            else:
+                (joined,) = await self.add_owners(namespace, sha256, shard, [reference], max_owners)
+            if joined is None:
+                continue  # the shard went with its last owner since: create it again
+            if joined:
+                return snapshot_name(sha256, shard), key
+            shard += 1
+
+    async def add_owners(
+        self,
+        namespace: str,
+        sha256: str,
+        shard: int,
+        references: list[dict[str, Any]],
+        max_owners: int,
+    ) -> list[bool | None]:
+        """Add owners to an existing shard in one write: per reference, whether it is an owner
+        now (False: the shard is full; None: the shard is gone).
+
+        The append is guarded by the resourceVersion it was decided on, so concurrent writers
+        neither lose an owner nor push a shard past its bound; a conflict is decided again.
+        """
+        path = core_path("configmaps", namespace, snapshot_name(sha256, shard))
+        while True:
+            try:
+                existing = await self._kube.get(path)
+            except ApiError as error:
+                if error.not_found:
+                    return [None] * len(references)
+                raise
+            owners = list(existing["metadata"].get("ownerReferences") or [])
+            before = len(owners)
+            present = {o.get("uid") for o in owners}
+            joined: list[bool | None] = []
+            for reference in references:
+                if reference["uid"] not in present and len(owners) < max_owners:
+                    owners.append(reference)
+                    present.add(reference["uid"])
+                joined.append(reference["uid"] in present)
+            if len(owners) == before:
+                return joined
+            operation: list[dict[str, Any]] = [
+                {
+                    "op": "test",
+                    "path": "/metadata/resourceVersion",
+                    "value": existing["metadata"]["resourceVersion"],
+                },
+                {"op": "add", "path": "/metadata/ownerReferences", "value": owners},
+            ]
+            try:
+                await self._kube.patch(path, operation, "json", metadata_only=True)
+                return joined
+            except ApiError as error:
+                if error.not_found:
+                    return [None] * len(references)
+                if error.status not in (409, 422):
+                    raise
+
+    async def drop_unowned(
+        self, namespace: str, sha256: str, uid: str, in_use: Callable[[], bool]
+    ) -> None:
+        """Delete the first shard unless a unit other than `uid` owns it or `in_use()` says a
+        unit references it; a failure is logged, never raised (the snapshot is only litter)."""
+        path = core_path("configmaps", namespace, snapshot_name(sha256))
+        try:
+            existing = await self._kube.get(path)
+            owners = [
+                o for o in existing["metadata"].get("ownerReferences") or [] if o.get("uid") != uid
+            ]
+            if owners or in_use():
+                return
+            await self._kube.delete(
+                path,
+                {
+                    "apiVersion": "v1",
+                    "kind": "DeleteOptions",
+                    "preconditions": {"resourceVersion": existing["metadata"]["resourceVersion"]},
+                },
+            )
+        except ApiError as error:
+            if not (error.not_found or error.conflict):
+                logger.warning("could not remove snapshot %s: %s", sha256, error)
+
+
+_ShardKey = tuple[str, str, int]  # (namespace, sha256, shard)
+
+
+@dataclass
+class _Joining:
+    reference: dict[str, Any]
+    max_owners: int
+    joined: "asyncio.Future[bool | None]"
+
+
+class SnapshotOwners:
+    """Adds units as owners of existing snapshot shards, all that wait for one shard per write.
+
+    Units that share a content (most kjars carry the same default kmodule.xml) all add
+    themselves to one ConfigMap. One by one, each with a resourceVersion-tested patch, they
+    conflicted with each other: 500 such units at once cost 17 patches each and nearly two
+    minutes of the API server's CPU. Here a shard gets one write per round, for everyone who asked
+    while the previous round was under way (a group commit).
+    """
+
+    def __init__(self, store: SnapshotStore) -> None:
+        self._store = store
+        self._waiting: dict[_ShardKey, list[_Joining]] = {}
+        self._writers: dict[_ShardKey, asyncio.Task[None]] = {}
+
+    async def add(
+        self,
+        namespace: str,
+        sha256: str,
+        reference: dict[str, Any],
+        shard: int,
+        max_owners: int = MAX_OWNERS,
+    ) -> bool | None:
+        """Whether the unit owns the shard now (False: full; None: gone, create it again)."""
+        key = (namespace, sha256, shard)
+        joining = _Joining(reference, max_owners, asyncio.get_running_loop().create_future())
+        self._waiting.setdefault(key, []).append(joining)
+        if key not in self._writers:
+            self._writers[key] = asyncio.create_task(self._write_rounds(key))
+        return await joining.joined
+
+    async def _write_rounds(self, key: _ShardKey) -> None:
+        namespace, sha256, shard = key
+        try:
+            while batch := self._waiting.pop(key, None):
+                try:
+                    joined = await self._store.add_owners(
+                        namespace,
+                        sha256,
+                        shard,
+                        [j.reference for j in batch],
+                        min(j.max_owners for j in batch),
+                    )
+                except Exception as error:  # each waiting pass retries on its own
+                    for joining in batch:
+                        if not joining.joined.done():
+                            joining.joined.set_exception(error)
+                    continue
+                for joining, outcome in zip(batch, joined, strict=True):
+                    if not joining.joined.done():
+                        joining.joined.set_result(outcome)
+        finally:
+            del self._writers[key]
