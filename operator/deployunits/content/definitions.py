@@ -188,23 +188,7 @@ def _bpmn_definitions(document: XmlDocument) -> list[ParsedDefinition]:
 
 def _dmn_definitions(document: XmlDocument) -> list[ParsedDefinition]:
     root = _expect_root(document, DMN_NAMESPACES)
-    namespace = namespace_of(root.tag)
-    decisions: list[ParsedDefinition] = []
-    for element in root.findall(f"{{{namespace}}}decision"):
-        key = _key(document, element, "decision")
-        decisions.append(
-            ParsedDefinition(
-                kind="decision",
-                key=key,
-                name=element.get("name"),
-                resource=document.resource,
-                version_tag=element.get(f"{{{CAMUNDA_DMN_NS}}}versionTag"),
-                history_time_to_live=_history_time_to_live(
-                    document, element, key, element.get(f"{{{CAMUNDA_DMN_NS}}}historyTimeToLive")
-                ),
-                category=root.get("namespace"),
-            )
-        )
+    decisions = _children(document, root, "decision", CAMUNDA_DMN_NS, root.get("namespace"))
     # Camunda persists a decision requirements definition only for more than one decision
     # (DecisionRequirementsDefinitionDeployer.isDecisionRequirementsDefinitionPersistable).
     if len(decisions) <= 1:
@@ -222,23 +206,37 @@ def _dmn_definitions(document: XmlDocument) -> list[ParsedDefinition]:
 
 def _cmmn_definitions(document: XmlDocument) -> list[ParsedDefinition]:
     root = _expect_root(document, CMMN_NAMESPACES)
-    namespace = namespace_of(root.tag)
-    cases: list[ParsedDefinition] = []
-    for element in root.findall(f"{{{namespace}}}case"):
-        key = _key(document, element, "case")
-        cases.append(
+    return _children(document, root, "case", CAMUNDA_CMMN_NS, root.get("targetNamespace"))
+
+
+def _children(
+    document: XmlDocument,
+    root: ET.Element,
+    kind: Literal["decision", "case"],
+    camunda_ns: str,
+    category: str | None,
+) -> list[ParsedDefinition]:
+    """Decisions or cases: one definition per child element of that name, with the Camunda
+    attributes of its namespace (CMMN has no version tag; the attribute is then absent)."""
+    found: list[ParsedDefinition] = []
+    for element in root.findall(f"{{{namespace_of(root.tag)}}}{kind}"):
+        key = _key(document, element, kind)
+        found.append(
             ParsedDefinition(
-                kind="case",
+                kind=kind,
                 key=key,
                 name=element.get("name"),
                 resource=document.resource,
+                version_tag=element.get(f"{{{camunda_ns}}}versionTag")
+                if kind == "decision"
+                else None,
                 history_time_to_live=_history_time_to_live(
-                    document, element, key, element.get(f"{{{CAMUNDA_CMMN_NS}}}historyTimeToLive")
+                    document, element, key, element.get(f"{{{camunda_ns}}}historyTimeToLive")
                 ),
-                category=root.get("targetNamespace"),
+                category=category,
             )
         )
-    return cases
+    return found
 
 
 def _expect_root(document: XmlDocument, namespaces: dict[str, str]) -> ET.Element:
