@@ -142,4 +142,8 @@ async def deployed(kube: KubeClient, unit: Mapping[str, Any], content: dict[str,
         metadata_only=True,
     )
     message = status["conditions"][0]["message"]
-    await kube.create_event(namespace, event(name, namespace, meta["uid"], message))
+    await kube.create(
+        core_path("events", namespace),
+        event(name, namespace, meta["uid"], message),
+        metadata_only=True,
+    )
