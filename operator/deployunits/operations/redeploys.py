@@ -1,22 +1,19 @@
 """One pass of a Redeploy: find the source, create the new unit exactly once, report, expire."""
 
-import asyncio
-import logging
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from deployunits.k8s.errors import ApiError, ApiUnavailable
+from deployunits.k8s.errors import JSON, ApiError
 from deployunits.k8s.gateway import ApiServer
 from deployunits.metrics import OperatorMetrics
 from deployunits.models.conditions import ConditionType, now
 from deployunits.models.deploymentunit import DeploymentStatus, DeploymentUnitStatus
 from deployunits.models.redeploy import RedeploySpec, RedeployStatus
-from deployunits.operations.retries import ObjectRef, RetryScheduler
+from deployunits.operations.retries import ObjectRef
+from deployunits.operations.runner import PassRunner, ref_of
 from deployunits.reconcile import redeploy as decide
 
-logger = logging.getLogger(__name__)
 #: Units per page when a source is looked up in the API server (the index missed it).
 LIST_PAGE_SIZE = 500
 
@@ -26,12 +23,20 @@ class RedeploysContext:
     """What Redeploy passes share: the client, retries, locks, and units by deployment id."""
 
     kube: ApiServer
-    retries: RetryScheduler | None = None
     metrics: OperatorMetrics | None = None
-    locks: dict[ObjectRef, asyncio.Lock] = field(default_factory=dict)
-    #: The newest resourceVersion this process wrote per request: older events are stale.
-    written: dict[ObjectRef, int] = field(default_factory=dict)
+    runner: PassRunner[JSON] = field(init=False)
     _units_by_id: Mapping[tuple[str, str], Iterable[str]] | None = None
+
+    def __post_init__(self) -> None:
+        self.runner = PassRunner(
+            "Redeploy",
+            find=lambda ref: self.kube.redeploys.find(*ref),
+            # Every event of a request gets a pass: the pass itself finds out what is left.
+            plan=lambda body: body,
+            act=lambda body, _: _pass(self, body),
+            metrics=self.metrics,
+            label="redeploy ",
+        )
 
     def bind_index(self, units_by_id: Mapping[tuple[str, str], Iterable[str]]) -> None:
         """kopf's index of unit names by (namespace, deploymentId)."""
@@ -44,67 +49,16 @@ class RedeploysContext:
 
 async def reconcile_ref(ctx: RedeploysContext, ref: ObjectRef) -> None:
     """Reconcile the current version of a request (retries, TTL expiry and unit news)."""
-    body = await ctx.kube.redeploys.find(*ref)
-    if body is not None:
-        await reconcile(ctx, body)
+    await ctx.runner.reconcile_ref(ref)
 
 
 async def reconcile(ctx: RedeploysContext, body: dict[str, Any]) -> None:
     """One serialized pass for the request."""
-    meta = body["metadata"]
-    ref = (meta["namespace"], meta["name"])
-    async with ctx.locks.setdefault(ref, asyncio.Lock()):
-        if _stale(ctx, ref, body):
-            # A pass on a newer version (this process wrote it) ran already; acting on this
-            # one would report the outcome twice.
-            return
-        started, result = time.monotonic(), "ok"
-        try:
-            delay = await _pass(ctx, body)
-        except (ApiUnavailable, ApiError) as error:
-            permanent = (
-                isinstance(error, ApiError)
-                and error.status < 500
-                and error.status not in (409, 429)
-            )
-            result = "error" if permanent or ctx.retries is None else "retry"
-            if permanent or ctx.retries is None:
-                raise
-            logger.info("Retrying redeploy %s/%s: %s", *ref, error)
-            ctx.retries.schedule(ref)
-            return
-        except Exception:
-            result = "error"
-            raise
-        finally:
-            if ctx.metrics is not None:
-                ctx.metrics.reconciles.labels("Redeploy", result).inc()
-                ctx.metrics.duration.labels("Redeploy").observe(time.monotonic() - started)
-                if result == "error":
-                    ctx.metrics.errors.labels("Redeploy").inc()
-    if ctx.retries is not None:
-        if delay is None:
-            ctx.retries.succeeded(ref)
-        else:
-            ctx.retries.schedule(ref, delay)
-
-
-def _resource_version(body: dict[str, Any]) -> int | None:
-    value = str(body["metadata"].get("resourceVersion", ""))
-    return int(value) if value.isdigit() else None
-
-
-def _stale(ctx: RedeploysContext, ref: ObjectRef, body: dict[str, Any]) -> bool:
-    seen, written = _resource_version(body), ctx.written.get(ref)
-    return seen is not None and written is not None and seen < written
+    await ctx.runner.reconcile(body)
 
 
 def forget(ctx: RedeploysContext, body: dict[str, Any]) -> None:
-    ref = (body["metadata"]["namespace"], body["metadata"]["name"])
-    ctx.locks.pop(ref, None)
-    ctx.written.pop(ref, None)
-    if ctx.retries is not None:
-        ctx.retries.succeeded(ref)
+    ctx.runner.forget(ref_of(body))
 
 
 async def _get_unit(ctx: RedeploysContext, namespace: str, name: str) -> dict[str, Any] | None:
@@ -280,11 +234,9 @@ async def _write(
     after: RedeployStatus,
 ) -> None:
     meta = body["metadata"]
-    written = await ctx.kube.redeploys.write_status(meta["namespace"], meta["name"], after)
-    version = _resource_version(written)
-    if version is not None:
-        ref = (meta["namespace"], meta["name"])
-        ctx.written[ref] = max(version, ctx.written.get(ref, 0))
+    ctx.runner.remember(
+        await ctx.kube.redeploys.write_status(meta["namespace"], meta["name"], after)
+    )
     finished_before, finished_now = decide.is_finished(before), decide.is_finished(after)
     if finished_now and not finished_before:
         succeeded = any(
