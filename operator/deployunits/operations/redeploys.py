@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from deployunits.k8s.errors import JSON, ApiError
@@ -141,20 +142,9 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
     if unit is None:
         source = await _find_source(ctx, namespace, spec.deployment_id)
         if source is not None and not _settled(source):
-            await _write(
-                ctx,
-                body,
-                status,
-                decide.progress_status(
-                    status,
-                    generation,
-                    at,
-                    new_deployment_id=None,
-                    new_name=None,
-                    unit_name=None,
-                    reason=decide.RedeployReason.WAITING_FOR_SOURCE,
-                    message=f"Deployment {spec.deployment_id} is still being deployed.",
-                ),
+            message = f"Deployment {spec.deployment_id} is still being deployed."
+            await _progress(
+                ctx, body, status, generation, at, decide.RedeployReason.WAITING_FOR_SOURCE, message
             )
             return 2.0
         source_status = _unit_status(source)
@@ -208,23 +198,38 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
         await _write(ctx, body, status, decide.failed_status(status, failure, generation, at))
         return None
     if status is None or status.new_unit_name != unit_name:
-        await _write(
-            ctx,
-            body,
-            status,
-            decide.progress_status(
-                status,
-                generation,
-                at,
-                new_deployment_id=new_id,
-                new_name=new_name,
-                unit_name=unit_name,
-                reason=decide.RedeployReason.IN_PROGRESS,
-                message=f"Deploying the new deployment {new_id}.",
-            ),
+        message = f"Deploying the new deployment {new_id}."
+        new = (unit_name, new_id, new_name)
+        await _progress(
+            ctx, body, status, generation, at, decide.RedeployReason.IN_PROGRESS, message, new
         )
     # The unit's own events bring this request back; the delay is a safety net.
     return 30.0
+
+
+async def _progress(
+    ctx: RedeploysContext,
+    body: dict[str, Any],
+    status: RedeployStatus | None,
+    generation: int,
+    at: datetime,
+    reason: decide.RedeployReason,
+    message: str,
+    new: tuple[str, str, str | None] | None = None,
+) -> None:
+    """Still working; `new` is the new unit's (name, deploymentId, name) once it exists."""
+    unit_name, new_id, new_name = new or (None, None, None)
+    progress = decide.progress_status(
+        status,
+        generation,
+        at,
+        new_deployment_id=new_id,
+        new_name=new_name,
+        unit_name=unit_name,
+        reason=reason,
+        message=message,
+    )
+    await _write(ctx, body, status, progress)
 
 
 async def _write(
