@@ -164,6 +164,7 @@ def _plan(ctx: UnitsContext, body: dict[str, Any]) -> _Plan | None:
 
 
 async def _pass(ctx: UnitsContext, body: dict[str, Any], plan: _Plan) -> None:
+    """Finalize a unit being deleted; else observe, undeploy or deploy, writing the status once."""
     status, generation, action = plan.status, plan.generation, plan.action
     if plan.deleting:
         await _finalize(ctx, body, status, generation)
