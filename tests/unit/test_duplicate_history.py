@@ -6,44 +6,28 @@ names are untouched; own writes are dropped once the index has certainly caught 
 history lock is one per (namespace, name, source, tenant).
 """
 
-import asyncio
 from datetime import UTC, datetime
 
-import aiohttp
 import pytest
 
-from deployunits.content.maven import MavenHttp
-from deployunits.k8s.connect import connect
-from deployunits.k8s.connection import Connection
 from deployunits.models.deploymentunit import (
     DeploymentStatus,
     DeploymentUnitSpec,
     DeploymentUnitStatus,
     StoredResource,
 )
-from deployunits.operations import units as units_module
-from deployunits.operations.units import HistoryKey, UnitsContext, history_key
+from deployunits.operations import history as history_module
+from deployunits.operations.history import DuplicateHistory, HistoryKey, history_key
 from deployunits.reconcile.deploymentunit import PreviousDeployment
-from deployunits.settings import OperatorSettings
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 SHA = "a" * 64
 
 
-async def closed_session() -> aiohttp.ClientSession:
-    # Nothing here fetches from Maven, and a session must be made (and closed) in an event loop.
-    session = aiohttp.ClientSession()
-    await session.close()
-    return session
-
-
-def context(indexed: dict[HistoryKey, list[PreviousDeployment]]) -> UnitsContext:
-    ctx = UnitsContext(
-        settings=OperatorSettings(),
-        kube=connect(Connection("https://127.0.0.1:1")),
-        http=MavenHttp(asyncio.run(closed_session())),
-    )
-    ctx.bind_indexes({}, indexed)
+def context(indexed: dict[HistoryKey, list[PreviousDeployment]]) -> DuplicateHistory:
+    """The history as the unit passes share it, over this watch-fed index."""
+    ctx = DuplicateHistory()
+    ctx.bind(indexed)
     return ctx
 
 
@@ -67,7 +51,7 @@ def status(state: DeploymentStatus, duplicate_of: str | None = None) -> Deployme
     )
 
 
-def ids(ctx: UnitsContext, key: HistoryKey) -> list[str]:
+def ids(ctx: DuplicateHistory, key: HistoryKey) -> list[str]:
     return sorted(d.deployment_id for d in ctx.history(key))
 
 
@@ -108,7 +92,7 @@ def test_own_writes_are_dropped_once_the_index_has_certainly_caught_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = [1000.0]
-    monkeypatch.setattr(units_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(history_module.time, "monotonic", lambda: clock[0])
     ctx = context({})
     key = history_key("ns", spec("d1"))
     ctx.wrote_status("ns", spec("d1"), status(DeploymentStatus.DEPLOYED))

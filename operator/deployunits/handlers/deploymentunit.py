@@ -8,7 +8,7 @@ import kopf
 
 from deployunits import constants
 from deployunits.handlers import context
-from deployunits.operations import redeploys, units
+from deployunits.operations import drift, history, redeploys, units
 from deployunits.operations.versions import VersionSlot
 from deployunits.reconcile.deploymentunit import (
     PreviousDeployment,
@@ -81,14 +81,14 @@ def unit_versions(namespace: str, spec: kopf.Spec, status: kopf.Status) -> dict[
 
 def unit_history(
     namespace: str, spec: kopf.Spec, status: kopf.Status
-) -> dict[units.HistoryKey, PreviousDeployment]:
+) -> dict[history.HistoryKey, PreviousDeployment]:
     """Deployed units by (namespace, name, source, tenant), for duplicate filtering."""
     if not counts_as_previous(status.get("status"), status.get("duplicateOf")):
         return {}
     key = (
         str(namespace),
         str(spec.get("name") or ""),
-        str(spec.get("source") or units.DEFAULT_SOURCE),
+        str(spec.get("source") or history.DEFAULT_SOURCE),
         str(spec.get("tenantId") or ""),
     )
     deployed_at = status.get("deploymentTime")
@@ -147,7 +147,7 @@ async def on_config_map_event(
         # A deleted source is a drift of everything the unit took from it.
         raw = {"metadata": raw["metadata"]}
     for unit_name in sorted(unit_names):
-        await units.check_drift(ctx, str(namespace), unit_name, raw)
+        await drift.check_drift(ctx, str(namespace), unit_name, raw)
 
 
 @kopf.on.event(*_RESOURCE)
@@ -162,8 +162,8 @@ async def on_unit_event(
     # kopf passes each index under its function's name.
     index = kwargs["unit_index"]
     versions: IndexPart[VersionSlot, int] = IndexPart(index, "versions")
-    history: IndexPart[units.HistoryKey, PreviousDeployment] = IndexPart(index, "history")
-    ctx.bind_indexes(versions, history)
+    previous: IndexPart[history.HistoryKey, PreviousDeployment] = IndexPart(index, "history")
+    ctx.bind_indexes(versions, previous)
     ctx.bind_states(IndexPart(index, "states"))
     raw = _plain(body)
     if type == "DELETED":

@@ -16,6 +16,7 @@ from deployunits.memory import IdleTrimmer
 from deployunits.metrics import OperatorMetrics
 from deployunits.operations import redeploys, units
 from deployunits.operations.retries import RetryScheduler
+from deployunits.operations.runner import PassSlots
 from deployunits.probes import ProbeServer
 from deployunits.settings import OperatorSettings
 
@@ -70,16 +71,16 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         settings=config,
         kube=kube,
         http=http,
-        passes=asyncio.Semaphore(config.max_concurrent_reconciles),
-        max_waiting=config.max_waiting_reconciles,
         metrics=metrics,
+        slots=PassSlots(
+            asyncio.Semaphore(config.max_concurrent_reconciles),
+            max_waiting=config.max_waiting_reconciles,
+        ),
     )
     metrics.watch_units(unit_context.states)
-    unit_context.retries = RetryScheduler(lambda ref: units.reconcile_ref(unit_context, ref))
     redeploy_context = redeploys.RedeploysContext(kube=kube, metrics=metrics)
-    redeploy_context.retries = RetryScheduler(
-        lambda ref: redeploys.reconcile_ref(redeploy_context, ref)
-    )
+    for runner in (unit_context.runner, redeploy_context.runner):
+        runner.retries = RetryScheduler(runner.reconcile_ref)
     probes = ProbeServer(config.probe_host, config.probe_port, metrics.registry, kube.version)
     await probes.start()
     trimmer = IdleTrimmer()
@@ -105,9 +106,9 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
     ctx = context.of(memo)
     await ctx.probes.stop()
     await ctx.trimmer.stop()
-    await ctx.units.drain()
-    for retries in (ctx.units.retries, ctx.redeploys.retries):
-        if retries is not None:
-            await retries.close()
+    await ctx.units.runner.drain()
+    for runner in (ctx.units.runner, ctx.redeploys.runner):
+        if runner.retries is not None:
+            await runner.retries.close()
     await ctx.units.http.session.close()
     await ctx.kube.aclose()

@@ -1,22 +1,20 @@
 """One pass of a Redeploy: find the source, create the new unit exactly once, report, expire."""
 
-import asyncio
-import logging
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from deployunits.k8s.errors import ApiError, ApiUnavailable
+from deployunits.k8s.errors import JSON, ApiError
 from deployunits.k8s.gateway import ApiServer
 from deployunits.metrics import OperatorMetrics
 from deployunits.models.conditions import ConditionType, now
 from deployunits.models.deploymentunit import DeploymentStatus, DeploymentUnitStatus
 from deployunits.models.redeploy import RedeploySpec, RedeployStatus
-from deployunits.operations.retries import ObjectRef, RetryScheduler
+from deployunits.operations.retries import ObjectRef
+from deployunits.operations.runner import PassRunner, ref_of
 from deployunits.reconcile import redeploy as decide
 
-logger = logging.getLogger(__name__)
 #: Units per page when a source is looked up in the API server (the index missed it).
 LIST_PAGE_SIZE = 500
 
@@ -26,12 +24,20 @@ class RedeploysContext:
     """What Redeploy passes share: the client, retries, locks, and units by deployment id."""
 
     kube: ApiServer
-    retries: RetryScheduler | None = None
     metrics: OperatorMetrics | None = None
-    locks: dict[ObjectRef, asyncio.Lock] = field(default_factory=dict)
-    #: The newest resourceVersion this process wrote per request: older events are stale.
-    written: dict[ObjectRef, int] = field(default_factory=dict)
+    runner: PassRunner[JSON] = field(init=False)
     _units_by_id: Mapping[tuple[str, str], Iterable[str]] | None = None
+
+    def __post_init__(self) -> None:
+        self.runner = PassRunner(
+            "Redeploy",
+            find=lambda ref: self.kube.redeploys.find(*ref),
+            # Every event of a request gets a pass: the pass itself finds out what is left.
+            plan=lambda body: body,
+            act=lambda body, _: _pass(self, body),
+            metrics=self.metrics,
+            label="redeploy ",
+        )
 
     def bind_index(self, units_by_id: Mapping[tuple[str, str], Iterable[str]]) -> None:
         """kopf's index of unit names by (namespace, deploymentId)."""
@@ -44,67 +50,16 @@ class RedeploysContext:
 
 async def reconcile_ref(ctx: RedeploysContext, ref: ObjectRef) -> None:
     """Reconcile the current version of a request (retries, TTL expiry and unit news)."""
-    body = await ctx.kube.redeploys.find(*ref)
-    if body is not None:
-        await reconcile(ctx, body)
+    await ctx.runner.reconcile_ref(ref)
 
 
 async def reconcile(ctx: RedeploysContext, body: dict[str, Any]) -> None:
     """One serialized pass for the request."""
-    meta = body["metadata"]
-    ref = (meta["namespace"], meta["name"])
-    async with ctx.locks.setdefault(ref, asyncio.Lock()):
-        if _stale(ctx, ref, body):
-            # A pass on a newer version (this process wrote it) ran already; acting on this
-            # one would report the outcome twice.
-            return
-        started, result = time.monotonic(), "ok"
-        try:
-            delay = await _pass(ctx, body)
-        except (ApiUnavailable, ApiError) as error:
-            permanent = (
-                isinstance(error, ApiError)
-                and error.status < 500
-                and error.status not in (409, 429)
-            )
-            result = "error" if permanent or ctx.retries is None else "retry"
-            if permanent or ctx.retries is None:
-                raise
-            logger.info("Retrying redeploy %s/%s: %s", *ref, error)
-            ctx.retries.schedule(ref)
-            return
-        except Exception:
-            result = "error"
-            raise
-        finally:
-            if ctx.metrics is not None:
-                ctx.metrics.reconciles.labels("Redeploy", result).inc()
-                ctx.metrics.duration.labels("Redeploy").observe(time.monotonic() - started)
-                if result == "error":
-                    ctx.metrics.errors.labels("Redeploy").inc()
-    if ctx.retries is not None:
-        if delay is None:
-            ctx.retries.succeeded(ref)
-        else:
-            ctx.retries.schedule(ref, delay)
-
-
-def _resource_version(body: dict[str, Any]) -> int | None:
-    value = str(body["metadata"].get("resourceVersion", ""))
-    return int(value) if value.isdigit() else None
-
-
-def _stale(ctx: RedeploysContext, ref: ObjectRef, body: dict[str, Any]) -> bool:
-    seen, written = _resource_version(body), ctx.written.get(ref)
-    return seen is not None and written is not None and seen < written
+    await ctx.runner.reconcile(body)
 
 
 def forget(ctx: RedeploysContext, body: dict[str, Any]) -> None:
-    ref = (body["metadata"]["namespace"], body["metadata"]["name"])
-    ctx.locks.pop(ref, None)
-    ctx.written.pop(ref, None)
-    if ctx.retries is not None:
-        ctx.retries.succeeded(ref)
+    ctx.runner.forget(ref_of(body))
 
 
 async def _get_unit(ctx: RedeploysContext, namespace: str, name: str) -> dict[str, Any] | None:
@@ -187,20 +142,9 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
     if unit is None:
         source = await _find_source(ctx, namespace, spec.deployment_id)
         if source is not None and not _settled(source):
-            await _write(
-                ctx,
-                body,
-                status,
-                decide.progress_status(
-                    status,
-                    generation,
-                    at,
-                    new_deployment_id=None,
-                    new_name=None,
-                    unit_name=None,
-                    reason=decide.RedeployReason.WAITING_FOR_SOURCE,
-                    message=f"Deployment {spec.deployment_id} is still being deployed.",
-                ),
+            message = f"Deployment {spec.deployment_id} is still being deployed."
+            await _progress(
+                ctx, body, status, generation, at, decide.RedeployReason.WAITING_FOR_SOURCE, message
             )
             return 2.0
         source_status = _unit_status(source)
@@ -254,23 +198,38 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
         await _write(ctx, body, status, decide.failed_status(status, failure, generation, at))
         return None
     if status is None or status.new_unit_name != unit_name:
-        await _write(
-            ctx,
-            body,
-            status,
-            decide.progress_status(
-                status,
-                generation,
-                at,
-                new_deployment_id=new_id,
-                new_name=new_name,
-                unit_name=unit_name,
-                reason=decide.RedeployReason.IN_PROGRESS,
-                message=f"Deploying the new deployment {new_id}.",
-            ),
+        message = f"Deploying the new deployment {new_id}."
+        new = (unit_name, new_id, new_name)
+        await _progress(
+            ctx, body, status, generation, at, decide.RedeployReason.IN_PROGRESS, message, new
         )
     # The unit's own events bring this request back; the delay is a safety net.
     return 30.0
+
+
+async def _progress(
+    ctx: RedeploysContext,
+    body: dict[str, Any],
+    status: RedeployStatus | None,
+    generation: int,
+    at: datetime,
+    reason: decide.RedeployReason,
+    message: str,
+    new: tuple[str, str, str | None] | None = None,
+) -> None:
+    """Still working; `new` is the new unit's (name, deploymentId, name) once it exists."""
+    unit_name, new_id, new_name = new or (None, None, None)
+    progress = decide.progress_status(
+        status,
+        generation,
+        at,
+        new_deployment_id=new_id,
+        new_name=new_name,
+        unit_name=unit_name,
+        reason=reason,
+        message=message,
+    )
+    await _write(ctx, body, status, progress)
 
 
 async def _write(
@@ -280,11 +239,9 @@ async def _write(
     after: RedeployStatus,
 ) -> None:
     meta = body["metadata"]
-    written = await ctx.kube.redeploys.write_status(meta["namespace"], meta["name"], after)
-    version = _resource_version(written)
-    if version is not None:
-        ref = (meta["namespace"], meta["name"])
-        ctx.written[ref] = max(version, ctx.written.get(ref, 0))
+    ctx.runner.remember(
+        await ctx.kube.redeploys.write_status(meta["namespace"], meta["name"], after)
+    )
     finished_before, finished_now = decide.is_finished(before), decide.is_finished(after)
     if finished_now and not finished_before:
         succeeded = any(

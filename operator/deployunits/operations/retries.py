@@ -12,6 +12,24 @@ logger = logging.getLogger(__name__)
 ObjectRef = tuple[str, str]  # (namespace, name)
 
 
+class RetryLater(Exception):
+    """The pass could not finish for a reason that time may fix."""
+
+
+def temporary(error: BaseException) -> bool:
+    """Whether time may fix the failure, so that the pass runs again later rather than failing.
+
+    The API server unreachable or asking to be called later (`ApiError.retryable`), a write
+    that conflicts with a newer version (the next pass reads it), a server-side error, or a
+    pass that said so itself.
+    """
+    if isinstance(error, RetryLater | ApiUnavailable):
+        return True
+    return isinstance(error, ApiError) and (
+        error.retryable or error.conflict or error.status >= 500
+    )
+
+
 @dataclass
 class RetryScheduler:
     """At most one pending retry per object; the delay doubles up to a ceiling."""
@@ -47,18 +65,13 @@ class RetryScheduler:
             self._running.add(current)
         try:
             await self.run(ref)
-        except ApiUnavailable as error:
-            # An outage is expected news, not a bug: one line, no traceback.
-            logger.warning("Retry of %s/%s failed, API server unreachable: %s", *ref, error)
-            self.schedule(ref)
-        except ApiError as error:
-            if not error.retryable:
-                logger.exception("Retry of %s/%s failed.", *ref)
+        except Exception as error:
+            if temporary(error):
+                # An outage or a busy API server is expected news, not a bug: one line.
+                why = "unreachable" if isinstance(error, ApiUnavailable) else "busy"
+                logger.warning("Retry of %s/%s failed, API server %s: %s", *ref, why, error)
             else:
-                logger.warning("Retry of %s/%s failed, API server busy: %s", *ref, error)
-            self.schedule(ref)
-        except Exception:
-            logger.exception("Retry of %s/%s failed.", *ref)
+                logger.exception("Retry of %s/%s failed.", *ref)
             self.schedule(ref)
         finally:
             if current is not None:
