@@ -101,6 +101,12 @@ def web_error(status: int, headers: Mapping[str, str] | None = None) -> CamundaE
     return _error(status, type_, message, headers=headers)
 
 
+def query_param_error() -> CamundaError:
+    """A query parameter the JAX-RS runtime cannot convert (`maxResults=abc`): its 404, which the
+    engine's mapper names QueryParamException, without naming the parameter."""
+    return _error(404, "QueryParamException", "HTTP 404 Not Found")
+
+
 def unavailable(message: str) -> CamundaError:
     """503 with Retry-After: the API server (the engine's database) cannot be reached."""
     return _error(503, "ProcessEngineException", message, headers=errors.RETRY_LATER)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deployunits.api.cache import CachedUnit
-from deployunits.api.camunda.errors import CamundaError, invalid_request, web_error
+from deployunits.api.camunda.errors import CamundaError, invalid_request, query_param_error
 from deployunits.api.camunda.wire import parse_date
 
 SORT_KEYS = ("id", "name", "deploymentTime", "tenantId")
@@ -71,13 +71,16 @@ def _date(key: str, value: str) -> datetime | None:
         ) from None
 
 
-def _integer(value: str) -> int:
-    """A JAX-RS @QueryParam Integer: anything else is a 404 of the runtime."""
-    if not re.fullmatch(r"[+-]?\d{1,10}", value.strip()):
-        raise web_error(404)
-    number = int(value.strip())
+def _integer(value: str) -> int | None:
+    """A JAX-RS @QueryParam Integer: empty is no value; anything else but an int is the
+    runtime's 404 QueryParamException (checked against Camunda 7.24: " 5" is one, "+5" is not)."""
+    if value == "":
+        return None
+    if not re.fullmatch(r"[+-]?\d{1,10}", value):
+        raise query_param_error()
+    number = int(value)
     if not _INT_MIN <= number <= _INT_MAX:
-        raise web_error(404)
+        raise query_param_error()
     return number
 
 
