@@ -592,6 +592,21 @@ def test_named_engines_are_separate(shim: ShimProcess, cluster: Cluster, api: ht
         )
 
 
+def test_a_named_engine_is_a_namespace_that_exists(shim: ShimProcess) -> None:
+    # Camunda 7.24 without authentication: the REST layer's 400 on every route under the
+    # engine, the runtime's own 404 and 405 elsewhere.
+    with httpx.Client(base_url=shim.engine("no-such-namespace"), timeout=60) as missing:
+        for response in (
+            missing.get("/deployment/count"),
+            missing.get("/deployment"),
+            missing.get("/deployment/some-id/resources/r/data"),
+            missing.delete("/deployment/some-id"),
+        ):
+            error(response, 400, "InvalidRequestException", "No process engine available")
+        error(missing.get("/nothing-here"), 404, "NotFoundException")
+        error(missing.put("/deployment/count"), 405, "NotAllowedException")
+
+
 def test_unknown_routes_and_methods(api: httpx.Client) -> None:
     error(api.get("/nothing-here"), 404, "NotFoundException")
     error(api.put("/deployment/create"), 405, "NotAllowedException")
