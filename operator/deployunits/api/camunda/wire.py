@@ -5,7 +5,6 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from deployunits import constants
 from deployunits.api.cache import CachedUnit
 from deployunits.api.camunda.schemas import (
     AtomLink,
@@ -149,7 +148,6 @@ def _definitions(unit: CachedUnit) -> dict[str, dict[str, DefinitionDto]]:
     spec = unit.spec
     deployment_id = spec.deployment_id
     tenant = spec.tenant_id
-    suspended = bool(unit.annotations.get(constants.ACTIVATION_TIME_ANNOTATION))
     resource_names = [r.name for r in unit.status.resources]
     definitions = unit.status.definitions
     drd_ids = {d.key: d.id for d in definitions if d.kind == "decision-requirements"}
@@ -171,7 +169,9 @@ def _definitions(unit: CachedUnit) -> dict[str, dict[str, DefinitionDto]]:
                 **common,
                 description=None,
                 diagram=diagram_of(item.resource, item.key, resource_names),
-                suspended=suspended,
+                # Camunda 7.24 answers a create with a future deployment-activation-time with
+                # `false` too: its definitions are suspended only after the answer is made.
+                suspended=False,
                 version_tag=item.version_tag,
                 history_time_to_live=item.history_time_to_live,
                 startable_in_tasklist=True if item.startable is None else item.startable,
