@@ -104,6 +104,8 @@ def test_default_order_is_by_id() -> None:
         ([("maxResults", "1")], ["a"]),
         ([("firstResult", "3")], ["d"]),
         ([("maxResults", "0")], []),
+        ([("maxResults", "-1")], []),
+        ([("firstResult", "-1"), ("maxResults", "2")], []),
         ([("id", "c"), ("id", "a")], ["c"]),
         ([("unknown", "x")], ["a", "b", "c", "d"]),
         ([("withoutSource", "true"), ("maxResults", "1"), ("firstResult", "1")], ["d"]),

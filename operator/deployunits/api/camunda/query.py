@@ -240,9 +240,11 @@ def page(items: Sequence[CachedUnit], query: DeploymentQuery) -> Sequence[Cached
     """QueryUtil: no paging parameter → all; a missing one defaults to 0 / Integer.MAX_VALUE."""
     if query.first_result is None and query.max_results is None:
         return items
-    first = max(query.first_result or 0, 0)
+    first = query.first_result or 0
     count = _INT_MAX if query.max_results is None else query.max_results
-    if count <= 0:
+    # Camunda 7.24 (on its H2 database) answers a negative first result, as a negative or zero
+    # count, with nothing.
+    if first < 0 or count <= 0:
         return []
     return items[first : first + count]
 
@@ -262,9 +264,11 @@ def run(
     if query.first_result is None and query.max_results is None:
         return [u for u in ordered if matches(u)]
     # Stop early once the page is full.
-    first = max(query.first_result or 0, 0)
+    first = query.first_result or 0
     count = _INT_MAX if query.max_results is None else query.max_results
-    if count <= 0:
+    # Camunda 7.24 (on its H2 database) answers a negative first result, as a negative or zero
+    # count, with nothing.
+    if first < 0 or count <= 0:
         return []
     selected: list[CachedUnit] = []
     skipped = 0

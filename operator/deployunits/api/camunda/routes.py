@@ -307,8 +307,10 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
         content, media_type, disposition = await deployments.data(
             namespace, deployment_id, resource_id
         )
+        # As a header rather than a media type: Starlette would add a charset to text/*, which
+        # the engine does not.
         return Response(
-            content, media_type=media_type, headers={"Content-Disposition": disposition}
+            content, headers={"Content-Type": media_type, "Content-Disposition": disposition}
         )
 
     @router.delete(

@@ -143,6 +143,11 @@ def _with_definitions(
     return DeploymentWithDefinitionsDto.model_construct(**fields)
 
 
+#: Days of history the engine gives a definition whose model sets none (Camunda 7.20 and later:
+#: the engine setting `historyTimeToLive`, P180D by default; 7.24 answers 180).
+DEFAULT_HISTORY_TIME_TO_LIVE = 180
+
+
 def _definitions(unit: CachedUnit) -> dict[str, dict[str, DefinitionDto]]:
     """The definitions of a unit by field of DeploymentWithDefinitionsDto, then by id."""
     spec = unit.spec
@@ -153,6 +158,11 @@ def _definitions(unit: CachedUnit) -> dict[str, dict[str, DefinitionDto]]:
     drd_ids = {d.key: d.id for d in definitions if d.kind == "decision-requirements"}
     maps: dict[str, dict[str, DefinitionDto]] = {name: {} for name in _DEFINITION_MAPS}
     for item in definitions:
+        ttl = (
+            DEFAULT_HISTORY_TIME_TO_LIVE
+            if item.history_time_to_live is None
+            else item.history_time_to_live
+        )
         common: JSONDict = {
             "id": item.id,
             "key": item.key,
@@ -173,20 +183,18 @@ def _definitions(unit: CachedUnit) -> dict[str, dict[str, DefinitionDto]]:
                 # `false` too: its definitions are suspended only after the answer is made.
                 suspended=False,
                 version_tag=item.version_tag,
-                history_time_to_live=item.history_time_to_live,
+                history_time_to_live=ttl,
                 startable_in_tasklist=True if item.startable is None else item.startable,
             )
         elif item.kind == "case":
-            dto = CaseDefinitionDto.model_construct(
-                **common, history_time_to_live=item.history_time_to_live
-            )
+            dto = CaseDefinitionDto.model_construct(**common, history_time_to_live=ttl)
         elif item.kind == "decision":
             drd_key = item.decision_requirements_key
             dto = DecisionDefinitionDto.model_construct(
                 **common,
                 decision_requirements_definition_id=drd_ids.get(drd_key) if drd_key else None,
                 decision_requirements_definition_key=drd_key,
-                history_time_to_live=item.history_time_to_live,
+                history_time_to_live=ttl,
                 version_tag=item.version_tag,
             )
         else:
