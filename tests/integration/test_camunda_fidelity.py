@@ -381,6 +381,20 @@ def test_an_empty_tenant_id_is_no_tenant_not_the_engines_empty_one(pair: Pair) -
     assert shim == engine
 
 
+def test_one_key_twice_in_a_deployment_is_a_400_not_the_engines_500(pair: Pair) -> None:
+    twice = key(pair, "twice")
+    files = {"a": ("a.bpmn", process(twice)), "b": ("b.bpmn", process(twice))}
+    engine, shim = pair.both(
+        "POST", "/deployment/create", files=files, data={"deployment-source": pair.tag}
+    )
+    message = (
+        f"The deployment contains definitions with the same key '{twice}' (id attribute), "
+        "this is not allowed"
+    )
+    assert engine == Answer(500, {"type": "ProcessEngineException", "message": message, "code": 0})
+    assert shim == Answer(400, {"type": "NotValidException", "message": message, "code": 0})
+
+
 def test_malformed_xml_is_a_parse_exception_not_the_engines_500(pair: Pair) -> None:
     # Pending: issue 16 item 2 (validation as the engine does) decides this one.
     form = {"deployment-source": pair.tag}

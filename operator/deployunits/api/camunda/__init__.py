@@ -10,6 +10,8 @@ exactly this one):
   clients and monitoring that the server failed, for a caller's wrong id.
 - A `deployment-activation-time` that is no date: `400 InvalidRequestException` with the
   engine's message, not its `500 IllegalArgumentException`: bad input gets a 4xx.
+- One definition key twice in one deployment: `400 NotValidException` with the engine's
+  message and code, not its `500 ProcessEngineException`, for the same reason.
 - An empty `tenant-id` on create is no tenant (`null`); the engine stores the empty string as a
   tenant id of its own. A unit's tenant is a name or none.
 - Malformed XML on create: `400 ParseException` (code 0) with line and column, not the engine's
