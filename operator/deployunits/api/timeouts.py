@@ -115,7 +115,11 @@ def head_limited_protocol(seconds: float, max_bytes: int) -> type[HttpToolsProto
                     else:
                         self._unsupported_upgrade_warning()
                     return None
-                self._resume_as_http11()
+                try:
+                    self._resume_as_http11()
+                except httptools.HttpParserError:  # framing the first parser let pass
+                    self.send_400_response("Invalid HTTP request received.")
+                    return None
                 return piece[upgrade.args[0] :]
             return None
 
