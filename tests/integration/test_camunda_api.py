@@ -173,7 +173,9 @@ def test_every_deploy_makes_new_versions(api: httpx.Client) -> None:
     assert versions == [1, 2, 3]
 
 
-def test_tenants_version_separately_and_activation_time_suspends(api: httpx.Client) -> None:
+def test_tenants_version_separately_and_activation_time_shows_as_the_engine(
+    api: httpx.Client,
+) -> None:
     first = create(api, {"p.bpmn": bpmn("tenanted")}, **{"tenant-id": "t1"})
     other = create(
         api,
@@ -184,7 +186,8 @@ def test_tenants_version_separately_and_activation_time_suspends(api: httpx.Clie
     process = next(iter(other["deployedProcessDefinitions"].values()))
     assert process["version"] == 1
     assert process["tenantId"] == "t2"
-    assert process["suspended"] is True
+    # As Camunda 7.24's create answer shows it (issue 16, item 7).
+    assert process["suspended"] is False
 
 
 def test_a_resource_without_extension_deploys_no_definition(api: httpx.Client) -> None:
@@ -590,6 +593,21 @@ def test_named_engines_are_separate(shim: ShimProcess, cluster: Cluster, api: ht
             "InvalidRequestException",
             "No process engine available",
         )
+
+
+def test_a_named_engine_is_a_namespace_that_exists(shim: ShimProcess) -> None:
+    # Camunda 7.24 without authentication: the REST layer's 400 on every route under the
+    # engine, the runtime's own 404 and 405 elsewhere.
+    with httpx.Client(base_url=shim.engine("no-such-namespace"), timeout=60) as missing:
+        for response in (
+            missing.get("/deployment/count"),
+            missing.get("/deployment"),
+            missing.get("/deployment/some-id/resources/r/data"),
+            missing.delete("/deployment/some-id"),
+        ):
+            error(response, 400, "InvalidRequestException", "No process engine available")
+        error(missing.get("/nothing-here"), 404, "NotFoundException")
+        error(missing.put("/deployment/count"), 405, "NotAllowedException")
 
 
 def test_unknown_routes_and_methods(api: httpx.Client) -> None:

@@ -150,3 +150,24 @@ def test_a_new_binding_acts_after_the_deny_cache(
         while api.get("/deployment").status_code != 200:
             assert time.monotonic() < deadline, "the new RoleBinding never took effect"
             time.sleep(0.5)
+
+
+@pytest.mark.parametrize("engine", ["no-such-namespace", "Not_A_Namespace"])
+def test_an_unknown_named_engine_is_the_engines_404_before_credentials(
+    shim: ShimProcess, engine: str
+) -> None:
+    # Camunda 7.24's authentication filter answers this for every path under the engine.
+    expected = {
+        "type": "InvalidRequestException",
+        "message": f"Process engine {engine} not available",
+        "code": None,
+    }
+    with client(shim, engine, None) as api:
+        for response in (
+            api.get("/deployment/count"),
+            api.get("/deployment/some-id/resources"),
+            api.get("/nothing-here"),
+            api.put("/deployment/count"),
+            upload(api),
+        ):
+            assert (response.status_code, response.json()) == (404, expected), response.request

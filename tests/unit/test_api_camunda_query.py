@@ -104,6 +104,8 @@ def test_default_order_is_by_id() -> None:
         ([("maxResults", "1")], ["a"]),
         ([("firstResult", "3")], ["d"]),
         ([("maxResults", "0")], []),
+        ([("maxResults", "-1")], []),
+        ([("firstResult", "-1"), ("maxResults", "2")], []),
         ([("id", "c"), ("id", "a")], ["c"]),
         ([("unknown", "x")], ["a", "b", "c", "d"]),
         ([("withoutSource", "true"), ("maxResults", "1"), ("firstResult", "1")], ["d"]),
@@ -164,11 +166,20 @@ def test_validation_errors(pairs: list[tuple[str, str]], message: str) -> None:
     assert error.body() == {"type": "InvalidRequestException", "message": message, "code": None}
 
 
-@pytest.mark.parametrize("value", ["abc", "1.5", "99999999999", ""])
+@pytest.mark.parametrize("value", ["abc", "1.5", "99999999999", " 5"])
 def test_a_paging_value_that_is_no_integer_is_a_runtime_404(value: str) -> None:
     error = error_of([("maxResults", value)])
     assert error.status == 404
-    assert error.type == "NotFoundException"
+    assert error.body() == {
+        "type": "QueryParamException",
+        "message": "HTTP 404 Not Found",
+        "code": None,
+    }
+
+
+@pytest.mark.parametrize("value", ["", "+5", "-1"])
+def test_an_empty_or_signed_paging_value_is_accepted(value: str) -> None:
+    assert query.parse_query([("maxResults", value)]).max_results == (int(value) if value else None)
 
 
 def test_a_false_without_source_allows_source() -> None:

@@ -75,6 +75,10 @@ ALLOWED: dict[tuple[str, str, str], tuple[frozenset[str], str]] = {
         "serve resource data; store uploads; remove uploads of a refused deployment; "
         "append jBPM jobs to the ledger",
     ),
+    ("deployunits-shim", "", "namespaces"): (
+        frozenset({"get"}),
+        "a named engine of the Camunda dialect is a namespace that exists",
+    ),
     ("deployunits-edit", GROUP, "deploymentunits"): (
         EDIT,
         "namespace editors manage units (kubectl, GitOps tools, the shim's SARs)",

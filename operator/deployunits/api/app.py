@@ -25,9 +25,10 @@ from deployunits.api.cache import CacheNotReady, RedeployCache, UnitCache
 from deployunits.api.camunda import errors as camunda_errors
 from deployunits.api.camunda import openapi as camunda_openapi
 from deployunits.api.camunda.errors import CamundaError
-from deployunits.api.camunda.routes import camunda_router
+from deployunits.api.camunda.routes import camunda_router, unmatched_under_missing_engine
 from deployunits.api.content import ContentStore
 from deployunits.api.deps import Services
+from deployunits.api.engines import EngineNames
 from deployunits.api.jbpm import errors as jbpm_errors
 from deployunits.api.jbpm.errors import JbpmError
 from deployunits.api.jbpm.routes import add_links as jbpm_openapi_links
@@ -82,6 +83,11 @@ def _install_error_handlers(app: FastAPI, counter: Counter) -> None:
     """Every failure answers in the dialect of the path it was addressed to, without traces."""
 
     async def expected(request: Request, error: Exception) -> Response:
+        if isinstance(error, StarletteHTTPException):
+            # No route matched: an unknown named engine may have an answer of its own.
+            missing = await unmatched_under_missing_engine(request)
+            if missing is not None:
+                error = missing
         response = _answer(request, error)
         counter.labels(str(response.status_code)).inc()
         return response
@@ -165,6 +171,7 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
             ),
             content=ContentStore(kube.snapshots, settings.content_cache_bytes),
             authorizer=_authorizer(settings, kube),
+            engines=EngineNames(kube.namespaces, frozenset(settings.namespaces)),
         )
         units.start()
         redeploys.start()

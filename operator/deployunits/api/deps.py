@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from deployunits.api.auth import Access, Authorizer, Decision, credentials_from
 from deployunits.api.cache import RedeployCache, UnitCache
 from deployunits.api.content import ContentStore
+from deployunits.api.engines import EngineNames
 from deployunits.api.errors import Refused
 from deployunits.api.units import UnitWriter
 from deployunits.k8s.gateway import ApiServer
@@ -29,6 +30,8 @@ class Services:
     writer: UnitWriter
     content: ContentStore
     authorizer: Authorizer
+    #: The Camunda dialect's named engines (namespaces).
+    engines: EngineNames
 
 
 async def get_services(request: Request) -> Services:
@@ -49,7 +52,12 @@ async def get_authorizer(services: Annotated[Services, Depends(get_services)]) -
     return services.authorizer
 
 
+async def get_engines(services: Annotated[Services, Depends(get_services)]) -> EngineNames:
+    return services.engines
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
+EnginesDep = Annotated[EngineNames, Depends(get_engines)]
 SettingsDep = Annotated[ShimSettings, Depends(get_settings)]
 UnitsDep = Annotated[UnitCache, Depends(get_units)]
 AuthorizerDep = Annotated[Authorizer, Depends(get_authorizer)]

@@ -7,11 +7,18 @@ size of a request head, which the parser gathers in memory. The head deadline an
 limit live in the HTTP protocol (before a request exists nothing else can see the connection);
 the body deadline wraps the ASGI `receive` so the route that reads the body fails with
 `BodyTimedOut`, which each dialect answers with its own 408.
+
+The same protocol ignores offers to switch protocols (`Upgrade: h2c`, which Java's HttpClient
+adds to every HTTP/1.1 request by default). httptools stops parsing at the end of such a head
+and skips the body, so uvicorn would run the request with an empty body and answer the body's
+bytes with a 400: the caller hears of a failure while its request took effect. The shim speaks
+HTTP/1.1 only, as the engines do; a request offering an upgrade is served as a plain one.
 """
 
 import asyncio
 import http
 
+import httptools
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -27,6 +34,9 @@ def _raw_answer(status: int, text: str) -> bytes:
     return head.encode() + body
 
 
+#: The headers that frame a request's body, kept when the parser is set up again for it.
+_FRAMING = (b"content-length", b"transfer-encoding")
+
 #: Sent before closing a connection whose request head did not arrive in time.
 _HEAD_TIMEOUT_ANSWER = _raw_answer(408, "The request head took too long.")
 
@@ -41,6 +51,8 @@ def head_limited_protocol(seconds: float, max_bytes: int) -> type[HttpToolsProto
     The deadline runs from the connection, or from the first byte of a later request on a
     kept-alive connection, until the head is complete; a late head gets a 408. A head over
     `max_bytes` (request line and headers) gets a 431. Either way the connection is closed.
+    An offer to upgrade the connection (`Upgrade: h2c`) is ignored: the request is served
+    whole, as HTTP/1.1.
     """
     too_large = _raw_answer(431, f"The request head is larger than {max_bytes} bytes.")
 
@@ -50,6 +62,11 @@ def head_limited_protocol(seconds: float, max_bytes: int) -> type[HttpToolsProto
         _head_bytes: int | None = None
         #: Whether a request is arriving (its head or its body), even one already answered.
         _in_request = False
+        #: The request in progress offered an upgrade that is being ignored.
+        _upgrade_ignored = False
+        #: The parser is being set up for a body whose head it already parsed: the head's
+        #: callbacks must not start another request.
+        _replaying = False
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -67,7 +84,10 @@ def head_limited_protocol(seconds: float, max_bytes: int) -> type[HttpToolsProto
             while data:
                 room = max_bytes - (self._head_bytes or 0)
                 piece, data = data[:room], data[room:]
-                super().data_received(piece)
+                rest = self._feed(piece)
+                if rest is not None:
+                    data = rest + data
+                    continue
                 if self.transport.is_closing():
                     return
                 if self._head_bytes is not None:
@@ -78,7 +98,56 @@ def head_limited_protocol(seconds: float, max_bytes: int) -> type[HttpToolsProto
                         self._cut_off(too_large)
                         return
 
+        def _feed(self, piece: bytes) -> bytes | None:
+            """uvicorn's data_received, except that an ignored upgrade sets the parser up for
+            the request's body; returns the bytes the parser did not read then, else None."""
+            self._unset_keepalive_if_required()
+            try:
+                self.parser.feed_data(piece)
+            except httptools.HttpParserError:
+                msg = "Invalid HTTP request received."
+                self.logger.warning(msg)
+                self.send_400_response(msg)
+            except httptools.HttpParserUpgrade as upgrade:
+                if not self._upgrade_ignored:  # uvicorn's own handling (WebSockets)
+                    if self._should_upgrade():
+                        self.handle_websocket_upgrade()
+                    else:
+                        self._unsupported_upgrade_warning()
+                    return None
+                try:
+                    self._resume_as_http11()
+                except httptools.HttpParserError:  # framing the first parser let pass
+                    self.send_400_response("Invalid HTTP request received.")
+                    return None
+                return piece[upgrade.args[0] :]
+            return None
+
+        def _resume_as_http11(self) -> None:
+            """A fresh parser, given a head with the request's framing headers only, so that
+            it reads the body (and any later requests) as HTTP/1.1 into the current request."""
+            self._upgrade_ignored = False
+            framing = b"".join(
+                name + b": " + value + b"\r\n" for name, value in self.headers if name in _FRAMING
+            )
+            self.parser = httptools.HttpRequestParser(self)
+            self._replaying = True
+            try:
+                self.parser.feed_data(b"POST / HTTP/1.1\r\n" + framing + b"\r\n")
+            finally:
+                self._replaying = False
+
+        def on_url(self, url: bytes) -> None:
+            if not self._replaying:
+                super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            if not self._replaying:
+                super().on_header(name, value)
+
         def on_message_begin(self) -> None:
+            if self._replaying:
+                return
             super().on_message_begin()
             self._in_request = True
             self._head_bytes = 0
@@ -86,11 +155,18 @@ def head_limited_protocol(seconds: float, max_bytes: int) -> type[HttpToolsProto
                 self._arm()
 
         def on_headers_complete(self) -> None:
+            if self._replaying:
+                return
             self._head_bytes = None
             self._disarm()
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
+            # The parser calls an upgrading request complete at the end of its head, having
+            # skipped the body: it is complete only once the body is read.
+            if self.parser.should_upgrade() and not self._should_upgrade():
+                self._upgrade_ignored = True
+                return
             self._in_request = False
             super().on_message_complete()
 

@@ -21,6 +21,16 @@ class Namespaces:
     def __init__(self, transport: KubeClient) -> None:
         self._kube = transport
 
+    async def exists(self, name: str) -> bool:
+        """Whether a namespace of that name exists (the shim's named engines)."""
+        try:
+            await self._kube.get(core_path("namespaces", None, name))
+        except ApiError as error:
+            if error.status != 404:
+                raise
+            return False
+        return True
+
     async def annotation(self, name: str, key: str) -> str | None:
         """A namespace's annotation, or None if either is missing."""
         try:

@@ -1,1 +1,28 @@
-"""The Camunda 7 dialect of the shim: the /engine-rest/deployment family."""
+"""The Camunda 7 dialect of the shim: the /engine-rest/deployment family.
+
+It answers as Camunda 7.24 does, which tests/integration/test_camunda_fidelity.py checks by
+sending the same calls to the real engine and to the shim. Where the shim answers otherwise, on
+purpose, the reason is here (each has a case in that suite that checks the difference stays
+exactly this one):
+
+- Data of a missing resource (`GET /deployment/{id}/resources/{rid}/data`): the documented
+  `404 InvalidRequestException`, not the engine's `500 NullValueException` (code 0). A 500 tells
+  clients and monitoring that the server failed, for a caller's wrong id.
+- A `deployment-activation-time` that is no date: `400 InvalidRequestException` with the
+  engine's message, not its `500 IllegalArgumentException`: bad input gets a 4xx.
+- One definition key twice in one deployment: `400 NotValidException` with the engine's
+  message and code, not its `500 ProcessEngineException`, for the same reason.
+- An empty `tenant-id` on create is no tenant (`null`); the engine stores the empty string as a
+  tenant id of its own. A unit's tenant is a name or none.
+- Malformed XML on create: `400 ParseException` (code 0) with line and column, not the engine's
+  `500 ProcessEngineException` "ENGINE-09003 Could not parse ..."; pending issue 16 item 2,
+  which makes the shim validate content as the engine does.
+- Authentication: the shim's own (Kubernetes tokens), checked per route, so a path no route
+  matches answers 404 or 405 without credentials, where the engine's filter answers 401 first.
+  An unknown named engine answers as the engine does in both modes: `400 No process engine
+  available` without authentication, `404 Process engine {name} not available` (before
+  credentials) with it.
+- Query parameters are converted after the engine is looked up: under an unknown named engine
+  without authentication, `maxResults=abc` answers the 400 of the missing engine, where the
+  engine's runtime answers its 404 `QueryParamException` first.
+"""

@@ -77,6 +77,15 @@ def invalid_request(status: int, message: str) -> CamundaError:
     return _error(status, "InvalidRequestException", message)
 
 
+def no_engine(name: str, *, authenticating: bool) -> CamundaError:
+    """A named engine that does not exist. Checked against Camunda 7.24: its REST layer answers
+    400 "No process engine available"; with authentication on, its filter answers first, for
+    every path under the engine and before checking credentials: 404 naming the engine."""
+    if authenticating:
+        return invalid_request(404, f"Process engine {name} not available")
+    return invalid_request(400, "No process engine available")
+
+
 def rest_exception(status: int, message: str) -> CamundaError:
     """The REST layer's RestException (code null)."""
     return _error(status, "RestException", message)
@@ -99,6 +108,12 @@ def web_error(status: int, headers: Mapping[str, str] | None = None) -> CamundaE
     }
     type_, message = types.get(status, ("WebApplicationException", f"HTTP {status}"))
     return _error(status, type_, message, headers=headers)
+
+
+def query_param_error() -> CamundaError:
+    """A query parameter the JAX-RS runtime cannot convert (`maxResults=abc`): its 404, which the
+    engine's mapper names QueryParamException, without naming the parameter."""
+    return _error(404, "QueryParamException", "HTTP 404 Not Found")
 
 
 def unavailable(message: str) -> CamundaError:

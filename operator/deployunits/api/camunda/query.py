@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deployunits.api.cache import CachedUnit
-from deployunits.api.camunda.errors import CamundaError, invalid_request, web_error
+from deployunits.api.camunda.errors import CamundaError, invalid_request, query_param_error
 from deployunits.api.camunda.wire import parse_date
 
 SORT_KEYS = ("id", "name", "deploymentTime", "tenantId")
@@ -71,13 +71,16 @@ def _date(key: str, value: str) -> datetime | None:
         ) from None
 
 
-def _integer(value: str) -> int:
-    """A JAX-RS @QueryParam Integer: anything else is a 404 of the runtime."""
-    if not re.fullmatch(r"[+-]?\d{1,10}", value.strip()):
-        raise web_error(404)
-    number = int(value.strip())
+def _integer(value: str) -> int | None:
+    """A JAX-RS @QueryParam Integer: empty is no value; anything else but an int is the
+    runtime's 404 QueryParamException (checked against Camunda 7.24: " 5" is one, "+5" is not)."""
+    if value == "":
+        return None
+    if not re.fullmatch(r"[+-]?\d{1,10}", value):
+        raise query_param_error()
+    number = int(value)
     if not _INT_MIN <= number <= _INT_MAX:
-        raise web_error(404)
+        raise query_param_error()
     return number
 
 
@@ -237,9 +240,11 @@ def page(items: Sequence[CachedUnit], query: DeploymentQuery) -> Sequence[Cached
     """QueryUtil: no paging parameter → all; a missing one defaults to 0 / Integer.MAX_VALUE."""
     if query.first_result is None and query.max_results is None:
         return items
-    first = max(query.first_result or 0, 0)
+    first = query.first_result or 0
     count = _INT_MAX if query.max_results is None else query.max_results
-    if count <= 0:
+    # Camunda 7.24 (on its H2 database) answers a negative first result, as a negative or zero
+    # count, with nothing.
+    if first < 0 or count <= 0:
         return []
     return items[first : first + count]
 
@@ -259,9 +264,11 @@ def run(
     if query.first_result is None and query.max_results is None:
         return [u for u in ordered if matches(u)]
     # Stop early once the page is full.
-    first = max(query.first_result or 0, 0)
+    first = query.first_result or 0
     count = _INT_MAX if query.max_results is None else query.max_results
-    if count <= 0:
+    # Camunda 7.24 (on its H2 database) answers a negative first result, as a negative or zero
+    # count, with nothing.
+    if first < 0 or count <= 0:
         return []
     selected: list[CachedUnit] = []
     skipped = 0

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from deployunits import constants
 from deployunits.api.auth import Access, Decision
 from deployunits.api.camunda import openapi, query, schemas, wire
-from deployunits.api.camunda.errors import invalid_request, web_error
+from deployunits.api.camunda.errors import CamundaError, invalid_request, no_engine, web_error
 from deployunits.api.camunda.multipart import create_form
 from deployunits.api.camunda.schemas import (
     CountResultDto,
@@ -20,9 +20,18 @@ from deployunits.api.camunda.schemas import (
     DeploymentWithDefinitionsDto,
 )
 from deployunits.api.camunda.service import NO_ENGINE, CamundaDeployments, RedeployRequest
-from deployunits.api.deps import AuthorizerDep, ServicesDep, SettingsDep, UnitsDep, authorize
+from deployunits.api.deps import (
+    AuthorizerDep,
+    EnginesDep,
+    ServicesDep,
+    SettingsDep,
+    UnitsDep,
+    authorize,
+)
+from deployunits.api.engines import EngineNames
+from deployunits.k8s.errors import ApiError, ApiUnavailable
+from deployunits.settings import AuthMode, ShimSettings
 
-_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 #: The engine version the shim answers like.
 ENGINE_VERSION = "7.24.0"
 
@@ -45,11 +54,34 @@ async def default_engine(settings: SettingsDep, units: UnitsDep) -> str:
 async def named_engine(
     engine: Annotated[str, Path(description="The engine name: a namespace.")],
     units: UnitsDep,
+    engines: EnginesDep,
+    settings: SettingsDep,
 ) -> str:
-    """A named engine: the namespace of that name."""
-    if not _NAMESPACE.match(engine):
-        raise invalid_request(400, NO_ENGINE)
+    """A named engine: the namespace of that name, if the shim serves it and it exists."""
+    if not await engines.exists(engine):
+        raise no_engine(engine, authenticating=settings.auth_mode is not AuthMode.NONE)
     return _checked(engine, units)
+
+
+#: The named engine a path under /engine-rest addresses.
+_NAMED_PATH = re.compile(rf"^{re.escape(constants.CAMUNDA_PREFIX)}/engine/(?P<name>[^/]+)/")
+
+
+async def unmatched_under_missing_engine(request: Request) -> CamundaError | None:
+    """The engine's answer to a path no route matches under a named engine that does not exist,
+    where it differs from the runtime's 404 or 405: with authentication on (`no_engine`)."""
+    settings: ShimSettings = request.app.state.settings
+    match = _NAMED_PATH.match(request.url.path)
+    if match is None or settings.auth_mode is AuthMode.NONE:
+        return None
+    engines: EngineNames = request.app.state.services.engines
+    name = match["name"]
+    try:
+        if await engines.exists(name):
+            return None
+    except (ApiError, ApiUnavailable):
+        return None  # the runtime's answer stands; the API server is asked again next time
+    return no_engine(name, authenticating=True)
 
 
 EngineDependency = Callable[..., Coroutine[Any, Any, str]]
@@ -275,8 +307,10 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
         content, media_type, disposition = await deployments.data(
             namespace, deployment_id, resource_id
         )
+        # As a header rather than a media type: Starlette would add a charset to text/*, which
+        # the engine does not.
         return Response(
-            content, media_type=media_type, headers={"Content-Disposition": disposition}
+            content, headers={"Content-Type": media_type, "Content-Disposition": disposition}
         )
 
     @router.delete(

@@ -202,8 +202,10 @@ class CamundaDeployments:
         ):
             missing = list(dict.fromkeys(v for v in values if v not in known))
             if missing:
-                raise invalid_request(
+                # The engine's own check (code 0), which its REST layer types as invalid.
+                raise engine_error(
                     404,
+                    "InvalidRequestException",
                     f"Cannot redeploy deployment '{deployment_id}': The deployment with id "
                     f"'{deployment_id}' does not contain the following resources with {what}: "
                     + ", ".join(missing),
@@ -236,7 +238,11 @@ class CamundaDeployments:
         if reason == "NotFound":
             if message.startswith("Deployment with id "):
                 raise invalid_request(404, message)
-            raise invalid_request(404, f"Cannot redeploy deployment '{deployment_id}': {message}")
+            raise engine_error(
+                404,
+                "InvalidRequestException",
+                f"Cannot redeploy deployment '{deployment_id}': {message}",
+            )
         if reason == "Invalid":
             raise invalid_request(400, f"Cannot redeploy deployment '{deployment_id}': {message}")
         raise internal(f"Cannot redeploy deployment '{deployment_id}': {message}")

@@ -5,7 +5,6 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from deployunits import constants
 from deployunits.api.cache import CachedUnit
 from deployunits.api.camunda.schemas import (
     AtomLink,
@@ -144,17 +143,26 @@ def _with_definitions(
     return DeploymentWithDefinitionsDto.model_construct(**fields)
 
 
+#: Days of history the engine gives a definition whose model sets none (Camunda 7.20 and later:
+#: the engine setting `historyTimeToLive`, P180D by default; 7.24 answers 180).
+DEFAULT_HISTORY_TIME_TO_LIVE = 180
+
+
 def _definitions(unit: CachedUnit) -> dict[str, dict[str, DefinitionDto]]:
     """The definitions of a unit by field of DeploymentWithDefinitionsDto, then by id."""
     spec = unit.spec
     deployment_id = spec.deployment_id
     tenant = spec.tenant_id
-    suspended = bool(unit.annotations.get(constants.ACTIVATION_TIME_ANNOTATION))
     resource_names = [r.name for r in unit.status.resources]
     definitions = unit.status.definitions
     drd_ids = {d.key: d.id for d in definitions if d.kind == "decision-requirements"}
     maps: dict[str, dict[str, DefinitionDto]] = {name: {} for name in _DEFINITION_MAPS}
     for item in definitions:
+        ttl = (
+            DEFAULT_HISTORY_TIME_TO_LIVE
+            if item.history_time_to_live is None
+            else item.history_time_to_live
+        )
         common: JSONDict = {
             "id": item.id,
             "key": item.key,
@@ -171,22 +179,22 @@ def _definitions(unit: CachedUnit) -> dict[str, dict[str, DefinitionDto]]:
                 **common,
                 description=None,
                 diagram=diagram_of(item.resource, item.key, resource_names),
-                suspended=suspended,
+                # Camunda 7.24 answers a create with a future deployment-activation-time with
+                # `false` too: its definitions are suspended only after the answer is made.
+                suspended=False,
                 version_tag=item.version_tag,
-                history_time_to_live=item.history_time_to_live,
+                history_time_to_live=ttl,
                 startable_in_tasklist=True if item.startable is None else item.startable,
             )
         elif item.kind == "case":
-            dto = CaseDefinitionDto.model_construct(
-                **common, history_time_to_live=item.history_time_to_live
-            )
+            dto = CaseDefinitionDto.model_construct(**common, history_time_to_live=ttl)
         elif item.kind == "decision":
             drd_key = item.decision_requirements_key
             dto = DecisionDefinitionDto.model_construct(
                 **common,
                 decision_requirements_definition_id=drd_ids.get(drd_key) if drd_key else None,
                 decision_requirements_definition_key=drd_key,
-                history_time_to_live=item.history_time_to_live,
+                history_time_to_live=ttl,
                 version_tag=item.version_tag,
             )
         else:
