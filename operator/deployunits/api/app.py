@@ -28,12 +28,12 @@ from deployunits.api.camunda.errors import CamundaError
 from deployunits.api.camunda.routes import camunda_router, unmatched_under_missing_engine
 from deployunits.api.content import ContentStore
 from deployunits.api.deps import Services
-from deployunits.api.engines import EngineNames
 from deployunits.api.jbpm import errors as jbpm_errors
 from deployunits.api.jbpm.errors import JbpmError
 from deployunits.api.jbpm.routes import add_links as jbpm_openapi_links
 from deployunits.api.jbpm.routes import jbpm_router
 from deployunits.api.metrics import RequestMetrics
+from deployunits.api.named_engines import NamedEngines
 from deployunits.api.timeouts import BodyDeadline, BodyTimedOut
 from deployunits.api.units import UnitWriter
 from deployunits.k8s.connect import connect
@@ -171,7 +171,7 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
             ),
             content=ContentStore(kube.snapshots, settings.content_cache_bytes),
             authorizer=_authorizer(settings, kube),
-            engines=EngineNames(kube.namespaces, frozenset(settings.namespaces)),
+            named_engines=NamedEngines(kube.namespaces, frozenset(settings.namespaces)),
         )
         units.start()
         redeploys.start()

@@ -12,8 +12,8 @@ from fastapi import Depends, Request
 from deployunits.api.auth import Access, Authorizer, Decision, credentials_from
 from deployunits.api.cache import RedeployCache, UnitCache
 from deployunits.api.content import ContentStore
-from deployunits.api.engines import EngineNames
 from deployunits.api.errors import Refused
+from deployunits.api.named_engines import NamedEngines
 from deployunits.api.units import UnitWriter
 from deployunits.k8s.gateway import ApiServer
 from deployunits.settings import ShimSettings
@@ -31,7 +31,7 @@ class Services:
     content: ContentStore
     authorizer: Authorizer
     #: The Camunda dialect's named engines (namespaces).
-    engines: EngineNames
+    named_engines: NamedEngines
 
 
 async def get_services(request: Request) -> Services:
@@ -52,12 +52,12 @@ async def get_authorizer(services: Annotated[Services, Depends(get_services)]) -
     return services.authorizer
 
 
-async def get_engines(services: Annotated[Services, Depends(get_services)]) -> EngineNames:
-    return services.engines
+async def get_named_engines(services: Annotated[Services, Depends(get_services)]) -> NamedEngines:
+    return services.named_engines
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
-EnginesDep = Annotated[EngineNames, Depends(get_engines)]
+NamedEnginesDep = Annotated[NamedEngines, Depends(get_named_engines)]
 SettingsDep = Annotated[ShimSettings, Depends(get_settings)]
 UnitsDep = Annotated[UnitCache, Depends(get_units)]
 AuthorizerDep = Annotated[Authorizer, Depends(get_authorizer)]

@@ -22,13 +22,13 @@ from deployunits.api.camunda.schemas import (
 from deployunits.api.camunda.service import NO_ENGINE, CamundaDeployments, RedeployRequest
 from deployunits.api.deps import (
     AuthorizerDep,
-    EnginesDep,
+    NamedEnginesDep,
     ServicesDep,
     SettingsDep,
     UnitsDep,
     authorize,
 )
-from deployunits.api.engines import EngineNames
+from deployunits.api.named_engines import NamedEngines
 from deployunits.k8s.errors import ApiError, ApiUnavailable
 from deployunits.settings import AuthMode, ShimSettings
 
@@ -54,11 +54,11 @@ async def default_engine(settings: SettingsDep, units: UnitsDep) -> str:
 async def named_engine(
     engine: Annotated[str, Path(description="The engine name: a namespace.")],
     units: UnitsDep,
-    engines: EnginesDep,
+    named_engines: NamedEnginesDep,
     settings: SettingsDep,
 ) -> str:
     """A named engine: the namespace of that name, if the shim serves it and it exists."""
-    if not await engines.exists(engine):
+    if not await named_engines.exists(engine):
         raise no_engine(engine, authenticating=settings.auth_mode is not AuthMode.NONE)
     return _checked(engine, units)
 
@@ -74,10 +74,10 @@ async def unmatched_under_missing_engine(request: Request) -> CamundaError | Non
     match = _NAMED_PATH.match(request.url.path)
     if match is None or settings.auth_mode is AuthMode.NONE:
         return None
-    engines: EngineNames = request.app.state.services.engines
+    named_engines: NamedEngines = request.app.state.services.named_engines
     name = match["name"]
     try:
-        if await engines.exists(name):
+        if await named_engines.exists(name):
             return None
     except (ApiError, ApiUnavailable):
         return None  # the runtime's answer stands; the API server is asked again next time
@@ -341,7 +341,7 @@ def engine_router(settings_namespaces: list[str], default_namespace: str) -> API
     router = APIRouter(tags=["Engine"])
 
     @router.get("/engine", summary="The engines (namespaces) the shim serves")
-    async def get_engines() -> list[dict[str, str]]:
+    async def get_named_engines() -> list[dict[str, str]]:
         names = settings_namespaces or [default_namespace]
         return [{"name": name} for name in names]
 

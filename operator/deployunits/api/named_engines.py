@@ -15,7 +15,7 @@ from deployunits.k8s.core import Namespaces
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
-class EngineNames:
+class NamedEngines:
     """Answers whether a name is an engine the shim may serve."""
 
     def __init__(

@@ -4,7 +4,7 @@ remembered for a while when found and only briefly when missing."""
 import asyncio
 from typing import cast
 
-from deployunits.api.engines import EngineNames
+from deployunits.api.named_engines import NamedEngines
 from deployunits.k8s.core import Namespaces
 
 
@@ -30,8 +30,8 @@ class Clock:
 
 def engines(
     namespaces: FakeNamespaces, served: frozenset[str] = frozenset(), clock: Clock | None = None
-) -> EngineNames:
-    return EngineNames(
+) -> NamedEngines:
+    return NamedEngines(
         cast(Namespaces, namespaces),
         served,
         remember_seconds=30,
