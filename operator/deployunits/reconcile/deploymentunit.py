@@ -351,6 +351,10 @@ def assign_versions(
     ]
 
 
+# A job's explanation is cut to the CRD's maxLength for it (Job.explanation).
+_EXPLANATION_LIMIT = 32768
+
+
 class _Conditions:
     """Accumulates condition changes for one pass."""
 
@@ -373,6 +377,30 @@ class _Conditions:
         self.put(ConditionType.RECONCILING, "False", UnitReason.JOB_FINISHED, "")
         self.put(ConditionType.STALLED, "False", UnitReason.NO_FAILURE, "")
 
+    def stop(self, problem: ContentProblem, *, deployed: bool, permanent: bool) -> None:
+        """The conditions of a job stopped by a problem: retried, or Stalled if permanent."""
+        self.put(ConditionType.READY, "False", problem.reason, problem.message)
+        self.put(
+            ConditionType.DEPLOYED, "True" if deployed else "False", problem.reason, problem.message
+        )
+        if permanent:
+            self.put(ConditionType.RECONCILING, "False", UnitReason.JOB_FAILED, "")
+            self.put(ConditionType.STALLED, "True", problem.reason, problem.message)
+        else:
+            self.put(ConditionType.RECONCILING, "True", problem.reason, problem.message)
+            self.put(ConditionType.STALLED, "False", UnitReason.NO_FAILURE, "")
+
+
+def _finished(job: Job, now: datetime, *, success: bool, explanation: str) -> Job:
+    """The job with its outcome: when it finished, whether it succeeded, and why."""
+    return job.model_copy(
+        update={
+            "finished": now,
+            "success": success,
+            "explanation": explanation[:_EXPLANATION_LIMIT],
+        }
+    )
+
 
 def observed_status(
     current: DeploymentUnitStatus, generation: int, now: datetime
@@ -394,9 +422,7 @@ def undeployed_status(
     current = current or DeploymentUnitStatus()
     conditions = _Conditions(current.conditions, generation, now)
     conditions.settle(UnitReason.UNDEPLOYED, "The unit is undeployed as desired.", deployed=False)
-    finished = job.model_copy(
-        update={"finished": now, "success": True, "explanation": "undeploy job finished"}
-    )
+    finished = _finished(job, now, success=True, explanation="undeploy job finished")
     return current.model_copy(
         update={
             "observed_generation": generation,
@@ -418,20 +444,13 @@ def waiting_status(
     """A temporary problem: the job keeps DEPLOYING and is retried with backoff."""
     current = current or DeploymentUnitStatus()
     conditions = _Conditions(current.conditions, generation, now)
-    conditions.put(ConditionType.READY, "False", problem.reason, problem.message)
-    conditions.put(
-        ConditionType.DEPLOYED,
-        "True" if current.status is DeploymentStatus.DEPLOYED else "False",
-        problem.reason,
-        problem.message,
-    )
-    conditions.put(ConditionType.RECONCILING, "True", problem.reason, problem.message)
-    conditions.put(ConditionType.STALLED, "False", UnitReason.NO_FAILURE, "")
+    deployed = current.status is DeploymentStatus.DEPLOYED
+    conditions.stop(problem, deployed=deployed, permanent=False)
     return current.model_copy(
         update={
             "observed_generation": generation,
             "status": DeploymentStatus.DEPLOYING,
-            "job": job.model_copy(update={"explanation": problem.message[:32768]}),
+            "job": job.model_copy(update={"explanation": problem.message[:_EXPLANATION_LIMIT]}),
             "conditions": conditions.items,
         }
     )
@@ -448,13 +467,8 @@ def failed_status(
     """A permanent problem: DEPLOY_FAILED and Stalled until the spec changes."""
     current = current or DeploymentUnitStatus()
     conditions = _Conditions(current.conditions, generation, now)
-    conditions.put(ConditionType.READY, "False", problem.reason, problem.message)
-    conditions.put(ConditionType.DEPLOYED, "False", problem.reason, problem.message)
-    conditions.put(ConditionType.RECONCILING, "False", UnitReason.JOB_FAILED, "")
-    conditions.put(ConditionType.STALLED, "True", problem.reason, problem.message)
-    finished = job.model_copy(
-        update={"finished": now, "success": False, "explanation": problem.message[:32768]}
-    )
+    conditions.stop(problem, deployed=False, permanent=True)
+    finished = _finished(job, now, success=False, explanation=problem.message)
     return current.model_copy(
         update={
             "observed_generation": generation,
@@ -487,9 +501,7 @@ def deployed_status(
         message = f"Deployed {len(resources)} resource(s), {len(definitions)} definition(s)."
         conditions.settle(UnitReason.DEPLOYED, message, deployed=True)
     conditions.put(ConditionType.SOURCE_DRIFTED, "False", UnitReason.SOURCE_UNCHANGED, "")
-    finished = job.model_copy(
-        update={"finished": now, "success": True, "explanation": "deploy job finished"}
-    )
+    finished = _finished(job, now, success=True, explanation="deploy job finished")
     return current.model_copy(
         update={
             "observed_generation": generation,
