@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
+from typing import Any
 
 from deployunits.content.archive import ArchiveError, validate_resource_name
 from deployunits.content.definitions import ParsedDefinition, definitions_of, model_kind_of
@@ -391,6 +392,25 @@ class _Conditions:
             self.put(ConditionType.STALLED, "False", UnitReason.NO_FAILURE, "")
 
 
+class _NewStatus:
+    """One pass's new status: from the current one (or an empty one), written all at once."""
+
+    def __init__(
+        self, current: DeploymentUnitStatus | None, generation: int, now: datetime
+    ) -> None:
+        self.current = current or DeploymentUnitStatus()
+        self.conditions = _Conditions(self.current.conditions, generation, now)
+
+    def status(self, **fields: Any) -> DeploymentUnitStatus:
+        """The status with these fields, the pass's generation and its conditions."""
+        update = {
+            "observed_generation": self.conditions.generation,
+            **fields,
+            "conditions": self.conditions.items,
+        }
+        return self.current.model_copy(update=update)
+
+
 def _finished(job: Job, now: datetime, *, success: bool, explanation: str) -> Job:
     """The job with its outcome: when it finished, whether it succeeded, and why."""
     return job.model_copy(
@@ -419,18 +439,14 @@ def undeployed_status(
     current: DeploymentUnitStatus | None, job: Job, generation: int, now: datetime
 ) -> DeploymentUnitStatus:
     """The unit is undeployed: definitions withdrawn, snapshots kept for a later deploy."""
-    current = current or DeploymentUnitStatus()
-    conditions = _Conditions(current.conditions, generation, now)
-    conditions.settle(UnitReason.UNDEPLOYED, "The unit is undeployed as desired.", deployed=False)
-    finished = _finished(job, now, success=True, explanation="undeploy job finished")
-    return current.model_copy(
-        update={
-            "observed_generation": generation,
-            "status": DeploymentStatus.UNDEPLOYED,
-            "definitions": [],
-            "job": finished,
-            "conditions": conditions.items,
-        }
+    new = _NewStatus(current, generation, now)
+    new.conditions.settle(
+        UnitReason.UNDEPLOYED, "The unit is undeployed as desired.", deployed=False
+    )
+    return new.status(
+        status=DeploymentStatus.UNDEPLOYED,
+        definitions=[],
+        job=_finished(job, now, success=True, explanation="undeploy job finished"),
     )
 
 
@@ -442,17 +458,12 @@ def waiting_status(
     now: datetime,
 ) -> DeploymentUnitStatus:
     """A temporary problem: the job keeps DEPLOYING and is retried with backoff."""
-    current = current or DeploymentUnitStatus()
-    conditions = _Conditions(current.conditions, generation, now)
-    deployed = current.status is DeploymentStatus.DEPLOYED
-    conditions.stop(problem, deployed=deployed, permanent=False)
-    return current.model_copy(
-        update={
-            "observed_generation": generation,
-            "status": DeploymentStatus.DEPLOYING,
-            "job": job.model_copy(update={"explanation": problem.message[:_EXPLANATION_LIMIT]}),
-            "conditions": conditions.items,
-        }
+    new = _NewStatus(current, generation, now)
+    deployed = new.current.status is DeploymentStatus.DEPLOYED
+    new.conditions.stop(problem, deployed=deployed, permanent=False)
+    return new.status(
+        status=DeploymentStatus.DEPLOYING,
+        job=job.model_copy(update={"explanation": problem.message[:_EXPLANATION_LIMIT]}),
     )
 
 
@@ -465,19 +476,13 @@ def failed_status(
     now: datetime,
 ) -> DeploymentUnitStatus:
     """A permanent problem: DEPLOY_FAILED and Stalled until the spec changes."""
-    current = current or DeploymentUnitStatus()
-    conditions = _Conditions(current.conditions, generation, now)
-    conditions.stop(problem, deployed=False, permanent=True)
-    finished = _finished(job, now, success=False, explanation=problem.message)
-    return current.model_copy(
-        update={
-            "observed_generation": generation,
-            "status": DeploymentStatus.DEPLOY_FAILED,
-            "definitions": [],
-            "job": finished,
-            "source_digest": source_digest(spec),
-            "conditions": conditions.items,
-        }
+    new = _NewStatus(current, generation, now)
+    new.conditions.stop(problem, deployed=False, permanent=True)
+    return new.status(
+        status=DeploymentStatus.DEPLOY_FAILED,
+        definitions=[],
+        job=_finished(job, now, success=False, explanation=problem.message),
+        source_digest=source_digest(spec),
     )
 
 
@@ -492,28 +497,22 @@ def deployed_status(
     now: datetime,
 ) -> DeploymentUnitStatus:
     """The deploy job finished: resources stored, definitions versioned."""
-    current = current or DeploymentUnitStatus()
-    conditions = _Conditions(current.conditions, generation, now)
+    new = _NewStatus(current, generation, now)
     if duplicate_of is not None:
         message = f"Identical to deployment {duplicate_of}; no new versions."
-        conditions.settle(UnitReason.DUPLICATE, message, deployed=True)
+        new.conditions.settle(UnitReason.DUPLICATE, message, deployed=True)
     else:
         message = f"Deployed {len(resources)} resource(s), {len(definitions)} definition(s)."
-        conditions.settle(UnitReason.DEPLOYED, message, deployed=True)
-    conditions.put(ConditionType.SOURCE_DRIFTED, "False", UnitReason.SOURCE_UNCHANGED, "")
-    finished = _finished(job, now, success=True, explanation="deploy job finished")
-    return current.model_copy(
-        update={
-            "observed_generation": generation,
-            "status": DeploymentStatus.DEPLOYED,
-            "deployment_time": now,
-            "resources": list(resources),
-            "definitions": list(definitions),
-            "duplicate_of": duplicate_of,
-            "job": finished,
-            "source_digest": source_digest(spec),
-            "conditions": conditions.items,
-        }
+        new.conditions.settle(UnitReason.DEPLOYED, message, deployed=True)
+    new.conditions.put(ConditionType.SOURCE_DRIFTED, "False", UnitReason.SOURCE_UNCHANGED, "")
+    return new.status(
+        status=DeploymentStatus.DEPLOYED,
+        deployment_time=now,
+        resources=list(resources),
+        definitions=list(definitions),
+        duplicate_of=duplicate_of,
+        job=_finished(job, now, success=True, explanation="deploy job finished"),
+        source_digest=source_digest(spec),
     )
 
 
