@@ -1,7 +1,8 @@
 """Typed settings of the operator and the shim, read from DEPLOYUNITS_* variables at start-up."""
 
+import sys
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import Field, HttpUrl, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +26,18 @@ class CommonSettings(BaseSettings):
     kubeconfig: str | None = None
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+S = TypeVar("S", bound=CommonSettings)
+
+
+def load_settings(kind: type[S]) -> S | None:
+    """A process's settings from its environment; None, with the reason on stderr, if invalid."""
+    try:
+        return kind()
+    except ValueError as error:
+        sys.stderr.write(f"invalid settings: {error}\n")
+        return None
 
 
 class OperatorSettings(CommonSettings):

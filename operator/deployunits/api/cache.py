@@ -5,7 +5,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar
 
 from pydantic import ValidationError
 
@@ -80,6 +80,32 @@ def _meta(obj: JSON) -> dict[str, Any]:
     return meta
 
 
+class _Identity(TypedDict):
+    namespace: str
+    name: str
+    uid: str
+    resource_version: int
+    generation: int
+
+
+def _identity(obj: JSON) -> _Identity:
+    """Which object, at which version: the metadata both caches keep."""
+    meta = _meta(obj)
+    return _Identity(
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        uid=str(meta.get("uid", "")),
+        resource_version=resource_version_of(obj),
+        generation=int(meta.get("generation") or 0),
+    )
+
+
+def _ignore(kind: str, obj: JSON, error: ValidationError) -> None:
+    """Log, not raise: one object that does not fit its model must not stop the watch."""
+    meta = _meta(obj)
+    logger.warning("ignoring %s %s/%s: %s", kind, meta.get("namespace"), meta.get("name"), error)
+
+
 def _lean_spec(spec: JSON) -> JSON:
     """The spec without source content: reads never need it (content comes from snapshots)."""
     sources = spec.get("resources") or {}
@@ -111,9 +137,7 @@ def parse_unit(obj: JSON) -> CachedUnit | None:
         spec = DeploymentUnitSpec.model_validate(_lean_spec(obj.get("spec") or {}))
         status = DeploymentUnitStatus.model_validate(_lean_status(obj.get("status") or {}))
     except ValidationError as error:
-        logger.warning(
-            "ignoring DeploymentUnit %s/%s: %s", meta.get("namespace"), meta.get("name"), error
-        )
+        _ignore("DeploymentUnit", obj, error)
         return None
     annotations = {
         key: str(value)
@@ -121,11 +145,7 @@ def parse_unit(obj: JSON) -> CachedUnit | None:
         if key == constants.ACTIVATION_TIME_ANNOTATION
     }
     return CachedUnit(
-        namespace=str(meta.get("namespace", "")),
-        name=str(meta.get("name", "")),
-        uid=str(meta.get("uid", "")),
-        resource_version=resource_version_of(obj),
-        generation=int(meta.get("generation") or 0),
+        **_identity(obj),
         deleting=bool(meta.get("deletionTimestamp")),
         annotations=annotations,
         spec=spec,
@@ -135,24 +155,13 @@ def parse_unit(obj: JSON) -> CachedUnit | None:
 
 def parse_redeploy(obj: JSON) -> CachedRedeploy | None:
     """The cached form of a Redeploy, or None if it does not fit the model."""
-    meta = _meta(obj)
     try:
         spec = RedeploySpec.model_validate(obj.get("spec") or {})
         status = RedeployStatus.model_validate(obj.get("status") or {})
     except ValidationError as error:
-        logger.warning(
-            "ignoring Redeploy %s/%s: %s", meta.get("namespace"), meta.get("name"), error
-        )
+        _ignore("Redeploy", obj, error)
         return None
-    return CachedRedeploy(
-        namespace=str(meta.get("namespace", "")),
-        name=str(meta.get("name", "")),
-        uid=str(meta.get("uid", "")),
-        resource_version=resource_version_of(obj),
-        generation=int(meta.get("generation") or 0),
-        spec=spec,
-        status=status,
-    )
+    return CachedRedeploy(**_identity(obj), spec=spec, status=status)
 
 
 T = TypeVar("T", CachedUnit, CachedRedeploy)

@@ -1,22 +1,18 @@
 """Entry point of the shim process (`deployunits-shim`)."""
 
-import sys
-
 import uvicorn
 
 from deployunits.api.app import create_app
 from deployunits.api.timeouts import head_limited_protocol
 from deployunits.logs import configure_logging
 from deployunits.memory import tune_collector
-from deployunits.settings import ShimSettings
+from deployunits.settings import ShimSettings, load_settings
 
 
 def main() -> int:
     """Validate the settings, then serve the shim until stopped."""
-    try:
-        settings = ShimSettings()
-    except ValueError as error:
-        sys.stderr.write(f"invalid settings: {error}\n")
+    settings = load_settings(ShimSettings)
+    if settings is None:
         return 2
     configure_logging(settings.log_format, settings.log_level)
     app = create_app(settings)

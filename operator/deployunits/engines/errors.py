@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypedDict, Unpack
 
 from pydantic import ValidationError
 
@@ -53,6 +53,14 @@ class ResourceProblem:
         return f"{', '.join(where)}: {self.message}"
 
 
+class _Details(TypedDict, total=False):
+    """What an answer tells of a failure, besides its message (every error may carry it)."""
+
+    status: int | None
+    engine_type: str | None
+    code: int | None
+
+
 class EngineError(Exception):
     """A call to an engine failed; `temporary` tells whether retrying later can succeed.
 
@@ -62,20 +70,13 @@ class EngineError(Exception):
 
     temporary: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        engine_type: str | None = None,
-        code: int | None = None,
-    ) -> None:
+    def __init__(self, message: str, **details: Unpack[_Details]) -> None:
         super().__init__(message)
         self.message = message
-        self.status = status
+        self.status = details.get("status")
         #: The engine's exception class name (`ParseException`, `ProcessEngineException`, ...).
-        self.engine_type = engine_type
-        self.code = code
+        self.engine_type = details.get("engine_type")
+        self.code = details.get("code")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r}, status={self.status})"
@@ -88,12 +89,10 @@ class EngineRefused(EngineError):
         self,
         message: str,
         *,
-        status: int | None = None,
-        engine_type: str | None = None,
-        code: int | None = None,
         problems: tuple[ResourceProblem, ...] = (),
+        **details: Unpack[_Details],
     ) -> None:
-        super().__init__(message, status=status, engine_type=engine_type, code=code)
+        super().__init__(message, **details)
         #: A ParseException's per-resource errors (warnings are left out).
         self.problems = problems
 

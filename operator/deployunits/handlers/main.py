@@ -6,14 +6,13 @@ import logging
 import os
 import random
 import socket
-import sys
 
 import kopf
 import uvloop
 
 from deployunits.logs import configure_logging
 from deployunits.memory import tune_collector
-from deployunits.settings import OperatorSettings
+from deployunits.settings import OperatorSettings, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,10 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--standalone", action="store_true", default=None, help="no peering")
     parser.add_argument("--peering", action="store_true", help="take part in kopf peering")
     args = parser.parse_args(argv)
-    try:
-        settings = OperatorSettings()
-    except ValueError as error:
-        sys.stderr.write(f"invalid settings: {error}\n")
+    settings = load_settings(OperatorSettings)
+    if settings is None:
         return 2
     configure_logging(settings.log_format, settings.log_level)
     standalone = False if args.peering else (args.standalone or settings.standalone)

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
+from typing import Any
 
 from deployunits.content.archive import ArchiveError, validate_resource_name
 from deployunits.content.definitions import ParsedDefinition, definitions_of, model_kind_of
@@ -351,6 +352,10 @@ def assign_versions(
     ]
 
 
+# A job's explanation is cut to the CRD's maxLength for it (Job.explanation).
+_EXPLANATION_LIMIT = 32768
+
+
 class _Conditions:
     """Accumulates condition changes for one pass."""
 
@@ -373,6 +378,49 @@ class _Conditions:
         self.put(ConditionType.RECONCILING, "False", UnitReason.JOB_FINISHED, "")
         self.put(ConditionType.STALLED, "False", UnitReason.NO_FAILURE, "")
 
+    def stop(self, problem: ContentProblem, *, deployed: bool, permanent: bool) -> None:
+        """The conditions of a job stopped by a problem: retried, or Stalled if permanent."""
+        self.put(ConditionType.READY, "False", problem.reason, problem.message)
+        self.put(
+            ConditionType.DEPLOYED, "True" if deployed else "False", problem.reason, problem.message
+        )
+        if permanent:
+            self.put(ConditionType.RECONCILING, "False", UnitReason.JOB_FAILED, "")
+            self.put(ConditionType.STALLED, "True", problem.reason, problem.message)
+        else:
+            self.put(ConditionType.RECONCILING, "True", problem.reason, problem.message)
+            self.put(ConditionType.STALLED, "False", UnitReason.NO_FAILURE, "")
+
+
+class _NewStatus:
+    """One pass's new status: from the current one (or an empty one), written all at once."""
+
+    def __init__(
+        self, current: DeploymentUnitStatus | None, generation: int, now: datetime
+    ) -> None:
+        self.current = current or DeploymentUnitStatus()
+        self.conditions = _Conditions(self.current.conditions, generation, now)
+
+    def status(self, **fields: Any) -> DeploymentUnitStatus:
+        """The status with these fields, the pass's generation and its conditions."""
+        update = {
+            "observed_generation": self.conditions.generation,
+            **fields,
+            "conditions": self.conditions.items,
+        }
+        return self.current.model_copy(update=update)
+
+
+def _finished(job: Job, now: datetime, *, success: bool, explanation: str) -> Job:
+    """The job with its outcome: when it finished, whether it succeeded, and why."""
+    return job.model_copy(
+        update={
+            "finished": now,
+            "success": success,
+            "explanation": explanation[:_EXPLANATION_LIMIT],
+        }
+    )
+
 
 def observed_status(
     current: DeploymentUnitStatus, generation: int, now: datetime
@@ -391,20 +439,14 @@ def undeployed_status(
     current: DeploymentUnitStatus | None, job: Job, generation: int, now: datetime
 ) -> DeploymentUnitStatus:
     """The unit is undeployed: definitions withdrawn, snapshots kept for a later deploy."""
-    current = current or DeploymentUnitStatus()
-    conditions = _Conditions(current.conditions, generation, now)
-    conditions.settle(UnitReason.UNDEPLOYED, "The unit is undeployed as desired.", deployed=False)
-    finished = job.model_copy(
-        update={"finished": now, "success": True, "explanation": "undeploy job finished"}
+    new = _NewStatus(current, generation, now)
+    new.conditions.settle(
+        UnitReason.UNDEPLOYED, "The unit is undeployed as desired.", deployed=False
     )
-    return current.model_copy(
-        update={
-            "observed_generation": generation,
-            "status": DeploymentStatus.UNDEPLOYED,
-            "definitions": [],
-            "job": finished,
-            "conditions": conditions.items,
-        }
+    return new.status(
+        status=DeploymentStatus.UNDEPLOYED,
+        definitions=[],
+        job=_finished(job, now, success=True, explanation="undeploy job finished"),
     )
 
 
@@ -416,24 +458,12 @@ def waiting_status(
     now: datetime,
 ) -> DeploymentUnitStatus:
     """A temporary problem: the job keeps DEPLOYING and is retried with backoff."""
-    current = current or DeploymentUnitStatus()
-    conditions = _Conditions(current.conditions, generation, now)
-    conditions.put(ConditionType.READY, "False", problem.reason, problem.message)
-    conditions.put(
-        ConditionType.DEPLOYED,
-        "True" if current.status is DeploymentStatus.DEPLOYED else "False",
-        problem.reason,
-        problem.message,
-    )
-    conditions.put(ConditionType.RECONCILING, "True", problem.reason, problem.message)
-    conditions.put(ConditionType.STALLED, "False", UnitReason.NO_FAILURE, "")
-    return current.model_copy(
-        update={
-            "observed_generation": generation,
-            "status": DeploymentStatus.DEPLOYING,
-            "job": job.model_copy(update={"explanation": problem.message[:32768]}),
-            "conditions": conditions.items,
-        }
+    new = _NewStatus(current, generation, now)
+    deployed = new.current.status is DeploymentStatus.DEPLOYED
+    new.conditions.stop(problem, deployed=deployed, permanent=False)
+    return new.status(
+        status=DeploymentStatus.DEPLOYING,
+        job=job.model_copy(update={"explanation": problem.message[:_EXPLANATION_LIMIT]}),
     )
 
 
@@ -446,24 +476,13 @@ def failed_status(
     now: datetime,
 ) -> DeploymentUnitStatus:
     """A permanent problem: DEPLOY_FAILED and Stalled until the spec changes."""
-    current = current or DeploymentUnitStatus()
-    conditions = _Conditions(current.conditions, generation, now)
-    conditions.put(ConditionType.READY, "False", problem.reason, problem.message)
-    conditions.put(ConditionType.DEPLOYED, "False", problem.reason, problem.message)
-    conditions.put(ConditionType.RECONCILING, "False", UnitReason.JOB_FAILED, "")
-    conditions.put(ConditionType.STALLED, "True", problem.reason, problem.message)
-    finished = job.model_copy(
-        update={"finished": now, "success": False, "explanation": problem.message[:32768]}
-    )
-    return current.model_copy(
-        update={
-            "observed_generation": generation,
-            "status": DeploymentStatus.DEPLOY_FAILED,
-            "definitions": [],
-            "job": finished,
-            "source_digest": source_digest(spec),
-            "conditions": conditions.items,
-        }
+    new = _NewStatus(current, generation, now)
+    new.conditions.stop(problem, deployed=False, permanent=True)
+    return new.status(
+        status=DeploymentStatus.DEPLOY_FAILED,
+        definitions=[],
+        job=_finished(job, now, success=False, explanation=problem.message),
+        source_digest=source_digest(spec),
     )
 
 
@@ -478,30 +497,22 @@ def deployed_status(
     now: datetime,
 ) -> DeploymentUnitStatus:
     """The deploy job finished: resources stored, definitions versioned."""
-    current = current or DeploymentUnitStatus()
-    conditions = _Conditions(current.conditions, generation, now)
+    new = _NewStatus(current, generation, now)
     if duplicate_of is not None:
         message = f"Identical to deployment {duplicate_of}; no new versions."
-        conditions.settle(UnitReason.DUPLICATE, message, deployed=True)
+        new.conditions.settle(UnitReason.DUPLICATE, message, deployed=True)
     else:
         message = f"Deployed {len(resources)} resource(s), {len(definitions)} definition(s)."
-        conditions.settle(UnitReason.DEPLOYED, message, deployed=True)
-    conditions.put(ConditionType.SOURCE_DRIFTED, "False", UnitReason.SOURCE_UNCHANGED, "")
-    finished = job.model_copy(
-        update={"finished": now, "success": True, "explanation": "deploy job finished"}
-    )
-    return current.model_copy(
-        update={
-            "observed_generation": generation,
-            "status": DeploymentStatus.DEPLOYED,
-            "deployment_time": now,
-            "resources": list(resources),
-            "definitions": list(definitions),
-            "duplicate_of": duplicate_of,
-            "job": finished,
-            "source_digest": source_digest(spec),
-            "conditions": conditions.items,
-        }
+        new.conditions.settle(UnitReason.DEPLOYED, message, deployed=True)
+    new.conditions.put(ConditionType.SOURCE_DRIFTED, "False", UnitReason.SOURCE_UNCHANGED, "")
+    return new.status(
+        status=DeploymentStatus.DEPLOYED,
+        deployment_time=now,
+        resources=list(resources),
+        definitions=list(definitions),
+        duplicate_of=duplicate_of,
+        job=_finished(job, now, success=True, explanation="deploy job finished"),
+        source_digest=source_digest(spec),
     )
 
 

@@ -71,23 +71,19 @@ def choose_resources(
     """Both lists empty: every resource; otherwise the union of ids and names (engine order)."""
     if not spec.resource_ids and not spec.resource_names:
         return list(resources)
-    prefix = f"Cannot redeploy deployment '{spec.deployment_id}': "
-    ids = {r.id for r in resources}
-    missing_ids = [i for i in spec.resource_ids if i not in ids]
-    if missing_ids:
-        return Failure(
-            RedeployReason.NOT_FOUND,
-            f"{prefix}The deployment with id '{spec.deployment_id}' does not contain the "
-            f"following resources with id: {', '.join(missing_ids)}",
-        )
-    names = {r.name for r in resources}
-    missing_names = [n for n in spec.resource_names if n not in names]
-    if missing_names:
-        return Failure(
-            RedeployReason.NOT_FOUND,
-            f"{prefix}The deployment with id '{spec.deployment_id}' does not contain the "
-            f"following resources with name: {', '.join(missing_names)}",
-        )
+    # The engine checks ids first, then names, and names the first kind that misses.
+    for key, wanted, present in (
+        ("id", spec.resource_ids, {r.id for r in resources}),
+        ("name", spec.resource_names, {r.name for r in resources}),
+    ):
+        missing = [w for w in wanted if w not in present]
+        if missing:
+            return Failure(
+                RedeployReason.NOT_FOUND,
+                f"Cannot redeploy deployment '{spec.deployment_id}': The deployment with id "
+                f"'{spec.deployment_id}' does not contain the following resources with "
+                f"{key}: {', '.join(missing)}",
+            )
     wanted_ids, wanted_names = set(spec.resource_ids), set(spec.resource_names)
     return [r for r in resources if r.id in wanted_ids or r.name in wanted_names]
 
@@ -133,17 +129,19 @@ def new_unit(
     )
 
 
-def _conditions(
+def _status(
     current: RedeployStatus | None,
     generation: int,
     now: datetime,
+    fields: dict[str, Any],
     *,
     succeeded: cond.ConditionStatus,
     stalled: bool,
     reconciling: bool,
     reason: str,
     message: str,
-) -> list[cond.Condition]:
+) -> RedeployStatus:
+    """The request's status after a pass: the given fields and its three conditions, at once."""
     items = list(current.conditions) if current is not None else []
     for type_, status, why, text in (
         (ConditionType.SUCCEEDED, succeeded, reason, message),
@@ -161,29 +159,37 @@ def _conditions(
         ),
     ):
         items = cond.set_condition(items, type_, status, why, text, generation=generation, at=now)
-    return items
+    base = current or RedeployStatus()
+    return base.model_copy(
+        update={"observed_generation": generation, **fields, "conditions": items}
+    )
+
+
+def _new_unit_fields(
+    new_deployment_id: str | None, new_name: str | None, unit_name: str | None
+) -> dict[str, Any]:
+    """Where the request's new deployment is, as far as it is known yet."""
+    return {
+        "new_deployment_id": new_deployment_id,
+        "new_deployment_name": new_name,
+        "new_unit_name": unit_name,
+    }
 
 
 def failed_status(
     current: RedeployStatus | None, failure: Failure, generation: int, now: datetime
 ) -> RedeployStatus:
     """Stalled with the engine's reason and message."""
-    base = current or RedeployStatus()
-    return base.model_copy(
-        update={
-            "observed_generation": generation,
-            "completion_time": now,
-            "conditions": _conditions(
-                current,
-                generation,
-                now,
-                succeeded="False",
-                stalled=True,
-                reconciling=False,
-                reason=failure.reason,
-                message=failure.message,
-            ),
-        }
+    return _status(
+        current,
+        generation,
+        now,
+        {"completion_time": now},
+        succeeded="False",
+        stalled=True,
+        reconciling=False,
+        reason=failure.reason,
+        message=failure.message,
     )
 
 
@@ -199,24 +205,16 @@ def progress_status(
     message: str,
 ) -> RedeployStatus:
     """Still working: the new unit exists (or the source is still deploying)."""
-    base = current or RedeployStatus()
-    return base.model_copy(
-        update={
-            "observed_generation": generation,
-            "new_deployment_id": new_deployment_id,
-            "new_deployment_name": new_name,
-            "new_unit_name": unit_name,
-            "conditions": _conditions(
-                current,
-                generation,
-                now,
-                succeeded="Unknown",
-                stalled=False,
-                reconciling=True,
-                reason=reason,
-                message=message,
-            ),
-        }
+    return _status(
+        current,
+        generation,
+        now,
+        _new_unit_fields(new_deployment_id, new_name, unit_name),
+        succeeded="Unknown",
+        stalled=False,
+        reconciling=True,
+        reason=reason,
+        message=message,
     )
 
 
@@ -230,25 +228,16 @@ def succeeded_status(
     unit_name: str,
 ) -> RedeployStatus:
     """The new deployment is deployed."""
-    base = current or RedeployStatus()
-    return base.model_copy(
-        update={
-            "observed_generation": generation,
-            "new_deployment_id": new_deployment_id,
-            "new_deployment_name": new_name,
-            "new_unit_name": unit_name,
-            "completion_time": now,
-            "conditions": _conditions(
-                current,
-                generation,
-                now,
-                succeeded="True",
-                stalled=False,
-                reconciling=False,
-                reason=RedeployReason.REDEPLOYED,
-                message=f"Redeployed as deployment {new_deployment_id}.",
-            ),
-        }
+    return _status(
+        current,
+        generation,
+        now,
+        {**_new_unit_fields(new_deployment_id, new_name, unit_name), "completion_time": now},
+        succeeded="True",
+        stalled=False,
+        reconciling=False,
+        reason=RedeployReason.REDEPLOYED,
+        message=f"Redeployed as deployment {new_deployment_id}.",
     )
 
 

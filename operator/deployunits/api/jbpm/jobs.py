@@ -12,7 +12,7 @@ identical job already submitted and not finished).
 
 import functools
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from deployunits.api.cache import CachedUnit
@@ -359,6 +359,53 @@ def refused_as_deployed(request: Request, state: UnitState) -> Refuse | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Queue:
+    """The queue as one admission sees it: how full it is, and the slot a new job takes."""
+
+    pending_jobs: int
+    limit: int
+    seq: int
+    now: float
+    replica: str
+
+    def refusal(
+        self, request: Request, state: UnitState, strategy: RuntimeStrategy
+    ) -> Refuse | None:
+        """The engine's queue rules: a full queue first, then an identical job not finished."""
+        if self.pending_jobs >= self.limit:
+            return _refuse(request, QUEUE_FULL, strategy, None)
+        if state.pending is request.operation:
+            exists = job_exists(request.operation, request.deployment_id)
+            return _refuse(request, exists, strategy, None)
+        return None
+
+    def record(
+        self,
+        request: Request,
+        state: UnitState,
+        action: Action,
+        *,
+        strategy: RuntimeStrategy | None,
+        merge_mode: MergeMode | None = None,
+        unit: CachedUnit | None = None,
+    ) -> Record:
+        """The admitted job; a patch or retry names the generation of the unit it changes."""
+        return Record(
+            seq=self.seq,
+            operation=request.operation,
+            deployment_id=request.deployment_id,
+            unit=state.name,
+            action=action,
+            generation=unit.generation if unit is not None else 0,
+            resource_version=unit.resource_version if unit is not None else 0,
+            strategy=strategy,
+            merge_mode=merge_mode,
+            submitted=self.now,
+            replica=self.replica,
+        )
+
+
 def decide(
     request: Request,
     state: UnitState,
@@ -370,20 +417,13 @@ def decide(
     replica: str,
 ) -> Admit | Refuse:
     """Admit or refuse a job, given the deployment's state and the queue's pending jobs."""
+    queue = _Queue(pending_jobs, limit, seq, now, replica)
     if request.operation is JobOperation.DEPLOY:
-        return _decide_deploy(request, state, pending_jobs, limit, seq, now, replica)
-    return _decide_undeploy(request, state, pending_jobs, limit, seq, now, replica)
+        return _decide_deploy(request, state, queue)
+    return _decide_undeploy(request, state, queue)
 
 
-def _decide_deploy(
-    request: Request,
-    state: UnitState,
-    pending_jobs: int,
-    limit: int,
-    seq: int,
-    now: float,
-    replica: str,
-) -> Admit | Refuse:
+def _decide_deploy(request: Request, state: UnitState, queue: _Queue) -> Admit | Refuse:
     deployed = refused_as_deployed(request, state)
     if deployed is not None:
         return deployed
@@ -404,12 +444,9 @@ def _decide_deploy(
             requested,
             JaxbDeploymentStatus.ACCEPTED,
         )
-    if pending_jobs >= limit:
-        return _refuse(request, QUEUE_FULL, requested, None)
-    if state.pending is JobOperation.DEPLOY:
-        return _refuse(
-            request, job_exists(request.operation, request.deployment_id), requested, None
-        )
+    queued = queue.refusal(request, state, requested)
+    if queued is not None:
+        return queued
     if unit is not None and unit.spec.strategy is not None and requested != unit.spec.strategy:
         message = (
             f"the runtime strategy of a deployment cannot change once set "
@@ -421,43 +458,28 @@ def _decide_deploy(
             requested,
             JaxbDeploymentStatus.ACCEPTED,
         )
-    record = Record(
-        seq=seq,
-        operation=JobOperation.DEPLOY,
-        deployment_id=request.deployment_id,
-        unit=state.name,
-        action="create",
-        strategy=requested,
-        merge_mode=request.merge_mode,
-        submitted=now,
-        replica=replica,
-    )
-    if unit is not None:
+    if unit is None:
+        record = queue.record(
+            request, state, "create", strategy=requested, merge_mode=request.merge_mode
+        )
+    else:
         # Write the strategy only where the unit has none yet (it is write-once).
-        record = replace(
-            record,
-            action="retry" if unit.spec.state is DesiredState.DEPLOYED else "patch",
-            generation=unit.generation,
-            resource_version=unit.resource_version,
+        record = queue.record(
+            request,
+            state,
+            "retry" if unit.spec.state is DesiredState.DEPLOYED else "patch",
             strategy=request.strategy if unit.spec.strategy is None else None,
+            merge_mode=request.merge_mode,
+            unit=unit,
         )
     return Admit(record, requested)
 
 
-def _decide_undeploy(
-    request: Request,
-    state: UnitState,
-    pending_jobs: int,
-    limit: int,
-    seq: int,
-    now: float,
-    replica: str,
-) -> Admit | Refuse:
-    pending = state.pending
+def _decide_undeploy(request: Request, state: UnitState, queue: _Queue) -> Admit | Refuse:
     status = state.status
-    if pending is JobOperation.DEPLOY:
+    if state.pending is JobOperation.DEPLOY:
         return _refuse(request, NOT_YET_DEPLOYED, None, status)
-    if pending is None and not is_deployed(state.unit):
+    if state.pending is None and not is_deployed(state.unit):
         if status is JaxbDeploymentStatus.DEPLOY_FAILED:
             explanation = INITIAL_DEPLOYMENT_FAILED
         elif status is JaxbDeploymentStatus.UNDEPLOY_FAILED:
@@ -466,26 +488,8 @@ def _decide_undeploy(
             explanation = ALREADY_UNDEPLOYED
         return _refuse(request, explanation, None, status)
     strategy = state.strategy or DEFAULT_STRATEGY
-    if pending_jobs >= limit:
-        return _refuse(request, QUEUE_FULL, strategy, None)
-    if pending is JobOperation.UNDEPLOY:
-        return _refuse(
-            request, job_exists(request.operation, request.deployment_id), strategy, None
-        )
-    unit = state.unit
-    assert unit is not None
-    return Admit(
-        Record(
-            seq=seq,
-            operation=JobOperation.UNDEPLOY,
-            deployment_id=request.deployment_id,
-            unit=state.name,
-            action="patch",
-            generation=unit.generation,
-            resource_version=unit.resource_version,
-            strategy=None,
-            submitted=now,
-            replica=replica,
-        ),
-        strategy,
-    )
+    queued = queue.refusal(request, state, strategy)
+    if queued is not None:
+        return queued
+    assert state.unit is not None
+    return Admit(queue.record(request, state, "patch", strategy=None, unit=state.unit), strategy)

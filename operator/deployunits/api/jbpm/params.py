@@ -9,12 +9,14 @@ Java int. Page size 0 means no paging; a size without a page means page 1; witho
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TypeVar
 
 from deployunits.models.deploymentunit import MergeMode, RuntimeStrategy
 
 Params = Sequence[tuple[str, str]]
 T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
 
 #: Entries returned when the client asks for no paging (getMaxNumResultsNeeded).
 UNPAGED_LIMIT = 1000
@@ -115,23 +117,22 @@ def paginate(items: Sequence[T], info: PageInfo) -> tuple[list[T], int | None, i
     return list(items[start : start + info.size]), page, info.size
 
 
-def strategy(value: str | None) -> RuntimeStrategy | None:
-    """The `strategy` value upper-cased; 400 with the engine's text if it names none."""
+def _member(kind: type[E], what: str, value: str | None) -> E | None:
+    """The value upper-cased as a member of `kind`; 400 with the engine's text if it names none."""
     if value is None:
         return None
     upper = value.upper()
     try:
-        return RuntimeStrategy(upper)
+        return kind(upper)
     except ValueError:
-        raise ParamError(f"Runtime strategy '{upper}' does not exist.") from None
+        raise ParamError(f"{what} '{upper}' does not exist.") from None
+
+
+def strategy(value: str | None) -> RuntimeStrategy | None:
+    """The `strategy` value upper-cased; 400 with the engine's text if it names none."""
+    return _member(RuntimeStrategy, "Runtime strategy", value)
 
 
 def merge_mode(value: str | None) -> MergeMode | None:
     """The `mergemode` value upper-cased; 400 with the engine's text if it names none."""
-    if value is None:
-        return None
-    upper = value.upper()
-    try:
-        return MergeMode(upper)
-    except ValueError:
-        raise ParamError(f"Merge mode '{upper}' does not exist.") from None
+    return _member(MergeMode, "Merge mode", value)
