@@ -30,6 +30,8 @@ FINALIZER: Final = f"{PREFIX}/finalizer"
 KOPF_FINALIZER: Final = f"{PREFIX}/kopf-finalizer"
 #: Label on snapshot ConfigMaps: the sha256 of the content they hold.
 SNAPSHOT_LABEL: Final = f"{PREFIX}/snapshot"
+#: Annotation ("true") on the ProcessEngine that units of its namespace follow by default.
+DEFAULT_ENGINE_ANNOTATION: Final = f"{PREFIX}/default-engine"
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY: Final = "deployunits"
 #: Label on objects the shim creates.
