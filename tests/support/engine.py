@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
-from deployunits.engines import BasicAuth, Camunda7Connection
+from deployunits.engines import BasicAuth, Camunda7Client, Camunda7Connection
 from devcluster import engine
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -50,3 +53,29 @@ def camunda7_engine(workdir: Path) -> Iterator[RunningEngine]:
     )
     with process:
         yield RunningEngine(process, credentials)
+
+
+def user_task_process(key: str) -> bytes:
+    """A process that waits in a user task, so that its instances keep running."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d-{key}"
+             targetNamespace="http://deployunits.io/test">
+  <process id="{key}" isExecutable="true">
+    <startEvent id="start"/>
+    <sequenceFlow id="toWait" sourceRef="start" targetRef="wait"/>
+    <userTask id="wait" name="Wait"/>
+    <sequenceFlow id="toEnd" sourceRef="wait" targetRef="end"/>
+    <endEvent id="end"/>
+  </process>
+</definitions>
+""".encode()
+
+
+def call(connection: Camunda7Connection, action: Callable[[Camunda7Client], Awaitable[T]]) -> T:
+    """Run one action with a fresh client (each test owns its event loop)."""
+
+    async def run() -> T:
+        async with Camunda7Client(connection) as client:
+            return await action(client)
+
+    return asyncio.run(run())

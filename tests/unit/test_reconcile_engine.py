@@ -41,6 +41,7 @@ from deployunits.reconcile.engine import (
     engine_definitions,
     is_synced,
     needs_lookup,
+    pushed_name,
     recognize,
     refused_status,
     synced_status,
@@ -149,12 +150,18 @@ class TestLookup:
             }
             return EngineDeploymentSeen(**{**fields, **changes})
 
-        assert worth_reading(seen(), SPEC, "ci", T1)
-        assert worth_reading(seen(deployment_time=T1 - CLOCK_SKEW), SPEC, "ci", T1)
-        assert not worth_reading(seen(deployment_time=T0 - CLOCK_SKEW), SPEC, "ci", T1)
-        assert not worth_reading(seen(name="other"), SPEC, "ci", T1)
-        assert not worth_reading(seen(source="other"), SPEC, "ci", T1)
-        assert not worth_reading(seen(tenant_id="t1"), SPEC, "ci", T1)
+        pushed = ("invoice", "ci", None)
+        assert worth_reading(seen(), *pushed, T1)
+        assert worth_reading(seen(deployment_time=T1 - CLOCK_SKEW), *pushed, T1)
+        assert not worth_reading(seen(deployment_time=T0 - CLOCK_SKEW), *pushed, T1)
+        assert not worth_reading(seen(name="other"), *pushed, T1)
+        assert not worth_reading(seen(source="other"), *pushed, T1)
+        assert not worth_reading(seen(tenant_id="t1"), *pushed, T1)
+        assert worth_reading(seen(tenant_id="t1"), "invoice", "ci", "t1", T1)
+
+    def test_a_unit_without_a_name_is_pushed_under_its_deployment_id(self) -> None:
+        assert pushed_name(SPEC) == "invoice"
+        assert pushed_name(SPEC.model_copy(update={"name": None, "deployment_id": "x-1"})) == "x-1"
 
     def test_the_newest_deployment_with_exactly_the_pushed_bytes_is_the_push(self) -> None:
         old = EngineDeploymentSeen("d1", "invoice", "ci", None, T0)

@@ -14,7 +14,7 @@ from deployunits.k8s.connect import connect
 from deployunits.k8s.connection import Connection
 from deployunits.memory import IdleTrimmer
 from deployunits.metrics import OperatorMetrics
-from deployunits.operations import redeploys, units
+from deployunits.operations import engines, redeploys, units
 from deployunits.operations.retries import RetryScheduler
 from deployunits.probes import ProbeServer
 from deployunits.settings import OperatorSettings
@@ -74,11 +74,17 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         max_waiting=config.max_waiting_reconciles,
         metrics=metrics,
     )
+    engine_context = engines.EnginesContext(kube=kube)
+    unit_context.engines = engine_context
     metrics.watch_units(unit_context.states)
     unit_context.retries = RetryScheduler(lambda ref: units.reconcile_ref(unit_context, ref))
     redeploy_context = redeploys.RedeploysContext(kube=kube, metrics=metrics)
     redeploy_context.retries = RetryScheduler(
         lambda ref: redeploys.reconcile_ref(redeploy_context, ref)
+    )
+    engine_context.start(
+        sync_unit=lambda ref: units.resync_with_engine(unit_context, ref),
+        retry_unit=lambda ref: units.reconcile_ref(unit_context, ref),
     )
     probes = ProbeServer(config.probe_host, config.probe_port, metrics.registry, kube.version)
     await probes.start()
@@ -89,6 +95,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         kube=kube,
         units=unit_context,
         redeploys=redeploy_context,
+        engines=engine_context,
         metrics=metrics,
         probes=probes,
         trimmer=trimmer,
@@ -106,6 +113,7 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
     await ctx.probes.stop()
     await ctx.trimmer.stop()
     await ctx.units.drain()
+    await ctx.engines.close()
     for retries in (ctx.units.retries, ctx.redeploys.retries):
         if retries is not None:
             await retries.close()

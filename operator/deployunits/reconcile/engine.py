@@ -138,15 +138,25 @@ class EngineDeploymentSeen:
     deployment_time: datetime
 
 
+def pushed_name(spec: DeploymentUnitSpec) -> str:
+    """The deployment's name in the engine: the unit's, else its deployment id (the engine
+    lists deployments by name, which the look-up of an unrecorded push relies on)."""
+    return spec.name or spec.deployment_id
+
+
 def worth_reading(
-    seen: EngineDeploymentSeen, spec: DeploymentUnitSpec, source: str, since: datetime
+    seen: EngineDeploymentSeen,
+    name: str,
+    source: str | None,
+    tenant_id: str | None,
+    since: datetime,
 ) -> bool:
-    """Whether a deployment may be this unit's push: same name, source and tenant, and not
-    older than the job (its resources are then compared byte for byte)."""
+    """Whether a deployment may be this unit's push: same name, source and tenant as pushed,
+    and not older than the job (its resources are then compared byte for byte)."""
     return (
-        (seen.name or None) == (spec.name or None)
+        (seen.name or None) == (name or None)
         and (seen.source or None) == (source or None)
-        and (seen.tenant_id or None) == (spec.tenant_id or None)
+        and (seen.tenant_id or None) == (tenant_id or None)
         and seen.deployment_time >= since - CLOCK_SKEW
     )
 

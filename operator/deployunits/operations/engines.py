@@ -1,0 +1,803 @@
+"""Units meet their process engines: push, look-up, undeploy, ProcessEngine status and resync.
+
+The decisions are pure in reconcile/engine.py; this module does the I/O around them (engines
+gateway, API server stores). A unit pass (operations/units.py) calls in at three places: after
+its snapshots are stored (`push`), when it undeploys (`withdraw`), and when it is deleted.
+"""
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from deployunits import constants
+from deployunits.content.digest import sha256_hex
+from deployunits.engines import (
+    Camunda7Client,
+    EngineError,
+    EngineRefused,
+    EngineSettingsError,
+    EngineUnauthorized,
+    EngineUnavailable,
+    NewDeployment,
+    NewResource,
+    ResourceProblem,
+    connection_for,
+    credentials_from_secret,
+)
+from deployunits.engines.wire import DeploymentWithDefinitions
+from deployunits.k8s.errors import ApiError
+from deployunits.k8s.gateway import ApiServer
+from deployunits.models import conditions as cond
+from deployunits.models.conditions import ConditionType, now
+from deployunits.models.deploymentunit import (
+    DeploymentStatus,
+    DeploymentUnitSpec,
+    DeploymentUnitStatus,
+    EngineDefinition,
+    EngineProblem,
+    EngineSync,
+    Job,
+)
+from deployunits.models.processengine import DeletePolicy, ProcessEngineSpec, ProcessEngineStatus
+from deployunits.reconcile import engine as decide
+from deployunits.reconcile.deploymentunit import ContentProblem, NamedContent
+
+logger = logging.getLogger(__name__)
+
+#: (namespace, name) of a ProcessEngine or a unit.
+Ref = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class UnitEntry:
+    """A unit as the engines' resync sees it (from the operator's watch-fed index)."""
+
+    name: str
+    engine_ref: str | None
+    #: The engine its status records, and that engine's deployment id.
+    engine: str | None
+    deployment_id: str | None
+    status: str | None
+    deleting: bool
+
+
+@dataclass
+class _Engine:
+    """One engine's client, valid for the settings it was built from."""
+
+    fingerprint: str
+    spec: ProcessEngineSpec
+    client: Camunda7Client
+
+
+@dataclass
+class EnginesContext:
+    """The operator's engines: clients, the index of ProcessEngines, and the resync loop."""
+
+    kube: ApiServer
+    #: When this process started passing units: units created before may have been pushed by
+    #: an earlier process that died before recording it (needs_lookup).
+    active_since: datetime = field(default_factory=now)
+    #: Pushes this process tried, by (namespace, unit, job): a timeout may hide a success.
+    attempted: set[tuple[str, str, str]] = field(default_factory=set)
+    #: Units whose failed undeploy is tried again (the engine's resync, not every event).
+    retry_undeploy: set[Ref] = field(default_factory=set)
+    #: Engine calls made, by operation (for the benchmark's calls per unit).
+    calls: dict[str, int] = field(default_factory=dict)
+    _engines: dict[Ref, _Engine] = field(default_factory=dict)
+    _index: Mapping[tuple[str], Iterable[decide.EngineCandidate]] | None = None
+    _units: Mapping[tuple[str], Iterable[UnitEntry]] | None = None
+    _due: dict[Ref, float] = field(default_factory=dict)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def bind_indexes(
+        self,
+        engines: Mapping[tuple[str], Iterable[decide.EngineCandidate]],
+        units: Mapping[tuple[str], Iterable[UnitEntry]] | None = None,
+    ) -> None:
+        """kopf's watch-fed indexes: ProcessEngines and units by namespace (live views)."""
+        self._index = engines
+        if units is not None:
+            self._units = units
+
+    def candidates(self, namespace: str) -> list[decide.EngineCandidate]:
+        index = self._index
+        return list((index.get((namespace,)) or ()) if index is not None else ())
+
+    def units_of(self, namespace: str) -> list[UnitEntry]:
+        index = self._units
+        return list((index.get((namespace,)) or ()) if index is not None else ())
+
+    def count(self, operation: str) -> None:
+        self.calls[operation] = self.calls.get(operation, 0) + 1
+
+    def resync_soon(self, ref: Ref) -> None:
+        """Reconcile the ProcessEngine at the next turn of the resync loop."""
+        self._due[ref] = 0.0
+        self._wake.set()
+
+    def forget_client(self, ref: Ref) -> None:
+        """Build the engine's client again at its next use (its settings or Secret changed)."""
+        engine = self._engines.pop(ref, None)
+        if engine is not None:
+            asyncio.get_running_loop().create_task(engine.client.close())
+
+    def forget(self, ref: Ref) -> None:
+        self._due.pop(ref, None)
+        engine = self._engines.pop(ref, None)
+        if engine is not None:
+            asyncio.get_running_loop().create_task(engine.client.close())
+
+    async def client(self, namespace: str, name: str, *, fresh: bool = False) -> _Engine:
+        """The engine's client, built from its spec and Secret (read again when `fresh`)."""
+        ref = (namespace, name)
+        known = self._engines.get(ref)
+        if known is not None and not fresh:
+            return known
+        body = await self.kube.engines.find(namespace, name)
+        if body is None:
+            raise EngineSettingsError(f"ProcessEngine '{name}' does not exist")
+        spec = ProcessEngineSpec.model_validate(body.get("spec") or {})
+        credentials, ca_bundle, versions = None, None, []
+        auth = spec.camunda7.auth_secret_ref
+        if auth is not None:
+            secret = await self.kube.secrets.find(namespace, auth.name)
+            if secret is None:
+                raise EngineSettingsError(f"Secret {auth.name} does not exist")
+            credentials = credentials_from_secret(auth.name, _secret_data(secret))
+            versions.append(str(secret["metadata"].get("resourceVersion")))
+        ca = spec.camunda7.ca_bundle
+        if ca is not None:
+            ca_bundle = await self._ca_bundle(namespace, ca.secret_key_ref, ca.config_map_key_ref)
+        fingerprint = hashlib.sha256(
+            f"{spec.model_dump_json()}|{versions}|{ca_bundle}".encode()
+        ).hexdigest()
+        if known is not None and known.fingerprint == fingerprint:
+            return known
+        connection = connection_for(spec.camunda7, credentials, ca_bundle)
+        engine = _Engine(fingerprint, spec, Camunda7Client(connection))
+        self._engines[ref] = engine
+        if known is not None:
+            await known.client.close()
+        return engine
+
+    async def _ca_bundle(self, namespace: str, secret_ref: Any, config_map_ref: Any) -> str:
+        if secret_ref is not None:
+            secret = await self.kube.secrets.find(namespace, secret_ref.name)
+            value = _secret_data(secret or {}).get(secret_ref.key)
+            where = f"Secret {secret_ref.name}"
+            key = secret_ref.key
+        else:
+            try:
+                found = await self.kube.config_maps.get(namespace, config_map_ref.name)
+            except ApiError as error:
+                if not error.not_found:
+                    raise
+                found = {}
+            raw = (found.get("data") or {}).get(config_map_ref.key)
+            value = raw.encode() if isinstance(raw, str) else None
+            where, key = f"ConfigMap {config_map_ref.name}", config_map_ref.key
+        if not value:
+            raise EngineSettingsError(f"{where} has no key {key} with the CA bundle")
+        return value.decode()
+
+    def known(self) -> list[Ref]:
+        """Every ProcessEngine the watch has delivered."""
+        index = self._index
+        if index is None:
+            return []
+        return [
+            (key[0], candidate.name) for key in list(index) for candidate in index.get(key) or ()
+        ]
+
+    def start(self, *, sync_unit: "UnitAction", retry_unit: "UnitAction") -> None:
+        """Start the resync loop (stopped by close())."""
+        self._loop_task = asyncio.create_task(run_resyncs(self, self.known, sync_unit, retry_unit))
+
+    async def close(self) -> None:
+        task = getattr(self, "_loop_task", None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for engine in self._engines.values():
+            await engine.client.close()
+        self._engines.clear()
+
+
+def _secret_data(secret: Mapping[str, Any]) -> dict[str, bytes]:
+    data = secret.get("data") or {}
+    return {str(k): base64.b64decode(str(v)) for k, v in data.items()}
+
+
+# -- binding ---------------------------------------------------------------------------------
+
+
+def binding(
+    ctx: EnginesContext | None,
+    namespace: str,
+    spec: DeploymentUnitSpec,
+    status: DeploymentUnitStatus | None,
+) -> decide.Binding:
+    """The unit's engine by its spec, its record and its namespace's ProcessEngines."""
+    if ctx is None:
+        return decide.Binding(None)
+    recorded = status.engine.name if status is not None and status.engine is not None else None
+    engine_ref = spec.engine_ref.name if spec.engine_ref is not None else None
+    return decide.bind(engine_ref, ctx.candidates(namespace), recorded)
+
+
+# -- push ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """What the engine made of a push: its record, its refusal, or why to try again."""
+
+    engine: str
+    sync: EngineSync | None = None
+    refused: EngineRefused | None = None
+    waiting: ContentProblem | None = None
+
+    def status(
+        self,
+        deployed: DeploymentUnitStatus,
+        before: DeploymentUnitStatus | None,
+        job: Job,
+        spec: DeploymentUnitSpec,
+        generation: int,
+    ) -> DeploymentUnitStatus:
+        """The one status the pass writes, from the status an unbound unit would get."""
+        at = now()
+        if self.sync is not None:
+            return decide.synced_status(deployed, self.sync, generation, at)
+        if self.refused is not None:
+            problems = [_problem(p) for p in self.refused.problems]
+            return decide.refused_status(
+                before, job, spec, self.engine, self.refused.message, problems, generation, at
+            )
+        assert self.waiting is not None
+        return decide.unreachable_status(before, job, self.engine, self.waiting, generation, at)
+
+
+def _problem(problem: ResourceProblem) -> EngineProblem:
+    return EngineProblem(
+        resource=problem.resource or None,
+        message=problem.message[:4096],
+        line=problem.line,
+        column=problem.column,
+        main_element_id=problem.main_element_id,
+        element_ids=[e[:1024] for e in problem.element_ids[:64]],
+    )
+
+
+def _waiting(error: EngineError | EngineSettingsError | ApiError, engine: str) -> ContentProblem:
+    reason = (
+        decide.SyncReason.ENGINE_UNAUTHORIZED
+        if isinstance(error, EngineUnauthorized)
+        else decide.SyncReason.ENGINE_UNAVAILABLE
+    )
+    return ContentProblem(
+        f"ProcessEngine '{engine}' cannot be reached, the push is retried: {error}", True, reason
+    )
+
+
+def pushed_tenant(spec: DeploymentUnitSpec, engine: ProcessEngineSpec) -> str | None:
+    """The tenant the deployment gets in the engine: the unit's, else the engine's default."""
+    return spec.tenant_id or engine.tenant_id
+
+
+def engine_sync(
+    engine: str, job: Job, created: DeploymentWithDefinitions | Any, definitions: Any
+) -> EngineSync:
+    """The unit's record of a deployment in the engine, from its definitions (by kind)."""
+    found: list[EngineDefinition] = []
+    for kind, items in definitions:
+        for item in items:
+            found.append(
+                EngineDefinition(
+                    kind=kind,
+                    id=item.id,
+                    key=item.key,
+                    version=item.version,
+                    resource=item.resource or "",
+                )
+            )
+    return EngineSync(
+        name=engine,
+        job=job.identifier,
+        deployment_id=created.id,
+        deployment_time=created.deployment_time,
+        definitions=found,
+    )
+
+
+def _created_definitions(created: DeploymentWithDefinitions) -> list[tuple[str, Iterable[Any]]]:
+    return [
+        ("process", (created.deployed_process_definitions or {}).values()),
+        ("decision", (created.deployed_decision_definitions or {}).values()),
+        ("case", (created.deployed_case_definitions or {}).values()),
+        (
+            "decision-requirements",
+            (created.deployed_decision_requirements_definitions or {}).values(),
+        ),
+    ]
+
+
+async def push(
+    ctx: EnginesContext | None,
+    body: Mapping[str, Any],
+    spec: DeploymentUnitSpec,
+    status: DeploymentUnitStatus | None,
+    job: Job,
+    content: Sequence[NamedContent],
+) -> PushOutcome | None:
+    """Send a bound unit's content to its engine once per job; None for an unbound unit."""
+    meta = body["metadata"]
+    namespace = meta["namespace"]
+    bound = binding(ctx, namespace, spec, status)
+    if bound.problem is not None:
+        return PushOutcome(bound.engine or "", waiting=bound.problem)
+    if ctx is None or bound.engine is None:
+        return None
+    name = bound.engine
+    if decide.is_synced(status, name, job):
+        # Recorded already (a rewrite of the same job's status): never pushed twice.
+        assert status is not None and status.engine is not None
+        return PushOutcome(name, sync=status.engine)
+    key = (namespace, meta["name"], job.identifier)
+    try:
+        engine = await ctx.client(namespace, name)
+        deployment = NewDeployment(
+            name=decide.pushed_name(spec),
+            source=spec.source,
+            tenant_id=pushed_tenant(spec, engine.spec),
+            resources=tuple(NewResource(name=c.name, content=c.content) for c in content),
+        )
+        created = _created(meta)
+        lookup = decide.needs_lookup(
+            created=created or ctx.active_since,
+            generation=int(meta.get("generation") or 1),
+            active_since=ctx.active_since,
+            attempted_here=key in ctx.attempted,
+        )
+        if lookup:
+            since = job.started or created or ctx.active_since
+            found = await find_push(ctx, engine.client, deployment, since)
+            if found is not None:
+                logger.info("Found the push of %s/%s in engine %s.", namespace, meta["name"], name)
+                return PushOutcome(name, sync=await _sync_of(ctx, engine.client, name, job, found))
+        ctx.attempted.add(key)
+        ctx.count("create")
+        answer = await engine.client.create_deployment(deployment)
+    except EngineUnauthorized as error:
+        ctx.forget_client((namespace, name))
+        return PushOutcome(name, waiting=_waiting(error, name))
+    except EngineRefused as error:
+        return PushOutcome(name, refused=error)
+    except (EngineUnavailable, EngineSettingsError, ApiError) as error:
+        if isinstance(error, EngineSettingsError):
+            ctx.forget_client((namespace, name))
+        return PushOutcome(name, waiting=_waiting(error, name))
+    ctx.attempted.discard(key)
+    return PushOutcome(name, sync=engine_sync(name, job, answer, _created_definitions(answer)))
+
+
+def _created(meta: Mapping[str, Any]) -> datetime | None:
+    raw = meta.get("creationTimestamp")
+    return datetime.fromisoformat(str(raw).replace("Z", "+00:00")) if raw else None
+
+
+async def find_push(
+    ctx: EnginesContext, client: Camunda7Client, deployment: NewDeployment, since: datetime
+) -> decide.EngineDeploymentSeen | None:
+    """An earlier push of exactly this deployment that the unit's status does not record."""
+    ctx.count("lookup")
+    listed = await client.deployments(
+        name=deployment.name,
+        source=deployment.source,
+        tenant_id=deployment.tenant_id,
+        without_tenant=deployment.tenant_id is None,
+    )
+    pushed = {r.name: sha256_hex(r.content) for r in deployment.resources}
+    candidates = []
+    for item in listed:
+        seen = decide.EngineDeploymentSeen(
+            id=item.id,
+            name=item.name,
+            source=item.source,
+            tenant_id=item.tenant_id,
+            deployment_time=item.deployment_time,
+        )
+        if not decide.worth_reading(
+            seen, deployment.name, deployment.source, deployment.tenant_id, since
+        ):
+            continue
+        resources = await client.resources(item.id)
+        if {r.name for r in resources} != set(pushed):
+            continue
+        data = {r.name: sha256_hex(await client.resource_data(item.id, r.id)) for r in resources}
+        candidates.append((seen, data))
+    return decide.recognize(candidates, pushed)
+
+
+async def _sync_of(
+    ctx: EnginesContext,
+    client: Camunda7Client,
+    engine: str,
+    job: Job,
+    found: decide.EngineDeploymentSeen,
+) -> EngineSync:
+    ctx.count("definitions")
+    definitions = await client.definitions(found.id)
+    return engine_sync(
+        engine,
+        job,
+        found,
+        [
+            ("process", definitions.processes),
+            ("decision", definitions.decisions),
+            ("case", definitions.cases),
+            ("decision-requirements", definitions.decision_requirements),
+        ],
+    )
+
+
+# -- undeploy --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WithdrawOutcome:
+    """What deleting a unit's engine deployment came to."""
+
+    #: The status to write (None: write what an unbound unit would).
+    status: DeploymentUnitStatus | None = None
+    #: Why to try again later (nothing is written then).
+    retry: str | None = None
+    #: The engine keeps the deployment: the unit stays (deletion waits).
+    refused: bool = False
+
+
+async def withdraw(
+    ctx: EnginesContext | None,
+    ref: Ref,
+    status: DeploymentUnitStatus | None,
+    undeployed: DeploymentUnitStatus,
+    job: Job,
+    generation: int,
+) -> WithdrawOutcome:
+    """Delete the unit's deployment in its engine (cascade per the engine's deletePolicy)."""
+    sync = status.engine if status is not None else None
+    if ctx is None or sync is None or sync.deployment_id is None:
+        return WithdrawOutcome(
+            decide.withdrawn_status(undeployed, generation, now()) if sync else None
+        )
+    assert status is not None
+    if (
+        status.status is DeploymentStatus.UNDEPLOY_FAILED
+        and status.observed_generation == generation
+        and ref not in ctx.retry_undeploy
+    ):
+        # Refused before: tried again on the engine's resync, not on every event.
+        return WithdrawOutcome(refused=True)
+    ctx.retry_undeploy.discard(ref)
+    try:
+        engine = await ctx.client(ref[0], sync.name)
+        ctx.count("delete")
+        await engine.client.delete_deployment(
+            sync.deployment_id, cascade=engine.spec.delete_policy is DeletePolicy.CASCADE
+        )
+    except EngineUnauthorized as error:
+        ctx.forget_client((ref[0], sync.name))
+        return WithdrawOutcome(retry=str(error))
+    except EngineRefused as error:
+        refused = decide.undeploy_refused_status(
+            status, job, sync.name, _engine_said(error), generation, now()
+        )
+        return WithdrawOutcome(status=refused, refused=True)
+    except EngineSettingsError as error:
+        if "does not exist" in str(error) and sync.name not in {
+            c.name for c in ctx.candidates(ref[0])
+        }:
+            # The engine's object is gone: nothing of the operator's can reach it any more.
+            return WithdrawOutcome(decide.withdrawn_status(undeployed, generation, now()))
+        ctx.forget_client((ref[0], sync.name))
+        return WithdrawOutcome(retry=str(error))
+    except (EngineUnavailable, ApiError) as error:
+        return WithdrawOutcome(retry=str(error))
+    return WithdrawOutcome(decide.withdrawn_status(undeployed, generation, now()))
+
+
+def _engine_said(error: EngineError) -> str:
+    # The gateway's message starts with the call; the engine's own words follow its status.
+    return error.message.split("): ", 1)[-1] if "): " in error.message else error.message
+
+
+# -- the ProcessEngine -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EngineObservation:
+    """What one look at the engine found."""
+
+    version: str | None = None
+    deployment_ids: frozenset[str] = frozenset()
+    problem: str | None = None
+    temporary: bool = True
+
+
+def engine_status(
+    current: ProcessEngineStatus | None,
+    seen: EngineObservation,
+    url: str,
+    synced: int,
+    unmanaged: int | None,
+    generation: int,
+    at: datetime,
+) -> ProcessEngineStatus:
+    """The ProcessEngine's status from one look at the engine (pure)."""
+    base = current or ProcessEngineStatus()
+    conditions = base.conditions
+    if seen.version is not None:
+        changes: list[tuple[ConditionType, cond.ConditionStatus, str, str]] = [
+            (
+                ConditionType.READY,
+                "True",
+                "EngineAnswers",
+                f"Camunda 7 engine {seen.version} answers at {url}.",
+            ),
+            (ConditionType.RECONCILING, "False", "EngineAnswers", ""),
+            (ConditionType.STALLED, "False", "EngineAnswers", ""),
+        ]
+    else:
+        message = seen.problem or "the engine does not answer"
+        changes = [
+            (ConditionType.READY, "False", "EngineUnreachable", message),
+            (
+                ConditionType.RECONCILING,
+                "True" if seen.temporary else "False",
+                "EngineUnreachable",
+                message if seen.temporary else "",
+            ),
+            (
+                ConditionType.STALLED,
+                "False" if seen.temporary else "True",
+                "EngineRefusesTheOperator",
+                "" if seen.temporary else message,
+            ),
+        ]
+    for type_, value, reason, text in changes:
+        conditions = cond.set_condition(
+            conditions, type_, value, reason, text, generation=generation, at=at
+        )
+    return base.model_copy(
+        update={
+            "observed_generation": generation,
+            "engine_version": seen.version or base.engine_version,
+            "deployments": synced,
+            "unmanaged_deployments": unmanaged
+            if unmanaged is not None
+            else base.unmanaged_deployments,
+            "conditions": conditions,
+        }
+    )
+
+
+def bound_units(
+    engine: str, default: bool, units: Iterable[UnitEntry]
+) -> tuple[list[UnitEntry], set[str]]:
+    """The units this engine serves (by reference, record, or as the default), and the engine
+    deployment ids they own."""
+    served, owned = [], set()
+    for unit in units:
+        if unit.engine == engine and unit.deployment_id:
+            owned.add(unit.deployment_id)
+        if (
+            unit.engine_ref == engine
+            or unit.engine == engine
+            or (default and unit.engine_ref is None and unit.engine is None)
+        ):
+            served.append(unit)
+    return served, owned
+
+
+UnitAction = Callable[[Ref], Coroutine[Any, Any, None]]
+
+
+async def reconcile_engine(
+    ctx: EnginesContext, ref: Ref, sync_unit: UnitAction, retry_unit: UnitAction
+) -> float | None:
+    """Look at the engine, write its status once, then bring its units along.
+
+    Returns the seconds until the next resync (None: the ProcessEngine is gone).
+    """
+    namespace, name = ref
+    body = await ctx.kube.engines.find(namespace, name)
+    if body is None:
+        ctx.forget(ref)
+        return None
+    meta = body["metadata"]
+    spec = ProcessEngineSpec.model_validate(body.get("spec") or {})
+    raw_status = body.get("status") or {}
+    current = ProcessEngineStatus.model_validate(raw_status) if raw_status else None
+    default = (
+        str((meta.get("annotations") or {}).get(constants.DEFAULT_ENGINE_ANNOTATION, "")).lower()
+        == "true"
+    )
+    seen = await _observe(ctx, ref)
+    units = ctx.units_of(namespace)
+    served, owned = bound_units(name, default, units)
+    synced = sum(1 for u in served if u.engine == name and u.deployment_id)
+    unmanaged = len(seen.deployment_ids - owned) if seen.version is not None else None
+    new = engine_status(
+        current,
+        seen,
+        spec.camunda7.url,
+        synced,
+        unmanaged,
+        int(meta.get("generation") or 0),
+        now(),
+    )
+    if new != current:
+        await ctx.kube.engines.write_status(namespace, name, new)
+    if seen.version is None:
+        return float(spec.resync_seconds)
+    for unit in served:
+        try:
+            await _bring_along(ctx, (namespace, unit.name), unit, seen, sync_unit, retry_unit)
+        except Exception as error:  # one unit's trouble does not stop the others
+            logger.warning("Resync of unit %s/%s failed: %s", namespace, unit.name, error)
+    return float(spec.resync_seconds)
+
+
+async def _bring_along(
+    ctx: EnginesContext,
+    unit_ref: Ref,
+    unit: UnitEntry,
+    seen: EngineObservation,
+    sync_unit: "UnitAction",
+    retry_unit: "UnitAction",
+) -> None:
+    if unit.deleting or unit.status == DeploymentStatus.UNDEPLOY_FAILED.value:
+        ctx.retry_undeploy.add(unit_ref)
+        await retry_unit(unit_ref)
+    elif unit.status == DeploymentStatus.DEPLOYED.value and (
+        unit.deployment_id is None or unit.deployment_id not in seen.deployment_ids
+    ):
+        # Never pushed (a default engine that came later) or gone from the engine (drift).
+        await sync_unit(unit_ref)
+    elif unit.status == DeploymentStatus.DEPLOYING.value:
+        await retry_unit(unit_ref)
+
+
+async def _observe(ctx: EnginesContext, ref: Ref) -> EngineObservation:
+    try:
+        engine = await ctx.client(*ref, fresh=True)
+        ctx.count("version")
+        version = await engine.client.version()
+        ids: set[str] = set()
+        page = 0
+        while True:
+            listed = await engine.client.deployments(first_result=page * 500, max_results=500)
+            ids.update(d.id for d in listed)
+            if len(listed) < 500:
+                break
+            page += 1
+        return EngineObservation(version=version, deployment_ids=frozenset(ids))
+    except EngineSettingsError as error:
+        return EngineObservation(problem=str(error), temporary=False)
+    except EngineUnauthorized as error:
+        return EngineObservation(problem=str(error), temporary=False)
+    except EngineRefused as error:
+        return EngineObservation(problem=str(error), temporary=False)
+    except EngineUnavailable as error:
+        return EngineObservation(problem=str(error), temporary=True)
+
+
+async def run_resyncs(
+    ctx: EnginesContext,
+    engines: Callable[[], Iterable[Ref]],
+    sync_unit: UnitAction,
+    retry_unit: UnitAction,
+) -> None:
+    """Reconcile each known ProcessEngine when it is due (every resyncSeconds, or at once
+    when it changed); runs for the life of the operator."""
+    loop = asyncio.get_running_loop()
+    while True:
+        at = loop.time()
+        for ref in list(engines()):
+            due = ctx._due.setdefault(ref, 0.0)
+            if due > at:
+                continue
+            ctx._due[ref] = at + 5.0
+            try:
+                wait = await reconcile_engine(ctx, ref, sync_unit, retry_unit)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Resync of ProcessEngine %s/%s failed.", *ref)
+                wait = 10.0
+            if wait is not None:
+                ctx._due[ref] = loop.time() + wait
+        ctx._wake.clear()
+        next_due = min(ctx._due.values(), default=at + 5.0)
+        with_timeout = max(0.2, min(5.0, next_due - loop.time()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ctx._wake.wait(), with_timeout)
+
+
+# -- a deployed unit brought to its engine outside a deploy job ------------------------------
+
+
+async def content_from_snapshots(
+    kube: ApiServer, namespace: str, status: DeploymentUnitStatus
+) -> list[NamedContent] | None:
+    """The unit's stored resources, read back from its snapshots (None: one is unreadable)."""
+    found = []
+    for resource in status.resources:
+        if resource.config_map is None:
+            return None
+        data = await kube.snapshots.content(namespace, resource.config_map, resource.sha256)
+        if data is None:
+            return None
+        found.append(NamedContent(resource.name, data))
+    return found
+
+
+async def resync_unit(
+    ctx: EnginesContext,
+    body: Mapping[str, Any],
+    spec: DeploymentUnitSpec,
+    status: DeploymentUnitStatus,
+    generation: int,
+) -> tuple[DeploymentUnitStatus, str] | None:
+    """A deployed unit that its engine lacks (never pushed, or vanished): push its snapshot and
+    return the status to write with an Event's message; None when nothing is to be done."""
+    meta = body["metadata"]
+    namespace = meta["namespace"]
+    bound = binding(ctx, namespace, spec, status)
+    if bound.engine is None or bound.problem is not None or status.job is None:
+        return None
+    try:
+        return await _push_again(ctx, namespace, bound.engine, spec, status, generation)
+    except (EngineError, EngineSettingsError, ApiError) as error:
+        logger.warning("Resync of %s/%s with its engine failed: %s", namespace, meta["name"], error)
+        return None
+
+
+async def _push_again(
+    ctx: EnginesContext,
+    namespace: str,
+    name: str,
+    spec: DeploymentUnitSpec,
+    status: DeploymentUnitStatus,
+    generation: int,
+) -> tuple[DeploymentUnitStatus, str] | None:
+    assert status.job is not None
+    engine = await ctx.client(namespace, name)
+    sync = status.engine
+    if sync is not None and sync.name == name and sync.deployment_id is not None:
+        if await engine.client.deployment(sync.deployment_id) is not None:
+            return None
+        why = f"Deployment {sync.deployment_id} vanished from ProcessEngine '{name}'; pushed again."
+    else:
+        why = f"Pushed to ProcessEngine '{name}', the namespace's default engine."
+    content = await content_from_snapshots(ctx.kube, namespace, status)
+    if content is None:
+        return None
+    deployment = NewDeployment(
+        name=decide.pushed_name(spec),
+        source=spec.source,
+        tenant_id=pushed_tenant(spec, engine.spec),
+        resources=tuple(NewResource(name=c.name, content=c.content) for c in content),
+    )
+    ctx.count("create")
+    answer = await engine.client.create_deployment(deployment)
+    new_sync = engine_sync(name, status.job, answer, _created_definitions(answer))
+    return decide.synced_status(status, new_sync, generation, now()), why
