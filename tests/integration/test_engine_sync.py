@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from deployunits.engines import Camunda7Client
+from deployunits.engines import Camunda7Client, NewDeployment, NewResource
 from devcluster.processes import OperatorProcess, wait_for
 from tests.support.cluster import Cluster, condition
 from tests.support.engine import RunningEngine, call, user_task_process
+from tests.support.metrics import scrape
 from tests.support.models import bpmn
 
 pytestmark = pytest.mark.usefixtures("operator")
@@ -131,9 +132,12 @@ class TestPush:
         self, cluster: Cluster, operator: OperatorProcess, namespace: str, camunda7: RunningEngine
     ) -> None:
         add_engine(cluster, namespace, camunda7)
+        cluster.wait_condition("camunda", namespace, "Ready", operator, kind="pe")
+        before = scrape(operator)
         content = bpmn("pushed_" + namespace.replace("-", "_")).encode()
         add_unit(cluster, namespace, "hello", {"hello.bpmn": content})
         unit = cluster.wait_condition("hello", namespace, "EngineSynced", operator)
+        after = scrape(operator)
         status = unit["status"]
         assert status["status"] == "DEPLOYED"
         assert condition(unit, "Ready")["status"] == "True"
@@ -160,8 +164,14 @@ class TestPush:
             process.version,
         )
         assert engine["definitions"][0]["id"] == process.id
-        # One push, nothing more.
+        # One push, nothing more: one create and no look-up on the happy path.
         assert len(engine_deployments(camunda7, f"{namespace}-hello")) == 1
+
+        def calls(samples: dict[str, float], call: str) -> float:
+            return samples.get(f'deployunits_engine_calls_total{{call="{call}"}}', 0.0)
+
+        assert calls(after, "create") - calls(before, "create") == 1
+        assert calls(after, "lookup") - calls(before, "lookup") == 0
 
     def test_a_unit_without_an_engine_stays_stored_only(
         self, cluster: Cluster, operator: OperatorProcess, namespace: str
@@ -334,3 +344,55 @@ class TestResync:
         add_engine(cluster, namespace, camunda7, default=True, resync=5)
         cluster.wait_condition("early", namespace, "EngineSynced", operator)
         assert len(engine_deployments(camunda7, f"{namespace}-early")) == 1
+
+
+class TestExactlyOnce:
+    def test_a_push_recorded_nowhere_is_found_rather_than_repeated(
+        self, cluster: Cluster, operator: OperatorProcess, namespace: str, camunda7: RunningEngine
+    ) -> None:
+        add_engine(cluster, namespace, camunda7)
+        cluster.wait_condition("camunda", namespace, "Ready", operator, kind="pe")
+        content = bpmn("once_" + namespace.replace("-", "_")).encode()
+        operator.kill()
+        try:
+            add_unit(cluster, namespace, "once", {"once.bpmn": content})
+            # What an operator killed between the engine's answer and its own status write
+            # leaves behind: the push in the engine, and nothing in the unit's status.
+            pushed = call(
+                camunda7.connection(),
+                lambda client: client.create_deployment(
+                    NewDeployment(
+                        name=f"{namespace}-once",
+                        resources=(NewResource(name="once.bpmn", content=content),),
+                    )
+                ),
+            )
+        finally:
+            operator.start()
+        unit = cluster.wait_condition("once", namespace, "EngineSynced", operator)
+        assert unit["status"]["engine"]["deploymentId"] == pushed.id
+        assert [d.id for d in engine_deployments(camunda7, f"{namespace}-once")] == [pushed.id]
+
+    def test_an_operator_killed_during_pushes_leaves_no_duplicate(
+        self, cluster: Cluster, operator: OperatorProcess, namespace: str, camunda7: RunningEngine
+    ) -> None:
+        add_engine(cluster, namespace, camunda7)
+        cluster.wait_condition("camunda", namespace, "Ready", operator, kind="pe")
+        names = [f"burst-{i}" for i in range(12)]
+        for name in names:
+            add_unit(
+                cluster, namespace, name, {f"{name}.bpmn": bpmn(name.replace("-", "_")).encode()}
+            )
+
+        def some_pushed() -> bool:
+            found = call(camunda7.connection(), lambda client: client.deployments())
+            return any(str(d.name).startswith(f"{namespace}-burst") for d in found)
+
+        wait_for(some_pushed, timeout=60, what="a first push")
+        operator.kill()  # kill -9, wherever the pushes are
+        operator.start()
+        for name in names:
+            cluster.wait_condition(name, namespace, "EngineSynced", operator)
+            unit = cluster.get("du", name, namespace)
+            found = engine_deployments(camunda7, f"{namespace}-{name}")
+            assert [d.id for d in found] == [unit["status"]["engine"]["deploymentId"]], name

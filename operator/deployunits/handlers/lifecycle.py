@@ -74,7 +74,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         max_waiting=config.max_waiting_reconciles,
         metrics=metrics,
     )
-    engine_context = engines.EnginesContext(kube=kube)
+    engine_context = engines.EnginesContext(kube=kube, metrics=metrics)
     unit_context.engines = engine_context
     metrics.watch_units(unit_context.states)
     unit_context.retries = RetryScheduler(lambda ref: units.reconcile_ref(unit_context, ref))

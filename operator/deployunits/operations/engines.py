@@ -33,6 +33,7 @@ from deployunits.engines import (
 from deployunits.engines.wire import DeploymentWithDefinitions
 from deployunits.k8s.errors import ApiError
 from deployunits.k8s.gateway import ApiServer
+from deployunits.metrics import OperatorMetrics
 from deployunits.models import conditions as cond
 from deployunits.models.conditions import ConditionType, now
 from deployunits.models.deploymentunit import (
@@ -81,6 +82,7 @@ class EnginesContext:
     """The operator's engines: clients, the index of ProcessEngines, and the resync loop."""
 
     kube: ApiServer
+    metrics: OperatorMetrics | None = None
     #: When this process started passing units: units created before may have been pushed by
     #: an earlier process that died before recording it (needs_lookup).
     active_since: datetime = field(default_factory=now)
@@ -114,8 +116,11 @@ class EnginesContext:
         index = self._units
         return list((index.get((namespace,)) or ()) if index is not None else ())
 
-    def count(self, operation: str) -> None:
-        self.calls[operation] = self.calls.get(operation, 0) + 1
+    def count(self, call: str, times: int = 1) -> None:
+        """Record engine calls (the metric tells the calls per unit; see bench/)."""
+        self.calls[call] = self.calls.get(call, 0) + times
+        if self.metrics is not None:
+            self.metrics.engine_calls.labels(call).inc(times)
 
     def resync_soon(self, ref: Ref) -> None:
         """Reconcile the ProcessEngine at the next turn of the resync loop."""
@@ -419,9 +424,11 @@ async def find_push(
             seen, deployment.name, deployment.source, deployment.tenant_id, since
         ):
             continue
+        ctx.count("lookup-resources")
         resources = await client.resources(item.id)
         if {r.name for r in resources} != set(pushed):
             continue
+        ctx.count("lookup-data", len(resources))
         data = {r.name: sha256_hex(await client.resource_data(item.id, r.id)) for r in resources}
         candidates.append((seen, data))
     return decide.recognize(candidates, pushed)
@@ -434,7 +441,7 @@ async def _sync_of(
     job: Job,
     found: decide.EngineDeploymentSeen,
 ) -> EngineSync:
-    ctx.count("definitions")
+    ctx.count("definitions", 4)
     definitions = await client.definitions(found.id)
     return engine_sync(
         engine,
@@ -645,7 +652,13 @@ async def reconcile_engine(
         now(),
     )
     if new != current:
-        await ctx.kube.engines.write_status(namespace, name, new)
+        try:
+            await ctx.kube.engines.write_status(namespace, name, new)
+        except ApiError as error:
+            if not error.not_found:
+                raise
+            ctx.forget(ref)
+            return None
     if seen.version is None:
         return float(spec.resync_seconds)
     for unit in served:
@@ -684,6 +697,7 @@ async def _observe(ctx: EnginesContext, ref: Ref) -> EngineObservation:
         ids: set[str] = set()
         page = 0
         while True:
+            ctx.count("list")
             listed = await engine.client.deployments(first_result=page * 500, max_results=500)
             ids.update(d.id for d in listed)
             if len(listed) < 500:
@@ -783,6 +797,7 @@ async def _push_again(
     engine = await ctx.client(namespace, name)
     sync = status.engine
     if sync is not None and sync.name == name and sync.deployment_id is not None:
+        ctx.count("get")
         if await engine.client.deployment(sync.deployment_id) is not None:
             return None
         why = f"Deployment {sync.deployment_id} vanished from ProcessEngine '{name}'; pushed again."

@@ -513,8 +513,9 @@ async def _deploy_content(
             if not error.too_large:
                 raise
         else:
-            reservation.commit()
-            if pushed is not None and pushed.waiting is not None:  # engine hook (issue 19)
+            if pushed is None:  # engine hook (issue 19): a bound unit holds the engine's versions
+                reservation.commit()
+            elif pushed.waiting is not None:
                 raise RetryLater(pushed.waiting.message)
             return
     problem = decide.ContentProblem(
