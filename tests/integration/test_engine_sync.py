@@ -16,88 +16,11 @@ import pytest
 from deployunits.engines import Camunda7Client, NewDeployment, NewResource
 from devcluster.processes import OperatorProcess, wait_for
 from tests.support.cluster import Cluster, condition
-from tests.support.engine import RunningEngine, call, user_task_process
+from tests.support.engine import RunningEngine, add_engine, add_unit, call, user_task_process
 from tests.support.metrics import scrape
 from tests.support.models import bpmn
 
 pytestmark = pytest.mark.usefixtures("operator")
-
-
-def _quoted(content: bytes) -> str:
-    return json.dumps(content.decode())
-
-
-def add_engine(
-    cluster: Cluster,
-    namespace: str,
-    camunda7: RunningEngine,
-    *,
-    name: str = "camunda",
-    password: str | None = None,
-    default: bool = False,
-    resync: int = 60,
-    policy: str = "KeepInstances",
-) -> None:
-    """A Secret with the engine's credentials (or a wrong password) and a ProcessEngine."""
-    secret = password if password is not None else camunda7.credentials.password
-    cluster.kubectl(
-        "create",
-        "secret",
-        "generic",
-        f"{name}-auth",
-        "-n",
-        namespace,
-        f"--from-literal=username={camunda7.credentials.username}",
-        f"--from-literal=password={secret}",
-    )
-    annotation = (
-        '\n  annotations:\n    bpm.deployunits.io/default-engine: "true"' if default else ""
-    )
-    cluster.apply(
-        f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: ProcessEngine
-metadata:
-  name: {name}{annotation}
-spec:
-  camunda7:
-    url: {camunda7.url}
-    authSecretRef:
-      name: {name}-auth
-  deletePolicy: {policy}
-  resyncSeconds: {resync}
-""",
-        namespace,
-    )
-
-
-def add_unit(
-    cluster: Cluster,
-    namespace: str,
-    name: str,
-    resources: dict[str, bytes],
-    *,
-    engine: str | None = "camunda",
-) -> None:
-    inline = "".join(
-        f"\n      - name: {key}\n        content: {_quoted(value)}"
-        for key, value in resources.items()
-    )
-    ref = f"\n  engineRef:\n    name: {engine}" if engine else ""
-    cluster.apply(
-        f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: {name}
-spec:
-  deploymentId: {namespace}-{name}
-  name: {namespace}-{name}{ref}
-  resources:
-    inline:{inline}
-""",
-        namespace,
-    )
 
 
 def engine_deployments(camunda7: RunningEngine, name: str) -> list[Any]:
