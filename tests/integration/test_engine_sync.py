@@ -253,7 +253,7 @@ class TestResync:
             "-n",
             namespace,
             "--field-selector",
-            "reason=EngineResynced",
+            "reason=EngineDeploymentRestored",
             "-o",
             "json",
         ).stdout
@@ -267,6 +267,17 @@ class TestResync:
         add_engine(cluster, namespace, camunda7, default=True, resync=5)
         cluster.wait_condition("early", namespace, "EngineSynced", operator)
         assert len(engine_deployments(camunda7, f"{namespace}-early")) == 1
+        events = cluster.kubectl(
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "--field-selector",
+            "reason=PushedToDefaultEngine,involvedObject.name=early",
+            "-o",
+            "json",
+        ).stdout
+        assert "the namespace's default engine" in events
 
 
 class TestExactlyOnce:

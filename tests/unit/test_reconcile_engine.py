@@ -3,7 +3,8 @@
 Binding by name, by record and by namespace default (none, one, two); when a push must be looked
 up first; which engine deployments may be the unit's push and which one is; the engine's ids and
 versions in the unit's definitions; refusals with line and column; an unreachable engine; an
-undeploy the engine refuses; drift.
+undeploy the engine refuses; what an engine's resync does with each unit (drift, a default
+engine created later, retries), and the engine's own status.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from deployunits.models.deploymentunit import (
     JobOperation,
     ResourceSources,
 )
+from deployunits.models.processengine import Camunda7, ProcessEngineSpec
 from deployunits.reconcile.deploymentunit import (
     ContentProblem,
     NamedContent,
@@ -35,19 +37,25 @@ from deployunits.reconcile.engine import (
     CLOCK_SKEW,
     EngineCandidate,
     EngineDeploymentSeen,
+    EngineObservation,
+    ResyncAction,
     SyncReason,
+    UnitEntry,
     bind,
+    bound_units,
     describe_problems,
     engine_definitions,
+    engine_status,
     is_synced,
     needs_lookup,
     pushed_name,
+    pushed_tenant,
     recognize,
     refused_status,
+    resync_action,
     synced_status,
     undeploy_refused_status,
     unreachable_status,
-    vanished,
     withdrawn_status,
     worth_reading,
 )
@@ -334,10 +342,96 @@ class TestUndeploy:
         assert status.engine.deployment_id == "e-1"
 
 
-class TestDrift:
-    def test_only_a_synced_deployed_unit_can_vanish(self) -> None:
-        synced = TestUndeploy().synced()
-        assert vanished(synced, found=False)
-        assert not vanished(synced, found=True)
-        assert not vanished(deployed(), found=False)
-        assert not vanished(None, found=False)
+class TestResync:
+    """What an engine's resync does with each unit, and the engine's own status."""
+
+    def unit(self, **changes: object) -> UnitEntry:
+        fields: dict[str, object] = {
+            "name": "u",
+            "engine_ref": None,
+            "engine": "camunda",
+            "deployment_id": "d1",
+            "status": "DEPLOYED",
+            "deleting": False,
+        }
+        return UnitEntry(**{**fields, **changes})  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize(
+        ("changes", "in_engine", "expected"),
+        [
+            ({}, {"d1"}, ResyncAction.NOTHING),
+            # Drift: the deployment vanished from the engine.
+            ({}, set(), ResyncAction.PUSH),
+            # A default engine created after the unit was deployed.
+            ({"engine": None, "deployment_id": None}, set(), ResyncAction.PUSH),
+            ({"status": "DEPLOYING"}, set(), ResyncAction.RETRY),
+            ({"status": "UNDEPLOY_FAILED"}, {"d1"}, ResyncAction.RETRY_UNDEPLOY),
+            ({"deleting": True}, {"d1"}, ResyncAction.RETRY_UNDEPLOY),
+            ({"status": "DEPLOY_FAILED", "deployment_id": None}, set(), ResyncAction.NOTHING),
+            ({"status": "UNDEPLOYED", "deployment_id": None}, set(), ResyncAction.NOTHING),
+        ],
+    )
+    def test_each_unit_gets_what_it_lacks(
+        self, changes: dict[str, object], in_engine: set[str], expected: ResyncAction
+    ) -> None:
+        assert resync_action(self.unit(**changes), frozenset(in_engine)) is expected
+
+    def test_an_engine_serves_units_that_name_it_record_it_or_follow_the_default(self) -> None:
+        units = [
+            self.unit(name="named", engine=None, deployment_id=None, engine_ref="camunda"),
+            self.unit(name="recorded"),
+            self.unit(name="unbound", engine=None, deployment_id=None),
+            self.unit(name="elsewhere", engine="other", deployment_id="d9"),
+            self.unit(name="named-elsewhere", engine=None, deployment_id=None, engine_ref="x"),
+        ]
+        served, owned = bound_units("camunda", False, units)
+        assert [u.name for u in served] == ["named", "recorded"]
+        assert owned == {"d1"}
+        served, _ = bound_units("camunda", True, units)
+        assert [u.name for u in served] == ["named", "recorded", "unbound"]
+
+    def test_the_unit_s_tenant_goes_before_the_engine_s_default(self) -> None:
+        engine = ProcessEngineSpec(camunda7=Camunda7(url="http://e/engine-rest"), tenant_id="t0")
+        assert pushed_tenant(SPEC, engine) == "t0"
+        assert pushed_tenant(SPEC.model_copy(update={"tenant_id": "t1"}), engine) == "t1"
+        assert pushed_tenant(SPEC, engine.model_copy(update={"tenant_id": None})) is None
+
+    def test_an_answering_engine_is_ready_with_its_version_and_counts(self) -> None:
+        seen = EngineObservation(version="7.24.0", deployment_ids=frozenset({"a", "b"}))
+        status = engine_status(None, seen, "http://e/engine-rest", 3, 1, 2, T0)
+        ready = find(status.conditions, ConditionType.READY)
+        assert ready is not None and ready.status == "True"
+        assert "7.24.0" in ready.message and "http://e/engine-rest" in ready.message
+        assert (status.engine_version, status.deployments, status.unmanaged_deployments) == (
+            "7.24.0",
+            3,
+            1,
+        )
+        assert status.observed_generation == 2
+        stalled = find(status.conditions, ConditionType.STALLED)
+        assert stalled is not None and stalled.status == "False"
+
+    def test_refused_credentials_stall_and_an_unreachable_engine_reconciles(self) -> None:
+        before = engine_status(None, EngineObservation(version="7.24.0"), "http://e", 1, 0, 1, T0)
+        refused = engine_status(
+            before,
+            EngineObservation(problem="401 not authenticated", temporary=False),
+            "http://e",
+            1,
+            None,
+            1,
+            T1,
+        )
+        conditions = {c.type: c for c in refused.conditions}
+        assert conditions[ConditionType.READY].status == "False"
+        assert conditions[ConditionType.READY].message == "401 not authenticated"
+        assert conditions[ConditionType.STALLED].status == "True"
+        assert conditions[ConditionType.RECONCILING].status == "False"
+        # What the engine showed last is kept while it cannot be asked.
+        assert (refused.engine_version, refused.unmanaged_deployments) == ("7.24.0", 0)
+        down = engine_status(
+            before, EngineObservation(problem="connection refused"), "http://e", 1, None, 1, T1
+        )
+        conditions = {c.type: c for c in down.conditions}
+        assert conditions[ConditionType.RECONCILING].status == "True"
+        assert conditions[ConditionType.STALLED].status == "False"

@@ -9,13 +9,13 @@ import kopf
 from deployunits import constants
 from deployunits.handlers import context
 from deployunits.operations import redeploys, units
-from deployunits.operations.engines import UnitEntry
 from deployunits.operations.versions import VersionSlot
 from deployunits.reconcile.deploymentunit import (
     PreviousDeployment,
     counts_as_previous,
     previous_deployment,
 )
+from deployunits.reconcile.engine import UnitEntry
 
 _RESOURCE = (constants.GROUP, constants.VERSION, constants.DEPLOYMENT_UNIT_PLURAL)
 

@@ -34,8 +34,7 @@ from deployunits.engines.wire import DeploymentWithDefinitions
 from deployunits.k8s.errors import ApiError
 from deployunits.k8s.gateway import ApiServer
 from deployunits.metrics import OperatorMetrics
-from deployunits.models import conditions as cond
-from deployunits.models.conditions import ConditionType, now
+from deployunits.models.conditions import now
 from deployunits.models.deploymentunit import (
     DeploymentStatus,
     DeploymentUnitSpec,
@@ -53,19 +52,6 @@ logger = logging.getLogger(__name__)
 
 #: (namespace, name) of a ProcessEngine or a unit.
 Ref = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class UnitEntry:
-    """A unit as the engines' resync sees it (from the operator's watch-fed index)."""
-
-    name: str
-    engine_ref: str | None
-    #: The engine its status records, and that engine's deployment id.
-    engine: str | None
-    deployment_id: str | None
-    status: str | None
-    deleting: bool
 
 
 @dataclass
@@ -88,20 +74,23 @@ class EnginesContext:
     active_since: datetime = field(default_factory=now)
     #: Pushes this process tried, by (namespace, unit, job): a timeout may hide a success.
     attempted: set[tuple[str, str, str]] = field(default_factory=set)
+    #: Engine deployment ids this process recorded on a unit: never taken for another unit's
+    #: unrecorded push (two units may have the same name and bytes, e.g. after a Redeploy).
+    claimed: set[str] = field(default_factory=set)
     #: Units whose failed undeploy is tried again (the engine's resync, not every event).
     retry_undeploy: set[Ref] = field(default_factory=set)
     #: Engine calls made, by operation (for the benchmark's calls per unit).
     calls: dict[str, int] = field(default_factory=dict)
     _engines: dict[Ref, _Engine] = field(default_factory=dict)
     _index: Mapping[tuple[str], Iterable[decide.EngineCandidate]] | None = None
-    _units: Mapping[tuple[str], Iterable[UnitEntry]] | None = None
+    _units: Mapping[tuple[str], Iterable[decide.UnitEntry]] | None = None
     _due: dict[Ref, float] = field(default_factory=dict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def bind_indexes(
         self,
         engines: Mapping[tuple[str], Iterable[decide.EngineCandidate]],
-        units: Mapping[tuple[str], Iterable[UnitEntry]] | None = None,
+        units: Mapping[tuple[str], Iterable[decide.UnitEntry]] | None = None,
     ) -> None:
         """kopf's watch-fed indexes: ProcessEngines and units by namespace (live views)."""
         self._index = engines
@@ -112,7 +101,7 @@ class EnginesContext:
         index = self._index
         return list((index.get((namespace,)) or ()) if index is not None else ())
 
-    def units_of(self, namespace: str) -> list[UnitEntry]:
+    def units_of(self, namespace: str) -> list[decide.UnitEntry]:
         index = self._units
         return list((index.get((namespace,)) or ()) if index is not None else ())
 
@@ -293,11 +282,6 @@ def _waiting(error: EngineError | EngineSettingsError | ApiError, engine: str) -
     )
 
 
-def pushed_tenant(spec: DeploymentUnitSpec, engine: ProcessEngineSpec) -> str | None:
-    """The tenant the deployment gets in the engine: the unit's, else the engine's default."""
-    return spec.tenant_id or engine.tenant_id
-
-
 def engine_sync(
     engine: str, job: Job, created: DeploymentWithDefinitions | Any, definitions: Any
 ) -> EngineSync:
@@ -362,7 +346,7 @@ async def push(
         deployment = NewDeployment(
             name=decide.pushed_name(spec),
             source=spec.source,
-            tenant_id=pushed_tenant(spec, engine.spec),
+            tenant_id=decide.pushed_tenant(spec, engine.spec),
             resources=tuple(NewResource(name=c.name, content=c.content) for c in content),
         )
         created = _created(meta)
@@ -374,7 +358,7 @@ async def push(
         )
         if lookup:
             since = job.started or created or ctx.active_since
-            found = await find_push(ctx, engine.client, deployment, since)
+            found = await find_push(ctx, namespace, engine.client, deployment, since)
             if found is not None:
                 logger.info("Found the push of %s/%s in engine %s.", namespace, meta["name"], name)
                 return PushOutcome(name, sync=await _sync_of(ctx, engine.client, name, job, found))
@@ -391,6 +375,7 @@ async def push(
             ctx.forget_client((namespace, name))
         return PushOutcome(name, waiting=_waiting(error, name))
     ctx.attempted.discard(key)
+    ctx.claimed.add(answer.id)
     return PushOutcome(name, sync=engine_sync(name, job, answer, _created_definitions(answer)))
 
 
@@ -400,9 +385,14 @@ def _created(meta: Mapping[str, Any]) -> datetime | None:
 
 
 async def find_push(
-    ctx: EnginesContext, client: Camunda7Client, deployment: NewDeployment, since: datetime
+    ctx: EnginesContext,
+    namespace: str,
+    client: Camunda7Client,
+    deployment: NewDeployment,
+    since: datetime,
 ) -> decide.EngineDeploymentSeen | None:
-    """An earlier push of exactly this deployment that the unit's status does not record."""
+    """An earlier push of exactly this deployment that no unit's status records."""
+    owned = ctx.claimed | {u.deployment_id for u in ctx.units_of(namespace) if u.deployment_id}
     ctx.count("lookup")
     listed = await client.deployments(
         name=deployment.name,
@@ -413,6 +403,8 @@ async def find_push(
     pushed = {r.name: sha256_hex(r.content) for r in deployment.resources}
     candidates = []
     for item in listed:
+        if item.id in owned:
+            continue
         seen = decide.EngineDeploymentSeen(
             id=item.id,
             name=item.name,
@@ -442,6 +434,7 @@ async def _sync_of(
     found: decide.EngineDeploymentSeen,
 ) -> EngineSync:
     ctx.count("definitions", 4)
+    ctx.claimed.add(found.id)
     definitions = await client.definitions(found.id)
     return engine_sync(
         engine,
@@ -529,91 +522,6 @@ def _engine_said(error: EngineError) -> str:
 # -- the ProcessEngine -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class EngineObservation:
-    """What one look at the engine found."""
-
-    version: str | None = None
-    deployment_ids: frozenset[str] = frozenset()
-    problem: str | None = None
-    temporary: bool = True
-
-
-def engine_status(
-    current: ProcessEngineStatus | None,
-    seen: EngineObservation,
-    url: str,
-    synced: int,
-    unmanaged: int | None,
-    generation: int,
-    at: datetime,
-) -> ProcessEngineStatus:
-    """The ProcessEngine's status from one look at the engine (pure)."""
-    base = current or ProcessEngineStatus()
-    conditions = base.conditions
-    if seen.version is not None:
-        changes: list[tuple[ConditionType, cond.ConditionStatus, str, str]] = [
-            (
-                ConditionType.READY,
-                "True",
-                "EngineAnswers",
-                f"Camunda 7 engine {seen.version} answers at {url}.",
-            ),
-            (ConditionType.RECONCILING, "False", "EngineAnswers", ""),
-            (ConditionType.STALLED, "False", "EngineAnswers", ""),
-        ]
-    else:
-        message = seen.problem or "the engine does not answer"
-        changes = [
-            (ConditionType.READY, "False", "EngineUnreachable", message),
-            (
-                ConditionType.RECONCILING,
-                "True" if seen.temporary else "False",
-                "EngineUnreachable",
-                message if seen.temporary else "",
-            ),
-            (
-                ConditionType.STALLED,
-                "False" if seen.temporary else "True",
-                "EngineRefusesTheOperator",
-                "" if seen.temporary else message,
-            ),
-        ]
-    for type_, value, reason, text in changes:
-        conditions = cond.set_condition(
-            conditions, type_, value, reason, text, generation=generation, at=at
-        )
-    return base.model_copy(
-        update={
-            "observed_generation": generation,
-            "engine_version": seen.version or base.engine_version,
-            "deployments": synced,
-            "unmanaged_deployments": unmanaged
-            if unmanaged is not None
-            else base.unmanaged_deployments,
-            "conditions": conditions,
-        }
-    )
-
-
-def bound_units(
-    engine: str, default: bool, units: Iterable[UnitEntry]
-) -> tuple[list[UnitEntry], set[str]]:
-    """The units this engine serves (by reference, record, or as the default), and the engine
-    deployment ids they own."""
-    served, owned = [], set()
-    for unit in units:
-        if unit.engine == engine and unit.deployment_id:
-            owned.add(unit.deployment_id)
-        if (
-            unit.engine_ref == engine
-            or unit.engine == engine
-            or (default and unit.engine_ref is None and unit.engine is None)
-        ):
-            served.append(unit)
-    return served, owned
-
-
 UnitAction = Callable[[Ref], Coroutine[Any, Any, None]]
 
 
@@ -639,10 +547,10 @@ async def reconcile_engine(
     )
     seen = await _observe(ctx, ref)
     units = ctx.units_of(namespace)
-    served, owned = bound_units(name, default, units)
+    served, owned = decide.bound_units(name, default, units)
     synced = sum(1 for u in served if u.engine == name and u.deployment_id)
     unmanaged = len(seen.deployment_ids - owned) if seen.version is not None else None
-    new = engine_status(
+    new = decide.engine_status(
         current,
         seen,
         spec.camunda7.url,
@@ -662,34 +570,22 @@ async def reconcile_engine(
     if seen.version is None:
         return float(spec.resync_seconds)
     for unit in served:
+        unit_ref = (namespace, unit.name)
+        action = decide.resync_action(unit, seen.deployment_ids)
         try:
-            await _bring_along(ctx, (namespace, unit.name), unit, seen, sync_unit, retry_unit)
+            if action is decide.ResyncAction.RETRY_UNDEPLOY:
+                ctx.retry_undeploy.add(unit_ref)
+                await retry_unit(unit_ref)
+            elif action is decide.ResyncAction.RETRY:
+                await retry_unit(unit_ref)
+            elif action is decide.ResyncAction.PUSH:
+                await sync_unit(unit_ref)
         except Exception as error:  # one unit's trouble does not stop the others
             logger.warning("Resync of unit %s/%s failed: %s", namespace, unit.name, error)
     return float(spec.resync_seconds)
 
 
-async def _bring_along(
-    ctx: EnginesContext,
-    unit_ref: Ref,
-    unit: UnitEntry,
-    seen: EngineObservation,
-    sync_unit: "UnitAction",
-    retry_unit: "UnitAction",
-) -> None:
-    if unit.deleting or unit.status == DeploymentStatus.UNDEPLOY_FAILED.value:
-        ctx.retry_undeploy.add(unit_ref)
-        await retry_unit(unit_ref)
-    elif unit.status == DeploymentStatus.DEPLOYED.value and (
-        unit.deployment_id is None or unit.deployment_id not in seen.deployment_ids
-    ):
-        # Never pushed (a default engine that came later) or gone from the engine (drift).
-        await sync_unit(unit_ref)
-    elif unit.status == DeploymentStatus.DEPLOYING.value:
-        await retry_unit(unit_ref)
-
-
-async def _observe(ctx: EnginesContext, ref: Ref) -> EngineObservation:
+async def _observe(ctx: EnginesContext, ref: Ref) -> decide.EngineObservation:
     try:
         engine = await ctx.client(*ref, fresh=True)
         ctx.count("version")
@@ -703,15 +599,15 @@ async def _observe(ctx: EnginesContext, ref: Ref) -> EngineObservation:
             if len(listed) < 500:
                 break
             page += 1
-        return EngineObservation(version=version, deployment_ids=frozenset(ids))
+        return decide.EngineObservation(version=version, deployment_ids=frozenset(ids))
     except EngineSettingsError as error:
-        return EngineObservation(problem=str(error), temporary=False)
+        return decide.EngineObservation(problem=str(error), temporary=False)
     except EngineUnauthorized as error:
-        return EngineObservation(problem=str(error), temporary=False)
+        return decide.EngineObservation(problem=str(error), temporary=False)
     except EngineRefused as error:
-        return EngineObservation(problem=str(error), temporary=False)
+        return decide.EngineObservation(problem=str(error), temporary=False)
     except EngineUnavailable as error:
-        return EngineObservation(problem=str(error), temporary=True)
+        return decide.EngineObservation(problem=str(error), temporary=True)
 
 
 async def run_resyncs(
@@ -770,9 +666,10 @@ async def resync_unit(
     spec: DeploymentUnitSpec,
     status: DeploymentUnitStatus,
     generation: int,
-) -> tuple[DeploymentUnitStatus, str] | None:
+) -> tuple[DeploymentUnitStatus, str, str] | None:
     """A deployed unit that its engine lacks (never pushed, or vanished): push its snapshot and
-    return the status to write with an Event's message; None when nothing is to be done."""
+    return the status to write with an Event's reason and message; None when nothing is to be
+    done."""
     meta = body["metadata"]
     namespace = meta["namespace"]
     bound = binding(ctx, namespace, spec, status)
@@ -792,7 +689,7 @@ async def _push_again(
     spec: DeploymentUnitSpec,
     status: DeploymentUnitStatus,
     generation: int,
-) -> tuple[DeploymentUnitStatus, str] | None:
+) -> tuple[DeploymentUnitStatus, str, str] | None:
     assert status.job is not None
     engine = await ctx.client(namespace, name)
     sync = status.engine
@@ -800,19 +697,31 @@ async def _push_again(
         ctx.count("get")
         if await engine.client.deployment(sync.deployment_id) is not None:
             return None
-        why = f"Deployment {sync.deployment_id} vanished from ProcessEngine '{name}'; pushed again."
+        reason = "EngineDeploymentRestored"
+        why = f"Deployment {sync.deployment_id} vanished from ProcessEngine '{name}'; pushed again"
     else:
-        why = f"Pushed to ProcessEngine '{name}', the namespace's default engine."
+        reason = "PushedToDefaultEngine"
+        why = f"Pushed to ProcessEngine '{name}', the namespace's default engine"
     content = await content_from_snapshots(ctx.kube, namespace, status)
     if content is None:
         return None
     deployment = NewDeployment(
         name=decide.pushed_name(spec),
         source=spec.source,
-        tenant_id=pushed_tenant(spec, engine.spec),
+        tenant_id=decide.pushed_tenant(spec, engine.spec),
         resources=tuple(NewResource(name=c.name, content=c.content) for c in content),
     )
-    ctx.count("create")
-    answer = await engine.client.create_deployment(deployment)
-    new_sync = engine_sync(name, status.job, answer, _created_definitions(answer))
-    return decide.synced_status(status, new_sync, generation, now()), why
+    # A push of an earlier resync that was not recorded (the operator died) is taken, not
+    # repeated: the engine then holds the unit once.
+    found = await find_push(
+        ctx, namespace, engine.client, deployment, status.deployment_time or ctx.active_since
+    )
+    if found is not None:
+        new_sync = await _sync_of(ctx, engine.client, name, status.job, found)
+    else:
+        ctx.count("create")
+        answer = await engine.client.create_deployment(deployment)
+        ctx.claimed.add(answer.id)
+        new_sync = engine_sync(name, status.job, answer, _created_definitions(answer))
+    why += f" as deployment {new_sync.deployment_id}."
+    return decide.synced_status(status, new_sync, generation, now()), reason, why

@@ -664,6 +664,6 @@ async def resync_with_engine(ctx: UnitsContext, ref: ObjectRef) -> None:
         )
         if found is None:
             return
-        new, why = found
+        new, reason, why = found
         await _write(ctx, body, status, new)
-        ctx.spawn(ctx.kube.events.post(body, "Normal", "EngineResynced", why))
+        ctx.spawn(ctx.kube.events.post(body, "Normal", reason, why))

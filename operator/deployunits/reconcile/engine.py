@@ -5,7 +5,7 @@ engine is the authority on what it accepts and on ids and versions. The function
 what the engine answered into the unit's next status; the I/O is in operations/.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -22,6 +22,7 @@ from deployunits.models.deploymentunit import (
     EngineSync,
     Job,
 )
+from deployunits.models.processengine import ProcessEngineSpec, ProcessEngineStatus
 from deployunits.reconcile.deploymentunit import (
     ContentProblem,
     UnitReason,
@@ -378,12 +379,133 @@ def undeploy_refused_status(
     )
 
 
-def vanished(status: DeploymentUnitStatus | None, found: bool) -> bool:
-    """Drift: a deployed, synced unit whose engine deployment is no longer there."""
-    return (
-        status is not None
-        and status.status is DeploymentStatus.DEPLOYED
-        and status.engine is not None
-        and status.engine.deployment_id is not None
-        and not found
+# -- the ProcessEngine and its units ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitEntry:
+    """A unit as the engines' resync sees it (from the operator's watch-fed index)."""
+
+    name: str
+    engine_ref: str | None
+    #: The engine its status records, and that engine's deployment id.
+    engine: str | None
+    deployment_id: str | None
+    status: str | None
+    deleting: bool
+
+
+def pushed_tenant(spec: DeploymentUnitSpec, engine: ProcessEngineSpec) -> str | None:
+    """The tenant the deployment gets in the engine: the unit's, else the engine's default."""
+    return spec.tenant_id or engine.tenant_id
+
+
+@dataclass(frozen=True)
+class EngineObservation:
+    """What one look at the engine found."""
+
+    version: str | None = None
+    deployment_ids: frozenset[str] = frozenset()
+    problem: str | None = None
+    temporary: bool = True
+
+
+def engine_status(
+    current: ProcessEngineStatus | None,
+    seen: EngineObservation,
+    url: str,
+    synced: int,
+    unmanaged: int | None,
+    generation: int,
+    at: datetime,
+) -> ProcessEngineStatus:
+    """The ProcessEngine's status from one look at the engine (pure)."""
+    base = current or ProcessEngineStatus()
+    conditions = base.conditions
+    if seen.version is not None:
+        changes: list[tuple[ConditionType, cond.ConditionStatus, str, str]] = [
+            (
+                ConditionType.READY,
+                "True",
+                "EngineAnswers",
+                f"Camunda 7 engine {seen.version} answers at {url}.",
+            ),
+            (ConditionType.RECONCILING, "False", "EngineAnswers", ""),
+            (ConditionType.STALLED, "False", "EngineAnswers", ""),
+        ]
+    else:
+        message = seen.problem or "the engine does not answer"
+        changes = [
+            (ConditionType.READY, "False", "EngineUnreachable", message),
+            (
+                ConditionType.RECONCILING,
+                "True" if seen.temporary else "False",
+                "EngineUnreachable",
+                message if seen.temporary else "",
+            ),
+            (
+                ConditionType.STALLED,
+                "False" if seen.temporary else "True",
+                "EngineRefusesTheOperator",
+                "" if seen.temporary else message,
+            ),
+        ]
+    for type_, value, reason, text in changes:
+        conditions = cond.set_condition(
+            conditions, type_, value, reason, text, generation=generation, at=at
+        )
+    return base.model_copy(
+        update={
+            "observed_generation": generation,
+            "engine_version": seen.version or base.engine_version,
+            "deployments": synced,
+            "unmanaged_deployments": unmanaged
+            if unmanaged is not None
+            else base.unmanaged_deployments,
+            "conditions": conditions,
+        }
     )
+
+
+def bound_units(
+    engine: str, default: bool, units: Iterable[UnitEntry]
+) -> tuple[list[UnitEntry], set[str]]:
+    """The units this engine serves (by reference, record, or as the default), and the engine
+    deployment ids they own."""
+    served, owned = [], set()
+    for unit in units:
+        if unit.engine == engine and unit.deployment_id:
+            owned.add(unit.deployment_id)
+        if (
+            unit.engine_ref == engine
+            or unit.engine == engine
+            or (default and unit.engine_ref is None and unit.engine is None)
+        ):
+            served.append(unit)
+    return served, owned
+
+
+class ResyncAction(StrEnum):
+    """What an engine's resync does with one of its units."""
+
+    NOTHING = "Nothing"
+    #: Deployed but not in the engine: never pushed (a default engine created later), or its
+    #: deployment vanished (drift).
+    PUSH = "Push"
+    #: A job waits for the engine (it was unreachable): the unit's pass runs again.
+    RETRY = "Retry"
+    #: An undeploy or deletion the engine refused: tried again (the policy may have changed).
+    RETRY_UNDEPLOY = "RetryUndeploy"
+
+
+def resync_action(unit: UnitEntry, in_engine: frozenset[str]) -> ResyncAction:
+    """What the engine's resync does with the unit, given the deployment ids the engine has."""
+    if unit.deleting or unit.status == DeploymentStatus.UNDEPLOY_FAILED.value:
+        return ResyncAction.RETRY_UNDEPLOY
+    if unit.status == DeploymentStatus.DEPLOYED.value and (
+        unit.deployment_id is None or unit.deployment_id not in in_engine
+    ):
+        return ResyncAction.PUSH
+    if unit.status == DeploymentStatus.DEPLOYING.value:
+        return ResyncAction.RETRY
+    return ResyncAction.NOTHING
