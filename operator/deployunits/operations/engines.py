@@ -44,7 +44,12 @@ from deployunits.models.deploymentunit import (
     EngineSync,
     Job,
 )
-from deployunits.models.processengine import DeletePolicy, ProcessEngineSpec, ProcessEngineStatus
+from deployunits.models.processengine import (
+    DeletePolicy,
+    KeySelector,
+    ProcessEngineSpec,
+    ProcessEngineStatus,
+)
 from deployunits.reconcile import engine as decide
 from deployunits.reconcile.deploymentunit import ContentProblem, NamedContent
 
@@ -79,13 +84,12 @@ class EnginesContext:
     claimed: set[str] = field(default_factory=set)
     #: Units whose failed undeploy is tried again (the engine's resync, not every event).
     retry_undeploy: set[Ref] = field(default_factory=set)
-    #: Engine calls made, by operation (for the benchmark's calls per unit).
-    calls: dict[str, int] = field(default_factory=dict)
     _engines: dict[Ref, _Engine] = field(default_factory=dict)
     _index: Mapping[tuple[str], Iterable[decide.EngineCandidate]] | None = None
     _units: Mapping[tuple[str], Iterable[decide.UnitEntry]] | None = None
     _due: dict[Ref, float] = field(default_factory=dict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _loop: "asyncio.Task[None] | None" = None
 
     def bind_indexes(
         self,
@@ -106,8 +110,7 @@ class EnginesContext:
         return list((index.get((namespace,)) or ()) if index is not None else ())
 
     def count(self, call: str, times: int = 1) -> None:
-        """Record engine calls (the metric tells the calls per unit; see bench/)."""
-        self.calls[call] = self.calls.get(call, 0) + times
+        """Record engine calls (deployunits_engine_calls_total: the calls per unit)."""
         if self.metrics is not None:
             self.metrics.engine_calls.labels(call).inc(times)
 
@@ -123,10 +126,9 @@ class EnginesContext:
             asyncio.get_running_loop().create_task(engine.client.close())
 
     def forget(self, ref: Ref) -> None:
+        """The ProcessEngine is gone: no more resyncs, and its client is closed."""
         self._due.pop(ref, None)
-        engine = self._engines.pop(ref, None)
-        if engine is not None:
-            asyncio.get_running_loop().create_task(engine.client.close())
+        self.forget_client(ref)
 
     async def client(self, namespace: str, name: str, *, fresh: bool = False) -> _Engine:
         """The engine's client, built from its spec and Secret (read again when `fresh`)."""
@@ -161,13 +163,16 @@ class EnginesContext:
             await known.client.close()
         return engine
 
-    async def _ca_bundle(self, namespace: str, secret_ref: Any, config_map_ref: Any) -> str:
+    async def _ca_bundle(
+        self, namespace: str, secret_ref: KeySelector | None, config_map_ref: KeySelector | None
+    ) -> str:
         if secret_ref is not None:
             secret = await self.kube.secrets.find(namespace, secret_ref.name)
             value = _secret_data(secret or {}).get(secret_ref.key)
             where = f"Secret {secret_ref.name}"
             key = secret_ref.key
         else:
+            assert config_map_ref is not None  # the CRD's rule: exactly one of the two
             try:
                 found = await self.kube.config_maps.get(namespace, config_map_ref.name)
             except ApiError as error:
@@ -192,10 +197,35 @@ class EnginesContext:
 
     def start(self, *, sync_unit: "UnitAction", retry_unit: "UnitAction") -> None:
         """Start the resync loop (stopped by close())."""
-        self._loop_task = asyncio.create_task(run_resyncs(self, self.known, sync_unit, retry_unit))
+        self._loop = asyncio.create_task(self._resyncs(sync_unit, retry_unit))
+
+    async def _resyncs(self, sync_unit: "UnitAction", retry_unit: "UnitAction") -> None:
+        """Reconcile each known ProcessEngine when it is due (every resyncSeconds, or at once
+        when it changed), one at a time; runs for the life of the operator."""
+        loop = asyncio.get_running_loop()
+        while True:
+            for ref in self.known():
+                due = self._due.setdefault(ref, 0.0)
+                if due > loop.time():
+                    continue
+                try:
+                    wait = await reconcile_engine(self, ref, sync_unit, retry_unit)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("Resync of ProcessEngine %s/%s failed.", *ref)
+                    wait = 10.0
+                if wait is not None:
+                    self._due[ref] = loop.time() + wait
+            self._wake.clear()
+            next_due = min(self._due.values(), default=loop.time() + 5.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._wake.wait(), max(0.2, min(5.0, next_due - loop.time()))
+                )
 
     async def close(self) -> None:
-        task = getattr(self, "_loop_task", None)
+        task = self._loop
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -608,38 +638,6 @@ async def _observe(ctx: EnginesContext, ref: Ref) -> decide.EngineObservation:
         return decide.EngineObservation(problem=str(error), temporary=False)
     except EngineUnavailable as error:
         return decide.EngineObservation(problem=str(error), temporary=True)
-
-
-async def run_resyncs(
-    ctx: EnginesContext,
-    engines: Callable[[], Iterable[Ref]],
-    sync_unit: UnitAction,
-    retry_unit: UnitAction,
-) -> None:
-    """Reconcile each known ProcessEngine when it is due (every resyncSeconds, or at once
-    when it changed); runs for the life of the operator."""
-    loop = asyncio.get_running_loop()
-    while True:
-        at = loop.time()
-        for ref in list(engines()):
-            due = ctx._due.setdefault(ref, 0.0)
-            if due > at:
-                continue
-            ctx._due[ref] = at + 5.0
-            try:
-                wait = await reconcile_engine(ctx, ref, sync_unit, retry_unit)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("Resync of ProcessEngine %s/%s failed.", *ref)
-                wait = 10.0
-            if wait is not None:
-                ctx._due[ref] = loop.time() + wait
-        ctx._wake.clear()
-        next_due = min(ctx._due.values(), default=at + 5.0)
-        with_timeout = max(0.2, min(5.0, next_due - loop.time()))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ctx._wake.wait(), with_timeout)
 
 
 # -- a deployed unit brought to its engine outside a deploy job ------------------------------
