@@ -1,14 +1,23 @@
 """Bound units reach a real Camunda 7 engine: push, refusal, credentials, undeploy, drift, once.
 
+Matrix: an inline unit's bytes and versions in the engine (one create, no look-up); an unbound
+unit stays stored only; a schema-invalid BPMN refused with the engine's line and column; wrong
+credentials (engine Stalled, unit Reconciling, nothing shown of the secret), then fixed; undeploy
+with a running instance under KeepInstances refused, then Cascade; deletion deletes the engine's
+deployment; a deployment deleted in the engine restored within one resync; a default engine
+created later receives the namespace's units; a push recorded nowhere found rather than repeated;
+kill -9 of the operator during a burst leaves no duplicate; adoption of an engine's deployment.
+
 Each test has its own namespace with a Secret and a ProcessEngine pointing at the session's
 engine (basic auth on); the operator is the session's subprocess, which reaches the engine on
 loopback like any client.
 """
 
 import base64
+import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +25,14 @@ import pytest
 from deployunits.engines import Camunda7Client, NewDeployment, NewResource
 from devcluster.processes import OperatorProcess, wait_for
 from tests.support.cluster import Cluster, condition
-from tests.support.engine import RunningEngine, add_engine, add_unit, call, user_task_process
+from tests.support.engine import (
+    RunningEngine,
+    add_engine,
+    add_unit,
+    call,
+    camunda7_engine,
+    user_task_process,
+)
 from tests.support.metrics import scrape
 from tests.support.models import bpmn
 
@@ -330,3 +346,73 @@ class TestExactlyOnce:
             unit = cluster.get("du", name, namespace)
             found = engine_deployments(camunda7, f"{namespace}-{name}")
             assert [d.id for d in found] == [unit["status"]["engine"]["deploymentId"]], name
+
+
+@pytest.fixture(scope="module")
+def empty_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEngine]:
+    """An engine of its own: adoption imports every deployment no unit owns, and the session's
+    engine holds those of every other test."""
+    with camunda7_engine(tmp_path_factory.mktemp("empty-engine")) as engine:
+        yield engine
+
+
+class TestAdoption:
+    def test_a_deployment_no_unit_owns_is_imported_once_as_a_unit(
+        self,
+        cluster: Cluster,
+        operator: OperatorProcess,
+        namespace: str,
+        empty_engine: RunningEngine,
+    ) -> None:
+        content = user_task_process("legacy")
+        before = call(
+            empty_engine.connection(),
+            lambda client: client.create_deployment(
+                NewDeployment(
+                    name="legacy",
+                    source="before-deployunits",
+                    resources=(NewResource(name="legacy.bpmn", content=content),),
+                )
+            ),
+        )
+        add_engine(cluster, namespace, empty_engine, resync=5)
+        cluster.kubectl(
+            "patch",
+            "pe",
+            "camunda",
+            "-n",
+            namespace,
+            "--type=merge",
+            "-p",
+            '{"spec":{"adoptExisting":true}}',
+        )
+        name = f"adopted-{before.id}"
+        wait_for(
+            lambda: (
+                cluster.kubectl("get", "du", name, "-n", namespace, check=False).returncode == 0
+            ),
+            timeout=60,
+            what="the adopted unit",
+        )
+        unit = cluster.wait_condition(name, namespace, "EngineSynced", operator)
+        assert unit["metadata"]["labels"]["bpm.deployunits.io/adopted"] == "camunda"
+        assert unit["spec"]["name"] == "legacy"
+        assert unit["spec"]["source"] == "before-deployunits"
+        status = unit["status"]
+        assert status["engine"]["deploymentId"] == before.id
+        [resource] = status["resources"]
+        assert resource["name"] == "legacy.bpmn"
+        assert resource["sha256"] == hashlib.sha256(content).hexdigest()
+        [definition] = status["definitions"]
+        assert (definition["key"], definition["version"]) == ("legacy", 1)
+        # Imported, not deployed again: the engine holds the one deployment it had.
+        assert [d.id for d in call(empty_engine.connection(), lambda c: c.deployments())] == [
+            before.id
+        ]
+        wait_for(
+            lambda: (
+                cluster.get("pe", "camunda", namespace)["status"].get("unmanagedDeployments") == 0
+            ),
+            timeout=30,
+            what="no unmanaged deployment left",
+        )

@@ -4,7 +4,7 @@ Binding by name, by record and by namespace default (none, one, two); when a pus
 up first; which engine deployments may be the unit's push and which one is; the engine's ids and
 versions in the unit's definitions; refusals with line and column; an unreachable engine; an
 undeploy the engine refuses; what an engine's resync does with each unit (drift, a default
-engine created later, retries), and the engine's own status.
+engine created later, retries), the engine's own status, and what an adopted deployment becomes.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -41,6 +41,8 @@ from deployunits.reconcile.engine import (
     ResyncAction,
     SyncReason,
     UnitEntry,
+    adopted_unit,
+    adopted_unit_name,
     bind,
     bound_units,
     describe_problems,
@@ -130,6 +132,7 @@ class TestLookup:
         [
             (T1, 1, False, False),  # first seen by this process: the happy path
             (T0 - timedelta(seconds=1), 1, False, True),  # older than this process
+            (T0, 1, False, True),  # created in the second this process started (times are whole)
             (T1, 2, False, True),  # a later job of the unit
             (T1, 1, True, True),  # this process tried already (a timeout hides a success)
         ],
@@ -435,3 +438,32 @@ class TestResync:
         conditions = {c.type: c for c in down.conditions}
         assert conditions[ConditionType.RECONCILING].status == "True"
         assert conditions[ConditionType.STALLED].status == "False"
+
+
+class TestAdoption:
+    def test_an_engine_deployment_is_imported_under_a_name_its_id_gives(self) -> None:
+        assert adopted_unit_name("4F1C-99aa") == "adopted-4f1c-99aa"
+        assert adopted_unit_name("a:b") is None
+        assert adopted_unit_name("x" * 250) is None
+
+    def test_the_imported_unit_is_bound_labelled_and_holds_the_engine_s_content(self) -> None:
+        seen = EngineDeploymentSeen("d-1", "legacy", "old-ci", "t1", T0)
+        unit = adopted_unit("camunda", "adopted-d-1", seen, [("a.bpmn", "a" * 64)])
+        assert unit is not None
+        manifest = unit.manifest()
+        assert manifest["metadata"]["labels"] == {"bpm.deployunits.io/adopted": "camunda"}
+        assert manifest["metadata"]["annotations"] == {"bpm.deployunits.io/adopted-from": "d-1"}
+        assert manifest["spec"] == {
+            "deploymentId": "d-1",
+            "name": "legacy",
+            "source": "old-ci",
+            "tenantId": "t1",
+            "engineRef": {"name": "camunda"},
+            "resources": {"snapshots": [{"name": "a.bpmn", "sha256": "a" * 64}]},
+        }
+
+    def test_a_deployment_a_unit_cannot_carry_is_left_alone(self) -> None:
+        empty = EngineDeploymentSeen("d-1", "legacy", None, None, T0)
+        assert adopted_unit("camunda", "adopted-d-1", empty, []) is None
+        odd_tenant = EngineDeploymentSeen("d-1", "legacy", None, "a tenant with spaces", T0)
+        assert adopted_unit("camunda", "adopted-d-1", odd_tenant, [("a.bpmn", "a" * 64)]) is None

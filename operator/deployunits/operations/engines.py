@@ -88,6 +88,8 @@ class EnginesContext:
     _index: Mapping[tuple[str], Iterable[decide.EngineCandidate]] | None = None
     _units: Mapping[tuple[str], Iterable[decide.UnitEntry]] | None = None
     _due: dict[Ref, float] = field(default_factory=dict)
+    #: Deployments each engine's previous resync found unmanaged (adoption waits for two).
+    _unmanaged: dict[Ref, frozenset[str]] = field(default_factory=dict)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _loop: "asyncio.Task[None] | None" = None
 
@@ -109,6 +111,20 @@ class EnginesContext:
         index = self._units
         return list((index.get((namespace,)) or ()) if index is not None else ())
 
+    def owned_anywhere(self) -> set[str]:
+        """Engine deployment ids any unit records, in any namespace (engines are shared, and
+        their ids are unique): what is not among them is unmanaged. A scan of the index, once
+        per resync."""
+        index = self._units
+        if index is None:
+            return set()
+        return {
+            unit.deployment_id
+            for key in list(index)
+            for unit in index.get(key) or ()
+            if unit.deployment_id
+        }
+
     def count(self, call: str, times: int = 1) -> None:
         """Record engine calls (deployunits_engine_calls_total: the calls per unit)."""
         if self.metrics is not None:
@@ -128,6 +144,7 @@ class EnginesContext:
     def forget(self, ref: Ref) -> None:
         """The ProcessEngine is gone: no more resyncs, and its client is closed."""
         self._due.pop(ref, None)
+        self._unmanaged.pop(ref, None)
         self.forget_client(ref)
 
     async def client(self, namespace: str, name: str, *, fresh: bool = False) -> _Engine:
@@ -371,8 +388,22 @@ async def push(
         assert status is not None and status.engine is not None
         return PushOutcome(name, sync=status.engine)
     key = (namespace, meta["name"], job.identifier)
+    adopted = (meta.get("annotations") or {}).get(constants.ADOPTED_FROM_ANNOTATION)
     try:
         engine = await ctx.client(namespace, name)
+        if adopted and (status is None or status.engine is None or not status.engine.job):
+            # Imported from the engine: its deployment is the unit's, never pushed again.
+            ctx.count("get")
+            existing = await engine.client.deployment(adopted)
+            if existing is not None:
+                seen = decide.EngineDeploymentSeen(
+                    existing.id,
+                    existing.name,
+                    existing.source,
+                    existing.tenant_id,
+                    existing.deployment_time,
+                )
+                return PushOutcome(name, sync=await _sync_of(ctx, engine.client, name, job, seen))
         deployment = NewDeployment(
             name=decide.pushed_name(spec),
             source=spec.source,
@@ -577,8 +608,11 @@ async def reconcile_engine(
     )
     seen = await _observe(ctx, ref)
     units = ctx.units_of(namespace)
-    served, owned = decide.bound_units(name, default, units)
+    served, _ = decide.bound_units(name, default, units)
     synced = sum(1 for u in served if u.engine == name and u.deployment_id)
+    owned = ctx.owned_anywhere()
+    # Ids the index shows on their units need no claim of this process any more.
+    ctx.claimed -= owned
     unmanaged = len(seen.deployment_ids - owned) if seen.version is not None else None
     new = decide.engine_status(
         current,
@@ -599,6 +633,13 @@ async def reconcile_engine(
             return None
     if seen.version is None:
         return float(spec.resync_seconds)
+    if spec.adopt_existing:
+        # Only what two resyncs in a row found unmanaged: a push whose answer is still on its
+        # way (its unit records it seconds later) is never taken for a stranger.
+        now_unmanaged = frozenset(seen.deployment_ids - owned - ctx.claimed)
+        before = ctx._unmanaged.get(ref, frozenset())
+        ctx._unmanaged[ref] = now_unmanaged
+        await adopt(ctx, ref, sorted(now_unmanaged & before))
     for unit in served:
         unit_ref = (namespace, unit.name)
         action = decide.resync_action(unit, seen.deployment_ids)
@@ -638,6 +679,56 @@ async def _observe(ctx: EnginesContext, ref: Ref) -> decide.EngineObservation:
         return decide.EngineObservation(problem=str(error), temporary=False)
     except EngineUnavailable as error:
         return decide.EngineObservation(problem=str(error), temporary=True)
+
+
+#: Deployments imported per resync at most (each costs a few engine and API server calls).
+ADOPTIONS_PER_RESYNC = 20
+
+
+async def adopt(ctx: EnginesContext, ref: Ref, unmanaged: Sequence[str]) -> None:
+    """Import deployments no unit owns, once each, as DeploymentUnits bound to the engine: the
+    content read from the engine and stored as snapshots, labelled as adopted. The unit's pass
+    then takes the engine's deployment as its own (see push), so nothing is deployed twice."""
+    namespace, name = ref
+    engine = await ctx.client(namespace, name)
+    adopted = 0
+    for deployment_id in unmanaged:
+        if adopted >= ADOPTIONS_PER_RESYNC:
+            break
+        unit_name = decide.adopted_unit_name(deployment_id)
+        if unit_name is None or await ctx.kube.units.find(namespace, unit_name) is not None:
+            continue
+        try:
+            ctx.count("get")
+            found = await engine.client.deployment(deployment_id)
+            if found is None:
+                continue
+            ctx.count("resources")
+            resources = await engine.client.resources(deployment_id)
+            contents = []
+            for resource in resources:
+                ctx.count("data")
+                contents.append(
+                    (resource.name, await engine.client.resource_data(deployment_id, resource.id))
+                )
+        except EngineError as error:
+            logger.warning("Adopting deployment %s of %s/%s failed: %s", deployment_id, *ref, error)
+            continue
+        seen = decide.EngineDeploymentSeen(
+            found.id, found.name, found.source, found.tenant_id, found.deployment_time
+        )
+        unit = decide.adopted_unit(name, unit_name, seen, [(n, sha256_hex(c)) for n, c in contents])
+        if unit is None:
+            continue
+        for _, content in contents:
+            await ctx.kube.snapshots.create(namespace, sha256_hex(content), content)
+        try:
+            await ctx.kube.units.create(namespace, unit)
+        except ApiError as error:
+            if not error.conflict:
+                raise
+        adopted += 1
+        logger.info("Adopted deployment %s of %s/%s as unit %s.", deployment_id, *ref, unit_name)
 
 
 # -- a deployed unit brought to its engine outside a deploy job ------------------------------

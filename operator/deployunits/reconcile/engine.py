@@ -5,22 +5,30 @@ engine is the authority on what it accepts and on ids and versions. The function
 what the engine answered into the unit's next status; the I/O is in operations/.
 """
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from pydantic import ValidationError
+
+from deployunits import constants
 from deployunits.models import conditions as cond
 from deployunits.models.conditions import ConditionType
 from deployunits.models.deploymentunit import (
     Definition,
     DeploymentStatus,
+    DeploymentUnit,
     DeploymentUnitSpec,
     DeploymentUnitStatus,
     EngineDefinition,
     EngineProblem,
+    EngineRef,
     EngineSync,
     Job,
+    ResourceSources,
+    SnapshotRef,
 )
 from deployunits.models.processengine import ProcessEngineSpec, ProcessEngineStatus
 from deployunits.reconcile.deploymentunit import (
@@ -123,9 +131,10 @@ def needs_lookup(
     hide a success), a unit older than this process's first pass (an earlier process may have
     pushed and died before writing the status), or a later job of a unit (its start is not
     recorded) is looked up before pushing again; a unit first seen after this process became
-    active costs no look-up.
+    active costs no look-up. The API server's times are whole seconds: a unit created in the
+    second this process became active may be older than it, and is looked up.
     """
-    return attempted_here or generation > 1 or created < active_since
+    return attempted_here or generation > 1 or created <= active_since
 
 
 @dataclass(frozen=True)
@@ -509,3 +518,50 @@ def resync_action(unit: UnitEntry, in_engine: frozenset[str]) -> ResyncAction:
     if unit.status == DeploymentStatus.DEPLOYING.value:
         return ResyncAction.RETRY
     return ResyncAction.NOTHING
+
+
+def adopted_unit_name(deployment_id: str) -> str | None:
+    """The name of the unit an engine deployment is imported as (None: the id cannot name one)."""
+    name = f"adopted-{deployment_id.lower()}"
+    if len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
+        return None
+    return name
+
+
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def adopted_unit(
+    engine: str, unit_name: str, found: EngineDeploymentSeen, resources: Sequence[tuple[str, str]]
+) -> DeploymentUnit | None:
+    """The unit an engine deployment no unit owns is imported as: bound to the engine, its
+    content as snapshots (name, sha256), labelled as adopted (None: it holds no resource, or
+    its name, source or tenant are not what a unit may carry)."""
+    if not resources:
+        return None
+    try:
+        return _adopted(engine, unit_name, found, resources)
+    except ValidationError:
+        return None
+
+
+def _adopted(
+    engine: str, unit_name: str, found: EngineDeploymentSeen, resources: Sequence[tuple[str, str]]
+) -> DeploymentUnit:
+    return DeploymentUnit(
+        metadata={
+            "name": unit_name,
+            "labels": {constants.ADOPTED_LABEL: engine},
+            "annotations": {constants.ADOPTED_FROM_ANNOTATION: found.id},
+        },
+        spec=DeploymentUnitSpec(
+            deployment_id=found.id,
+            name=found.name or None,
+            source=found.source or None,
+            tenant_id=found.tenant_id or None,
+            engine_ref=EngineRef(name=engine),
+            resources=ResourceSources(
+                snapshots=[SnapshotRef(name=name, sha256=sha) for name, sha in resources]
+            ),
+        ),
+    )
