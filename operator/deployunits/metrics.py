@@ -34,6 +34,13 @@ class OperatorMetrics:
             registry=self.registry,
         )
 
+        self.engine_calls = Counter(
+            "deployunits_engine_calls_total",
+            "Calls to process engines by what they were for (create, lookup, delete, ...).",
+            ["call"],
+            registry=self.registry,
+        )
+
     def watch_units(
         self, states: Callable[[], Mapping[tuple[str, ...], Iterable[object]] | None]
     ) -> None:

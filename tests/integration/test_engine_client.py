@@ -10,10 +10,8 @@ secret never shown), nothing listening or an engine that does not answer (unavai
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import traceback
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,7 +23,6 @@ from deployunits.engines import (
     BasicAuth,
     BearerToken,
     Camunda7Client,
-    Camunda7Connection,
     EngineError,
     EngineNotFound,
     EngineRefused,
@@ -36,36 +33,10 @@ from deployunits.engines import (
 )
 from devcluster.plane import free_port
 from tests.support.cluster import unique_name
-from tests.support.engine import RunningEngine
+from tests.support.engine import RunningEngine, call, user_task_process
 
 SAMPLES = Path(__file__).resolve().parents[1] / "unit" / "samples"
 T = TypeVar("T")
-
-
-def call(connection: Camunda7Connection, action: Callable[[Camunda7Client], Awaitable[T]]) -> T:
-    """Run one action with a fresh client (each test owns its event loop)."""
-
-    async def run() -> T:
-        async with Camunda7Client(connection) as client:
-            return await action(client)
-
-    return asyncio.run(run())
-
-
-def user_task_process(key: str) -> bytes:
-    """A process that waits in a user task, so that its instances keep running."""
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d-{key}"
-             targetNamespace="http://deployunits.io/test">
-  <process id="{key}" isExecutable="true">
-    <startEvent id="start"/>
-    <sequenceFlow id="toWait" sourceRef="start" targetRef="wait"/>
-    <userTask id="wait" name="Wait"/>
-    <sequenceFlow id="toEnd" sourceRef="wait" targetRef="end"/>
-    <endEvent id="end"/>
-  </process>
-</definitions>
-""".encode()
 
 
 def push(engine: RunningEngine, *resources: tuple[str, bytes], **fields: Any) -> Any:

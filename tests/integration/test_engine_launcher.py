@@ -1,9 +1,11 @@
 """`make run`'s Camunda 7 engine: started beside operator and shim, shown, and never left behind.
 
 Matrix: `deployunits-devcluster run` starts the engine with basic auth on, prints its URL once
-it answers, and stops it on Ctrl-C (the gateway then finds it unavailable); an engine whose
-parent is killed with SIGKILL dies too; without credentials the REST API is open, and an engine
-started again comes back on the same URL with its data lost.
+it answers, makes it the default ProcessEngine of a namespace (the sample unit reaches it, and
+the banner's curl starts the sample process there), and stops it on Ctrl-C (the gateway then
+finds it unavailable); an engine whose parent is killed with SIGKILL dies too; without
+credentials the REST API is open, and an engine started again comes back on the same URL with
+its data lost.
 """
 
 import asyncio
@@ -75,6 +77,8 @@ def test_run_starts_the_engine_shows_it_and_stops_it(cluster: Cluster, tmp_path:
             str(free_port()),
             "--engine-port",
             str(engine_port),
+            "--engine-namespace",
+            "engine-run-test",
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -92,6 +96,25 @@ def test_run_starts_the_engine_shows_it_and_stops_it(cluster: Cluster, tmp_path:
             shown.append(line)
         assert _status(f"{url}/version") == 401
         assert _status(f"{url}/version", "demo:demo") == 200
+        # The namespace's default engine is the started one: the sample unit reaches it, and
+        # the banner's curl starts an instance of the sample process there.
+        cluster.kubectl(
+            "apply", "-n", "engine-run-test", "-f", str(REPO / "manifests/samples/inline-unit.yaml")
+        )
+        waited = cluster.kubectl(
+            "wait",
+            "--for=condition=EngineSynced",
+            "--timeout=90s",
+            "du/hello-inline",
+            "-n",
+            "engine-run-test",
+            check=False,
+        )
+        assert waited.returncode == 0, waited.stderr + (tmp_path / "operator.log").read_text()
+        [at] = [n for n, line in enumerate(shown) if "/process-definition/key/hello/start" in line]
+        start = shown[at - 1] + shown[at]  # the banner's two lines, joined by the shell
+        started = subprocess.run(start, shell=True, capture_output=True, text=True, check=True)
+        assert '"definitionId":"hello:' in started.stdout, started.stdout
     finally:
         launcher.send_signal(signal.SIGINT)
         rest, _ = launcher.communicate(timeout=60)

@@ -13,8 +13,10 @@ Matrix:
 - shim: /healthz and /readyz answer 200; a caller with the view role counts deployments over
   REST (TokenReview and SubjectAccessReview through system:auth-delegator), a caller without
   rights gets 403 and no token 401; the shim's log shows no refused request;
-- the account may do what the processes need (kubectl auth can-i) and nothing of a list of
-  things it must not (Secrets, Pods, RBAC, updates, impersonation).
+- operator: a unit bound to a ProcessEngine (credentials in a Secret) reaches the real engine;
+- the account may do what the processes need (kubectl auth can-i; a Secret only by name) and
+  nothing of a list of things it must not (listing Secrets, Pods, RBAC, updates,
+  impersonation).
 """
 
 import json
@@ -35,6 +37,8 @@ from devcluster.binaries import BinariesUnavailable
 from devcluster.plane import die_with_parent, free_port
 from devcluster.processes import OperatorProcess, wait_for
 from tests.support.cluster import Cluster, embedded_cluster
+from tests.support.engine import RunningEngine, add_engine, add_unit, call
+from tests.support.models import bpmn
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_NAMESPACE = "deployunits-system"
@@ -192,8 +196,13 @@ _REFUSED = re.compile(r"\b403\b|forbidden|not enough permissions", re.IGNORECASE
 
 
 def refused_requests(log: str) -> list[str]:
-    """Log lines that tell of a request the API server refused (403)."""
-    return [line for line in log.splitlines() if _REFUSED.search(line)]
+    """Log lines that tell of a request the API server refused (403) for want of a right (an
+    Event in a namespace being deleted is refused for that, not for RBAC)."""
+    return [
+        line
+        for line in log.splitlines()
+        if _REFUSED.search(line) and "because it is being terminated" not in line
+    ]
 
 
 def test_token_authenticates_as_the_service_account(installed: Installed) -> None:
@@ -276,6 +285,23 @@ spec:
             ).stdout
         )["items"]
         assert snapshots, "no snapshot ConfigMap was written"
+        refused = refused_requests(account_operator.log.read_text(errors="replace"))
+        assert not refused, "\n".join(refused)
+
+    def test_a_bound_unit_reaches_its_engine(
+        self,
+        installed: Installed,
+        account_operator: OperatorProcess,
+        namespace: str,
+        camunda7: RunningEngine,
+    ) -> None:
+        cluster = installed.cluster
+        add_engine(cluster, namespace, camunda7)
+        cluster.wait_condition("camunda", namespace, "Ready", account_operator, kind="pe")
+        add_unit(cluster, namespace, "bound", {"bound.bpmn": bpmn("sa_bound").encode()})
+        unit = cluster.wait_condition("bound", namespace, "EngineSynced", account_operator)
+        deployment_id = unit["status"]["engine"]["deploymentId"]
+        assert call(camunda7.connection(), lambda c: c.deployment(deployment_id)) is not None
         refused = refused_requests(account_operator.log.read_text(errors="replace"))
         assert not refused, "\n".join(refused)
 
@@ -381,6 +407,11 @@ NEEDED = [
     ("create", "configmaps"),
     ("create", "events"),
     ("get", "namespaces"),
+    ("list", "processengines.bpm.deployunits.io"),
+    ("watch", "processengines.bpm.deployunits.io"),
+    ("get", "processengines.bpm.deployunits.io"),
+    ("patch", "processengines.bpm.deployunits.io/status"),
+    ("get", "secrets"),
     ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
     ("create", "tokenreviews.authentication.k8s.io"),
     ("create", "subjectaccessreviews.authorization.k8s.io"),
@@ -388,8 +419,11 @@ NEEDED = [
 
 #: What it must not be able to do.
 REFUSED = [
-    ("get", "secrets"),
     ("list", "secrets"),
+    ("watch", "secrets"),
+    ("create", "secrets"),
+    ("update", "processengines.bpm.deployunits.io"),
+    ("delete", "processengines.bpm.deployunits.io"),
     ("create", "pods"),
     ("create", "pods/exec"),
     ("create", "deployments.apps"),

@@ -1,7 +1,6 @@
 """Both processes serve Prometheus metrics that move as work is done; the operator its liveness."""
 
 import json
-import re
 import urllib.request
 from pathlib import Path
 
@@ -9,19 +8,8 @@ import httpx
 
 from devcluster.processes import OperatorProcess, ShimProcess, wait_for
 from tests.support.cluster import Cluster
+from tests.support.metrics import scrape
 from tests.support.models import bpmn
-
-
-def scrape(operator: OperatorProcess) -> dict[str, float]:
-    url = f"http://127.0.0.1:{operator.probe_port}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    samples: dict[str, float] = {}
-    for line in text.splitlines():
-        match = re.match(r"^([a-zA-Z_:][\w:]*(?:\{[^}]*\})?) ([0-9.eE+-]+)$", line)
-        if match:
-            samples[match.group(1)] = float(match.group(2))
-    return samples
 
 
 def test_healthz_reports_the_api_server(operator: OperatorProcess) -> None:

@@ -1,18 +1,24 @@
-"""A real Camunda 7 engine for integration tests: one JVM per session, basic auth on."""
+"""A real Camunda 7 engine for integration tests (one JVM per session, basic auth on), and
+ProcessEngines and bound units pointing at it."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
-from deployunits.engines import BasicAuth, Camunda7Connection
+from deployunits.engines import BasicAuth, Camunda7Client, Camunda7Connection
 from devcluster import engine
+from tests.support.cluster import Cluster
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -50,3 +56,106 @@ def camunda7_engine(workdir: Path) -> Iterator[RunningEngine]:
     )
     with process:
         yield RunningEngine(process, credentials)
+
+
+def user_task_process(key: str) -> bytes:
+    """A process that waits in a user task, so that its instances keep running."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d-{key}"
+             targetNamespace="http://deployunits.io/test">
+  <process id="{key}" isExecutable="true">
+    <startEvent id="start"/>
+    <sequenceFlow id="toWait" sourceRef="start" targetRef="wait"/>
+    <userTask id="wait" name="Wait"/>
+    <sequenceFlow id="toEnd" sourceRef="wait" targetRef="end"/>
+    <endEvent id="end"/>
+  </process>
+</definitions>
+""".encode()
+
+
+def call(connection: Camunda7Connection, action: Callable[[Camunda7Client], Awaitable[T]]) -> T:
+    """Run one action with a fresh client (each test owns its event loop)."""
+
+    async def run() -> T:
+        async with Camunda7Client(connection) as client:
+            return await action(client)
+
+    return asyncio.run(run())
+
+
+def _quoted(content: bytes) -> str:
+    return json.dumps(content.decode())
+
+
+def add_engine(
+    cluster: Cluster,
+    namespace: str,
+    camunda7: RunningEngine,
+    *,
+    name: str = "camunda",
+    password: str | None = None,
+    default: bool = False,
+    resync: int = 60,
+    policy: str = "KeepInstances",
+) -> None:
+    """A Secret with the engine's credentials (or a wrong password) and a ProcessEngine."""
+    secret = password if password is not None else camunda7.credentials.password
+    cluster.kubectl(
+        "create",
+        "secret",
+        "generic",
+        f"{name}-auth",
+        "-n",
+        namespace,
+        f"--from-literal=username={camunda7.credentials.username}",
+        f"--from-literal=password={secret}",
+    )
+    annotation = (
+        '\n  annotations:\n    bpm.deployunits.io/default-engine: "true"' if default else ""
+    )
+    cluster.apply(
+        f"""
+apiVersion: bpm.deployunits.io/v1alpha1
+kind: ProcessEngine
+metadata:
+  name: {name}{annotation}
+spec:
+  camunda7:
+    url: {camunda7.url}
+    authSecretRef:
+      name: {name}-auth
+  deletePolicy: {policy}
+  resyncSeconds: {resync}
+""",
+        namespace,
+    )
+
+
+def add_unit(
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    resources: dict[str, bytes],
+    *,
+    engine: str | None = "camunda",
+) -> None:
+    inline = "".join(
+        f"\n      - name: {key}\n        content: {_quoted(value)}"
+        for key, value in resources.items()
+    )
+    ref = f"\n  engineRef:\n    name: {engine}" if engine else ""
+    cluster.apply(
+        f"""
+apiVersion: bpm.deployunits.io/v1alpha1
+kind: DeploymentUnit
+metadata:
+  name: {name}
+spec:
+  deploymentId: {namespace}-{name}
+  name: {namespace}-{name}{ref}
+  resources:
+    inline:{inline}
+""",
+        namespace,
+    )

@@ -9,6 +9,16 @@ import time
 from pathlib import Path
 from types import FrameType
 
+import yaml
+
+from deployunits.models.processengine import (
+    DEFAULT_ENGINE_ANNOTATION,
+    Camunda7,
+    DeletePolicy,
+    ProcessEngine,
+    ProcessEngineSpec,
+    SecretReference,
+)
 from devcluster import binaries, engine
 from devcluster.install import REPO, install_crds
 from devcluster.plane import ControlPlane
@@ -16,9 +26,42 @@ from devcluster.processes import spawn
 
 #: The user of the local engine's HTTP basic auth (Camunda's customary demo user; loopback only).
 LOCAL_ENGINE_USER = engine.BasicCredentials("demo", "demo")
+#: The ProcessEngine (and its Secret) that `run` creates for the started engine.
+LOCAL_ENGINE_NAME = "camunda7"
 
 
-def _engine_lines(camunda7: engine.Camunda7Process | None) -> str:
+def default_engine_manifests(namespace: str, url: str) -> str:
+    """The namespace, a Secret with the demo credentials, and the namespace's default
+    ProcessEngine pointing at the started engine, as one multi-document YAML."""
+    secret = f"{LOCAL_ENGINE_NAME}-credentials"
+    process_engine = ProcessEngine(
+        metadata={
+            "name": LOCAL_ENGINE_NAME,
+            "annotations": {DEFAULT_ENGINE_ANNOTATION: "true"},
+        },
+        spec=ProcessEngineSpec(
+            camunda7=Camunda7(url=url, auth_secret_ref=SecretReference(name=secret)),
+            # A newcomer's experiments: an undeploy also removes the instances they started.
+            delete_policy=DeletePolicy.CASCADE,
+        ),
+    )
+    documents: list[dict[str, object]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": secret},
+            "stringData": {
+                "username": LOCAL_ENGINE_USER.username,
+                "password": LOCAL_ENGINE_USER.password,
+            },
+        },
+        process_engine.to_wire(),
+    ]
+    return yaml.safe_dump_all(documents, sort_keys=False)
+
+
+def _engine_lines(camunda7: engine.Camunda7Process | None, namespace: str) -> str:
     if camunda7 is None:
         return "  engine:      none (ENGINE=none)\n"
     user = LOCAL_ENGINE_USER
@@ -26,22 +69,36 @@ def _engine_lines(camunda7: engine.Camunda7Process | None) -> str:
         f"  engine:      {camunda7.url}  (Camunda 7, user {user.username}, password "
         f"{user.password})\n"
         f"               curl -u {user.username}:{user.password} {camunda7.url}/deployment\n"
+        f"               the default ProcessEngine '{LOCAL_ENGINE_NAME}' of namespace {namespace}\n"
     )
 
 
-def _banner(kubeconfig: Path, shim_port: int, camunda7: engine.Camunda7Process | None) -> str:
+def _start_line(camunda7: engine.Camunda7Process | None) -> str:
+    """The curl that starts an instance of the sample process on the engine."""
+    if camunda7 is None:
+        return ""
+    user = LOCAL_ENGINE_USER
+    return (
+        f"  curl -u {user.username}:{user.password} -H Content-Type:application/json -d '{{}}' \\\n"
+        f"    {camunda7.url}/process-definition/key/hello/start\n"
+    )
+
+
+def _banner(
+    kubeconfig: Path, shim_port: int, camunda7: engine.Camunda7Process | None, namespace: str
+) -> str:
     shown = os.path.relpath(kubeconfig) if kubeconfig.is_relative_to(Path.cwd()) else kubeconfig
     return f"""
 deployunits is running.
   kubeconfig:  {shown}
   operator:    http://127.0.0.1:8081/healthz
   REST shim:   http://127.0.0.1:{shim_port}  (auth mode 'none': loopback only, no token needed)
-{_engine_lines(camunda7)}
+{_engine_lines(camunda7, namespace)}
 Try, from another shell:
   .venv/bin/kubectl --kubeconfig {shown} get bpm
   .venv/bin/kubectl --kubeconfig {shown} apply -f manifests/samples/inline-unit.yaml
   .venv/bin/kubectl --kubeconfig {shown} wait --for=condition=Ready du/hello-inline
-  curl http://127.0.0.1:{shim_port}/healthz
+{_start_line(camunda7)}  curl http://127.0.0.1:{shim_port}/healthz
   curl http://127.0.0.1:{shim_port}/engine-rest/deployment/count
 
 How to call the shim here (auth mode 'none') and with a ServiceAccount token (auth mode
@@ -51,7 +108,14 @@ Press Ctrl-C to stop everything.
 """
 
 
-def run(cluster: str, dev_dir: Path, shim_port: int, engine_kind: str, engine_port: int) -> int:
+def run(
+    cluster: str,
+    dev_dir: Path,
+    shim_port: int,
+    engine_kind: str,
+    engine_port: int,
+    engine_namespace: str = "default",
+) -> int:
     """Start (or reuse) a cluster, install the CRDs, run operator, shim and engine until Ctrl-C."""
     dev_dir.mkdir(parents=True, exist_ok=True)
     kubectl = binaries.kubectl()
@@ -97,10 +161,23 @@ def run(cluster: str, dev_dir: Path, shim_port: int, engine_kind: str, engine_po
         children.append(spawn([str(bin_dir / "deployunits-shim")], shim_env, dev_dir / "shim.log"))
         if camunda7 is not None:
             camunda7.wait_ready()
-            # Hook for issue 19 item 9: once the operator reconciles ProcessEngines, create here
-            # the `default` namespace's default ProcessEngine (url=camunda7.url, a Secret with
-            # LOCAL_ENGINE_USER) so that the sample unit reaches this engine.
-        print(_banner(kubeconfig, shim_port, camunda7), flush=True)
+            # The namespace's default engine: the sample unit reaches this engine.
+            subprocess.run(
+                [
+                    str(kubectl),
+                    "--kubeconfig",
+                    str(kubeconfig),
+                    "apply",
+                    "-n",
+                    engine_namespace,
+                    "-f",
+                    "-",
+                ],
+                input=default_engine_manifests(engine_namespace, camunda7.url).encode(),
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        print(_banner(kubeconfig, shim_port, camunda7, engine_namespace), flush=True)
         logs = ["operator.log", "shim.log", *(["engine.log"] if camunda7 is not None else [])]
         print(f"(logs in {dev_dir}: {', '.join(logs)})", flush=True)
         while all(child.poll() is None for child in children) and (
@@ -145,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         "--engine", choices=["camunda7", "none"], default="camunda7", help="the engine to start"
     )
     run_parser.add_argument("--engine-port", type=int, default=8180, help="0: any free port")
+    run_parser.add_argument(
+        "--engine-namespace",
+        default="default",
+        help="the namespace whose default ProcessEngine is the started engine",
+    )
     args = parser.parse_args(argv)
     if args.command == "engines":
         print(f"camunda7: {engine.ensure_built()}")
@@ -156,7 +238,14 @@ def main(argv: list[str] | None = None) -> int:
             f"kubernetes {versions.kubernetes}, etcd {versions.etcd}: {found.kube_apiserver.parent}"
         )
         return 0
-    return run(args.cluster, args.dev_dir, args.shim_port, args.engine, args.engine_port)
+    return run(
+        args.cluster,
+        args.dev_dir,
+        args.shim_port,
+        args.engine,
+        args.engine_port,
+        args.engine_namespace,
+    )
 
 
 if __name__ == "__main__":

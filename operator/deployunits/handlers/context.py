@@ -7,6 +7,7 @@ import kopf
 from deployunits.k8s.gateway import ApiServer
 from deployunits.memory import IdleTrimmer
 from deployunits.metrics import OperatorMetrics
+from deployunits.operations.engines import EnginesContext
 from deployunits.operations.redeploys import RedeploysContext
 from deployunits.operations.units import UnitsContext
 from deployunits.probes import ProbeServer
@@ -21,6 +22,7 @@ class OperatorContext:
     kube: ApiServer
     units: UnitsContext
     redeploys: RedeploysContext
+    engines: EnginesContext
     metrics: OperatorMetrics
     probes: ProbeServer
     trimmer: IdleTrimmer

@@ -15,6 +15,7 @@ from deployunits.reconcile.deploymentunit import (
     counts_as_previous,
     previous_deployment,
 )
+from deployunits.reconcile.engine import UnitEntry
 
 _RESOURCE = (constants.GROUP, constants.VERSION, constants.DEPLOYMENT_UNIT_PLURAL)
 
@@ -43,6 +44,7 @@ async def unit_index(
         "states": unit_states(ns, unit, meta, status),
         "deployment-ids": unit_by_deployment_id(ns, unit, spec),
         "config-maps": unit_config_maps(ns, unit, spec),
+        "engines": unit_engines(ns, unit, meta, spec, status),
     }
     return {
         (part, *key): value for part, entries in parts.items() for key, value in entries.items()
@@ -121,6 +123,23 @@ def unit_by_deployment_id(namespace: str, name: str, spec: kopf.Spec) -> dict[tu
     return {(str(namespace), str(spec.get("deploymentId"))): str(name)}
 
 
+def unit_engines(
+    namespace: str, name: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status
+) -> dict[tuple[str], UnitEntry]:
+    """(namespace,) → each unit with its engine as named and as recorded (engine resyncs)."""
+    engine = status.get("engine") or {}
+    return {
+        (str(namespace),): UnitEntry(
+            name=str(name),
+            engine_ref=(spec.get("engineRef") or {}).get("name"),
+            engine=engine.get("name"),
+            deployment_id=engine.get("deploymentId"),
+            status=status.get("status"),
+            deleting=bool(meta.get("deletionTimestamp")),
+        )
+    }
+
+
 def unit_config_maps(namespace: str, name: str, spec: kopf.Spec) -> dict[tuple[str, str], str]:
     """(namespace, ConfigMap name) → name of each unit that takes content from it."""
     sources = (spec.get("resources") or {}).get("configMaps") or []
@@ -165,6 +184,8 @@ async def on_unit_event(
     previous: IndexPart[history.HistoryKey, PreviousDeployment] = IndexPart(index, "history")
     ctx.bind_indexes(versions, previous)
     ctx.bind_states(IndexPart(index, "states"))
+    if ctx.engines is not None:
+        ctx.engines.bind_indexes(kwargs["engine_index"], IndexPart(index, "engines"))
     raw = _plain(body)
     if type == "DELETED":
         units.forget(ctx, raw)

@@ -14,7 +14,7 @@ from deployunits.k8s.connect import connect
 from deployunits.k8s.connection import Connection
 from deployunits.memory import IdleTrimmer
 from deployunits.metrics import OperatorMetrics
-from deployunits.operations import redeploys, units
+from deployunits.operations import engines, redeploys, units
 from deployunits.operations.retries import RetryScheduler
 from deployunits.operations.runner import PassSlots
 from deployunits.probes import ProbeServer
@@ -77,10 +77,16 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             max_waiting=config.max_waiting_reconciles,
         ),
     )
+    engine_context = engines.EnginesContext(kube=kube, metrics=metrics)
+    unit_context.engines = engine_context
     metrics.watch_units(unit_context.states)
     redeploy_context = redeploys.RedeploysContext(kube=kube, metrics=metrics)
     for runner in (unit_context.runner, redeploy_context.runner):
         runner.retries = RetryScheduler(runner.reconcile_ref)
+    engine_context.start(
+        sync_unit=lambda ref: units.resync_with_engine(unit_context, ref),
+        retry_unit=unit_context.runner.reconcile_ref,
+    )
     probes = ProbeServer(config.probe_host, config.probe_port, metrics.registry, kube.version)
     await probes.start()
     trimmer = IdleTrimmer()
@@ -90,6 +96,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         kube=kube,
         units=unit_context,
         redeploys=redeploy_context,
+        engines=engine_context,
         metrics=metrics,
         probes=probes,
         trimmer=trimmer,
@@ -107,6 +114,7 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
     await ctx.probes.stop()
     await ctx.trimmer.stop()
     await ctx.units.runner.drain()
+    await ctx.engines.close()
     for runner in (ctx.units.runner, ctx.redeploys.runner):
         if runner.retries is not None:
             await runner.retries.close()

@@ -30,7 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     # a passwd entry (OpenShift's random UIDs) would crash that lookup.
     os.environ.setdefault("POD_ID", f"{socket.gethostname()}-{os.getpid()}")
     # Importing these modules registers every handler with kopf's default registry.
-    from deployunits.handlers import deploymentunit, lifecycle, redeploy  # noqa: F401
+    from deployunits.handlers import (  # noqa: F401
+        deploymentunit,
+        lifecycle,
+        processengine,
+        redeploy,
+    )
 
     tune_collector()
     logging.getLogger(__name__).info("Starting the deployunits operator.")

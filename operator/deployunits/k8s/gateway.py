@@ -2,6 +2,7 @@
 
 from deployunits.k8s import core
 from deployunits.k8s._transport import KubeClient, custom_path
+from deployunits.k8s.engines import EngineStore, Secrets
 from deployunits.k8s.events import EventRecorder
 from deployunits.k8s.ledger import LedgerStore
 from deployunits.k8s.redeploys import RedeployStore
@@ -23,6 +24,8 @@ class ApiServer:
         self.namespaces = core.Namespaces(transport)
         self.events = EventRecorder(transport)
         self.reviews = Reviews(transport)
+        self.engines = EngineStore(transport)
+        self.secrets = Secrets(transport)
 
     def ledger(self, namespace: str, name: str) -> LedgerStore:
         """The ledger ConfigMap of that name."""

@@ -19,6 +19,8 @@ class ConditionType(StrEnum):
     STALLED = "Stalled"
     SUCCEEDED = "Succeeded"
     SOURCE_DRIFTED = "SourceDrifted"
+    #: Bound units: the desired state is reached in the process engine.
+    ENGINE_SYNCED = "EngineSynced"
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]

@@ -244,6 +244,40 @@ class Definition(CamelModel):
     model_version: str | None = Field(default=None, max_length=255)
 
 
+class EngineDefinition(CamelModel):
+    """A definition as the process engine deployed it: the engine's id and version."""
+
+    kind: DefinitionKind
+    id: str = Field(max_length=400)
+    key: str = Field(max_length=255)
+    version: int = Field(ge=1)
+    resource: ResourceName
+
+
+class EngineProblem(CamelModel):
+    """One error the engine reported while parsing a resource (Camunda's ProblemDto)."""
+
+    resource: ResourceName | None = None
+    message: str = Field(max_length=4096)
+    line: int | None = None
+    column: int | None = None
+    main_element_id: str | None = Field(default=None, max_length=255)
+    element_ids: list[ShortText] = Field(default_factory=list, max_length=64)
+
+
+class EngineSync(CamelModel):
+    """The unit's deployment in its process engine, as the engine answered."""
+
+    #: The ProcessEngine the unit is bound to.
+    name: K8sName
+    #: The job this record belongs to; another job's record is history, not sync.
+    job: str | None = Field(default=None, max_length=64)
+    deployment_id: str | None = Field(default=None, max_length=255)
+    deployment_time: datetime | None = None
+    definitions: list[EngineDefinition] = Field(default_factory=list, max_length=10000)
+    problems: list[EngineProblem] = Field(default_factory=list, max_length=100)
+
+
 class Job(CamelModel):
     """The last deploy or undeploy job: jBPM's JaxbDeploymentJobResult, kept in status."""
 
@@ -269,6 +303,8 @@ class DeploymentUnitStatus(CamelModel):
     #: Digest of spec.resources at the last deploy job; an edit of the sources is a new job.
     source_digest: str | None = Field(default=None, max_length=64)
     job: Job | None = None
+    #: Bound units: the deployment in the process engine (absent for units stored only).
+    engine: EngineSync | None = None
     conditions: Conditions = Field(default_factory=list)
 
 

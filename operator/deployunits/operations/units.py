@@ -19,7 +19,8 @@ from deployunits.models.deploymentunit import (
     DeploymentUnitStatus,
     JobOperation,
 )
-from deployunits.operations import sources
+from deployunits.operations import engines, sources
+from deployunits.operations.engines import EnginesContext
 from deployunits.operations.history import DuplicateHistory, HistoryKey, history_key
 from deployunits.operations.retries import ObjectRef, RetryLater
 from deployunits.operations.runner import PassRunner, PassSlots, at_version, ref_of
@@ -58,6 +59,8 @@ class UnitsContext:
     versions: VersionAllocator = field(init=False)
     duplicates: DuplicateHistory = field(default_factory=DuplicateHistory)
     _policies: dict[str, tuple[float, bool]] = field(default_factory=dict)
+    #: Process engines that bound units are pushed to (issue 19); None: every unit stored only.
+    engines: EnginesContext | None = None
     _states_index: Mapping[tuple[str, ...], Iterable[object]] | None = None
     _versions_index: Mapping[VersionSlot, Iterable[int]] | None = None
 
@@ -182,6 +185,16 @@ async def _pass(ctx: UnitsContext, body: dict[str, Any], plan: _Plan) -> None:
         elif action is decide.Action.UNDEPLOY:
             job = decide.next_job(JobOperation.UNDEPLOY, status, generation, at)
             new = decide.undeployed_status(status, job, generation, at)
+            # -- engine hook (issue 19): the engine's deployment goes first.
+            withdrawn = await engines.withdraw(
+                ctx.engines, ref_of(body), status, new, job, generation
+            )
+            if withdrawn.retry is not None:
+                raise RetryLater(withdrawn.retry)
+            if withdrawn.refused and withdrawn.status is None:
+                return
+            new = withdrawn.status or new
+            # -- end of engine hook
             await write_status(ctx, body, status, new, after=finalizing)
         else:
             await _deploy(ctx, body, plan, finalizing)
@@ -259,6 +272,9 @@ async def _deploy_content(
         )
     )
     resources = decide.describe_resources(uid, content, dict(zip(by_sha, names, strict=True)))
+    # -- engine hook (issue 19): a bound unit's content goes to its engine, once per job.
+    pushed = await engines.push(ctx.engines, body, spec, status, job, content)
+    # -- end of engine hook
     chosen = [p for p in analysis if p.resource in outcome.deployed_names]
     tenant = spec.tenant_id or ""
     slots: dict[VersionSlot, tuple[str, str]] = {
@@ -277,6 +293,8 @@ async def _deploy_content(
             generation,
             now(),
         )
+        if pushed is not None:  # engine hook (issue 19): what the engine answered
+            new_status = pushed.status(new_status, status, job, spec, generation)
         try:
             await write_status(ctx, body, status, new_status, after=finalizing)
         except ApiError as error:
@@ -284,7 +302,10 @@ async def _deploy_content(
             if not error.too_large:
                 raise
         else:
-            reservation.commit()
+            if pushed is None:  # engine hook (issue 19): a bound unit holds the engine's versions
+                reservation.commit()
+            elif pushed.waiting is not None:
+                raise RetryLater(pushed.waiting.message)
             return
     problem = decide.ContentProblem(
         f"the deployed status of {len(resources)} resources and {len(definitions)} definitions "
@@ -322,9 +343,20 @@ async def _finalize(
     if status is None or status.status is not DeploymentStatus.UNDEPLOYED:
         at = now()
         job = decide.next_job(JobOperation.UNDEPLOY, status, generation, at)
-        written = await write_status(
-            ctx, body, status, decide.undeployed_status(status, job, generation, at)
+        undeployed = decide.undeployed_status(status, job, generation, at)
+        # -- engine hook (issue 19): deletion waits while the engine keeps the deployment.
+        withdrawn = await engines.withdraw(
+            ctx.engines, ref_of(body), status, undeployed, job, generation
         )
+        if withdrawn.retry is not None:
+            raise RetryLater(withdrawn.retry)
+        if withdrawn.refused:
+            if withdrawn.status is not None:
+                await write_status(ctx, body, status, withdrawn.status)
+            return
+        undeployed = withdrawn.status or undeployed
+        # -- end of engine hook
+        written = await write_status(ctx, body, status, undeployed)
         # The finalizer goes under the precondition of the version just written, not the one
         # the pass started from (that one always conflicts).
         body = at_version(body, written)
@@ -357,3 +389,29 @@ async def write_status(
         # Events are for people; the pass does not wait for them.
         ctx.runner.spawn(ctx.kube.events.post(body, change.type, change.reason, change.message))
     return written
+
+
+# -- engine hook (issue 19) ------------------------------------------------------------------
+
+
+async def resync_with_engine(ctx: UnitsContext, ref: ObjectRef) -> None:
+    """A deployed unit its engine lacks (never pushed, or vanished): pushed again from its
+    snapshots under the unit's lock, its status written once, and an Event says so."""
+    if ctx.engines is None:
+        return
+    async with ctx.runner.lock(ref):
+        body = await ctx.kube.units.find(*ref)
+        if body is None or body["metadata"].get("deletionTimestamp") or not body.get("status"):
+            return
+        spec = DeploymentUnitSpec.model_validate(body.get("spec") or {})
+        status = DeploymentUnitStatus.model_validate(body["status"])
+        if status.status is not DeploymentStatus.DEPLOYED:
+            return
+        found = await engines.resync_unit(
+            ctx.engines, body, spec, status, status.observed_generation or 0
+        )
+        if found is None:
+            return
+        new, reason, why = found
+        await write_status(ctx, body, status, new)
+        ctx.runner.spawn(ctx.kube.events.post(body, "Normal", reason, why))
