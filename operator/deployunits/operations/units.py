@@ -17,6 +17,7 @@ from deployunits.models.deploymentunit import (
     DeploymentStatus,
     DeploymentUnitSpec,
     DeploymentUnitStatus,
+    Job,
     JobOperation,
 )
 from deployunits.operations import engines, sources
@@ -185,17 +186,7 @@ async def _pass(ctx: UnitsContext, body: dict[str, Any], plan: _Plan) -> None:
         elif action is decide.Action.UNDEPLOY:
             job = decide.next_job(JobOperation.UNDEPLOY, status, generation, at)
             new = decide.undeployed_status(status, job, generation, at)
-            # -- engine hook (issue 19): the engine's deployment goes first.
-            withdrawn = await engines.withdraw(
-                ctx.engines, ref_of(body), status, new, job, generation
-            )
-            if withdrawn.retry is not None:
-                raise RetryLater(withdrawn.retry)
-            if withdrawn.refused and withdrawn.status is None:
-                return
-            new = withdrawn.status or new
-            # -- end of engine hook
-            await write_status(ctx, body, status, new, after=finalizing)
+            await _undeploy(ctx, body, status, new, job, generation, after=finalizing)
         else:
             await _deploy(ctx, body, plan, finalizing)
     finally:
@@ -333,6 +324,30 @@ async def _problem(
     await write_status(ctx, body, status, failed, after=finalizing)
 
 
+async def _undeploy(
+    ctx: UnitsContext,
+    body: dict[str, Any],
+    status: DeploymentUnitStatus | None,
+    undeployed: DeploymentUnitStatus,
+    job: Job,
+    generation: int,
+    *,
+    after: Finalizing | None = None,
+) -> dict[str, Any] | None:
+    """Write the undeployed status once the engine's deployment is gone (engine hook, issue
+    19); None when the engine keeps it, after writing its refusal if there is one to show."""
+    withdrawn = await engines.withdraw(
+        ctx.engines, ref_of(body), status, undeployed, job, generation
+    )
+    if withdrawn.retry is not None:
+        raise RetryLater(withdrawn.retry)
+    if withdrawn.refused:
+        if withdrawn.status is not None:
+            await write_status(ctx, body, status, withdrawn.status, after=after)
+        return None
+    return await write_status(ctx, body, status, withdrawn.status or undeployed, after=after)
+
+
 async def _finalize(
     ctx: UnitsContext, body: dict[str, Any], status: DeploymentUnitStatus | None, generation: int
 ) -> None:
@@ -344,19 +359,9 @@ async def _finalize(
         at = now()
         job = decide.next_job(JobOperation.UNDEPLOY, status, generation, at)
         undeployed = decide.undeployed_status(status, job, generation, at)
-        # -- engine hook (issue 19): deletion waits while the engine keeps the deployment.
-        withdrawn = await engines.withdraw(
-            ctx.engines, ref_of(body), status, undeployed, job, generation
-        )
-        if withdrawn.retry is not None:
-            raise RetryLater(withdrawn.retry)
-        if withdrawn.refused:
-            if withdrawn.status is not None:
-                await write_status(ctx, body, status, withdrawn.status)
-            return
-        undeployed = withdrawn.status or undeployed
-        # -- end of engine hook
-        written = await write_status(ctx, body, status, undeployed)
+        written = await _undeploy(ctx, body, status, undeployed, job, generation)
+        if written is None:
+            return  # deletion waits while the engine keeps the deployment
         # The finalizer goes under the precondition of the version just written, not the one
         # the pass started from (that one always conflicts).
         body = at_version(body, written)
