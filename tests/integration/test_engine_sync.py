@@ -31,12 +31,28 @@ from tests.support.engine import (
     add_unit,
     call,
     camunda7_engine,
+    patch_engine,
     user_task_process,
 )
 from tests.support.metrics import scrape
 from tests.support.models import bpmn
 
 pytestmark = pytest.mark.usefixtures("operator")
+
+
+def events_of(cluster: Cluster, namespace: str, selector: str) -> str:
+    """The namespace's Events that match a field selector, as kubectl prints them in JSON."""
+    return cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", selector, "-o", "json"
+    ).stdout
+
+
+def ready_engine(
+    cluster: Cluster, namespace: str, camunda7: RunningEngine, operator: OperatorProcess
+) -> None:
+    """The session engine as ProcessEngine `camunda` of the namespace, once it is Ready."""
+    add_engine(cluster, namespace, camunda7)
+    cluster.wait_condition("camunda", namespace, "Ready", operator, kind="pe")
 
 
 def engine_deployments(camunda7: RunningEngine, name: str) -> list[Any]:
@@ -70,8 +86,7 @@ class TestPush:
     def test_an_inline_unit_reaches_the_engine_with_the_same_bytes_and_versions(
         self, cluster: Cluster, operator: OperatorProcess, namespace: str, camunda7: RunningEngine
     ) -> None:
-        add_engine(cluster, namespace, camunda7)
-        cluster.wait_condition("camunda", namespace, "Ready", operator, kind="pe")
+        ready_engine(cluster, namespace, camunda7, operator)
         before = scrape(operator)
         content = bpmn("pushed_" + namespace.replace("-", "_")).encode()
         add_unit(cluster, namespace, "hello", {"hello.bpmn": content})
@@ -219,16 +234,7 @@ class TestUndeploy:
         assert "ENGINE-03076" in stalled["message"] or "running" in stalled["message"].lower()
         assert "Cascade" in stalled["message"]
         assert call(camunda7.connection(), lambda c: c.deployment(deployment_id)) is not None
-        cluster.kubectl(
-            "patch",
-            "pe",
-            "camunda",
-            "-n",
-            namespace,
-            "--type=merge",
-            "-p",
-            '{"spec":{"deletePolicy":"Cascade"}}',
-        )
+        patch_engine(cluster, namespace, {"deletePolicy": "Cascade"})
         eventually(cluster, "busy", namespace, lambda s: s.get("status") == "UNDEPLOYED")
         assert call(camunda7.connection(), lambda c: c.deployment(deployment_id)) is None
 
@@ -263,16 +269,7 @@ class TestResync:
         new = status["engine"]["deploymentId"]
         assert call(camunda7.connection(), lambda c: c.deployment(new)) is not None
         assert len(engine_deployments(camunda7, f"{namespace}-drift")) == 1
-        events = cluster.kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "--field-selector",
-            "reason=EngineDeploymentRestored",
-            "-o",
-            "json",
-        ).stdout
+        events = events_of(cluster, namespace, "reason=EngineDeploymentRestored")
         assert old in events
 
     def test_a_default_engine_created_later_receives_the_namespace_s_units(
@@ -283,16 +280,9 @@ class TestResync:
         add_engine(cluster, namespace, camunda7, default=True, resync=5)
         cluster.wait_condition("early", namespace, "EngineSynced", operator)
         assert len(engine_deployments(camunda7, f"{namespace}-early")) == 1
-        events = cluster.kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "--field-selector",
-            "reason=PushedToDefaultEngine,involvedObject.name=early",
-            "-o",
-            "json",
-        ).stdout
+        events = events_of(
+            cluster, namespace, "reason=PushedToDefaultEngine,involvedObject.name=early"
+        )
         assert "the namespace's default engine" in events
 
 
@@ -300,8 +290,7 @@ class TestExactlyOnce:
     def test_a_push_recorded_nowhere_is_found_rather_than_repeated(
         self, cluster: Cluster, operator: OperatorProcess, namespace: str, camunda7: RunningEngine
     ) -> None:
-        add_engine(cluster, namespace, camunda7)
-        cluster.wait_condition("camunda", namespace, "Ready", operator, kind="pe")
+        ready_engine(cluster, namespace, camunda7, operator)
         content = bpmn("once_" + namespace.replace("-", "_")).encode()
         operator.kill()
         try:
@@ -326,8 +315,7 @@ class TestExactlyOnce:
     def test_an_operator_killed_during_pushes_leaves_no_duplicate(
         self, cluster: Cluster, operator: OperatorProcess, namespace: str, camunda7: RunningEngine
     ) -> None:
-        add_engine(cluster, namespace, camunda7)
-        cluster.wait_condition("camunda", namespace, "Ready", operator, kind="pe")
+        ready_engine(cluster, namespace, camunda7, operator)
         names = [f"burst-{i}" for i in range(12)]
         for name in names:
             add_unit(
@@ -376,16 +364,7 @@ class TestAdoption:
             ),
         )
         add_engine(cluster, namespace, empty_engine, resync=5)
-        cluster.kubectl(
-            "patch",
-            "pe",
-            "camunda",
-            "-n",
-            namespace,
-            "--type=merge",
-            "-p",
-            '{"spec":{"adoptExisting":true}}',
-        )
+        patch_engine(cluster, namespace, {"adoptExisting": True})
         name = f"adopted-{before.id}"
         wait_for(
             lambda: (

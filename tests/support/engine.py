@@ -132,6 +132,12 @@ spec:
     )
 
 
+def patch_engine(cluster: Cluster, namespace: str, spec: dict[str, Any]) -> None:
+    """Merge `spec` into the spec of ProcessEngine `camunda` (the one `add_engine` applies)."""
+    patch = json.dumps({"spec": spec})
+    cluster.kubectl("patch", "pe", "camunda", "-n", namespace, "--type=merge", "-p", patch)
+
+
 def add_unit(
     cluster: Cluster,
     namespace: str,
