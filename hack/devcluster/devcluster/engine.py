@@ -15,7 +15,8 @@ from pathlib import Path
 from types import TracebackType
 
 from devcluster.binaries import WRAPPERS, cache_root, locked
-from devcluster.plane import die_with_parent, free_port
+from devcluster.plane import free_port
+from devcluster.processes import spawn
 
 #: The Maven module of the engine (kept in the repository).
 MODULE = WRAPPERS.parent / "engines" / "camunda7"
@@ -164,15 +165,7 @@ class Camunda7Process:
             f"--server.address={_HOST}",
         ]
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
-            self._popen = subprocess.Popen(
-                command,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent,
-            )
+        self._popen = spawn(command, env, self.log)
         self._spawned_at = time.monotonic()
 
     def wait_ready(self) -> None:

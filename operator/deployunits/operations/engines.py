@@ -8,7 +8,6 @@ its snapshots are stored (`push`), when it undeploys (`withdraw`), and when it i
 import asyncio
 import base64
 import contextlib
-import hashlib
 import logging
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -168,9 +167,7 @@ class EnginesContext:
         ca = spec.camunda7.ca_bundle
         if ca is not None:
             ca_bundle = await self._ca_bundle(namespace, ca.secret_key_ref, ca.config_map_key_ref)
-        fingerprint = hashlib.sha256(
-            f"{spec.model_dump_json()}|{versions}|{ca_bundle}".encode()
-        ).hexdigest()
+        fingerprint = sha256_hex(f"{spec.model_dump_json()}|{versions}|{ca_bundle}".encode())
         if known is not None and known.fingerprint == fingerprint:
             return known
         connection = connection_for(spec.camunda7, credentials, ca_bundle)
