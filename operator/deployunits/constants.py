@@ -30,6 +30,8 @@ FINALIZER: Final = f"{PREFIX}/finalizer"
 KOPF_FINALIZER: Final = f"{PREFIX}/kopf-finalizer"
 #: Label on snapshot ConfigMaps: the sha256 of the content they hold.
 SNAPSHOT_LABEL: Final = f"{PREFIX}/snapshot"
+#: Label on a part of a split snapshot: its slice's sha256 (truncated like SNAPSHOT_LABEL).
+SNAPSHOT_PART_LABEL: Final = f"{PREFIX}/snapshot-part"
 #: Annotation ("true") on the ProcessEngine that units of its namespace follow by default.
 DEFAULT_ENGINE_ANNOTATION: Final = f"{PREFIX}/default-engine"
 #: Label on a unit imported from an engine (spec.adoptExisting): the ProcessEngine's name.
@@ -51,6 +53,12 @@ ACTIVATION_TIME_ANNOTATION: Final = f"{PREFIX}/activation-time"
 JBPM_JOB_ANNOTATION: Final = f"{PREFIX}/jbpm-job"
 #: Namespace annotation that sets the custom-code policy: "deny" or "allow".
 CUSTOM_CODE_ANNOTATION: Final = f"{PREFIX}/custom-code"
+
+#: Default bounds on one resource and on one unit's content (settings override them): a BPMN
+#: with large embedded documentation reaches a few MiB; snapshots split what one ConfigMap
+#: cannot hold.
+MAX_RESOURCE_BYTES: Final = 10 * 1024 * 1024
+MAX_UNIT_BYTES: Final = 50 * 1024 * 1024
 
 SHIM_PORT: Final = 8080
 OPERATOR_PROBE_PORT: Final = 8081

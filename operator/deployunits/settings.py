@@ -26,6 +26,10 @@ class CommonSettings(BaseSettings):
     kubeconfig: str | None = None
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: Bounds on one resource and on one unit's content: the operator refuses larger units
+    #: (Stalled), the shim refuses larger uploads before it stores anything.
+    max_resource_bytes: int = Field(default=constants.MAX_RESOURCE_BYTES, ge=1)
+    max_unit_bytes: int = Field(default=constants.MAX_UNIT_BYTES, ge=1)
 
 
 S = TypeVar("S", bound=CommonSettings)
@@ -54,8 +58,6 @@ class OperatorSettings(CommonSettings):
     probe_port: int = Field(default=constants.OPERATOR_PROBE_PORT, ge=1, le=65535)
     #: Maven repository used when a unit names none.
     maven_repository: HttpUrl = HttpUrl("https://repo1.maven.org/maven2")
-    max_resource_bytes: int = Field(default=1024 * 1024, ge=1)
-    max_unit_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     max_resources_per_unit: int = Field(default=10000, ge=1)
     #: Units per snapshot ConfigMap (its ownerReferences); more sharing one content use shards.
     snapshot_max_owners: int = Field(default=500, ge=1, le=2000)
@@ -95,7 +97,8 @@ class ShimSettings(CommonSettings):
     #: How long finished Redeploys that the shim created are kept.
     redeploy_ttl_seconds: int = Field(default=300, ge=0, le=31536000)
     #: Largest request body accepted (a deployment upload); larger ones are refused with 413.
-    max_request_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    #: Above max_unit_bytes by the room a multipart form takes.
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     #: Most resources one upload may carry (the operator's default limit per unit, and the
     #: CRD's bound on snapshot references); more are refused before anything is stored.
     max_resources_per_deployment: int = Field(default=10000, ge=1, le=10000)

@@ -28,6 +28,7 @@ DRILL = "hostile-input"
 JBPM = "/business-central/rest"
 #: Kept small so the drill sends little while still crossing the limit; the check is the same.
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
+MAX_RESOURCE_BYTES = 1024 * 1024
 HEADER_TIMEOUT = 3.0
 BODY_TIMEOUT = 5.0
 #: The operator's default resource limit per unit and the CRD's bound on snapshot references.
@@ -79,6 +80,7 @@ def shim(space: str, start_shim: Callable[..., ShimProcess]) -> ShimProcess:
         env={
             "DEPLOYUNITS_MAVEN_REPOSITORY": "http://127.0.0.1:9/maven2",
             "DEPLOYUNITS_MAX_REQUEST_BYTES": str(MAX_REQUEST_BYTES),
+            "DEPLOYUNITS_MAX_RESOURCE_BYTES": str(MAX_RESOURCE_BYTES),
             "DEPLOYUNITS_REQUEST_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
             "DEPLOYUNITS_REQUEST_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
         },
@@ -214,8 +216,8 @@ def test_oversize_bodies_are_refused_in_the_dialect(
     camunda_refusal(tally, category, response, "chunked upload over the request limit")
     assert response.status_code == 413
 
-    # Within the request limit, but one resource over the operator's 1 MiB per resource.
-    resource_limit = 1024 * 1024
+    # Within the request limit, but one resource over the per-resource limit.
+    resource_limit = MAX_RESOURCE_BYTES
     response = upload(
         client,
         namespace,

@@ -44,9 +44,11 @@ def shim(start_shim: Callable[..., ShimProcess]) -> ShimProcess:
 
 def stored(cluster: Cluster, namespace: str) -> list[str]:
     units = cluster.kubectl("get", "du", "-n", namespace, "-o", "name").stdout.split()
-    snapshots = cluster.kubectl(
-        "get", "cm", "-n", namespace, f"-l{constants.SNAPSHOT_LABEL}", "-o", "name"
-    ).stdout.split()
+    snapshots = []
+    for label in (constants.SNAPSHOT_LABEL, constants.SNAPSHOT_PART_LABEL):
+        snapshots += cluster.kubectl(
+            "get", "cm", "-n", namespace, f"-l{label}", "-o", "name"
+        ).stdout.split()
     return units + snapshots
 
 
@@ -60,13 +62,13 @@ def assert_nothing_stored(cluster: Cluster, namespace: str) -> None:
 @pytest.mark.parametrize(
     ("resources", "fields"),
     [
-        # The second content is over a ConfigMap's size even gzipped (noise does not shrink):
-        # the first one's snapshot was written.
-        ({"a.bpmn": BPMN, "b.png": random.randbytes(1024 * 1024 + 16)}, {}),
         # The CRD refuses the tenant id after every snapshot was written.
         ({"a.bpmn": BPMN}, {"tenant-id": "\U0001f680"}),
+        # The same, with a content split over several ConfigMaps (noise does not shrink): its
+        # parts go with the index the shim removes.
+        ({"a.bpmn": BPMN, "b.png": random.randbytes(2 * 1024 * 1024)}, {"tenant-id": "\U0001f680"}),
     ],
-    ids=["content-over-a-configmap", "tenant-refused-by-the-crd"],
+    ids=["tenant-refused-by-the-crd", "split-content-refused-by-the-crd"],
 )
 def test_a_refused_upload_leaves_no_snapshot(
     shim: ShimProcess,

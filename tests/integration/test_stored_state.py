@@ -9,6 +9,7 @@ operator killed mid-job finishing the job once.
 """
 
 import json
+import os
 import time
 import zipfile
 from io import BytesIO
@@ -391,7 +392,7 @@ def test_zip_bombs_and_oversize_resources_in_kjars_are_refused(
 ) -> None:
     maven_repo.publish(MavenCoordinates("g", "bomb", "1"), _zip_bomb())
     big = build_kjar(
-        {"big.bpmn": b" " * (1024 * 1024 + 1)}, group_id="g", artifact_id="big", version="1"
+        {"big.bpmn": os.urandom(10 * 1024 * 1024 + 1)}, group_id="g", artifact_id="big", version="1"
     )
     maven_repo.publish(MavenCoordinates("g", "big", "1"), big)
     for artifact in ("bomb", "big"):

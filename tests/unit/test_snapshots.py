@@ -4,6 +4,7 @@ whole, checked against its sha256, and refused when it is not what its name prom
 import base64
 import gzip
 import os
+import random
 
 import pytest
 
@@ -79,3 +80,67 @@ def test_a_gzip_bomb_named_like_a_snapshot_is_refused_without_unpacking_it() -> 
     assert len(bomb) < 16 * 1024
     with pytest.raises(ValueError, match="unpacks to more than 1048576 bytes"):
         snapshots.unpack(bomb, max_bytes=1024 * 1024)
+
+
+def big_bpmn(size: int) -> bytes:
+    """A BPMN of about `size` bytes whose documentation compresses as prose does."""
+    words = [b"order", b"invoice", b"approve", b"customer", b"shipment", b"review", b"escalate"]
+    rng = random.Random(size)
+    text = b" ".join(rng.choice(words) + b"%d" % rng.randrange(100) for _ in range(size // 9))
+    head = b'<definitions id="d"><process id="p"><documentation>'
+    return (head + text)[:size] + b"</documentation>"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [big_bpmn(10 * 1024 * 1024), random.Random(7).randbytes(3 * 1024 * 1024)],
+    ids=["10-mib-bpmn", "3-mib-noise"],
+)
+def test_content_over_one_configmap_is_stored_as_an_index_of_parts_that_each_fit(
+    content: bytes,
+) -> None:
+    body = stored(content)
+    [(key, _)] = body["binaryData"].items()  # type: ignore[attr-defined]
+    assert key == snapshots.PARTS_KEY
+    parts = snapshots.index_of(body)
+    assert parts is not None and len(parts) > 1
+    pieces = snapshots.split(content)
+    assert b"".join(pieces) == content
+    assert [(p.sha256, p.size) for p in parts] == [(sha256_hex(x), len(x)) for x in pieces]
+    index = {"metadata": {"name": body["metadata"]["name"], "uid": "u"}}  # type: ignore[index]
+    for piece in pieces:
+        part = snapshots.part_body(piece, index)
+        [value] = part["binaryData"].values()
+        assert len(base64.b64decode(value)) <= snapshots.MAX_STORED_BYTES
+        assert snapshots.content_of(part, sha256_hex(piece)) == piece
+        assert part["metadata"]["ownerReferences"][0]["kind"] == "ConfigMap"
+
+
+def test_a_compressible_content_takes_few_parts() -> None:
+    # Parts are filled nearly: at most one more than the gzipped size needs.
+    content = big_bpmn(10 * 1024 * 1024)
+    needed = -(-len(snapshots.pack(content)) // snapshots.MAX_STORED_BYTES)
+    assert len(snapshots.split(content)) <= needed + 1
+
+
+def test_content_that_fits_one_configmap_gzipped_is_not_split() -> None:
+    content = big_bpmn(2 * 1024 * 1024)
+    [key] = stored(content)["binaryData"]  # type: ignore[call-overload]
+    assert key == snapshots.CONTENT_KEY
+
+
+@pytest.mark.parametrize(
+    ("value", "fault"),
+    [
+        ("not base64!", "unreadable index"),
+        (base64.b64encode(b'[{"sha256": "x"}]').decode(), "unreadable index"),
+        (
+            base64.b64encode(b'[{"sha256": "x", "size": 70000000}]').decode(),
+            "names more than",
+        ),
+    ],
+)
+def test_an_index_that_is_not_one_is_refused(value: str, fault: str) -> None:
+    config_map = {"metadata": {"name": "bpm-snapshot-x"}, "binaryData": {"parts.json": value}}
+    with pytest.raises(ValueError, match=fault):
+        snapshots.index_of(config_map)

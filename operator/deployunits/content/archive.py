@@ -13,6 +13,8 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 
+from deployunits import constants
+
 __all__ = [
     "BUSINESS_RESOURCE_SUFFIXES",
     "DEFAULT_LIMITS",
@@ -47,7 +49,6 @@ BUSINESS_RESOURCE_SUFFIXES: tuple[str, ...] = (
 )
 MAX_NAME_LENGTH = 255
 
-_MIB = 1024 * 1024
 _CHUNK = 64 * 1024
 # C0 and C1 control characters and DEL: invisible in logs and UIs, and NUL truncates names.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -72,8 +73,8 @@ class ArchiveLimits:
     """Bounds on what one archive may make the operator read and keep."""
 
     max_entries: int = 10_000
-    max_resource_bytes: int = 1 * _MIB
-    max_total_bytes: int = 10 * _MIB
+    max_resource_bytes: int = constants.MAX_RESOURCE_BYTES
+    max_total_bytes: int = constants.MAX_UNIT_BYTES
     # Uncompressed / compressed size; honest XML stays well below, zip bombs go far above.
     max_compression_ratio: int = 100
     # Tiny entries (a few KiB of whitespace) can compress beyond the ratio and do no harm.

@@ -1,13 +1,17 @@
 """Immutable, content-addressed snapshot ConfigMaps: their format, and the store that writes them.
 
 Each distinct content is stored once, in a ConfigMap named by its sha256 and owned by every unit
-that uses it; beyond MAX_OWNERS owners further shards hold the same bytes.
+that uses it; beyond MAX_OWNERS owners further shards hold the same bytes. A content too large
+for one ConfigMap even gzipped is split: its snapshot holds an index of consecutive slices, each
+stored in a part ConfigMap named by the slice's sha256 and owned by the index (so the garbage
+collector removes the parts with the last index that names them).
 """
 
 import asyncio
 import base64
 import binascii
 import gzip
+import json
 import logging
 import zlib
 from collections.abc import Callable
@@ -28,17 +32,30 @@ PLAIN_CONTENT_KEY = "content"
 #: A snapshot never holds more than this once unpacked (a gzip bomb in a ConfigMap named like a
 #: snapshot is refused instead of filling memory); far above any resource a unit may hold.
 MAX_CONTENT_BYTES = 64 * 1024 * 1024
+#: The key of a split snapshot's index: a JSON list of its slices' sha256 and size, in order.
+PARTS_KEY = "parts.json"
+#: Bytes one ConfigMap stores at most: the API server refuses more than 1 MiB of data per
+#: ConfigMap, and the ownerReferences need room under etcd's 1.5 MiB object limit as well.
+MAX_STORED_BYTES = 900 * 1024
 _NAME_PREFIX = "bpm-snapshot-"
+_PART_PREFIX = "bpm-snapshot-part-"
+#: How full a split content's parts are meant to be: room for a stretch that compresses worse.
+_SLICE_FILL = 0.9
 
 
-#: Owners per snapshot ConfigMap: content of up to 1 MiB plus this many ownerReferences stays
-#: well under etcd's 1.5 MiB object limit; more units sharing one content use further shards.
+#: Owners per snapshot ConfigMap: MAX_STORED_BYTES plus this many ownerReferences stays well
+#: under etcd's 1.5 MiB object limit; more units sharing one content use further shards.
 MAX_OWNERS = 500
 
 
 def snapshot_name(sha256: str, shard: int = 0) -> str:
     """The ConfigMap name of (a shard of) the snapshot holding content with this sha256."""
     return f"{_NAME_PREFIX}{sha256}" + (f"-{shard}" if shard else "")
+
+
+def part_name(sha256: str) -> str:
+    """The ConfigMap name of the part holding the slice with this sha256 of a split content."""
+    return f"{_PART_PREFIX}{sha256}"
 
 
 def owner_reference(unit: dict[str, Any]) -> dict[str, Any]:
@@ -53,19 +70,61 @@ def owner_reference(unit: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _index_reference(index: JSON) -> dict[str, Any]:
+    """An ownerReference to a split snapshot's index ConfigMap, for its parts."""
+    meta = index["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "blockOwnerDeletion": False,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One slice of a split content, as its index names it."""
+
+    sha256: str
+    size: int
+
+
 def snapshot_body(
     sha256: str, content: bytes, owners: list[dict[str, Any]] | None = None, shard: int = 0
 ) -> dict[str, Any]:
-    """The immutable ConfigMap that stores one content, addressed by its sha256."""
+    """The immutable ConfigMap that stores one content (or its index), addressed by its sha256."""
     if sha256_hex(content) != sha256:
         raise ValueError("content does not match its sha256")
+    return _config_map(
+        snapshot_name(sha256, shard),
+        {constants.SNAPSHOT_LABEL: sha256[:63]},
+        dict([encode(content)]),
+        owners,
+    )
+
+
+def part_body(part: bytes, index: JSON) -> dict[str, Any]:
+    """The immutable ConfigMap that stores one slice of a split content, owned by its index."""
+    sha256 = sha256_hex(part)
+    return _config_map(
+        part_name(sha256),
+        {constants.SNAPSHOT_PART_LABEL: sha256[:63]},
+        dict([encode(part)]),
+        [_index_reference(index)],
+    )
+
+
+def _config_map(
+    name: str,
+    labels: dict[str, str],
+    binary_data: dict[str, str],
+    owners: list[dict[str, Any]] | None,
+) -> dict[str, Any]:
+    # Label values hold at most 63 characters; the name carries the full hash.
     metadata: dict[str, Any] = {
-        "name": snapshot_name(sha256, shard),
-        "labels": {
-            constants.MANAGED_BY_LABEL: constants.MANAGED_BY,
-            # Label values hold at most 63 characters; the name carries the full hash.
-            constants.SNAPSHOT_LABEL: sha256[:63],
-        },
+        "name": name,
+        "labels": {constants.MANAGED_BY_LABEL: constants.MANAGED_BY, **labels},
     }
     if owners:
         metadata["ownerReferences"] = owners
@@ -74,17 +133,43 @@ def snapshot_body(
         "kind": "ConfigMap",
         "metadata": metadata,
         "immutable": True,
-        "binaryData": dict([encode(content)]),
+        "binaryData": binary_data,
     }
 
 
 def encode(content: bytes) -> tuple[str, str]:
     """(binaryData key, base64 value) of content as stored: gzipped unless that does not shrink
-    it (an image, say), which keeps a resource of up to a ConfigMap's 1 MiB storable."""
+    it (an image, say); a content that does not fit one ConfigMap either way is stored as the
+    index of its slices (see `split`)."""
     packed = pack(content)
-    if len(packed) < len(content):
-        return CONTENT_KEY, base64.b64encode(packed).decode()
-    return PLAIN_CONTENT_KEY, base64.b64encode(content).decode()
+    stored, key = (packed, CONTENT_KEY) if len(packed) < len(content) else (content, None)
+    if len(stored) > MAX_STORED_BYTES:
+        index = [{"sha256": sha256_hex(piece), "size": len(piece)} for piece in split(content)]
+        return PARTS_KEY, base64.b64encode(json.dumps(index).encode()).decode()
+    return key or PLAIN_CONTENT_KEY, base64.b64encode(stored).decode()
+
+
+def split(content: bytes) -> list[bytes]:
+    """Consecutive slices of content, each of which fits one ConfigMap as stored.
+
+    Slices are sized by the content's compression ratio to fill a ConfigMap nearly, and cut
+    smaller where a stretch compresses worse; the index records each slice's size, so a writer
+    whose zlib packs differently still rebuilds the parts an existing index names.
+    """
+    ratio = max(len(content) / max(len(pack(content)), 1), 1.0)
+    first = int(MAX_STORED_BYTES * ratio * _SLICE_FILL)
+    pieces: list[bytes] = []
+    offset = 0
+    while offset < len(content):
+        size = first
+        while True:
+            piece = content[offset : offset + size]
+            if min(len(pack(piece)), len(piece)) <= MAX_STORED_BYTES:
+                break
+            size = size * 3 // 4
+        pieces.append(piece)
+        offset += len(piece)
+    return pieces
 
 
 def pack(content: bytes) -> bytes:
@@ -107,8 +192,25 @@ def unpack(packed: bytes, *, max_bytes: int = MAX_CONTENT_BYTES) -> bytes:
     return content
 
 
-def content_of(config_map: dict[str, Any], sha256: str) -> bytes:
-    """The content of a snapshot ConfigMap (gzipped, or plain from before), checked by sha256."""
+def index_of(config_map: JSON) -> list[Part] | None:
+    """The parts a split snapshot names, in order; None for a snapshot that holds its content."""
+    value = (config_map.get("binaryData") or {}).get(PARTS_KEY)
+    if value is None:
+        return None
+    name = config_map["metadata"]["name"]
+    try:
+        listed = json.loads(base64.b64decode(value, validate=True))
+        parts = [Part(str(p["sha256"]), int(p["size"])) for p in listed]
+    except (binascii.Error, ValueError, TypeError, KeyError) as error:
+        raise ValueError(f"snapshot {name} has an unreadable index: {error}") from None
+    if sum(part.size for part in parts) > MAX_CONTENT_BYTES:
+        raise ValueError(f"snapshot {name} names more than {MAX_CONTENT_BYTES} bytes")
+    return parts
+
+
+def content_of(config_map: JSON, sha256: str) -> bytes:
+    """The content a snapshot ConfigMap holds itself (gzipped, or plain from before), checked by
+    sha256; a split snapshot's content is read with `SnapshotStore.read`."""
     name = config_map["metadata"]["name"]
     binary = config_map.get("binaryData") or {}
     packed, plain = binary.get(CONTENT_KEY), binary.get(PLAIN_CONTENT_KEY)
@@ -124,6 +226,14 @@ def content_of(config_map: dict[str, Any], sha256: str) -> bytes:
     if sha256_hex(content) != sha256:
         raise ValueError(f"snapshot {name} does not match its sha256")
     return content
+
+
+async def _off_loop(size: int, build: Callable[..., JSON], *args: Any) -> JSON:
+    """A ConfigMap body, built in a thread when its content is large: gzipping megabytes
+    would stall every other pass of the event loop (zlib releases the GIL)."""
+    if size > MAX_STORED_BYTES:
+        return await asyncio.to_thread(build, *args)
+    return build(*args)
 
 
 class SnapshotStore:
@@ -164,23 +274,72 @@ class SnapshotStore:
         try:
             # Whatever the status names as its key: a snapshot written before compression
             # holds the same content under the plain key.
-            return content_of(config_map, sha256)
+            return await self.read(namespace, config_map, sha256)
         except ValueError:
             return None
 
+    async def read(self, namespace: str, config_map: JSON, sha256: str) -> bytes:
+        """The content of a snapshot ConfigMap, its parts joined when it is split; ValueError if
+        it (or a part) is missing, unreadable or does not match its sha256."""
+        parts = index_of(config_map)
+        if parts is None:
+            return content_of(config_map, sha256)
+        pieces = []
+        for part in parts:
+            stored = await self.get(namespace, part_name(part.sha256))
+            if stored is None:
+                name = config_map["metadata"]["name"]
+                raise ValueError(f"snapshot {name} misses its part {part.sha256}")
+            pieces.append(content_of(stored, part.sha256))
+        content = b"".join(pieces)
+        if sha256_hex(content) != sha256:
+            raise ValueError(f"snapshot {config_map['metadata']['name']} does not match its sha256")
+        return content
+
     async def create(self, namespace: str, sha256: str, content: bytes) -> bool:
         """Store content as an unowned snapshot; False if it exists already."""
+        body = await _off_loop(len(content), snapshot_body, sha256, content)
         try:
-            await self._kube.create(
-                core_path("configmaps", namespace),
-                snapshot_body(sha256, content),
-                metadata_only=True,
-            )
+            await self._kube.create(core_path("configmaps", namespace), body, metadata_only=True)
         except ApiError as error:
-            if error.conflict:
-                return False
-            raise
-        return True
+            if not error.conflict:
+                raise
+            created = False
+        else:
+            created = True
+        if PARTS_KEY in body["binaryData"]:
+            await self._ensure_parts(namespace, snapshot_name(sha256), content)
+        return created
+
+    async def _ensure_parts(self, namespace: str, index_name: str, content: bytes) -> None:
+        """Every part the index names exists and is owned by it (after a writer stopped halfway,
+        or for a further shard of the index, too)."""
+        index = await self._kube.get(core_path("configmaps", namespace, index_name))
+        parts = index_of(index) or []
+        reference = _index_reference(index)
+        offset = 0
+        for part in parts:
+            piece = content[offset : offset + part.size]
+            offset += part.size
+            if sha256_hex(piece) != part.sha256:
+                raise ValueError(f"snapshot {index_name} names parts of another content")
+            try:
+                await self._kube.create(
+                    core_path("configmaps", namespace),
+                    await _off_loop(len(piece), part_body, piece, index),
+                    metadata_only=True,
+                )
+            except ApiError as error:
+                if not error.conflict:
+                    raise
+                path = core_path("configmaps", namespace, part_name(part.sha256))
+                [owned] = await self._add_owners_at(path, [reference], max_owners=MAX_OWNERS)
+                if owned is None:  # gone with its last index since: create it again
+                    await self._kube.create(
+                        core_path("configmaps", namespace),
+                        await _off_loop(len(piece), part_body, piece, index),
+                        metadata_only=True,
+                    )
 
     async def ensure(
         self,
@@ -201,7 +360,7 @@ class SnapshotStore:
         reference = owner_reference(owner)
         shard = 0
         while True:
-            body = snapshot_body(sha256, content, owners=[reference], shard=shard)
+            body = await _off_loop(len(content), snapshot_body, sha256, content, [reference], shard)
             # An existing shard written before compression keeps its plain key; readers take
             # either.
             (key,) = body["binaryData"]
@@ -209,18 +368,23 @@ class SnapshotStore:
                 await self._kube.create(
                     core_path("configmaps", namespace), body, metadata_only=True
                 )
-                return str(body["metadata"]["name"]), key
+                joined: bool | None = True
             except ApiError as error:
                 if error.status != 409:
                     raise
-            if grouped:
-                joined = await self.owners.add(namespace, sha256, reference, shard, max_owners)
-            else:
-                (joined,) = await self.add_owners(namespace, sha256, shard, [reference], max_owners)
+                if grouped:
+                    joined = await self.owners.add(namespace, sha256, reference, shard, max_owners)
+                else:
+                    (joined,) = await self.add_owners(
+                        namespace, sha256, shard, [reference], max_owners
+                    )
             if joined is None:
                 continue  # the shard went with its last owner since: create it again
             if joined:
-                return snapshot_name(sha256, shard), key
+                name = snapshot_name(sha256, shard)
+                if key == PARTS_KEY:
+                    await self._ensure_parts(namespace, name, content)
+                return name, key
             shard += 1
 
     async def add_owners(
@@ -238,6 +402,11 @@ class SnapshotStore:
         neither lose an owner nor push a shard past its bound; a conflict is decided again.
         """
         path = core_path("configmaps", namespace, snapshot_name(sha256, shard))
+        return await self._add_owners_at(path, references, max_owners)
+
+    async def _add_owners_at(
+        self, path: str, references: list[dict[str, Any]], max_owners: int
+    ) -> list[bool | None]:
         while True:
             try:
                 existing = await self._kube.get(path)

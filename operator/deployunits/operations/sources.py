@@ -5,7 +5,6 @@ import binascii
 from typing import Any
 
 from deployunits.content import archive, maven
-from deployunits.k8s import snapshots
 from deployunits.k8s.errors import ApiError
 from deployunits.k8s.gateway import ApiServer
 from deployunits.models.deploymentunit import ConfigMapSource, DeploymentUnitSpec
@@ -81,7 +80,8 @@ async def _from_snapshots(
                 UnitReason.INVALID_CONTENT,
             )
         try:
-            collected.append(NamedContent(ref.name, snapshots.content_of(config_map, ref.sha256)))
+            content = await kube.snapshots.read(namespace, config_map, ref.sha256)
+            collected.append(NamedContent(ref.name, content))
         except ValueError as error:
             return ContentProblem(str(error), False, UnitReason.INVALID_CONTENT)
     return collected

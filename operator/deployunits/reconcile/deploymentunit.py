@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from enum import Enum, StrEnum
 from typing import Any
 
+from deployunits import constants
 from deployunits.content.archive import ArchiveError, validate_resource_name
 from deployunits.content.definitions import ParsedDefinition, definitions_of, model_kind_of
 from deployunits.content.digest import sha256_hex
@@ -77,8 +78,8 @@ class ContentProblem:
 class Limits:
     """Bounds on what a unit may hold."""
 
-    max_resource_bytes: int = 1024 * 1024
-    max_unit_bytes: int = 10 * 1024 * 1024
+    max_resource_bytes: int = constants.MAX_RESOURCE_BYTES
+    max_unit_bytes: int = constants.MAX_UNIT_BYTES
     max_resources: int = 10000
 
 
@@ -173,6 +174,21 @@ def describe_resources(
     return described
 
 
+def size_problem(content: Sequence[NamedContent], limits: Limits) -> str | None:
+    """Why the content is larger than the limits allow (a resource, or all of them); None if
+    it is not."""
+    for item in content:
+        if len(item.content) > limits.max_resource_bytes:
+            return (
+                f"resource '{item.name}' has {len(item.content)} bytes, more than the limit of "
+                f"{limits.max_resource_bytes}"
+            )
+    total = sum(len(item.content) for item in content)
+    if total > limits.max_unit_bytes:
+        return f"the unit has {total} bytes, more than the limit of {limits.max_unit_bytes}"
+    return None
+
+
 def check_limits(content: Sequence[NamedContent], limits: Limits) -> ContentProblem | None:
     """Refuse too many, too large or badly named resources before parsing anything."""
     if len(content) > limits.max_resources:
@@ -181,26 +197,14 @@ def check_limits(content: Sequence[NamedContent], limits: Limits) -> ContentProb
             False,
             UnitReason.LIMIT_EXCEEDED,
         )
-    total = 0
     for item in content:
         try:
             validate_resource_name(item.name)
         except ArchiveError as error:
             return ContentProblem(str(error), False, UnitReason.INVALID_CONTENT)
-        if len(item.content) > limits.max_resource_bytes:
-            return ContentProblem(
-                f"resource '{item.name}' has {len(item.content)} bytes, more than the limit of "
-                f"{limits.max_resource_bytes}",
-                False,
-                UnitReason.LIMIT_EXCEEDED,
-            )
-        total += len(item.content)
-    if total > limits.max_unit_bytes:
-        return ContentProblem(
-            f"the unit has {total} bytes, more than the limit of {limits.max_unit_bytes}",
-            False,
-            UnitReason.LIMIT_EXCEEDED,
-        )
+    oversized = size_problem(content, limits)
+    if oversized is not None:
+        return ContentProblem(oversized, False, UnitReason.LIMIT_EXCEEDED)
     names = [item.name for item in content]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:

@@ -12,7 +12,7 @@ from deployunits import constants
 from deployunits.api.auth import Access, Decision
 from deployunits.api.camunda import openapi, query, schemas, wire
 from deployunits.api.camunda.errors import CamundaError, invalid_request, no_engine, web_error
-from deployunits.api.camunda.multipart import create_form
+from deployunits.api.camunda.multipart import CreateForm, create_form
 from deployunits.api.camunda.schemas import (
     CountResultDto,
     DeploymentDto,
@@ -30,6 +30,7 @@ from deployunits.api.deps import (
 )
 from deployunits.api.named_engines import NamedEngines
 from deployunits.k8s.errors import ApiError, ApiUnavailable
+from deployunits.reconcile.deploymentunit import Limits, NamedContent, size_problem
 from deployunits.settings import AuthMode, ShimSettings
 
 #: The engine version the shim answers like.
@@ -111,6 +112,22 @@ async def _body(request: Request, limit: int) -> bytes:
         if len(chunks) > limit:
             raise web_error(413)
     return bytes(chunks)
+
+
+def _check_limits(form: CreateForm, settings: ShimSettings) -> None:
+    """Refuse an upload the operator would refuse for its size, before anything is stored."""
+    if len(form.resources) > settings.max_resources_per_deployment:
+        raise invalid_request(
+            400,
+            f"The deployment has {len(form.resources)} resources, more than the limit of "
+            f"{settings.max_resources_per_deployment}.",
+        )
+    limits = Limits(
+        max_resource_bytes=settings.max_resource_bytes, max_unit_bytes=settings.max_unit_bytes
+    )
+    problem = size_problem([NamedContent(n, c) for n, c in form.resources], limits)
+    if problem is not None:
+        raise invalid_request(400, f"The deployment is refused: {problem}.")
 
 
 def _redeploy_request(body: bytes) -> RedeployRequest | None:
@@ -222,12 +239,7 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
         if not content_type.lower().startswith("multipart/form-data"):
             raise web_error(415)
         form = create_form(content_type, await _body(request, settings.max_request_bytes))
-        if len(form.resources) > settings.max_resources_per_deployment:
-            raise invalid_request(
-                400,
-                f"The deployment has {len(form.resources)} resources, more than the limit of "
-                f"{settings.max_resources_per_deployment}.",
-            )
+        _check_limits(form, settings)
         body = await deployments.create(namespace, form, base_url(request, namespace))
         return JSONResponse(body)
 
