@@ -193,6 +193,35 @@ def test_a_future_activation_time_and_duplicates_answer_alike(pair: Pair) -> Non
     )
 
 
+@pytest.mark.parametrize("mode", ["deploy-changed-only", "enable-duplicate-filtering"])
+def test_duplicate_filtering_sees_the_callers_last_deployment_at_once(
+    pair: Pair, mode: str
+) -> None:
+    # A CI script deploys, changes one file and deploys again a few milliseconds later.
+    name = f"{pair.tag}-ci"
+    a, b = key(pair, "a"), key(pair, "b")
+    pair.create({"a.bpmn": process(a), "b.bpmn": process(b)}, **{"deployment-name": name})
+    changed = {"a.bpmn": process(a), "b.bpmn": process(b, "Changed")}
+    pair.create(changed, **{"deployment-name": name, mode: "true"})
+    pair.create(changed, **{"deployment-name": name, mode: "true"})
+
+
+def test_duplicate_filtering_holds_across_two_shim_replicas(
+    pair: Pair, start_shim: Callable[..., ShimProcess], space: str, namespace: str
+) -> None:
+    # Two replicas behind one Service: each call may reach either one.
+    other = start_shim(namespace=space)
+    replicas = [pair.shim, Side("shim", pair.shim.client, other.engine(namespace))]
+    name = f"{pair.tag}-replicas"
+    a, b = key(pair, "a"), key(pair, "b")
+    for turn, label in enumerate(["One", "Two", "Two", "Three"]):
+        pair.shim = replicas[turn % 2]
+        pair.create(
+            {"a.bpmn": process(a), "b.bpmn": process(b, label)},
+            **{"deployment-name": name, "deploy-changed-only": "true"},
+        )
+
+
 # Queries.
 
 

@@ -1,11 +1,13 @@
 """Writes that race: what the concurrency drill found, kept as regressions of a normal run.
 
 Matrix: identical uploads with duplicate filtering sent at once give one deployment (each
-decided on an index that had not seen the others yet and deployed too); deleting a deployed unit
+decided on an index that had not seen the others yet and deployed too), and so do a kubectl
+apply and a REST create of the same content racing; deleting a deployed unit
 removes its finalizer under the resourceVersion of the undeploy just written, without a 409.
 """
 
 import concurrent.futures
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,6 +71,62 @@ def test_identical_uploads_at_once_deploy_once(shim: ShimProcess, mode: str) -> 
     assert [d["id"] for d in listed] == [answers[0]["id"]]
     definitions = httpx.get(f"{shim.engine()}/deployment/{answers[0]['id']}", timeout=30)
     assert definitions.status_code == 200
+
+
+@pytest.mark.timeout(300)
+def test_a_kubectl_apply_and_a_rest_create_racing_deploy_once(
+    shim: ShimProcess, cluster: Cluster, namespace: str
+) -> None:
+    unit = (
+        "apiVersion: bpm.deployunits.io/v1alpha1\nkind: DeploymentUnit\n"
+        "metadata: {name: applied}\n"
+        "spec:\n  deploymentId: applied-1\n  name: race\n  enableDuplicateFiltering: true\n"
+        "  resources:\n    inline:\n      - name: race.bpmn\n"
+        f"        content: {json.dumps(BPMN.decode())}\n"
+    )
+    barrier = threading.Barrier(2)
+
+    def apply() -> None:
+        barrier.wait()
+        cluster.apply(unit, namespace)
+
+    def create() -> dict[str, Any]:
+        barrier.wait()
+        response = httpx.post(
+            f"{shim.engine()}/deployment/create",
+            data={"deployment-name": "race", "enable-duplicate-filtering": "true"},
+            files={"data": ("race.bpmn", BPMN)},
+            timeout=120,
+        )
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        applied, created = pool.submit(apply), pool.submit(create)
+        applied.result()
+        answer = created.result()
+
+    def units() -> list[dict[str, Any]]:
+        listed = json.loads(cluster.kubectl("get", "du", "-n", namespace, "-o", "json").stdout)
+        return list(listed["items"])
+
+    def settled() -> bool:
+        # A REST upload that lost is answered with the winner's deployment, as the engine
+        # answers, and its own unit goes; an applied unit that lost stays, as a duplicate.
+        found = units()
+        return all(
+            (u.get("status") or {}).get("status") == "DEPLOYED"
+            and not u["metadata"].get("deletionTimestamp")
+            for u in found
+        ) and len(found) == (1 if answer["id"] == "applied-1" else 2)
+
+    wait_for(settled, timeout=60, what="the race settled")
+    [winner] = [u for u in units() if u["status"]["definitions"]]
+    assert winner["spec"]["deploymentId"] == answer["id"]
+    for loser in units():
+        if loser is not winner and loser["metadata"]["name"] != winner["metadata"]["name"]:
+            assert loser["status"]["duplicateOf"] == answer["id"]
 
 
 @pytest.mark.timeout(300)

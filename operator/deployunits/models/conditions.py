@@ -65,6 +65,13 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+def now_ms() -> datetime:
+    """The current time to the millisecond, as Camunda stamps deployments: duplicate filtering
+    orders deployments by it, and a script's deployments a few milliseconds apart must not tie."""
+    moment = datetime.now(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def find(conditions: Sequence[Condition], type_: str) -> Condition | None:
     """The condition of the given type, if present."""
     return next((c for c in conditions if c.type == type_), None)

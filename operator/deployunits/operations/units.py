@@ -12,7 +12,7 @@ from deployunits.content.maven import MavenHttp
 from deployunits.k8s.errors import ApiError
 from deployunits.k8s.gateway import ApiServer
 from deployunits.metrics import OperatorMetrics
-from deployunits.models.conditions import now
+from deployunits.models.conditions import now, now_ms
 from deployunits.models.deploymentunit import (
     DeploymentStatus,
     DeploymentUnitSpec,
@@ -282,7 +282,7 @@ async def _deploy_content(
             definitions,
             outcome.duplicate_of,
             generation,
-            now(),
+            now_ms(),
         )
         if pushed is not None:  # engine hook (issue 19): what the engine answered
             new_status = pushed.status(new_status, status, job, spec, generation)

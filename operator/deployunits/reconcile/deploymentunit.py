@@ -498,9 +498,11 @@ def deployed_status(
     definitions: Sequence[Definition],
     duplicate_of: str | None,
     generation: int,
-    now: datetime,
+    deployed_at: datetime,
 ) -> DeploymentUnitStatus:
-    """The deploy job finished: resources stored, definitions versioned."""
+    """The deploy job finished: resources stored, definitions versioned, the deployment stamped
+    to the millisecond (conditions and the job to the second, as metav1.Time has them)."""
+    now = deployed_at.replace(microsecond=0)
     new = _NewStatus(current, generation, now)
     if duplicate_of is not None:
         message = f"Identical to deployment {duplicate_of}; no new versions."
@@ -511,7 +513,7 @@ def deployed_status(
     new.conditions.put(ConditionType.SOURCE_DRIFTED, "False", UnitReason.SOURCE_UNCHANGED, "")
     return new.status(
         status=DeploymentStatus.DEPLOYED,
-        deployment_time=now,
+        deployment_time=deployed_at,
         resources=list(resources),
         definitions=list(definitions),
         duplicate_of=duplicate_of,
