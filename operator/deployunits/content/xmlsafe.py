@@ -93,6 +93,21 @@ class XmlDocument:
         position = builder.positions.get(twin) if twin is not None else None
         return position if position is not None else (None, None)
 
+    def tag_ends(self) -> list[tuple[int, int]]:
+        """The 1-based line and column just after each element's start tag, in document order.
+
+        That is where SAX parsers (and so the engines' parse errors) place an element's
+        problems. Found by parsing the source again, so only for error messages.
+        """
+        builder = _PositionRecordingBuilder()
+        parser = DefusedXMLParser(
+            target=builder, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+        builder.expat_parser = parser.parser
+        parser.feed(self.source)
+        parser.close()
+        return [_after_tag(self.source, offset) for offset in builder.offsets]
+
     def error(
         self, message: str, element: ET.Element | None = None, *, element_id: str | None = None
     ) -> ContentError:
@@ -107,6 +122,8 @@ class _PositionRecordingBuilder(ET.TreeBuilder):
     def __init__(self) -> None:
         super().__init__()
         self.positions: dict[ET.Element, tuple[int, int]] = {}
+        #: The byte offset of each start tag, in document order.
+        self.offsets: list[int] = []
         self.expat_parser: Any = None
 
     def start(self, tag: Any, attrs: dict[Any, Any], /) -> ET.Element:
@@ -116,7 +133,27 @@ class _PositionRecordingBuilder(ET.TreeBuilder):
                 self.expat_parser.CurrentLineNumber,
                 self.expat_parser.CurrentColumnNumber + 1,
             )
+            self.offsets.append(self.expat_parser.CurrentByteIndex)
         return element
+
+
+def _after_tag(source: bytes, offset: int) -> tuple[int, int]:
+    """The 1-based line and column after the tag that starts at byte `offset` (quoted
+    attribute values may hold '>'); columns count characters, as Java's parsers do."""
+    end, quote = offset, 0
+    while end < len(source):
+        byte = source[end]
+        if quote:
+            quote = 0 if byte == quote else quote
+        elif byte in b"\"'":
+            quote = byte
+        elif byte == ord(">"):
+            break
+        end += 1
+    end = min(end + 1, len(source))
+    line_start = source.rfind(b"\n", 0, end) + 1
+    column = len(source[line_start:end].decode("utf-8", "replace")) + 1
+    return source.count(b"\n", 0, end) + 1, column
 
 
 def parse_xml_document(
