@@ -253,6 +253,31 @@ def test_a_failed_deploy_refuses_undeploy_and_deploys_again_once_fixed(
     wait_status(api, deployment_id, "DEPLOYED")
 
 
+def test_content_jbpm_would_not_build_fails_the_job_and_schema_slips_pass(
+    api: httpx.Client, cluster: Cluster, space: str, repo: MavenRepo
+) -> None:
+    # jBPM 6.5 fails on a sequence flow it cannot link, and only logs schema violations.
+    broken, sloppy = new_id("dangling"), new_id("sloppy")
+    for deployment_id, body in (
+        (broken, '<bpmn2:sequenceFlow id="f1" sourceRef="start_k" targetRef="missing"/>'),
+        (sloppy, '<bpmn2:bogus id="b1"/>'),
+    ):
+        group, artifact, version = deployment_id.split(":")
+        content = jbpm_bpmn("k").replace(b"</bpmn2:process>", body.encode() + b"</bpmn2:process>")
+        jar = build_kjar(
+            {"com/acme/k.bpmn2": content}, group_id=group, artifact_id=artifact, version=version
+        )
+        repo.publish(MavenCoordinates(group, artifact, version), jar)
+        assert deploy_json(api, deployment_id)["success"] is True
+    wait_status(api, broken, "DEPLOY_FAILED")
+    wait_status(api, sloppy, "DEPLOYED")
+    unit = cluster.get("du", ids.unit_name(broken), space)
+    [stalled] = [c for c in unit["status"]["conditions"] if c["type"] == "Stalled"]
+    assert stalled["status"] == "True"
+    assert "resource 'com/acme/k.bpmn2' line 1, column " in stalled["message"]
+    assert "Could not find target node for connection:missing" in stalled["message"]
+
+
 def bad(response: httpx.Response, status: int, text: str | None) -> None:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/xml")

@@ -12,6 +12,7 @@ from deployunits.content.archive import ArchiveError, validate_resource_name
 from deployunits.content.definitions import ParsedDefinition, definitions_of, model_kind_of
 from deployunits.content.digest import sha256_hex
 from deployunits.content.policy import find_custom_code
+from deployunits.content.validation import Rules, validate_model
 from deployunits.content.xmlsafe import ContentError, parse_xml_document
 from deployunits.models import conditions as cond
 from deployunits.models.conditions import ConditionType
@@ -222,10 +223,13 @@ def analyze(
     *,
     deny_custom_code: bool,
     jbpm: bool,
+    validate: bool = True,
 ) -> list[ParsedDefinition] | ContentProblem:
     """Parse every model resource into definitions, enforcing limits and the code policy.
 
     Camunda deploys only executable processes; jBPM (ids with ':') deploys every process.
+    With `validate`, models are also checked as that engine checks them (schema, references);
+    a unit bound to a real engine leaves that to the engine.
     """
     problem = check_limits(content, limits)
     if problem is not None:
@@ -240,6 +244,9 @@ def analyze(
             document = parse_xml_document(
                 item.content, item.name, max_bytes=limits.max_resource_bytes
             )
+            # As the engines: the schema and the references first, then the definitions.
+            if validate:
+                validate_model(document, kind, Rules.JBPM if jbpm else Rules.CAMUNDA)
             definitions = definitions_of(document, kind)
         except ContentError as error:
             return ContentProblem(str(error), False, UnitReason.INVALID_CONTENT)

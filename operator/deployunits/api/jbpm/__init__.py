@@ -4,4 +4,9 @@ A deploy or undeploy is admitted into a job queue kept in the API server (a Conf
 written with resourceVersion preconditions, so every shim replica sees the same queue), answered
 with 202 at once, and then applied to the DeploymentUnit by a background materializer; the
 operator carries the job through the status enum from there.
+
+Content the engine would not build is refused as jBPM 6.5 refuses it: the deploy is accepted
+(202), then its job fails and the deployment is `DEPLOY_FAILED` with the operator's reason (a
+sequence flow to a missing node is jBPM's "Could not find target node for connection:...", with
+resource, line and column). Schema violations alone pass, as jBPM only logs them.
 """
