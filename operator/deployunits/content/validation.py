@@ -32,7 +32,7 @@ from deployunits.content.definitions import (
     DMN_NAMESPACES,
     ModelKind,
 )
-from deployunits.content.xmlsafe import ContentError, XmlDocument, local_name, namespace_of
+from deployunits.content.xmlsafe import ContentError, XmlDocument, namespace_of
 
 __all__ = ["InvalidModel", "Problem", "Rules", "validate_model"]
 
@@ -82,7 +82,11 @@ _NOT_FLOW_NODES: Final = frozenset(
         "standardLoopCharacteristics",
     }
 )
-_SCOPES: Final = frozenset({"process", "subProcess", "transaction", "adHocSubProcess"})
+_BPMN_PREFIX: Final = f"{{{BPMN_NS}}}"
+_NOT_FLOW_NODE_TAGS: Final = frozenset(_BPMN_PREFIX + name for name in _NOT_FLOW_NODES)
+_SCOPE_TAGS: Final = tuple(
+    _BPMN_PREFIX + name for name in ("process", "subProcess", "transaction", "adHocSubProcess")
+)
 _JBPM_ENDS: Final = {"source": "source", "destination": "target"}
 
 
@@ -150,27 +154,38 @@ def validate_model(document: XmlDocument, kind: ModelKind, rules: Rules) -> None
         references += _sequence_flow_problems(document, rules)
     if not schema_errors and not references:
         return
-    ends = document.tag_ends()
     problems: list[Problem] = []
-    # The proxies must stay alive for the elements found by path to be the same objects.
-    elements = list(tree.iter(etree.Element)) if tree is not None else []
-    lxml_order = {element: i for i, element in enumerate(elements)}
-    for entry in schema_errors:
+    placed: list[tuple[str, int | None, int | None, _Reference | None]] = []
+    if schema_errors:
         assert tree is not None  # schema errors come from validating it
-        element = _element_at(tree, entry.path)
-        index = lxml_order.get(element) if element is not None else None
-        line, column = ends[index] if index is not None else (entry.line, None)
-        problems.append(Problem(entry.message, line, column))
+        # The proxies must stay alive for the elements found by path to be the same objects.
+        elements = list(tree.iter(etree.Element))
+        lxml_order = {element: i for i, element in enumerate(elements)}
+        for entry in schema_errors:
+            element = _element_at(tree, entry.path)
+            index = lxml_order.get(element) if element is not None else None
+            placed.append((entry.message, index, entry.line, None))
     order = {id(e): i for i, e in enumerate(document.root.iter())}
     for reference in references:
-        line, column = (
-            ends[order[id(reference.element)]]
-            if reference.element is not None
-            else _document_end(document.source)
-        )
+        index = order[id(reference.element)] if reference.element is not None else None
+        placed.append((reference.message, index, None, reference))
+    ends = document.tag_ends(index for _, index, _, _ in placed if index is not None)
+    for message, index, fallback_line, source in placed:
+        line: int | None
+        column: int | None
+        if index is not None and index in ends:
+            line, column = ends[index]
+        elif source is not None:
+            line, column = _document_end(document.source)
+        else:
+            line, column = fallback_line, None
         problems.append(
             Problem(
-                reference.message, line, column, reference.main_element_id, reference.element_ids
+                message,
+                line,
+                column,
+                source.main_element_id if source else None,
+                source.element_ids if source else (),
             )
         )
     raise InvalidModel(document.resource, problems)
@@ -214,16 +229,19 @@ def _dangling_idrefs(document: XmlDocument, namespace: str) -> Iterator[_Referen
     idrefs = _idref_attributes(namespace)
     if not idrefs:
         return
-    ids = {value for e in document.root.iter() if (value := e.get("id")) is not None}
-    missing: dict[str, None] = {}
+    ids: set[str] = set()
+    refs: list[str] = []
     for element in document.root.iter():
-        if namespace_of(element.tag) != namespace:
-            continue
-        for attribute in idrefs.get(local_name(element.tag), ()):
-            value = element.get(attribute)
-            missing.update(
-                (ref, None) for ref in (value.split() if value else ()) if ref not in ids
-            )
+        own = element.get("id")
+        if own is not None:
+            ids.add(own)
+        attributes = idrefs.get(element.tag)
+        if attributes:
+            for attribute in attributes:
+                value = element.get(attribute)
+                if value:
+                    refs += value.split()
+    missing = dict.fromkeys(ref for ref in refs if ref not in ids)
     for ref in _java_hash_set_order(list(missing)):
         yield _Reference(f"cvc-id.1: There is no ID/IDREF binding for IDREF '{ref}'.", None)
 
@@ -254,14 +272,12 @@ def _sequence_flow_problems(document: XmlDocument, rules: Rules) -> list[_Refere
     for process in document.root.findall(f"{{{BPMN_NS}}}process"):
         if rules is Rules.CAMUNDA and (process.get("isExecutable") or "").lower() != "true":
             continue
-        for scope in process.iter():
-            if namespace_of(scope.tag) != BPMN_NS or local_name(scope.tag) not in _SCOPES:
-                continue
+        scopes = [process] + [scope for tag in _SCOPE_TAGS[1:] for scope in process.iter(tag)]
+        for scope in scopes:
             nodes = {
                 child.get("id")
                 for child in scope
-                if namespace_of(child.tag) == BPMN_NS
-                and local_name(child.tag) not in _NOT_FLOW_NODES
+                if child.tag.startswith(_BPMN_PREFIX) and child.tag not in _NOT_FLOW_NODE_TAGS
             }
             for flow in scope.findall(f"{{{BPMN_NS}}}sequenceFlow"):
                 flow_id = flow.get("id") or ""
@@ -304,8 +320,8 @@ def _schema(namespace: str) -> etree.XMLSchema:
 
 @functools.cache
 def _idref_attributes(namespace: str) -> dict[str, frozenset[str]]:
-    """Element local name -> its attributes of type IDREF or IDREFS, read from the schema
-    files of the namespace (types inherit their bases' attributes)."""
+    """Element tag (`{namespace}local`) -> its attributes of type IDREF or IDREFS, read from
+    the schema files of the namespace (types inherit their bases' attributes)."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     folder = (_SCHEMAS / _SCHEMA_FILES[namespace]).parent
     attributes: dict[str, set[str]] = {}
@@ -345,5 +361,5 @@ def _idref_attributes(namespace: str) -> dict[str, frozenset[str]]:
     for name, types in element_types.items():
         refs = set().union(*(inherited(t) for t in types))
         if refs:
-            result[name] = frozenset(refs)
+            result[f"{{{namespace}}}{name}"] = frozenset(refs)
     return result

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 from xml.parsers import expat
@@ -93,11 +94,11 @@ class XmlDocument:
         position = builder.positions.get(twin) if twin is not None else None
         return position if position is not None else (None, None)
 
-    def tag_ends(self) -> list[tuple[int, int]]:
-        """The 1-based line and column just after each element's start tag, in document order.
-
-        That is where SAX parsers (and so the engines' parse errors) place an element's
-        problems. Found by parsing the source again, so only for error messages.
+    def tag_ends(self, orders: Iterable[int]) -> dict[int, tuple[int, int]]:
+        """The 1-based line and column just after the start tags of the elements at the given
+        places in document order (`root.iter()`), where SAX parsers (and so the engines' parse
+        errors) place an element's problems. Found by parsing the source again, so only for
+        error messages; one pass over the source for any number of elements.
         """
         builder = _PositionRecordingBuilder()
         parser = DefusedXMLParser(
@@ -106,7 +107,18 @@ class XmlDocument:
         builder.expat_parser = parser.parser
         parser.feed(self.source)
         parser.close()
-        return [_after_tag(self.source, offset) for offset in builder.offsets]
+        wanted = sorted({o for o in orders if 0 <= o < len(builder.offsets)})
+        ends: dict[int, tuple[int, int]] = {}
+        line, line_start, counted = 1, 0, 0
+        for order in wanted:
+            end = _end_of_tag(self.source, builder.offsets[order])
+            line += self.source.count(b"\n", counted, end)
+            newline = self.source.rfind(b"\n", counted, end)
+            line_start = newline + 1 if newline >= 0 else line_start
+            counted = end
+            column = len(self.source[line_start:end].decode("utf-8", "replace")) + 1
+            ends[order] = (line, column)
+        return ends
 
     def error(
         self, message: str, element: ET.Element | None = None, *, element_id: str | None = None
@@ -137,9 +149,9 @@ class _PositionRecordingBuilder(ET.TreeBuilder):
         return element
 
 
-def _after_tag(source: bytes, offset: int) -> tuple[int, int]:
-    """The 1-based line and column after the tag that starts at byte `offset` (quoted
-    attribute values may hold '>'); columns count characters, as Java's parsers do."""
+def _end_of_tag(source: bytes, offset: int) -> int:
+    """The byte offset just after the tag that starts at `offset` (quoted attribute values
+    may hold '>')."""
     end, quote = offset, 0
     while end < len(source):
         byte = source[end]
@@ -148,12 +160,9 @@ def _after_tag(source: bytes, offset: int) -> tuple[int, int]:
         elif byte in b"\"'":
             quote = byte
         elif byte == ord(">"):
-            break
+            return end + 1
         end += 1
-    end = min(end + 1, len(source))
-    line_start = source.rfind(b"\n", 0, end) + 1
-    column = len(source[line_start:end].decode("utf-8", "replace")) + 1
-    return source.count(b"\n", 0, end) + 1, column
+    return len(source)
 
 
 def parse_xml_document(
