@@ -278,6 +278,44 @@ def test_content_jbpm_would_not_build_fails_the_job_and_schema_slips_pass(
     assert "Could not find target node for connection:missing" in stalled["message"]
 
 
+def test_processes_list_their_variables_in_xml_and_json(api: httpx.Client, repo: MavenRepo) -> None:
+    deployment_id = new_id("vars")
+    key = f"vars_{uuid.uuid4().hex[:6]}"
+    content = (
+        jbpm_bpmn(key)
+        .replace(
+            f'<bpmn2:process id="{key}"'.encode(),
+            b'<bpmn2:itemDefinition id="_textItem" structureRef="String"/>'
+            b'<bpmn2:itemDefinition id="_amountItem" structureRef="java.lang.Integer"/>'
+            + f'<bpmn2:process id="{key}"'.encode(),
+        )
+        .replace(
+            f'<bpmn2:startEvent id="start_{key}"/>'.encode(),
+            b'<bpmn2:property id="reason" itemSubjectRef="_textItem"/>'
+            b'<bpmn2:property id="p2" name="amount" itemSubjectRef="_amountItem"/>'
+            b'<bpmn2:property id="employee" itemSubjectRef="_textItem"/>'
+            b'<bpmn2:property id="untyped"/>' + f'<bpmn2:startEvent id="start_{key}"/>'.encode(),
+        )
+    )
+    group, artifact, version = deployment_id.split(":")
+    jar = build_kjar(
+        {"com/acme/vars.bpmn2": content}, group_id=group, artifact_id=artifact, version=version
+    )
+    repo.publish(MavenCoordinates(group, artifact, version), jar)
+    deploy_json(api, deployment_id)
+    wait_status(api, deployment_id, "DEPLOYED")
+    # jBPM's map is a java.util.HashMap: its order for these names.
+    expected = [("reason", "String"), ("amount", "java.lang.Integer"), ("employee", "String")]
+    for path in (f"/deployment/{deployment_id}/processes", "/deployment/processes"):
+        listed = api.get(path, headers=JSON_ACCEPT).json()["processDefinitionList"]
+        [ours] = [d for d in listed if d["id"] == key]
+        assert list(ours["variables"].items()) == expected
+        root = jbpm.parse_xml(api.get(path).content)
+        [item] = [d for d in root.findall("process-definition") if d.findtext("id") == key]
+        entries = item.findall("variables/entry")
+        assert [(e.findtext("key"), e.findtext("value")) for e in entries] == expected
+
+
 def bad(response: httpx.Response, status: int, text: str | None) -> None:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/xml")

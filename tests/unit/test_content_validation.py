@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from deployunits.api.camunda.errors import problems, refused_content
+from deployunits.content import javaorder
 from deployunits.content.definitions import ModelKind
 from deployunits.content.validation import InvalidModel, Problem, Rules, validate_model
 from deployunits.content.xmlsafe import parse_xml_document
@@ -226,3 +227,13 @@ class TestRefusals:
             "\u0435lementIds": ["f1"],
         }
         assert body["details"]["p.bpmn"]["warnings"] == []
+
+
+def test_java_hash_order_matches_a_java_hash_map() -> None:
+    # The order jshell printed for a java.util.HashMap given these keys in this order (the
+    # table grows to 32 buckets on the 13th key).
+    keys = ["reason", "employee", "amount", "Aa", "BB"] + [f"x{i}" for i in range(1, 14)]
+    assert javaorder.hash_order(keys) == [
+        *("Aa", "BB", "x8", "reason", "x9", "amount", "employee", "x10", "x12", "x1"),
+        *("x11", "x2", "x3", "x13", "x4", "x5", "x6", "x7"),
+    ]

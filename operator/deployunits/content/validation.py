@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from lxml import etree
 
+from deployunits.content import javaorder
 from deployunits.content.definitions import (
     BPMN_NS,
     CMMN_NAMESPACES,
@@ -242,26 +243,9 @@ def _dangling_idrefs(document: XmlDocument, namespace: str) -> Iterator[_Referen
                 if value:
                     refs += value.split()
     missing = dict.fromkeys(ref for ref in refs if ref not in ids)
-    for ref in _java_hash_set_order(list(missing)):
+    # Xerces collects them in a java.util.HashSet, and reports them in its order.
+    for ref in javaorder.hash_order(missing):
         yield _Reference(f"cvc-id.1: There is no ID/IDREF binding for IDREF '{ref}'.", None)
-
-
-def _java_hash_set_order(values: list[str]) -> list[str]:
-    """Distinct strings in the order a java.util.HashSet they were added to iterates them, the
-    order in which Xerces reports dangling IDREFs: by bucket (String.hashCode, spread, masked by
-    the table's power-of-two capacity, at least 16, at most 3/4 full), then as added."""
-    capacity = 16
-    while len(values) > capacity * 3 // 4:
-        capacity *= 2
-
-    def bucket(value: str) -> int:
-        h = 0
-        units = value.encode("utf-16-be")  # Java hashes UTF-16 code units
-        for i in range(0, len(units), 2):
-            h = (31 * h + int.from_bytes(units[i : i + 2], "big")) & 0xFFFFFFFF
-        return (h ^ (h >> 16)) & (capacity - 1)
-
-    return sorted(values, key=bucket)
 
 
 def _sequence_flow_problems(document: XmlDocument, rules: Rules) -> list[_Reference]:

@@ -1,5 +1,6 @@
 """Pure reconcile of a DeploymentUnit: spec, current status and observations → the next status."""
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +18,7 @@ from deployunits.content.xmlsafe import ContentError, parse_xml_document
 from deployunits.models import conditions as cond
 from deployunits.models.conditions import ConditionType
 from deployunits.models.deploymentunit import (
+    MAX_PROCESS_VARIABLES,
     Definition,
     DeploymentStatus,
     DeploymentUnitSpec,
@@ -24,6 +26,7 @@ from deployunits.models.deploymentunit import (
     DesiredState,
     Job,
     JobOperation,
+    ProcessVariable,
     StoredResource,
 )
 
@@ -252,7 +255,12 @@ def analyze(
             return ContentProblem(str(error), False, UnitReason.INVALID_CONTENT)
         if deny_custom_code:
             findings += [f"{item.name}: {f}" for f in find_custom_code(item.name, document.root)]
-        parsed += [d for d in definitions if jbpm or d.kind != "process" or d.executable]
+        # Only the jBPM dialect lists process variables: other units do not store them.
+        parsed += [
+            d if jbpm else dataclasses.replace(d, variables=())
+            for d in definitions
+            if jbpm or d.kind != "process" or d.executable
+        ]
     if findings:
         return ContentProblem(
             "custom code is not allowed in this namespace; found " + "; ".join(findings),
@@ -260,6 +268,26 @@ def analyze(
             UnitReason.CUSTOM_CODE_REFUSED,
         )
     for definition in parsed:
+        if len(definition.variables) > MAX_PROCESS_VARIABLES:
+            return ContentProblem(
+                f"resource '{definition.resource}': process '{definition.key}' has "
+                f"{len(definition.variables)} process variables, more than "
+                f"{MAX_PROCESS_VARIABLES}",
+                False,
+                UnitReason.LIMIT_EXCEEDED,
+            )
+        long_variable = next(
+            (n for n, t in definition.variables if max(len(n), len(t)) > _VARIABLE_TEXT_LIMIT),
+            None,
+        )
+        if long_variable is not None:
+            return ContentProblem(
+                f"resource '{definition.resource}': process '{definition.key}' has a variable "
+                f"'{long_variable[:64]}...' whose name or type is longer than "
+                f"{_VARIABLE_TEXT_LIMIT} characters",
+                False,
+                UnitReason.INVALID_CONTENT,
+            )
         too_long = _over_long_attribute(definition)
         if too_long is not None:
             return ContentProblem(too_long, False, UnitReason.INVALID_CONTENT)
@@ -285,6 +313,10 @@ _ATTRIBUTE_LIMITS = {
     "package_name": 255,
     "jbpm_version": 255,
 }
+
+
+#: Bound of a process variable's name and type (ProcessVariable in the CRD).
+_VARIABLE_TEXT_LIMIT = 1024
 
 
 def _over_long_attribute(definition: ParsedDefinition) -> str | None:
@@ -354,6 +386,9 @@ def assign_versions(
             decision_requirements_key=p.decision_requirements_key,
             package_name=p.package_name,
             model_version=p.jbpm_version,
+            variables=[ProcessVariable(name=n, type=t) for n, t in p.variables]
+            if p.variables
+            else None,
         )
         for p in parsed
     ]
