@@ -8,12 +8,13 @@ on both sides (the engine is shared by the session), and every query filters by 
 Matrix: create (one and two resources, names, sources, tenants, a future activation time,
 duplicate filtering), get, resources, resource data; list filters (id, name, nameLike, source,
 withoutSource, tenantIdIn, withoutTenantId, includeDeploymentsWithoutTenantId, before/after),
-sorting and paging, count; redeploy (all, by ids, by names) and delete; every error the dialect
-answers for these routes (unknown ids, missing resources, bad query values, bad sorting, empty
-uploads, wrong media types, redeploy of missing resources, unknown routes and methods); an
-unknown named engine with authentication on. Where the shim deliberately answers otherwise,
-`DEVIATIONS` says so (the reasons are in api/camunda/__init__.py), and the case checks that the
-difference is exactly that one.
+sorting and paging, count; redeploy (all, by ids, by names) and delete; content the engine's
+parser refuses (schema violations and dangling references, executable or not; DMN and CMMN);
+every error the dialect answers for these routes (unknown ids, missing resources, bad query
+values, bad sorting, empty uploads, wrong media types, redeploy of missing resources, unknown
+routes and methods); an unknown named engine with authentication on. Where the shim
+deliberately answers otherwise, `DEVIATIONS` says so (the reasons are in
+api/camunda/__init__.py), and the case checks that the difference is exactly that one.
 """
 
 from __future__ import annotations
@@ -339,6 +340,65 @@ def test_redeploy_errors_and_redeploy_answer_alike(pair: Pair) -> None:
     assert (shim.status_code, shim.content) == (engine.status_code, engine.content) == (204, b"")
 
 
+def invalid_process(key: str, body: str, *, executable: bool = True) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" '
+        'targetNamespace="urn:fidelity">\n'
+        f'  <process id="{key}" isExecutable="{str(executable).lower()}">\n'
+        f"{body}"
+        "  </process>\n"
+        "</definitions>\n"
+    ).encode()
+
+
+_MISPLACED = '    <startEvent id="start"><bogus/></startEvent>\n'
+_DANGLING = (
+    '    <startEvent id="start"/>\n'
+    '    <sequenceFlow id="f1" sourceRef="start" targetRef="missing"/>\n'
+    '    <sequenceFlow id="f2" sourceRef="nowhere" targetRef="start"/>\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "executable"),
+    [(_MISPLACED, True), (_MISPLACED, False), (_DANGLING, True), (_DANGLING, False)],
+    ids=["misplaced", "misplaced-not-executable", "dangling", "dangling-not-executable"],
+)
+def test_invalid_bpmn_is_the_engines_parse_exception(
+    pair: Pair, body: str, executable: bool
+) -> None:
+    """Same status, type, code and message head; per problem the same position, element ids
+    and (for the reference checks) message; schema messages are libxml2's (a deviation)."""
+    form = {"deployment-source": pair.tag}
+    content = invalid_process(key(pair, "invalid"), body, executable=executable)
+    files = {"p": ("p.bpmn", content)}
+    engine, shim = pair.both("POST", "/deployment/create", files=files, data=form)
+    for side in (engine, shim):
+        assert (side.status, side.body["type"], side.body["code"]) == (400, "ParseException", 0)
+        assert side.body["message"].startswith(
+            "ENGINE-09005 Could not parse BPMN process. Errors: \n* "
+        )
+        assert list(side.body["details"]) == ["p.bpmn"]
+        assert side.body["details"]["p.bpmn"]["warnings"] == []
+
+    def problems(answer_: Answer) -> list[tuple[Any, ...]]:
+        return [
+            (
+                p["line"],
+                p["column"],
+                p["mainElementId"],
+                p["\u0435lementIds"],
+                p["message"] if p["message"].startswith(("cvc-id.1", "Invalid ")) else "schema",
+            )
+            for p in answer_.body["details"]["p.bpmn"]["errors"]
+        ]
+
+    assert problems(shim) == problems(engine)
+    assert shim.body["message"].count("\n* ") == engine.body["message"].count("\n* ")
+    assert pair.same("GET", "/deployment/count", params={"source": pair.tag}).body == {"count": 0}
+
+
 # Deliberate deviations: each case checks that the difference is exactly the listed one.
 
 
@@ -425,7 +485,6 @@ def test_one_key_twice_in_a_deployment_is_a_400_not_the_engines_500(pair: Pair) 
 
 
 def test_malformed_xml_is_a_parse_exception_not_the_engines_500(pair: Pair) -> None:
-    # Pending: issue 16 item 2 (validation as the engine does) decides this one.
     form = {"deployment-source": pair.tag}
     files = {"p.bpmn": ("p.bpmn", b"not xml at all")}
     engine, shim = pair.both("POST", "/deployment/create", data=form, files=files)
@@ -436,6 +495,39 @@ def test_malformed_xml_is_a_parse_exception_not_the_engines_500(pair: Pair) -> N
     )
     assert engine.body["message"].startswith("ENGINE-09003 Could not parse 'p.bpmn'.")
     assert (shim.status, shim.body["type"], shim.body["code"]) == (400, "ParseException", 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "engine_message"),
+    [
+        (
+            "d.dmn",
+            '<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="d" name="D" '
+            'namespace="urn:fidelity">\n  <decision id="KEY" name="K"><bogus/></decision>\n'
+            "</definitions>\n",
+            "ENGINE-22004 Unable to transform DMN resource 'd.dmn'.",
+        ),
+        (
+            "c.cmmn",
+            '<definitions xmlns="http://www.omg.org/spec/CMMN/20151109/MODEL" id="d" '
+            'targetNamespace="urn:fidelity">\n  <case id="KEY"><bogus/>'
+            '<casePlanModel id="m"/></case>\n</definitions>\n',
+            "ENGINE-04001 Could not transform resource 'c.cmmn'.",
+        ),
+    ],
+)
+def test_invalid_dmn_and_cmmn_are_a_parse_exception_not_the_engines_500(
+    pair: Pair, name: str, content: str, engine_message: str
+) -> None:
+    form = {"deployment-source": pair.tag}
+    body = content.replace("KEY", key(pair, "k")).encode()
+    engine, shim = pair.both("POST", "/deployment/create", files={"r": (name, body)}, data=form)
+    assert engine == Answer(
+        500, {"type": "ProcessEngineException", "message": engine_message, "code": 0}
+    )
+    assert (shim.status, shim.body["type"], shim.body["code"]) == (400, "ParseException", 0)
+    [problem] = shim.body["details"][name]["errors"]
+    assert (problem["line"], "bogus" in problem["message"]) == (2, True)
 
 
 # Named engines.

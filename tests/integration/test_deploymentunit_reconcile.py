@@ -1,13 +1,15 @@
 """The operator reconciles DeploymentUnits into status: resources, conditions, generation.
 
 Matrix: inline unit Ready via `kubectl wait`; ConfigMap unit (data and binaryData, all keys and
-selected keys); a unit waiting for its ConfigMap, then Ready; undeploy; kstatus fields; units
-selected by job status and deployment id (field selectors).
+selected keys); a unit waiting for its ConfigMap, then Ready; a ConfigMap of an invalid model,
+Stalled with each problem's line and column; undeploy; kstatus fields; units selected by job
+status and deployment id (field selectors).
 """
 
 import base64
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -151,6 +153,52 @@ spec:
         "create", "configmap", "later", "-n", namespace, f"--from-literal=a.bpmn={BPMN}"
     )
     cluster.wait_condition("early", namespace, "Ready", operator)
+
+
+def test_an_invalid_model_stalls_the_unit_with_each_problems_line_and_column(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, tmp_path: Path
+) -> None:
+    # The GitOps path: a ConfigMap of a BPMN Camunda refuses (an element in the wrong place,
+    # a sequence flow to a missing element).
+    broken = tmp_path / "broken.bpmn"
+    broken.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" '
+        'targetNamespace="urn:x">\n'
+        '  <process id="broken" isExecutable="true">\n'
+        '    <startEvent id="start"><bogus/></startEvent>\n'
+        '    <sequenceFlow id="f1" sourceRef="start" targetRef="missing"/>\n'
+        "  </process>\n"
+        "</definitions>\n"
+    )
+    cluster.kubectl("create", "configmap", "broken", "-n", namespace, f"--from-file={broken}")
+    cluster.apply(
+        """
+apiVersion: bpm.deployunits.io/v1alpha1
+kind: DeploymentUnit
+metadata:
+  name: broken
+spec:
+  deploymentId: broken-1
+  resources:
+    configMaps:
+      - name: broken
+""",
+        namespace,
+    )
+    unit = cluster.wait_condition("broken", namespace, "Stalled", operator)
+    assert unit["status"]["status"] == "DEPLOY_FAILED"
+    stalled = condition(unit, "Stalled")
+    assert stalled is not None
+    assert stalled["reason"] == "InvalidContent"
+    message = stalled["message"]
+    assert "resource 'broken.bpmn' line 4, column 36: Element" in message
+    assert "resource 'broken.bpmn' line 7, column 15: cvc-id.1: There is no ID/IDREF" in message
+    assert (
+        "resource 'broken.bpmn' line 5, column 66: Invalid destination 'missing' of sequence "
+        "flow 'f1'"
+    ) in message
+    assert "definitions" not in unit["status"] or not unit["status"]["definitions"]
 
 
 def test_undeploy_reaches_undeployed_and_stays_ready(

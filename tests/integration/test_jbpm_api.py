@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -24,7 +25,7 @@ from deployunits.api.jbpm import ids
 from deployunits.content.maven import MavenCoordinates
 from devcluster.kjars import build_kjar, jbpm_bpmn
 from devcluster.processes import ShimProcess, wait_for
-from tests.support import jbpm
+from tests.support import jbpm, kie_remote
 from tests.support.cluster import Cluster, unique_name
 from tests.support.maven_repo import MavenRepo
 
@@ -251,6 +252,110 @@ def test_a_failed_deploy_refuses_undeploy_and_deploys_again_once_fixed(
     retried = deploy_json(api, deployment_id)
     assert retried["success"] is True
     wait_status(api, deployment_id, "DEPLOYED")
+
+
+def test_content_jbpm_would_not_build_fails_the_job_and_schema_slips_pass(
+    api: httpx.Client, cluster: Cluster, space: str, repo: MavenRepo
+) -> None:
+    # jBPM 6.5 fails on a sequence flow it cannot link, and only logs schema violations.
+    broken, sloppy = new_id("dangling"), new_id("sloppy")
+    for deployment_id, body in (
+        (broken, '<bpmn2:sequenceFlow id="f1" sourceRef="start_k" targetRef="missing"/>'),
+        (sloppy, '<bpmn2:bogus id="b1"/>'),
+    ):
+        group, artifact, version = deployment_id.split(":")
+        content = jbpm_bpmn("k").replace(b"</bpmn2:process>", body.encode() + b"</bpmn2:process>")
+        jar = build_kjar(
+            {"com/acme/k.bpmn2": content}, group_id=group, artifact_id=artifact, version=version
+        )
+        repo.publish(MavenCoordinates(group, artifact, version), jar)
+        assert deploy_json(api, deployment_id)["success"] is True
+    wait_status(api, broken, "DEPLOY_FAILED")
+    wait_status(api, sloppy, "DEPLOYED")
+    unit = cluster.get("du", ids.unit_name(broken), space)
+    [stalled] = [c for c in unit["status"]["conditions"] if c["type"] == "Stalled"]
+    assert stalled["status"] == "True"
+    assert "resource 'com/acme/k.bpmn2' line 1, column " in stalled["message"]
+    assert "Could not find target node for connection:missing" in stalled["message"]
+
+
+def publish_with_variables(repo: MavenRepo, deployment_id: str, key: str) -> None:
+    """A kjar whose process has three typed variables and an untyped property."""
+    content = (
+        jbpm_bpmn(key)
+        .replace(
+            f'<bpmn2:process id="{key}"'.encode(),
+            b'<bpmn2:itemDefinition id="_textItem" structureRef="String"/>'
+            b'<bpmn2:itemDefinition id="_amountItem" structureRef="java.lang.Integer"/>'
+            + f'<bpmn2:process id="{key}"'.encode(),
+        )
+        .replace(
+            f'<bpmn2:startEvent id="start_{key}"/>'.encode(),
+            b'<bpmn2:property id="reason" itemSubjectRef="_textItem"/>'
+            b'<bpmn2:property id="p2" name="amount" itemSubjectRef="_amountItem"/>'
+            b'<bpmn2:property id="employee" itemSubjectRef="_textItem"/>'
+            b'<bpmn2:property id="untyped"/>' + f'<bpmn2:startEvent id="start_{key}"/>'.encode(),
+        )
+    )
+    group, artifact, version = deployment_id.split(":")
+    jar = build_kjar(
+        {"com/acme/vars.bpmn2": content}, group_id=group, artifact_id=artifact, version=version
+    )
+    repo.publish(MavenCoordinates(group, artifact, version), jar)
+
+
+def test_processes_list_their_variables_in_xml_and_json(api: httpx.Client, repo: MavenRepo) -> None:
+    deployment_id = new_id("vars")
+    key = f"vars_{uuid.uuid4().hex[:6]}"
+    publish_with_variables(repo, deployment_id, key)
+    deploy_json(api, deployment_id)
+    wait_status(api, deployment_id, "DEPLOYED")
+    # jBPM's map is a java.util.HashMap: its order for these names.
+    expected = [("reason", "String"), ("amount", "java.lang.Integer"), ("employee", "String")]
+    for path in (f"/deployment/{deployment_id}/processes", "/deployment/processes"):
+        listed = api.get(path, headers=JSON_ACCEPT).json()["processDefinitionList"]
+        [ours] = [d for d in listed if d["id"] == key]
+        assert list(ours["variables"].items()) == expected
+        root = jbpm.parse_xml(api.get(path).content)
+        [item] = [d for d in root.findall("process-definition") if d.findtext("id") == key]
+        entries = item.findall("variables/entry")
+        assert [(e.findtext("key"), e.findtext("value")) for e in entries] == expected
+
+
+@pytest.mark.skipif(kie_remote.missing_tools() is not None, reason=str(kie_remote.missing_tools()))
+def test_the_real_wire_classes_read_every_body_and_write_it_back_alike(
+    api: httpx.Client, repo: MavenRepo, tmp_path: Path
+) -> None:
+    """kie-remote-jaxb 6.5 (JAXB for XML, Jackson 1.x for JSON) unmarshals each body of the
+    dialect and marshals it again to the same document: no field lost, renamed or reordered."""
+    deployment_id = new_id("wire")
+    publish_with_variables(repo, deployment_id, f"wire_{uuid.uuid4().hex[:6]}")
+    bodies: dict[str, str] = {}
+    for media, ext in ((None, "xml"), ("application/json", "json")):
+        headers = {"Accept": media} if media else {}
+        deploy = api.post(f"/deployment/{deployment_id}/deploy", headers=headers)
+        assert deploy.status_code == 202, deploy.text
+        bodies[f"job-result.{ext}"] = deploy.text
+        wait_status(api, deployment_id, "DEPLOYED")
+        for kind, path in (
+            ("unit", f"/deployment/{deployment_id}"),
+            ("unit-list", "/deployment/?p=1&s=5"),
+            ("process-list", f"/deployment/{deployment_id}/processes"),
+        ):
+            response = api.get(path, headers=headers)
+            assert response.status_code == 200, response.text
+            bodies[f"{kind}.{ext}"] = response.text
+    error = api.get("/deployment/?page=x")
+    assert error.status_code == 400, error.text
+    bodies["exception.xml"] = error.text
+    assert '"variables":{"reason":"String"' in bodies["process-list.json"]
+
+    again = kie_remote.round_trip(bodies, tmp_path / "bodies")
+    for name, body in bodies.items():
+        if name.endswith(".json"):
+            assert kie_remote.same_json(body, again[name]), (name, body, again[name])
+        else:
+            assert kie_remote.same_xml(body, again[name]), (name, body, again[name])
 
 
 def bad(response: httpx.Response, status: int, text: str | None) -> None:

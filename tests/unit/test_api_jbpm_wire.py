@@ -152,6 +152,21 @@ def test_process_definition_list() -> None:
     ]
 
 
+def test_process_variables_are_a_map_in_the_engines_order() -> None:
+    variables = (("amount", "java.lang.Integer"), ("employee", "String"), ("reason", "String"))
+    definition = ProcessDefinition("p1", None, None, None, "g:a:v", variables)
+    listed = ProcessDefinitionList([definition])
+    # java.util.HashMap's order for these keys: buckets 1, 2 and 12 of 16.
+    order = ["reason", "amount", "employee"]
+    body = wire.to_json(listed)["processDefinitionList"][0]["variables"]
+    assert list(body.items()) == [(name, dict(variables)[name]) for name in order]
+    item = jbpm.parse_xml(wire.to_xml(listed)).find("process-definition")
+    assert item is not None
+    entries = item.findall("variables/entry")
+    assert [(e.findtext("key"), e.findtext("value")) for e in entries] == list(body.items())
+    assert [jbpm.child_order(e) for e in entries] == [["key", "value"]] * 3
+
+
 @pytest.mark.parametrize(
     ("accept", "json_wanted"),
     [

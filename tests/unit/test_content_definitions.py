@@ -160,6 +160,40 @@ def test_jbpm_bpmn2_reports_package_name_and_version() -> None:
         jbpm_version="1.0",
         package_name="org.jbpm",
         category="http://www.omg.org/bpmn20",
+        variables=(("employee", "String"), ("reason", "String")),
+    )
+
+
+def test_process_variables_are_read_as_jbpm_reads_them() -> None:
+    content = bpmn(
+        '<bpmn:itemDefinition id="textItem" structureRef="java.lang.String"/>'
+        '<bpmn:itemDefinition id="blankItem" structureRef=" "/>'
+        '<bpmn:itemDefinition id="textItem" structureRef="java.lang.Integer"/>'
+        '<bpmn:process id="p" isExecutable="true">'
+        '<bpmn:property id="byId" itemSubjectRef="textItem"/>'
+        '<bpmn:property id="p2" name="byName" itemSubjectRef="blankItem"/>'
+        '<bpmn:property id="untyped"/>'
+        '<bpmn:property id="unknown" itemSubjectRef="nowhere"/>'
+        '<bpmn:property id="late" itemSubjectRef="lateItem"/>'
+        '<bpmn:userTask id="t"><bpmn:property id="ofTask" itemSubjectRef="textItem"/>'
+        "</bpmn:userTask>"
+        '<bpmn:subProcess id="s"><bpmn:property id="inner" itemSubjectRef="textItem"/>'
+        "</bpmn:subProcess>"
+        '<bpmn:property id="p3" name="byId" itemSubjectRef="blankItem"/>'
+        "</bpmn:process>"
+        '<bpmn:itemDefinition id="lateItem" structureRef="java.util.Date"/>'
+    )
+    (process,) = parse_definitions("p.bpmn", content)
+
+    # The first item definition of an id wins, a blank structureRef is java.lang.Object, a
+    # property without itemSubjectRef or inside a task is none, an unknown or later item
+    # definition types it java.lang.Object, and a second property of a name keeps its place.
+    assert process.variables == (
+        ("byId", "java.lang.Object"),
+        ("byName", "java.lang.Object"),
+        ("unknown", "java.lang.Object"),
+        ("late", "java.lang.Object"),
+        ("inner", "java.lang.String"),
     )
 
 

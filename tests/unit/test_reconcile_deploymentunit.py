@@ -15,6 +15,7 @@ import pytest
 from deployunits.content.definitions import ParsedDefinition
 from deployunits.content.digest import sha256_hex
 from deployunits.models.deploymentunit import (
+    MAX_PROCESS_VARIABLES,
     DeploymentStatus,
     DeploymentUnitSpec,
     DeploymentUnitStatus,
@@ -326,6 +327,38 @@ def test_camunda_skips_non_executable_processes_and_jbpm_keeps_them() -> None:
     assert isinstance(jbpm, list)
     assert [p.key for p in camunda] == ["run"]
     assert [p.key for p in jbpm] == ["run", "draft"]
+
+
+def with_variables(count: int) -> str:
+    properties = "".join(f'<bpmn:property id="v{i}" itemSubjectRef="text"/>' for i in range(count))
+    return (
+        bpmn("vars")
+        .replace(
+            '<bpmn:process id="vars"',
+            '<bpmn:itemDefinition id="text" structureRef="String"/><bpmn:process id="vars"',
+        )
+        .replace('isExecutable="true">', f'isExecutable="true">{properties}', 1)
+    )
+
+
+def test_only_jbpm_units_record_process_variables() -> None:
+    items = content(v_bpmn=with_variables(2))
+    camunda = analyze(items, NO_LIMITS, deny_custom_code=False, jbpm=False)
+    jbpm = analyze(items, NO_LIMITS, deny_custom_code=False, jbpm=True)
+    assert isinstance(camunda, list)
+    assert isinstance(jbpm, list)
+    assert [p.variables for p in camunda] == [()]
+    assert [p.variables for p in jbpm] == [(("v0", "String"), ("v1", "String"))]
+    [definition] = assign_versions(jbpm, {("process", "vars"): 1}, "uid")
+    assert [(v.name, v.type) for v in definition.variables or ()] == list(jbpm[0].variables)
+
+
+def test_more_process_variables_than_the_status_holds_are_refused() -> None:
+    items = content(v_bpmn=with_variables(MAX_PROCESS_VARIABLES + 1))
+    problem = analyze(items, NO_LIMITS, deny_custom_code=False, jbpm=True)
+    assert isinstance(problem, ContentProblem)
+    assert (problem.reason, problem.temporary) == (UnitReason.LIMIT_EXCEEDED, False)
+    assert f"more than {MAX_PROCESS_VARIABLES}" in problem.message
 
 
 def test_the_same_key_in_two_resources_is_refused_with_the_engines_message() -> None:

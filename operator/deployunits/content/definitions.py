@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, Literal
@@ -112,6 +113,9 @@ class ParsedDefinition:
     category: str | None = None
     #: For a decision of a decision requirements graph: the graph's key.
     decision_requirements_key: str | None = None
+    #: For a process: its variables as jBPM 6.5 lists them, (name, type) in document order
+    #: (see `_jbpm_variables`).
+    variables: tuple[tuple[str, str], ...] = ()
 
     @property
     def history_time_to_live_days(self) -> int | None:
@@ -157,7 +161,16 @@ def definitions_of(document: XmlDocument, kind: ModelKind) -> list[ParsedDefinit
 def _bpmn_definitions(document: XmlDocument) -> list[ParsedDefinition]:
     root = _expect_root(document, {BPMN_NS: "BPMN 2.0"})
     processes: list[ParsedDefinition] = []
-    for element in root.findall(f"{{{BPMN_NS}}}process"):
+    # jBPM reads item definitions as its parser meets them: a process sees the earlier ones.
+    item_types: dict[str, str] = {}
+    for element in root:
+        if element.tag == _ITEM_DEFINITION:
+            item_id = element.get("id")
+            if item_id is not None and item_id not in item_types:
+                item_types[item_id] = (element.get("structureRef") or "").strip() or _JAVA_OBJECT
+            continue
+        if element.tag != _PROCESS:
+            continue
         key = _key(document, element, "process")
         executable = _java_boolean(element.get("isExecutable"), default=False)
         history_time_to_live = element.get(f"{{{CAMUNDA_BPMN_NS}}}historyTimeToLive")
@@ -181,9 +194,47 @@ def _bpmn_definitions(document: XmlDocument) -> list[ParsedDefinition]:
                 jbpm_version=element.get(f"{{{DROOLS_NS}}}version"),
                 package_name=element.get(f"{{{DROOLS_NS}}}packageName"),
                 category=root.get("targetNamespace"),
+                variables=_jbpm_variables(element, item_types),
             )
         )
     return processes
+
+
+_PROCESS: Final = f"{{{BPMN_NS}}}process"
+_ITEM_DEFINITION: Final = f"{{{BPMN_NS}}}itemDefinition"
+_PROPERTY: Final = f"{{{BPMN_NS}}}property"
+#: What jBPM's PropertyHandler takes variables from: the process and its (ad hoc, event)
+#: sub-processes, its context containers; properties of tasks are not process variables.
+_VARIABLE_SCOPES: Final = frozenset(
+    f"{{{BPMN_NS}}}{name}" for name in ("subProcess", "adHocSubProcess", "transaction")
+)
+#: jBPM's type of a variable whose item definition it has not seen (UndefinedDataType) and
+#: of an item definition without a structureRef.
+_JAVA_OBJECT: Final = "java.lang.Object"
+
+
+def _jbpm_variables(
+    process: ET.Element, item_types: Mapping[str, str]
+) -> tuple[tuple[str, str], ...]:
+    """The process's variables as jBPM 6.5's ProcessGetInputHandler collects them: every
+    `property` of the process and of its sub-processes, in document order, named by its
+    `name` (or its `id` when the name is empty), typed by the structureRef of the item
+    definition its `itemSubjectRef` names; a property without itemSubjectRef is left out, and
+    a later property of the same name replaces the type of the earlier one."""
+    found: dict[str, str] = {}
+
+    def collect(scope: ET.Element) -> None:
+        for child in scope:
+            if child.tag == _PROPERTY:
+                name = child.get("name") or child.get("id")
+                ref = child.get("itemSubjectRef")
+                if name is not None and ref is not None:
+                    found[name] = item_types.get(ref, _JAVA_OBJECT)
+            elif child.tag in _VARIABLE_SCOPES:
+                collect(child)
+
+    collect(process)
+    return tuple(found.items())
 
 
 def _dmn_definitions(document: XmlDocument) -> list[ParsedDefinition]:

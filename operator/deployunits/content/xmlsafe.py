@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 from xml.parsers import expat
@@ -93,6 +94,32 @@ class XmlDocument:
         position = builder.positions.get(twin) if twin is not None else None
         return position if position is not None else (None, None)
 
+    def tag_ends(self, orders: Iterable[int]) -> dict[int, tuple[int, int]]:
+        """The 1-based line and column just after the start tags of the elements at the given
+        places in document order (`root.iter()`), where SAX parsers (and so the engines' parse
+        errors) place an element's problems. Found by parsing the source again, so only for
+        error messages; one pass over the source for any number of elements.
+        """
+        builder = _PositionRecordingBuilder()
+        parser = DefusedXMLParser(
+            target=builder, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+        builder.expat_parser = parser.parser
+        parser.feed(self.source)
+        parser.close()
+        wanted = sorted({o for o in orders if 0 <= o < len(builder.offsets)})
+        ends: dict[int, tuple[int, int]] = {}
+        line, line_start, counted = 1, 0, 0
+        for order in wanted:
+            end = _end_of_tag(self.source, builder.offsets[order])
+            line += self.source.count(b"\n", counted, end)
+            newline = self.source.rfind(b"\n", counted, end)
+            line_start = newline + 1 if newline >= 0 else line_start
+            counted = end
+            column = len(self.source[line_start:end].decode("utf-8", "replace")) + 1
+            ends[order] = (line, column)
+        return ends
+
     def error(
         self, message: str, element: ET.Element | None = None, *, element_id: str | None = None
     ) -> ContentError:
@@ -107,6 +134,8 @@ class _PositionRecordingBuilder(ET.TreeBuilder):
     def __init__(self) -> None:
         super().__init__()
         self.positions: dict[ET.Element, tuple[int, int]] = {}
+        #: The byte offset of each start tag, in document order.
+        self.offsets: list[int] = []
         self.expat_parser: Any = None
 
     def start(self, tag: Any, attrs: dict[Any, Any], /) -> ET.Element:
@@ -116,7 +145,24 @@ class _PositionRecordingBuilder(ET.TreeBuilder):
                 self.expat_parser.CurrentLineNumber,
                 self.expat_parser.CurrentColumnNumber + 1,
             )
+            self.offsets.append(self.expat_parser.CurrentByteIndex)
         return element
+
+
+def _end_of_tag(source: bytes, offset: int) -> int:
+    """The byte offset just after the tag that starts at `offset` (quoted attribute values
+    may hold '>')."""
+    end, quote = offset, 0
+    while end < len(source):
+        byte = source[end]
+        if quote:
+            quote = 0 if byte == quote else quote
+        elif byte in b"\"'":
+            quote = byte
+        elif byte == ord(">"):
+            return end + 1
+        end += 1
+    return len(source)
 
 
 def parse_xml_document(

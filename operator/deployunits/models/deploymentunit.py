@@ -222,6 +222,17 @@ class StoredResource(CamelModel):
 DefinitionKind = Literal["process", "decision", "case", "decision-requirements"]
 
 
+#: Most process variables a definition records (jBPM processes have tens).
+MAX_PROCESS_VARIABLES = 1000
+
+
+class ProcessVariable(CamelModel):
+    """A jBPM process variable: its name and its type (a Java class name)."""
+
+    name: str = Field(max_length=1024)
+    type: str = Field(max_length=1024)
+
+
 class Definition(CamelModel):
     """A process, decision, case or decision-requirements definition of the unit."""
 
@@ -242,6 +253,8 @@ class Definition(CamelModel):
     #: jBPM processes: the package name and the model's own version attribute.
     package_name: str | None = Field(default=None, max_length=255)
     model_version: str | None = Field(default=None, max_length=255)
+    #: jBPM processes: their variables, in document order (the jBPM dialect lists them).
+    variables: list[ProcessVariable] | None = Field(default=None, max_length=MAX_PROCESS_VARIABLES)
 
 
 class EngineDefinition(CamelModel):

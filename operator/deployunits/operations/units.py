@@ -230,6 +230,8 @@ async def _deploy_content(
         ctx.limits,
         deny_custom_code=await ctx.denies_custom_code(namespace),
         jbpm=":" in spec.deployment_id,
+        # A bound unit's engine validates its content itself, in its own words (issue 19).
+        validate=engines.binding(ctx.engines, namespace, spec, status).engine is None,
     )
     if isinstance(analysis, decide.ContentProblem):
         await _problem(ctx, body, plan, job, analysis, finalizing)

@@ -1,5 +1,6 @@
 """Pure reconcile of a DeploymentUnit: spec, current status and observations → the next status."""
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -13,10 +14,12 @@ from deployunits.content.archive import ArchiveError, validate_resource_name
 from deployunits.content.definitions import ParsedDefinition, definitions_of, model_kind_of
 from deployunits.content.digest import sha256_hex
 from deployunits.content.policy import find_custom_code
+from deployunits.content.validation import Rules, validate_model
 from deployunits.content.xmlsafe import ContentError, parse_xml_document
 from deployunits.models import conditions as cond
 from deployunits.models.conditions import ConditionType
 from deployunits.models.deploymentunit import (
+    MAX_PROCESS_VARIABLES,
     Definition,
     DeploymentStatus,
     DeploymentUnitSpec,
@@ -24,6 +27,7 @@ from deployunits.models.deploymentunit import (
     DesiredState,
     Job,
     JobOperation,
+    ProcessVariable,
     StoredResource,
 )
 
@@ -226,10 +230,13 @@ def analyze(
     *,
     deny_custom_code: bool,
     jbpm: bool,
+    validate: bool = True,
 ) -> list[ParsedDefinition] | ContentProblem:
     """Parse every model resource into definitions, enforcing limits and the code policy.
 
     Camunda deploys only executable processes; jBPM (ids with ':') deploys every process.
+    With `validate`, models are also checked as that engine checks them (schema, references);
+    a unit bound to a real engine leaves that to the engine.
     """
     problem = check_limits(content, limits)
     if problem is not None:
@@ -244,12 +251,20 @@ def analyze(
             document = parse_xml_document(
                 item.content, item.name, max_bytes=limits.max_resource_bytes
             )
+            # As the engines: the schema and the references first, then the definitions.
+            if validate:
+                validate_model(document, kind, Rules.JBPM if jbpm else Rules.CAMUNDA)
             definitions = definitions_of(document, kind)
         except ContentError as error:
             return ContentProblem(str(error), False, UnitReason.INVALID_CONTENT)
         if deny_custom_code:
             findings += [f"{item.name}: {f}" for f in find_custom_code(item.name, document.root)]
-        parsed += [d for d in definitions if jbpm or d.kind != "process" or d.executable]
+        # Only the jBPM dialect lists process variables: other units do not store them.
+        parsed += [
+            d if jbpm else dataclasses.replace(d, variables=())
+            for d in definitions
+            if jbpm or d.kind != "process" or d.executable
+        ]
     if findings:
         return ContentProblem(
             "custom code is not allowed in this namespace; found " + "; ".join(findings),
@@ -257,6 +272,26 @@ def analyze(
             UnitReason.CUSTOM_CODE_REFUSED,
         )
     for definition in parsed:
+        if len(definition.variables) > MAX_PROCESS_VARIABLES:
+            return ContentProblem(
+                f"resource '{definition.resource}': process '{definition.key}' has "
+                f"{len(definition.variables)} process variables, more than "
+                f"{MAX_PROCESS_VARIABLES}",
+                False,
+                UnitReason.LIMIT_EXCEEDED,
+            )
+        long_variable = next(
+            (n for n, t in definition.variables if max(len(n), len(t)) > _VARIABLE_TEXT_LIMIT),
+            None,
+        )
+        if long_variable is not None:
+            return ContentProblem(
+                f"resource '{definition.resource}': process '{definition.key}' has a variable "
+                f"'{long_variable[:64]}...' whose name or type is longer than "
+                f"{_VARIABLE_TEXT_LIMIT} characters",
+                False,
+                UnitReason.INVALID_CONTENT,
+            )
         too_long = _over_long_attribute(definition)
         if too_long is not None:
             return ContentProblem(too_long, False, UnitReason.INVALID_CONTENT)
@@ -282,6 +317,10 @@ _ATTRIBUTE_LIMITS = {
     "package_name": 255,
     "jbpm_version": 255,
 }
+
+
+#: Bound of a process variable's name and type (ProcessVariable in the CRD).
+_VARIABLE_TEXT_LIMIT = 1024
 
 
 def _over_long_attribute(definition: ParsedDefinition) -> str | None:
@@ -351,6 +390,9 @@ def assign_versions(
             decision_requirements_key=p.decision_requirements_key,
             package_name=p.package_name,
             model_version=p.jbpm_version,
+            variables=[ProcessVariable(name=n, type=t) for n, t in p.variables]
+            if p.variables
+            else None,
         )
         for p in parsed
     ]

@@ -20,6 +20,8 @@ from deployunits.api.camunda.schemas import (
     ProblemDto,
     ResourceReportDto,
 )
+from deployunits.content.validation import InvalidModel, Problem
+from deployunits.content.xmlsafe import ContentError
 
 #: One problem in the operator's message: `resource '<n>' line L, column C: <msg>`.
 _PROBLEM = re.compile(
@@ -143,6 +145,38 @@ def problems(message: str) -> dict[str, ResourceReportDto]:
             )
         )
     return details
+
+
+def refused_content(error: ContentError) -> CamundaError:
+    """400 ParseException for one resource the shim's own check refused, with every problem's
+    position and element ids (a single ContentError is one problem)."""
+    found = (
+        error.problems
+        if isinstance(error, InvalidModel)
+        else (
+            Problem(
+                error.message,
+                error.line,
+                error.column,
+                error.element_id,
+                (error.element_id,) if error.element_id else (),
+            ),
+        )
+    )
+    report = ResourceReportDto.model_construct(
+        errors=[
+            ProblemDto.model_construct(
+                message=problem.message,
+                line=problem.line or 0,
+                column=problem.column or 0,
+                main_element_id=problem.main_element_id,
+                element_ids=list(problem.element_ids),
+            )
+            for problem in found
+        ],
+        warnings=[],
+    )
+    return parse_exception({error.resource: report})
 
 
 def parse_exception(details: Mapping[str, ResourceReportDto]) -> CamundaError:

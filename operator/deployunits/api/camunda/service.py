@@ -16,6 +16,7 @@ from deployunits.api.camunda.errors import (
     invalid_request,
     parse_exception,
     problems,
+    refused_content,
     unavailable,
 )
 from deployunits.api.camunda.multipart import CreateForm
@@ -27,6 +28,9 @@ from deployunits.api.units import (
     WriteError,
     WriteTimedOut,
 )
+from deployunits.content.definitions import definitions_of, model_kind_of
+from deployunits.content.validation import Rules, validate_model
+from deployunits.content.xmlsafe import ContentError, parse_xml_document
 from deployunits.models.conditions import ConditionType, find
 from deployunits.models.deploymentunit import DeploymentStatus, DeploymentUnitSpec, ResourceSources
 
@@ -74,6 +78,23 @@ def failure(unit: CachedUnit) -> CamundaError:
     if details:
         return parse_exception(details)
     return engine_error(400, "NotValidException", message)
+
+
+def check_content(resources: tuple[tuple[str, bytes], ...]) -> None:
+    """Refuse, before anything is stored, a model resource the engine would not parse: broken
+    XML, a schema violation, a dangling reference, a definition without a usable key. The
+    operator checks again (its verdict is the one kubectl sees); this one answers the caller
+    with every problem's element ids, which the operator's message does not carry."""
+    for name, content in resources:
+        kind = model_kind_of(name)
+        if kind is None:
+            continue
+        try:
+            document = parse_xml_document(content, name)
+            validate_model(document, kind, Rules.CAMUNDA)
+            definitions_of(document, kind)
+        except ContentError as error:
+            raise refused_content(error) from None
 
 
 class CamundaDeployments:
@@ -135,6 +156,7 @@ class CamundaDeployments:
         return content, wire.media_type(stored.name), wire.content_disposition(stored.name)
 
     async def create(self, namespace: str, form: CreateForm, base_url: str) -> dict[str, Any]:
+        check_content(form.resources)
         with write_errors():
             stored = await self.writer.store_snapshots(namespace, form.resources)
             spec = DeploymentUnitSpec.unchecked(

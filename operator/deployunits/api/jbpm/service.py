@@ -91,6 +91,7 @@ def _process(unit: CachedUnit) -> list[ProcessDefinition]:
             version=d.model_version,
             package_name=d.package_name,
             deployment_id=unit.deployment_id,
+            variables=tuple((v.name, v.type) for v in d.variables or ()),
         )
         for d in definitions
     ]

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 from xml.sax.saxutils import escape
 
+from deployunits.content import javaorder
 from deployunits.content.xmlsafe import ContentError, local_name, parse_xml
 from deployunits.models.deploymentunit import JobOperation, RuntimeStrategy
 
@@ -84,13 +85,20 @@ class JaxbDeploymentUnitList:
 
 @dataclass(frozen=True)
 class ProcessDefinition:
-    """JaxbProcessDefinition; forms and variables are always empty maps here."""
+    """JaxbProcessDefinition; forms are always an empty map here. `variables` are (name, type)
+    pairs in document order; the engine's map is a java.util.HashMap, so both forms write
+    them in its order (`javaorder.hash_order`)."""
 
     id: str
     name: str | None
     version: str | None
     package_name: str | None
     deployment_id: str
+    variables: tuple[tuple[str, str], ...] = ()
+
+    def variables_in_engine_order(self) -> list[tuple[str, str]]:
+        types = dict(self.variables)
+        return [(name, types[name]) for name in javaorder.hash_order(types)]
 
 
 @dataclass(frozen=True)
@@ -143,7 +151,7 @@ def _definition_json(definition: ProcessDefinition) -> JSONDict:
         "packageName": definition.package_name,
         "deploymentId": definition.deployment_id,
         "forms": {},
-        "variables": {},
+        "variables": dict(definition.variables_in_engine_order()),
     }
 
 
@@ -214,9 +222,19 @@ def _definition_children(definition: ProcessDefinition) -> str:
             _element("version", definition.version),
             _element("package-name", definition.package_name),
             _element("deployment-id", definition.deployment_id),
-            "<forms/><variables/>",
+            "<forms/>",
+            _variables_xml(definition),
         )
     )
+
+
+def _variables_xml(definition: ProcessDefinition) -> str:
+    """JAXB's form of a Map<String, String>: one entry with key and value per variable."""
+    entries = "".join(
+        f"<entry>{_element('key', name)}{_element('value', type_)}</entry>"
+        for name, type_ in definition.variables_in_engine_order()
+    )
+    return f"<variables>{entries}</variables>" if entries else "<variables/>"
 
 
 def _paging(page_number: int | None, page_size: int | None) -> str:
