@@ -278,8 +278,11 @@ def _sequence_flow_problems(document: XmlDocument, rules: Rules) -> list[_Refere
 
 
 def _document_parser() -> etree.XMLParser:
-    # A parser per call: lxml parsers are not safe to share between threads.
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    # A parser per call: lxml parsers are not safe to share between threads. The source passed
+    # the safe parse already (no DTD, no entities) and is within the resource limit; huge_tree
+    # lifts libxml2's 10,000,000-byte cap on one text node, which a 10 MiB BPMN whose bulk is
+    # documentation reaches.
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
 
 
 class _LocalSchemas(etree.Resolver):
