@@ -9,9 +9,11 @@ from typing import Any
 from deployunits import constants
 from deployunits.api.cache import CachedUnit, UnitCache
 from deployunits.api.camunda import wire
+from deployunits.api.camunda.bound import BoundUnits, UnitReads
 from deployunits.api.camunda.errors import (
     CamundaError,
     engine_error,
+    engine_refusal,
     internal,
     invalid_request,
     parse_exception,
@@ -28,7 +30,13 @@ from deployunits.api.units import (
     WriteTimedOut,
 )
 from deployunits.models.conditions import ConditionType, find
-from deployunits.models.deploymentunit import DeploymentStatus, DeploymentUnitSpec, ResourceSources
+from deployunits.models.deploymentunit import (
+    DeploymentStatus,
+    DeploymentUnitSpec,
+    EngineRef,
+    ResourceSources,
+)
+from deployunits.reconcile.engine import SyncReason, describe_problems
 
 NO_ENGINE = "No process engine available"
 
@@ -63,8 +71,15 @@ def parse_problems(message: str) -> dict[str, Any]:
 
 
 def failure(unit: CachedUnit) -> CamundaError:
-    """The engine's answer to a deployment the operator refused."""
+    """The engine's answer to a deployment the operator, or the bound engine, refused."""
     stalled = find(unit.status.conditions, ConditionType.STALLED)
+    sync = unit.status.engine
+    if stalled is not None and stalled.reason == SyncReason.ENGINE_REFUSED and sync is not None:
+        # The bound engine's own answer, as the unit recorded it: its words, then the problems.
+        said = stalled.message.removesuffix("\n" + describe_problems(sync.problems))
+        refusal = engine_refusal(said, sync.problems)
+        if refusal is not None:
+            return refusal
     message = (
         stalled.message
         if stalled is not None and stalled.message
@@ -77,12 +92,33 @@ def failure(unit: CachedUnit) -> CamundaError:
 
 
 class CamundaDeployments:
-    """GET, create, redeploy and delete of deployments in one namespace's engine."""
+    """GET, create, redeploy and delete of deployments in one namespace's engine.
 
-    def __init__(self, units: UnitCache, writer: UnitWriter, content: ContentStore) -> None:
-        self.units = units
+    With `bound` (an engine-bound namespace) units go to that ProcessEngine, and reads and
+    answers show them under the engine's ids.
+    """
+
+    def __init__(
+        self,
+        cache: UnitCache,
+        writer: UnitWriter,
+        content: ContentStore,
+        bound: BoundUnits | None = None,
+    ) -> None:
+        self.cache = cache
+        self.units: UnitReads = bound or cache
+        self.bound = bound
         self.writer = writer
         self.content = content
+
+    def shown(self, unit: CachedUnit) -> CachedUnit:
+        """The unit as this engine shows it (under the bound engine's deployment id)."""
+        if self.bound is None:
+            return unit
+        found = self.bound.present(unit)
+        if found is None:
+            raise internal(f"deployment '{unit.deployment_id}' is not in the engine")
+        return found
 
     def find(self, namespace: str, deployment_id: str, message: str) -> CachedUnit:
         unit = self.units.deployment(namespace, deployment_id)
@@ -145,6 +181,7 @@ class CamundaDeployments:
                 name=form.name,
                 source=form.source,
                 tenant_id=form.tenant_id,
+                engine_ref=EngineRef(name=self.bound.engine) if self.bound is not None else None,
             )
             annotations = (
                 {constants.ACTIVATION_TIME_ANNOTATION: form.activation_time}
@@ -163,7 +200,10 @@ class CamundaDeployments:
                 return wire.deployment_with_definitions(
                     earlier, wire.self_link(base_url, earlier.deployment_id), with_definitions=False
                 )
-        return wire.deployment_with_definitions(unit, wire.self_link(base_url, unit.deployment_id))
+        shown = self.shown(unit)
+        return wire.deployment_with_definitions(
+            shown, wire.self_link(base_url, shown.deployment_id)
+        )
 
     def _latest_named(self, namespace: str, unit: CachedUnit) -> CachedUnit:
         """The engine answers a filtered duplicate with the latest deployment of that name."""
@@ -211,9 +251,12 @@ class CamundaDeployments:
                     + ", ".join(missing),
                 )
         with write_errors():
+            # The Redeploy names the unit's own id (under a bound engine the caller may use the
+            # engine's).
+            own = self.cache.get(namespace, unit.name)
             result = await self.writer.redeploy(
                 namespace,
-                deployment_id,
+                own.deployment_id if own is not None else deployment_id,
                 resource_ids=list(dict.fromkeys(ids)),
                 resource_names=list(dict.fromkeys(names)),
                 source=request.source if request else None,
@@ -229,8 +272,9 @@ class CamundaDeployments:
                 )
                 if new.status.status is DeploymentStatus.DEPLOY_FAILED:
                     raise failure(new)
+                shown = self.shown(new)
                 return wire.deployment_with_definitions(
-                    new, wire.self_link(base_url, new.deployment_id)
+                    shown, wire.self_link(base_url, shown.deployment_id)
                 )
         stalled = find(result.status.conditions, ConditionType.STALLED)
         reason = stalled.reason if stalled is not None else ""
