@@ -174,6 +174,20 @@ class TestExistingClients:
             data = shim_http.get(f"/deployment/{deployment_id}/resources/{resource['id']}/data")
             assert data.content == user_task_process("ids")
 
+    def test_a_redeploy_by_the_engines_id_answers_with_the_engines_new_deployment(
+        self, url: str, shim_http: httpx.Client, engine_http: httpx.Client
+    ) -> None:
+        created = create(url, "again", ("again.bpmn", user_task_process("again")))
+        answer = shim_http.post(f"/deployment/{created.id_}/redeploy", json={"source": "retry"})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["id"] != created.id_
+        assert engine_http.get(f"/deployment/{body['id']}").json()["source"] == "retry"
+        [definition] = body["deployedProcessDefinitions"].values()
+        assert (definition["key"], definition["version"]) == ("again", 2)
+        in_engine = engine_http.get(f"/process-definition/{definition['id']}").json()
+        assert (in_engine["deploymentId"], in_engine["version"]) == (body["id"], 2)
+
     def test_the_engines_refusal_is_its_own_answer(
         self, shim_http: httpx.Client, engine_http: httpx.Client
     ) -> None:
@@ -269,6 +283,53 @@ class TestPassThrough:
             connection.close()
         assert answer.status in (400, 404, 405)
         assert engine_http.get("/deployment/count").json()["count"] == before
+
+    def test_named_engines_bind_and_a_sidecar_reaches_its_engine_at_its_own_url(
+        self,
+        cluster: Cluster,
+        bound: str,
+        engine: RunningEngine,
+        start_shim: Callable[..., ShimProcess],
+        engine_http: httpx.Client,
+    ) -> None:
+        # A ProcessEngine whose URL the shim cannot reach; the shim's own engine URL wins.
+        add_engine(cluster, bound, engine, name="elsewhere")
+        unreachable = {"spec": {"camunda7": {"url": "http://127.0.0.1:9/engine-rest"}}}
+        cluster.kubectl(
+            "patch", "pe", "elsewhere", "-n", bound, "--type=merge", "-p", json.dumps(unreachable)
+        )
+        sidecar = start_shim(
+            namespace=bound,
+            env={"DEPLOYUNITS_ENGINE": "elsewhere", "DEPLOYUNITS_ENGINE_URL": engine.url},
+        )
+        count = engine_http.get("/process-definition/count").json()
+        assert httpx.get(f"{sidecar.engine()}/process-definition/count").json() == count
+
+        named = start_shim(env={"DEPLOYUNITS_ENGINES": json.dumps({bound: "camunda"})})
+        assert httpx.get(f"{named.engine(bound)}/process-definition/count").json() == count
+        # The default engine (namespace default) is not bound: nothing is forwarded for it.
+        assert httpx.get(f"{named.engine()}/process-definition/count").status_code == 404
+
+    def test_forwarded_bodies_have_the_shims_size_limit(
+        self, bound: str, start_shim: Callable[..., ShimProcess]
+    ) -> None:
+        shim = start_shim(
+            namespace=bound,
+            env={"DEPLOYUNITS_ENGINE": "camunda", "DEPLOYUNITS_MAX_REQUEST_BYTES": "2048"},
+        )
+        big = json.dumps({"messageName": "x" * 4096}).encode()
+        headers = {"content-type": "application/json"}
+        declared = httpx.post(f"{shim.engine()}/message", content=big, headers=headers)
+        assert declared.status_code == 413
+
+        def chunks() -> Iterator[bytes]:
+            yield big[:1000]
+            yield big[1000:]
+
+        # Without a Content-Length: cut off while it streams.
+        streamed = httpx.post(f"{shim.engine()}/message", content=chunks(), headers=headers)
+        assert streamed.status_code == 413
+        assert streamed.json()["type"] == "WebApplicationException"
 
 
 class TestKubernetesAuth:

@@ -160,7 +160,10 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
         units = UnitCache(kube, settings.namespaces)
         redeploys = RedeployCache(kube, settings.namespaces)
         bindings = EngineBindings(
-            kube, settings.bindings(), refresh_seconds=settings.engine_refresh_seconds
+            kube,
+            settings.bindings(),
+            refresh_seconds=settings.engine_refresh_seconds,
+            urls=settings.engine_urls(),
         )
         app.state.services = Services(
             settings=settings,

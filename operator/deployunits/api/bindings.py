@@ -37,10 +37,17 @@ class EngineBindings:
     """The bound namespaces of the shim and their engines' forwarders."""
 
     def __init__(
-        self, kube: ApiServer, bindings: Mapping[str, str], *, refresh_seconds: float
+        self,
+        kube: ApiServer,
+        bindings: Mapping[str, str],
+        *,
+        refresh_seconds: float,
+        urls: Mapping[str, str] | None = None,
     ) -> None:
         self._kube = kube
         self._bindings = dict(bindings)
+        #: Where the shim reaches some engines instead of their ProcessEngine's URL.
+        self._urls = dict(urls or {})
         self._refresh = refresh_seconds
         self._bound: dict[str, _Bound] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -81,7 +88,11 @@ class EngineBindings:
                     if objects.secret_name is not None and objects.secret is not None
                     else None
                 )
-                connection = connection_for(objects.spec.camunda7, credentials, objects.ca_bundle)
+                camunda7 = objects.spec.camunda7
+                url = self._urls.get(namespace)
+                if url is not None:
+                    camunda7 = camunda7.model_copy(update={"url": url})
+                connection = connection_for(camunda7, credentials, objects.ca_bundle)
             except EngineSettingsError as error:
                 raise EngineNotBound(f"ProcessEngine '{name}': {error}") from None
             forwarder = Camunda7Forwarder(connection)
