@@ -14,7 +14,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from types import TracebackType
 from urllib.parse import unquote
 
-import httpx
+import aiohttp
+from yarl import URL
 
 from deployunits.engines.connection import Camunda7Connection
 from deployunits.engines.errors import EngineUnavailable
@@ -70,27 +71,27 @@ def forwardable(segments: Sequence[str]) -> bool:
 class ForwardedAnswer:
     """The engine's answer: status and headers at once, the body as it arrives."""
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
-        self.status = response.status_code
+        self.status = response.status
         #: The engine's headers as sent (repeated ones kept), without hop-by-hop headers.
-        self.headers: list[tuple[bytes, bytes]] = end_to_end_headers(response.headers.raw)
+        self.headers: list[tuple[bytes, bytes]] = end_to_end_headers(response.raw_headers)
 
     async def body(self) -> AsyncIterator[bytes]:
         """The body's bytes as the engine sent them (still compressed, if it compressed)."""
         try:
-            async for chunk in self._response.aiter_raw():
+            async for chunk in self._response.content.iter_any():
                 yield chunk
-        except httpx.HTTPError as error:
+        except (aiohttp.ClientError, TimeoutError) as error:
             # The status is out already; the caller sees the body cut off.
             raise EngineUnavailable(
                 f"the engine's answer broke off ({type(error).__name__})"
             ) from None
         finally:
-            await self._response.aclose()
+            self._response.release()
 
     async def aclose(self) -> None:
-        await self._response.aclose()
+        self._response.release()
 
 
 def end_to_end_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -118,18 +119,19 @@ class Camunda7Forwarder:
         self._authorization = (
             connection.credentials.header() if connection.credentials is not None else None
         )
-        self._client = httpx.AsyncClient(
-            verify=connection.ssl_context(),
-            timeout=httpx.Timeout(
-                connection.request_timeout,
-                connect=connection.connect_timeout,
-                pool=connection.connect_timeout,
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=connection.ssl_context(), limit=256),
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                sock_connect=connection.connect_timeout,
+                sock_read=connection.request_timeout,
             ),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=32),
-            # No redirects (they could carry the credentials elsewhere), no proxies from the
-            # environment: the engine is where the ProcessEngine says.
-            follow_redirects=False,
-            trust_env=False,
+            # One caller's engine session must never reach another caller: no cookie jar.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            # The body goes back as the engine sent it, compressed or not.
+            auto_decompress=False,
+            # Only the caller's headers: aiohttp would add Accept, Accept-Encoding, User-Agent.
+            skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent"),
         )
 
     def __repr__(self) -> str:
@@ -147,7 +149,7 @@ class Camunda7Forwarder:
         await self.close()
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._session.close()
 
     async def close_later(self, seconds: float) -> None:
         """Close once calls in flight have had time to finish (after a settings change)."""
@@ -174,21 +176,25 @@ class Camunda7Forwarder:
         passed = headers_from_caller(headers)
         if self._authorization is not None:
             passed.append(("authorization", self._authorization))
-        request = self._client.build_request(method, url, headers=passed, content=body)
-        if not any(name == "accept-encoding" for name, _ in passed):
-            # httpx would ask for compression the caller did not ask for.
-            del request.headers["accept-encoding"]
         operation = f"{method} /{segments[0]}"
         try:
-            response = await self._client.send(request, stream=True)
-        except httpx.TimeoutException:
+            # No redirects: an engine's REST API sends none, and following one could carry the
+            # credentials to another host. The URL is used as given (already encoded).
+            response = await self._session.request(
+                method,
+                URL(url, encoded=True),
+                headers=passed,
+                data=body,
+                allow_redirects=False,
+            )
+        except TimeoutError:
             raise EngineUnavailable(
                 f"{operation}: the engine did not answer within "
                 f"{self.connection.request_timeout:g} s",
                 status=503,
             ) from None
-        except httpx.TransportError as error:
-            # Without its cause: httpx's exceptions hold the request, headers included.
+        except aiohttp.ClientError as error:
+            # Without its cause: aiohttp's exceptions hold the request, headers included.
             raise EngineUnavailable(
                 f"{operation}: cannot reach the engine ({type(error).__name__})", status=503
             ) from None

@@ -8,7 +8,7 @@ namespace that is not bound. A forwarded call needs `get` on the bound ProcessEn
 """
 
 import re
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -48,14 +48,27 @@ class BodyTooLarge(Exception):
     """A forwarded body grew over the shim's request size limit."""
 
 
-async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncIterable[bytes]:
-    seen = 0
-    async for chunk in stream:
-        seen += len(chunk)
-        if seen > limit:
-            raise BodyTooLarge
-        if chunk:
-            yield chunk
+class LimitedBody:
+    """The caller's body as it arrives, cut off past `limit` bytes.
+
+    The HTTP client may wrap what the body raises in a failure of its own, so `exceeded` tells
+    afterwards why the forwarding failed.
+    """
+
+    def __init__(self, stream: AsyncIterator[bytes], limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+        self.exceeded = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in self._stream:
+            seen += len(chunk)
+            if seen > self._limit:
+                self.exceeded = True
+                raise BodyTooLarge
+            if chunk:
+                yield chunk
 
 
 def _has_body(request: Request) -> bool:
@@ -86,7 +99,7 @@ async def forward(request: Request, services: ServicesDep, namespace: str) -> Re
     if match is None or named != ("/engine/" in match.group(0)):
         raise web_error(404)
     segments = below[match.end() :].split("/")
-    body = _limited(request.stream(), limit) if _has_body(request) else None
+    body = LimitedBody(request.stream(), limit) if _has_body(request) else None
     try:
         forwarder = await services.bindings.forwarder(namespace)
         answer = await forwarder.open(
@@ -101,6 +114,8 @@ async def forward(request: Request, services: ServicesDep, namespace: str) -> Re
     except NotForwardable:
         raise web_error(404) from None
     except (EngineNotBound, EngineUnavailable) as error:
+        if body is not None and body.exceeded:
+            raise web_error(413) from None
         raise unavailable(f"The process engine cannot be reached: {error}") from None
     response = StreamingResponse(answer.body(), status_code=answer.status)
     response.raw_headers = answer.headers
