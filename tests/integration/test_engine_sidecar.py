@@ -4,10 +4,13 @@ Matrix: pycamunda (unchanged, from PyPI) deploys a BPMN with a user task through
 shim and gets the engine's ids, starts instances by the returned definition id and by key,
 completes the task and finds the instance in history, all through the shim; a DMN deployed
 through the shim is evaluated through it; the engine's refusal is the engine's own status and
-body; reads accept the engine's ids and the unit's own; lists and counts through the shim equal
+body; a redeploy by the engine's id answers with the engine's new deployment; reads accept
+the engine's ids and the unit's own; lists and counts through the shim equal
 the engine's own after a mix of shim and direct deployments (adoptExisting); the caller's
-Authorization never reaches the engine; nothing under /deployment is ever forwarded, however
-spelled; auth mode kubernetes: 401 without a token, 403 without `get` on the ProcessEngine; the
+Authorization never reaches the engine; named engines bind, and a sidecar reaches its engine at
+its own URL; nothing under /deployment is ever forwarded, however
+spelled; forwarded bodies over the size limit (declared or streamed) get 413, too slow ones
+408; auth mode kubernetes: 401 without a token, 403 without `get` on the ProcessEngine; the
 engine stopped gives 503 with Retry-After in Camunda's error shape, and its return recovery.
 
 The module runs its own engine (basic auth on): the list comparison needs an engine that holds
@@ -310,12 +313,16 @@ class TestPassThrough:
         # The default engine (namespace default) is not bound: nothing is forwarded for it.
         assert httpx.get(f"{named.engine()}/process-definition/count").status_code == 404
 
-    def test_forwarded_bodies_have_the_shims_size_limit(
+    def test_forwarded_bodies_have_the_shims_size_and_time_limits(
         self, bound: str, start_shim: Callable[..., ShimProcess]
     ) -> None:
         shim = start_shim(
             namespace=bound,
-            env={"DEPLOYUNITS_ENGINE": "camunda", "DEPLOYUNITS_MAX_REQUEST_BYTES": "2048"},
+            env={
+                "DEPLOYUNITS_ENGINE": "camunda",
+                "DEPLOYUNITS_MAX_REQUEST_BYTES": "2048",
+                "DEPLOYUNITS_REQUEST_BODY_TIMEOUT_SECONDS": "1",
+            },
         )
         big = json.dumps({"messageName": "x" * 4096}).encode()
         headers = {"content-type": "application/json"}
@@ -330,6 +337,15 @@ class TestPassThrough:
         streamed = httpx.post(f"{shim.engine()}/message", content=chunks(), headers=headers)
         assert streamed.status_code == 413
         assert streamed.json()["type"] == "WebApplicationException"
+
+        def slowly() -> Iterator[bytes]:
+            yield b'{"messageName":'
+            time.sleep(2)
+            yield b'"late"}'
+
+        late = httpx.post(f"{shim.engine()}/message", content=slowly(), headers=headers)
+        assert late.status_code == 408
+        assert late.json()["type"] == "WebApplicationException"
 
 
 class TestKubernetesAuth:

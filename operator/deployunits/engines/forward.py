@@ -91,10 +91,12 @@ class ForwardedAnswer:
             self._response.release()
 
     async def aclose(self) -> None:
+        """Give the connection back (or drop it) whether or not the body was read."""
         self._response.release()
 
 
 def end_to_end_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The engine's headers that go back to the caller, as sent."""
     pairs = list(headers)
     # Headers a Connection header names are hop-by-hop too.
     named = {
@@ -202,6 +204,7 @@ class Camunda7Forwarder:
 
 
 def headers_from_caller(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The caller's headers that go on to the engine (names lower-cased)."""
     pairs = [(name.lower(), value) for name, value in headers]
     named = {
         token.strip().lower()

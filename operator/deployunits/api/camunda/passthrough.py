@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.background import BackgroundTask
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -48,27 +49,30 @@ class BodyTooLarge(Exception):
     """A forwarded body grew over the shim's request size limit."""
 
 
-class LimitedBody:
+class CallerBody:
     """The caller's body as it arrives, cut off past `limit` bytes.
 
-    The HTTP client may wrap what the body raises in a failure of its own, so `exceeded` tells
-    afterwards why the forwarding failed.
+    The HTTP client wraps what the body raises (too large, too slow: BodyTimedOut) in a failure
+    of its own, so `error` keeps it, to answer for it rather than for the engine.
     """
 
     def __init__(self, stream: AsyncIterator[bytes], limit: int) -> None:
         self._stream = stream
         self._limit = limit
-        self.exceeded = False
+        self.error: Exception | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         seen = 0
-        async for chunk in self._stream:
-            seen += len(chunk)
-            if seen > self._limit:
-                self.exceeded = True
-                raise BodyTooLarge
-            if chunk:
-                yield chunk
+        try:
+            async for chunk in self._stream:
+                seen += len(chunk)
+                if seen > self._limit:
+                    raise BodyTooLarge
+                if chunk:
+                    yield chunk
+        except Exception as error:
+            self.error = error
+            raise
 
 
 def _has_body(request: Request) -> bool:
@@ -99,7 +103,7 @@ async def forward(request: Request, services: ServicesDep, namespace: str) -> Re
     if match is None or named != ("/engine/" in match.group(0)):
         raise web_error(404)
     segments = below[match.end() :].split("/")
-    body = LimitedBody(request.stream(), limit) if _has_body(request) else None
+    body = CallerBody(request.stream(), limit) if _has_body(request) else None
     try:
         forwarder = await services.bindings.forwarder(namespace)
         answer = await forwarder.open(
@@ -114,10 +118,16 @@ async def forward(request: Request, services: ServicesDep, namespace: str) -> Re
     except NotForwardable:
         raise web_error(404) from None
     except (EngineNotBound, EngineUnavailable) as error:
-        if body is not None and body.exceeded:
+        if body is not None and isinstance(body.error, BodyTooLarge):
             raise web_error(413) from None
+        if body is not None and body.error is not None:
+            raise body.error from None
         raise unavailable(f"The process engine cannot be reached: {error}") from None
-    response = StreamingResponse(answer.body(), status_code=answer.status)
+    # The background task releases the engine's connection even if the caller went away
+    # before the body started.
+    response = StreamingResponse(
+        answer.body(), status_code=answer.status, background=BackgroundTask(answer.aclose)
+    )
     response.raw_headers = answer.headers
     return response
 
