@@ -232,6 +232,15 @@ class TestLists:
         # The direct deployment becomes a unit within two resyncs of the ProcessEngine.
         wait_for(lambda: made.id in ids(shim_http), timeout=90, what="the adopted deployment")
         assert ids(shim_http) == ids(engine_http)
+
+        def listed(client: httpx.Client) -> list[dict[str, Any]]:
+            answer = client.get(
+                "/deployment", params={"sortBy": "deploymentTime", "sortOrder": "asc"}
+            )
+            # Links name the host each was asked at.
+            return [{**d, "links": None} for d in answer.json()]
+
+        assert listed(shim_http) == listed(engine_http)
         for params in ({}, {"name": "mixed-direct"}, {"source": "ci"}, {"nameLike": "mixed%"}):
             shim_count = shim_http.get("/deployment/count", params=params).json()
             assert shim_count == engine_http.get("/deployment/count", params=params).json()
