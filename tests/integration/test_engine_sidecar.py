@@ -4,7 +4,9 @@ Matrix: pycamunda (unchanged, from PyPI) deploys a BPMN with a user task through
 shim and gets the engine's ids, starts instances by the returned definition id and by key,
 completes the task and finds the instance in history, all through the shim; a DMN deployed
 through the shim is evaluated through it; the engine's refusal is the engine's own status and
-body; a redeploy by the engine's id answers with the engine's new deployment; reads accept
+body; a delete while instances run is refused as the engine refuses it (and a cascade that
+the ProcessEngine's deletePolicy keeps from happening), and goes through once they ended; a
+redeploy by the engine's id answers with the engine's new deployment; reads accept
 the engine's ids and the unit's own; lists and counts through the shim equal
 the engine's own after a mix of shim and direct deployments (adoptExisting); the caller's
 Authorization never reaches the engine; named engines bind, and a sidecar reaches its engine at
@@ -190,6 +192,33 @@ class TestExistingClients:
         assert (definition["key"], definition["version"]) == ("again", 2)
         in_engine = engine_http.get(f"/process-definition/{definition['id']}").json()
         assert (in_engine["deploymentId"], in_engine["version"]) == (body["id"], 2)
+
+    def test_a_deployment_with_running_instances_is_deleted_as_the_engine_would(
+        self, url: str, shim_http: httpx.Client, engine_http: httpx.Client
+    ) -> None:
+        created = create(url, "busy", ("busy.bpmn", user_task_process("busy")))
+        running = processdef.StartInstance(url, key="busy")()
+        path = f"/deployment/{created.id_}"
+        # Without cascade the engine refuses (and so does nothing); the shim answers alike.
+        direct = engine_http.delete(path)
+        refused = shim_http.delete(path)
+        assert refused.status_code == direct.status_code == 500
+        assert refused.json() == direct.json()
+        assert shim_http.get(path).status_code == 200
+        # The module's ProcessEngine keeps instances (KeepInstances): a cascade is refused.
+        kept = shim_http.delete(path, params={"cascade": "true"})
+        assert kept.status_code == 400
+        assert "KeepInstances" in kept.json()["message"]
+        assert shim_http.get(path).status_code == 200
+        # Once the instance has ended the delete goes through, in the engine too.
+        [waiting] = task.GetList(url, process_instance_id=running.id_)()
+        task.Complete(url, id_=waiting.id_)()
+        assert shim_http.delete(path).status_code == 204
+        wait_for(
+            lambda: engine_http.get(path).status_code == 404,
+            timeout=60,
+            what="the engine's deployment to go",
+        )
 
     def test_the_engines_refusal_is_its_own_answer(
         self, shim_http: httpx.Client, engine_http: httpx.Client

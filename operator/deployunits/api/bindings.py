@@ -12,12 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from deployunits.engines import (
+    Camunda7Client,
     Camunda7Forwarder,
     EngineSettingsError,
     connection_for,
     credentials_from_secret,
 )
 from deployunits.k8s.gateway import ApiServer
+from deployunits.models.processengine import ProcessEngineSpec
 
 logger = logging.getLogger(__name__)
 
@@ -27,10 +29,24 @@ class EngineNotBound(Exception):
 
 
 @dataclass
-class _Bound:
-    fingerprint: str
+class BoundEngine:
+    """A bound engine as the shim uses it: its ProcessEngine, a forwarder and a client."""
+
+    name: str
+    spec: ProcessEngineSpec
     forwarder: Camunda7Forwarder
+    client: Camunda7Client
+    fingerprint: str
     read_at: float
+
+    async def close_later(self, seconds: float) -> None:
+        """Close once calls in flight have had time to finish (after a settings change)."""
+        await asyncio.sleep(seconds)
+        await self.close()
+
+    async def close(self) -> None:
+        await self.forwarder.close()
+        await self.client.close()
 
 
 class EngineBindings:
@@ -49,7 +65,7 @@ class EngineBindings:
         #: Where the shim reaches some engines instead of their ProcessEngine's URL.
         self._urls = dict(urls or {})
         self._refresh = refresh_seconds
-        self._bound: dict[str, _Bound] = {}
+        self._bound: dict[str, BoundEngine] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._retiring: set[asyncio.Task[None]] = set()
 
@@ -63,17 +79,21 @@ class EngineBindings:
 
     async def forwarder(self, namespace: str) -> Camunda7Forwarder:
         """The forwarder to the namespace's bound engine; EngineNotBound if it has none now."""
+        return (await self.engine(namespace)).forwarder
+
+    async def engine(self, namespace: str) -> BoundEngine:
+        """The namespace's bound engine; EngineNotBound if it has none now."""
         name = self._bindings.get(namespace)
         if name is None:
             raise EngineNotBound(f"the engine '{namespace}' is not bound to a ProcessEngine")
         loop = asyncio.get_running_loop()
         known = self._bound.get(namespace)
         if known is not None and loop.time() - known.read_at < self._refresh:
-            return known.forwarder
+            return known
         async with self._locks.setdefault(namespace, asyncio.Lock()):
             known = self._bound.get(namespace)
             if known is not None and loop.time() - known.read_at < self._refresh:
-                return known.forwarder
+                return known
             objects = await self._kube.engine_objects(namespace, name)
             if objects is None:
                 raise EngineNotBound(f"ProcessEngine '{name}' does not exist")
@@ -81,7 +101,7 @@ class EngineBindings:
                 raise EngineNotBound(f"ProcessEngine '{name}': {objects.problem}")
             if known is not None and known.fingerprint == objects.fingerprint:
                 known.read_at = loop.time()
-                return known.forwarder
+                return known
             try:
                 credentials = (
                     credentials_from_secret(objects.secret_name, objects.secret)
@@ -95,17 +115,24 @@ class EngineBindings:
                 connection = connection_for(camunda7, credentials, objects.ca_bundle)
             except EngineSettingsError as error:
                 raise EngineNotBound(f"ProcessEngine '{name}': {error}") from None
-            forwarder = Camunda7Forwarder(connection)
-            self._bound[namespace] = _Bound(objects.fingerprint, forwarder, loop.time())
+            bound = BoundEngine(
+                name,
+                objects.spec,
+                Camunda7Forwarder(connection),
+                Camunda7Client(connection),
+                objects.fingerprint,
+                loop.time(),
+            )
+            self._bound[namespace] = bound
             if known is not None:
-                self._retire(known.forwarder)
+                self._retire(known)
             logger.info(
                 "Forwarding engine '%s' to ProcessEngine %s/%s.", namespace, namespace, name
             )
-            return forwarder
+            return bound
 
-    def _retire(self, forwarder: Camunda7Forwarder) -> None:
-        task = asyncio.create_task(forwarder.close_later(forwarder.connection.request_timeout))
+    def _retire(self, bound: BoundEngine) -> None:
+        task = asyncio.create_task(bound.close_later(bound.forwarder.connection.request_timeout))
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
 
@@ -113,5 +140,5 @@ class EngineBindings:
         for task in list(self._retiring):
             task.cancel()
         for bound in self._bound.values():
-            await bound.forwarder.close()
+            await bound.close()
         self._bound.clear()

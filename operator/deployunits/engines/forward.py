@@ -9,7 +9,6 @@ forwarded: the operator is the only code that deploys to engines.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from types import TracebackType
 from urllib.parse import unquote
@@ -152,11 +151,6 @@ class Camunda7Forwarder:
 
     async def close(self) -> None:
         await self._session.close()
-
-    async def close_later(self, seconds: float) -> None:
-        """Close once calls in flight have had time to finish (after a settings change)."""
-        await asyncio.sleep(seconds)
-        await self.close()
 
     async def open(
         self,

@@ -145,8 +145,12 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
 
     async def deployments_of(namespace: Engine, services: ServicesDep) -> CamundaDeployments:
         bound_to = services.bindings.engine_of(namespace)
-        bound = BoundUnits(services.bound, services.units, bound_to) if bound_to else None
-        return CamundaDeployments(services.units, services.writer, services.content, bound)
+        if bound_to is None:
+            return CamundaDeployments(services.units, services.writer, services.content)
+        bound = BoundUnits(services.bound, services.units, bound_to)
+        return CamundaDeployments(
+            services.units, services.writer, services.content, bound, services.bindings
+        )
 
     Deployments = Annotated[CamundaDeployments, Depends(deployments_of)]  # noqa: N806
 
@@ -335,8 +339,10 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
         _: CanDelete,
     ) -> Response:
         # cascade, skipCustomListeners and skipIoMappings count only for a first value of
-        # exactly "true"; units have no instances, listeners or mappings for them to change.
-        await deployments.delete(namespace, deployment_id)
+        # exactly "true"; unbound units have no instances, listeners or mappings for them to
+        # change, and a bound engine's running instances decide with cascade.
+        cascade = request.query_params.getlist("cascade")[:1] == ["true"]
+        await deployments.delete(namespace, deployment_id, cascade=cascade)
         return Response(status_code=204)
 
     return router

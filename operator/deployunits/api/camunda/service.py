@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deployunits import constants
+from deployunits.api.bindings import EngineBindings, EngineNotBound
 from deployunits.api.cache import CachedUnit, UnitCache
 from deployunits.api.camunda import wire
 from deployunits.api.camunda.bound import BoundUnits, UnitReads
@@ -29,6 +30,7 @@ from deployunits.api.units import (
     WriteError,
     WriteTimedOut,
 )
+from deployunits.engines import EngineError
 from deployunits.models.conditions import ConditionType, find
 from deployunits.models.deploymentunit import (
     DeploymentStatus,
@@ -36,6 +38,7 @@ from deployunits.models.deploymentunit import (
     EngineRef,
     ResourceSources,
 )
+from deployunits.models.processengine import DeletePolicy
 from deployunits.reconcile.engine import SyncReason, describe_problems
 
 NO_ENGINE = "No process engine available"
@@ -104,10 +107,12 @@ class CamundaDeployments:
         writer: UnitWriter,
         content: ContentStore,
         bound: BoundUnits | None = None,
+        engines: EngineBindings | None = None,
     ) -> None:
         self.cache = cache
         self.units: UnitReads = bound or cache
         self.bound = bound
+        self.engines = engines
         self.writer = writer
         self.content = content
 
@@ -291,10 +296,12 @@ class CamundaDeployments:
             raise invalid_request(400, f"Cannot redeploy deployment '{deployment_id}': {message}")
         raise internal(f"Cannot redeploy deployment '{deployment_id}': {message}")
 
-    async def delete(self, namespace: str, deployment_id: str) -> None:
+    async def delete(self, namespace: str, deployment_id: str, *, cascade: bool = False) -> None:
         unit = self.find(
             namespace, deployment_id, f"Deployment with id '{deployment_id}' do not exist"
         )
+        if self.engines is not None:
+            await self._refuse_while_instances_run(namespace, unit, cascade)
         with write_errors():
             try:
                 await self.writer.delete_unit(namespace, unit.name, unit.uid)
@@ -302,3 +309,41 @@ class CamundaDeployments:
                 raise WriteTimedOut(
                     f"deployment '{deployment_id}' was not deleted in time"
                 ) from None
+
+    async def _refuse_while_instances_run(
+        self, namespace: str, unit: CachedUnit, cascade: bool
+    ) -> None:
+        """The bound engine's answer to deleting a deployment whose instances still run, without
+        cascade, and the refusal of a cascade its ProcessEngine's deletePolicy does not allow.
+
+        Asked before the unit is deleted: a deletion cannot be taken back, and the operator
+        would otherwise hold the unit until the instances end.
+        """
+        sync = unit.status.engine
+        if self.engines is None or sync is None or not sync.deployment_id:
+            return
+        try:
+            engine = await self.engines.engine(namespace)
+            for definition in sync.definitions:
+                if definition.kind != "process":
+                    continue
+                running = await engine.client.count_instances(definition.id)
+                if not running:
+                    continue
+                if not cascade:
+                    raise engine_error(
+                        500,
+                        "ProcessEngineException",
+                        "ENGINE-03076 Deletion of process definition without cascading failed. "
+                        f"Process definition with id: {definition.id} can't be deleted, because "
+                        f"there are {running} dependent process instances.",
+                    )
+                if engine.spec.delete_policy is DeletePolicy.KEEP_INSTANCES:
+                    raise invalid_request(
+                        400,
+                        f"Deployment '{unit.deployment_id}' has {running} running process "
+                        f"instance(s), which ProcessEngine '{engine.name}' keeps (deletePolicy "
+                        "KeepInstances): end them first, or set its deletePolicy to Cascade.",
+                    )
+        except (EngineNotBound, EngineError) as error:
+            raise unavailable(f"The process engine cannot be reached: {error}") from None
