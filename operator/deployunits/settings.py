@@ -8,6 +8,7 @@ from pydantic import Field, HttpUrl, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deployunits import constants
+from deployunits.models.base import K8sName
 
 
 class AuthMode(StrEnum):
@@ -112,6 +113,39 @@ class ShimSettings(CommonSettings):
     request_body_timeout_seconds: float = Field(default=300.0, gt=0)
     #: Resource contents kept in memory for reads of resource data (snapshots are immutable).
     content_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    #: The ProcessEngine (in `namespace`) the default engine is bound to: the shim then answers
+    #: deployment writes with that engine's ids and forwards every other /engine-rest call to
+    #: it. Unbound (deployments stored only, nothing forwarded) when unset.
+    engine: K8sName | None = None
+    #: Where the shim reaches the default engine's ProcessEngine, instead of its spec.camunda7.url
+    #: (which the operator uses): a sidecar in the engine's Pod reaches it on loopback.
+    engine_url: HttpUrl | None = None
+    #: Named engines bound to a ProcessEngine, namespace to ProcessEngine name (JSON), for
+    #: example {"team-a": "camunda"}.
+    engines: dict[K8sName, K8sName] = Field(default_factory=dict)
+    #: Seconds a bound engine's ProcessEngine and Secret are used before they are read again
+    #: (a rotated password takes effect within this).
+    engine_refresh_seconds: float = Field(default=10.0, ge=0)
+
+    @model_validator(mode="after")
+    def _engine_url_needs_an_engine(self) -> "ShimSettings":
+        if self.engine_url is not None and self.engine is None:
+            raise ValueError("engine_url is where the shim reaches `engine`; set engine too")
+        return self
+
+    def engine_urls(self) -> dict[str, str]:
+        """The bound namespaces whose engine the shim reaches elsewhere than its ProcessEngine's
+        URL, and where."""
+        if self.engine_url is None:
+            return {}
+        return {self.namespace: str(self.engine_url)}
+
+    def bindings(self) -> dict[str, str]:
+        """The ProcessEngine each bound namespace's Camunda dialect forwards to."""
+        bound = dict(self.engines)
+        if self.engine is not None:
+            bound.setdefault(self.namespace, self.engine)
+        return bound
 
     @model_validator(mode="after")
     def _unauthenticated_only_on_loopback(self) -> "ShimSettings":

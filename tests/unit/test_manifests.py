@@ -10,7 +10,10 @@ Matrix:
 - Service: reaches the shim's port 8080;
 - samples: the generated ConfigMap's name is rewritten into the unit, every sample is valid
   for the models, `inline-unit.yaml` is the `hello-inline` unit the `make run` banner applies,
-  the Redeploy names a sample unit and one of its resources.
+  the Redeploy names a sample unit and one of its resources;
+- sidecar (examples/sidecar with manifests/sidecar): the shim joins the engine's Pod, bound to
+  its ProcessEngine and reaching the engine on loopback, authenticating callers, with the
+  shim's rights plus `get` on ProcessEngines and Secrets in its namespace.
 """
 
 import tomllib
@@ -308,3 +311,71 @@ def test_the_admission_components_put_the_operators_finalizer_on_new_units() -> 
     assert [{**o, "apiVersion": None} for o in beta] == [
         {**o, "apiVersion": None} for o in (policy, binding)
     ]
+
+
+class TestSidecar:
+    """examples/sidecar with the component manifests/sidecar: the shim in a Camunda engine's Pod."""
+
+    @pytest.fixture(scope="class")
+    def example(self) -> list[Object]:
+        return render(REPO / "examples" / "sidecar")
+
+    @pytest.fixture(scope="class")
+    def engine_pod(self, example: list[Object]) -> Object:
+        spec: Object = only(example, "Deployment", "camunda")["spec"]["template"]["spec"]
+        return spec
+
+    def test_the_shim_joins_the_engines_pod_and_reaches_it_on_loopback(
+        self, example: list[Object], engine_pod: Object
+    ) -> None:
+        assert sorted(c["name"] for c in engine_pod["containers"]) == ["engine", "shim"]
+        shim = env_of(container(engine_pod, "shim"))
+        engine = only(example, "ProcessEngine", shim["DEPLOYUNITS_ENGINE"]["value"])
+        assert engine["metadata"]["annotations"][constants.PREFIX + "/default-engine"] == "true"
+        [engine_port] = container(engine_pod, "engine")["ports"]
+        url = shim["DEPLOYUNITS_ENGINE_URL"]["value"]
+        assert url == f"http://127.0.0.1:{engine_port['containerPort']}/engine-rest"
+        # The operator, in another Pod, pushes through the engine's own Service.
+        service = only(example, "Service", "camunda-engine")
+        assert engine["spec"]["camunda7"]["url"].startswith(
+            f"http://camunda-engine:{service['spec']['ports'][0]['port']}/"
+        )
+
+    def test_every_deployunits_variable_is_a_setting_and_the_shim_authenticates(
+        self, engine_pod: Object
+    ) -> None:
+        shim = container(engine_pod, "shim")
+        variables = env_of(shim)
+        for variable in variables:
+            if variable.startswith("DEPLOYUNITS_"):
+                field = variable.removeprefix("DEPLOYUNITS_").lower()
+                assert field in ShimSettings.model_fields, f"{variable} is no setting"
+        assert variables["DEPLOYUNITS_AUTH_MODE"]["value"] == "kubernetes"
+        assert variables["DEPLOYUNITS_NAMESPACES"]["value"] == '["$(DEPLOYUNITS_NAMESPACE)"]'
+        security = shim["securityContext"]
+        assert security["runAsNonRoot"] and security["readOnlyRootFilesystem"]
+        assert security["capabilities"] == {"drop": ["ALL"]}
+
+    def test_clients_reach_the_shim_and_its_account_has_the_shims_rights(
+        self, example: list[Object], engine_pod: Object
+    ) -> None:
+        [port] = only(example, "Service", "camunda")["spec"]["ports"]
+        assert port["port"] == constants.SHIM_PORT
+        assert port["targetPort"] in {p["name"] for p in container(engine_pod, "shim")["ports"]}
+        account = engine_pod["serviceAccountName"]
+        bound = {
+            (o["roleRef"]["kind"], o["roleRef"]["name"])
+            for o in example
+            if o["kind"] in ("RoleBinding", "ClusterRoleBinding")
+            and {"kind": "ServiceAccount", "name": account, "namespace": "camunda"} in o["subjects"]
+        }
+        assert bound == {
+            ("ClusterRole", "deployunits-shim"),
+            ("ClusterRole", "system:auth-delegator"),
+            ("Role", "deployunits-sidecar"),
+        }
+        rules = only(example, "Role", "deployunits-sidecar")["rules"]
+        assert {(r["resources"][0], tuple(r["verbs"])) for r in rules} == {
+            (constants.PROCESS_ENGINE_PLURAL, ("get",)),
+            ("secrets", ("get",)),
+        }

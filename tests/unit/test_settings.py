@@ -31,3 +31,15 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEPLOYUNITS_PROBE_PORT", "70000")
     with pytest.raises(ValidationError):
         OperatorSettings()
+
+
+def test_engine_bindings_name_a_process_engine_per_namespace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEPLOYUNITS_NAMESPACE", "ops")
+    monkeypatch.setenv("DEPLOYUNITS_ENGINE", "camunda")
+    monkeypatch.setenv("DEPLOYUNITS_ENGINES", '{"team-a": "other"}')
+    assert ShimSettings().bindings() == {"ops": "camunda", "team-a": "other"}
+    monkeypatch.setenv("DEPLOYUNITS_ENGINE", "Not A Name")
+    with pytest.raises(ValidationError):
+        ShimSettings()

@@ -21,9 +21,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from deployunits import __version__, constants
 from deployunits.api import errors
 from deployunits.api.auth import AllowAll, Authorizer, KubernetesAuthorizer
+from deployunits.api.bindings import EngineBindings
 from deployunits.api.cache import CacheNotReady, RedeployCache, UnitCache
 from deployunits.api.camunda import errors as camunda_errors
 from deployunits.api.camunda import openapi as camunda_openapi
+from deployunits.api.camunda.bound import BoundIndex
 from deployunits.api.camunda.errors import CamundaError
 from deployunits.api.camunda.routes import camunda_router, unmatched_under_missing_engine
 from deployunits.api.content import ContentStore
@@ -157,6 +159,12 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
         kube = connect(Connection.load(settings.kubeconfig))
         units = UnitCache(kube, settings.namespaces)
         redeploys = RedeployCache(kube, settings.namespaces)
+        bindings = EngineBindings(
+            kube,
+            settings.bindings(),
+            refresh_seconds=settings.engine_refresh_seconds,
+            urls=settings.engine_urls(),
+        )
         app.state.services = Services(
             settings=settings,
             kube=kube,
@@ -172,6 +180,8 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
             content=ContentStore(kube.snapshots, settings.content_cache_bytes),
             authorizer=_authorizer(settings, kube),
             named_engines=NamedEngines(kube.namespaces, frozenset(settings.namespaces)),
+            bindings=bindings,
+            bound=BoundIndex(units),
         )
         units.start()
         redeploys.start()
@@ -181,6 +191,7 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
         finally:
             await units.stop()
             await redeploys.stop()
+            await bindings.aclose()
             await kube.aclose()
 
     app = FastAPI(
@@ -198,7 +209,7 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
     app.add_middleware(BodyDeadline, seconds=settings.request_body_timeout_seconds)
     # Added last, so it wraps the others: it counts the answers of every exception handler.
     app.add_middleware(RequestMetrics, requests=requests, latency=latency)
-    app.include_router(camunda_router(settings.namespaces, settings.namespace))
+    app.include_router(camunda_router(settings))
     app.include_router(jbpm_router())
 
     @app.get("/healthz", response_class=PlainTextResponse, include_in_schema=False)

@@ -10,7 +10,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from deployunits.api.auth import Access, Authorizer, Decision, credentials_from
+from deployunits.api.bindings import EngineBindings
 from deployunits.api.cache import RedeployCache, UnitCache
+from deployunits.api.camunda.bound import BoundIndex
 from deployunits.api.content import ContentStore
 from deployunits.api.errors import Refused
 from deployunits.api.named_engines import NamedEngines
@@ -32,6 +34,10 @@ class Services:
     authorizer: Authorizer
     #: The Camunda dialect's named engines (namespaces).
     named_engines: NamedEngines
+    #: The namespaces bound to a ProcessEngine, and forwarders to those engines.
+    bindings: EngineBindings
+    #: The units synced to each engine, under the engine's deployment ids.
+    bound: BoundIndex
 
 
 async def get_services(request: Request) -> Services:

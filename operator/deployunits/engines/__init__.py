@@ -24,12 +24,19 @@ from deployunits.engines.errors import (
     ResourceProblem,
     classify,
 )
+from deployunits.engines.forward import (
+    Camunda7Forwarder,
+    ForwardedAnswer,
+    NotForwardable,
+    forwardable,
+)
 
 __all__ = [
     "BasicAuth",
     "BearerToken",
     "Camunda7Client",
     "Camunda7Connection",
+    "Camunda7Forwarder",
     "Credentials",
     "DeploymentDefinitions",
     "EngineError",
@@ -38,10 +45,13 @@ __all__ = [
     "EngineSettingsError",
     "EngineUnauthorized",
     "EngineUnavailable",
+    "ForwardedAnswer",
     "NewDeployment",
     "NewResource",
+    "NotForwardable",
     "ResourceProblem",
     "classify",
     "connection_for",
     "credentials_from_secret",
+    "forwardable",
 ]

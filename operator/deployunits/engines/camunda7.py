@@ -22,6 +22,7 @@ from deployunits.engines.errors import (
 )
 from deployunits.engines.wire import (
     CaseDefinition,
+    CountResult,
     DecisionDefinition,
     DecisionRequirementsDefinition,
     Deployment,
@@ -270,6 +271,13 @@ class Camunda7Client:
             cases=tuple(cases),
             decision_requirements=tuple(requirements),
         )
+
+    async def count_instances(self, definition_id: str) -> int:
+        """GET /process-instance/count?processDefinitionId=...: the definition's running
+        instances (what keeps a deployment from being deleted without cascade)."""
+        params = {"processDefinitionId": definition_id}
+        found = await self._json("GET", ("process-instance", "count"), CountResult, params=params)
+        return found.count
 
     async def start_process_instance(
         self, key: str, *, tenant_id: str | None = None, business_key: str | None = None

@@ -104,6 +104,12 @@ class ProcessInstance(EngineModel):
     tenant_id: str | None = None
 
 
+class CountResult(EngineModel):
+    """CountResultDto: what a /count answers."""
+
+    count: int
+
+
 class Problem(EngineModel):
     """ProblemDto: one parse error or warning, located in its resource."""
 

@@ -2,7 +2,7 @@
 
 from deployunits.k8s import core
 from deployunits.k8s._transport import KubeClient, custom_path
-from deployunits.k8s.engines import EngineStore, Secrets
+from deployunits.k8s.engines import EngineObjects, EngineStore, Secrets, read_engine
 from deployunits.k8s.events import EventRecorder
 from deployunits.k8s.ledger import LedgerStore
 from deployunits.k8s.redeploys import RedeployStore
@@ -38,6 +38,10 @@ class ApiServer:
         return Reflector(
             self._kube, custom_path(plural, scope), sink, scope=scope, label_selector=label_selector
         )
+
+    async def engine_objects(self, namespace: str, name: str) -> EngineObjects | None:
+        """A ProcessEngine with its Secret's data and CA bundle; None if it does not exist."""
+        return await read_engine(self.engines, self.secrets, self.config_maps, namespace, name)
 
     async def version(self) -> str:
         """The API server's gitVersion (the operator's liveness: its client still gets through)."""

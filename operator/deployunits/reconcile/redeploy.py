@@ -116,6 +116,8 @@ def new_unit(
         strategy=source.strategy,
         merge_mode=source.merge_mode,
         source=spec.source,
+        # A bound deployment's redeploy goes to the same engine.
+        engine_ref=source.engine_ref,
     )
     return DeploymentUnit(
         metadata={

@@ -5,11 +5,12 @@ failures of `api/errors.py` in this shape.
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from deployunits import constants
 from deployunits.api import errors
 from deployunits.api.auth import Decision
 from deployunits.api.camunda.schemas import (
@@ -22,6 +23,7 @@ from deployunits.api.camunda.schemas import (
 )
 from deployunits.content.validation import InvalidModel, Problem
 from deployunits.content.xmlsafe import ContentError
+from deployunits.models.deploymentunit import EngineProblem
 
 #: One problem in the operator's message: `resource '<n>' line L, column C: <msg>`.
 _PROBLEM = re.compile(
@@ -195,6 +197,46 @@ def parse_exception(details: Mapping[str, ResourceReportDto]) -> CamundaError:
     return CamundaError(400, dto)
 
 
+#: The engines gateway's words for a refusal: `...: the engine refused (<status>): <type>: <...>`.
+_ENGINE_REFUSAL = re.compile(
+    r"the engine refused \((?P<status>[1-5]\d\d)\)"
+    r"(?:: (?P<type>[A-Za-z_$][\w$.]*): )?(?P<said>.*)\Z",
+    re.DOTALL,
+)
+
+
+def engine_refusal(message: str, found: Sequence[EngineProblem]) -> CamundaError | None:
+    """The bound engine's own answer to a refused deployment, from the unit's record of it: its
+    status, exception type and message, and a ParseException's problems by resource (None if
+    the message is not the engine's refusal)."""
+    match = _ENGINE_REFUSAL.search(message)
+    if match is None:
+        return None
+    status, type_, said = (
+        int(match["status"]),
+        match["type"] or "ProcessEngineException",
+        match["said"],
+    )
+    if type_ != "ParseException":
+        return engine_error(status, type_, said)
+    details: dict[str, ResourceReportDto] = {}
+    for problem in found:
+        report = details.setdefault(
+            problem.resource or "", ResourceReportDto.model_construct(errors=[], warnings=[])
+        )
+        report.errors.append(
+            ProblemDto.model_construct(
+                message=problem.message,
+                line=problem.line or 0,
+                column=problem.column or 0,
+                main_element_id=problem.main_element_id,
+                element_ids=list(problem.element_ids),
+            )
+        )
+    dto = ParseExceptionDto.model_construct(type=type_, message=said, code=0, details=details)
+    return CamundaError(status, dto)
+
+
 def refused(decision: Decision, resource_id: str | None = None) -> CamundaError:
     """401 or 403 for a refused decision; 403 carries Camunda's AuthorizationException body."""
     refusal = errors.Refused(decision)
@@ -207,7 +249,9 @@ def refused(decision: Decision, resource_id: str | None = None) -> CamundaError:
         )
     user = refusal.user
     permission = _PERMISSIONS.get(decision.access.verb, decision.access.verb.upper())
-    resource = "Deployment"
+    # Camunda's resource of the call: deployments, or the engine itself for forwarded calls.
+    engine = decision.access.resource == constants.PROCESS_ENGINE_PLURAL
+    resource = "ProcessEngine" if engine else "Deployment"
     target = f"{resource_id}' of type '{resource}" if resource_id else resource
     message = (
         f"The user with id '{user}' does not have '{permission}' permission on resource '{target}'."

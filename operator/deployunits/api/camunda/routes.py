@@ -11,8 +11,10 @@ from fastapi.responses import JSONResponse, Response
 from deployunits import constants
 from deployunits.api.auth import Access, Decision
 from deployunits.api.camunda import openapi, query, schemas, wire
+from deployunits.api.camunda.bound import BoundUnits
 from deployunits.api.camunda.errors import CamundaError, invalid_request, no_engine, web_error
 from deployunits.api.camunda.multipart import CreateForm, create_form
+from deployunits.api.camunda.passthrough import passthrough_router
 from deployunits.api.camunda.schemas import (
     CountResultDto,
     DeploymentDto,
@@ -88,11 +90,6 @@ async def unmatched_under_missing_engine(request: Request) -> CamundaError | Non
 EngineDependency = Callable[..., Coroutine[Any, Any, str]]
 
 
-async def _service(services: ServicesDep) -> CamundaDeployments:
-    return CamundaDeployments(services.units, services.writer, services.content)
-
-
-Deployments = Annotated[CamundaDeployments, Depends(_service)]
 DeploymentId = Annotated[str, Path(alias="id", description="The deployment id.")]
 ResourceId = Annotated[str, Path(alias="resourceId", description="The resource id.")]
 
@@ -163,6 +160,17 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
     # Type aliases local to this router (its engine dependency differs per mount).
     Engine = Annotated[str, Depends(engine)]  # noqa: N806
 
+    async def deployments_of(namespace: Engine, services: ServicesDep) -> CamundaDeployments:
+        bound_to = services.bindings.engine_of(namespace)
+        if bound_to is None:
+            return CamundaDeployments(services.units, services.writer, services.content)
+        bound = BoundUnits(services.bound, services.units, bound_to)
+        return CamundaDeployments(
+            services.units, services.writer, services.content, bound, services.bindings
+        )
+
+    Deployments = Annotated[CamundaDeployments, Depends(deployments_of)]  # noqa: N806
+
     def may(
         verb: str, resource: str = constants.DEPLOYMENT_UNIT_PLURAL
     ) -> Callable[..., Coroutine[Any, Any, Decision]]:
@@ -190,9 +198,10 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
         summary="Deployments matching the filters",
     )
     async def get_deployments(
-        request: Request, namespace: Engine, units: UnitsDep, _: CanList
+        request: Request, namespace: Engine, deployments: Deployments, _: CanList
     ) -> Response:
         parsed = query.parse_query(request.query_params.multi_items())
+        units = deployments.units
         found = query.run(parsed, lambda name, key: units.sorted_view(namespace, name, key))
         return _json(schemas.deployments_json([wire.deployment(u) for u in found]))
 
@@ -204,10 +213,10 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
         summary="How many deployments match the filters",
     )
     async def get_deployments_count(
-        request: Request, namespace: Engine, units: UnitsDep, _: CanList
+        request: Request, namespace: Engine, deployments: Deployments, _: CanList
     ) -> Response:
         parsed = query.parse_query(request.query_params.multi_items(), paging=False)
-        count = query.count(parsed, units.deployments(namespace))
+        count = query.count(parsed, deployments.units.deployments(namespace))
         return _json(schemas.dump_json(CountResultDto.model_construct(count=count)))
 
     @router.get(
@@ -217,9 +226,10 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
         summary="Ids of the deployments this engine serves",
     )
     async def get_registered_deployments(
-        namespace: Engine, units: UnitsDep, _: CanList
+        namespace: Engine, deployments: Deployments, _: CanList
     ) -> Response:
-        return JSONResponse(sorted(u.deployment_id for u in units.deployments(namespace)))
+        units = deployments.units.deployments(namespace)
+        return JSONResponse(sorted(u.deployment_id for u in units))
 
     @router.post(
         "/deployment/create",
@@ -341,8 +351,10 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
         _: CanDelete,
     ) -> Response:
         # cascade, skipCustomListeners and skipIoMappings count only for a first value of
-        # exactly "true"; units have no instances, listeners or mappings for them to change.
-        await deployments.delete(namespace, deployment_id)
+        # exactly "true"; unbound units have no instances, listeners or mappings for them to
+        # change, and a bound engine's running instances decide with cascade.
+        cascade = request.query_params.getlist("cascade")[:1] == ["true"]
+        await deployments.delete(namespace, deployment_id, cascade=cascade)
         return Response(status_code=204)
 
     return router
@@ -364,8 +376,8 @@ def engine_router(settings_namespaces: list[str], default_namespace: str) -> API
     return router
 
 
-def camunda_router(settings_namespaces: list[str], default_namespace: str) -> APIRouter:
-    """Everything under /engine-rest."""
+def camunda_router(settings: ShimSettings) -> APIRouter:
+    """Everything under /engine-rest; with bound engines, the pass-through last."""
     router = APIRouter(prefix=constants.CAMUNDA_PREFIX)
     router.include_router(build_router(default_engine, named=False))
     router.include_router(
@@ -373,5 +385,7 @@ def camunda_router(settings_namespaces: list[str], default_namespace: str) -> AP
         prefix="/engine/{engine}",
         generate_unique_id_function=lambda route: f"named_{route.name}",
     )
-    router.include_router(engine_router(settings_namespaces, default_namespace))
+    router.include_router(engine_router(settings.namespaces, settings.namespace))
+    if settings.bindings():
+        router.include_router(passthrough_router())
     return router

@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from deployunits import constants
+from deployunits.api.bindings import EngineBindings, EngineNotBound
 from deployunits.api.cache import CachedUnit, UnitCache
 from deployunits.api.camunda import wire
+from deployunits.api.camunda.bound import BoundUnits, UnitReads
 from deployunits.api.camunda.errors import (
     CamundaError,
     engine_error,
+    engine_refusal,
     internal,
     invalid_request,
     parse_exception,
@@ -31,8 +34,16 @@ from deployunits.api.units import (
 from deployunits.content.definitions import definitions_of, model_kind_of
 from deployunits.content.validation import Rules, validate_model
 from deployunits.content.xmlsafe import ContentError, parse_xml_document
+from deployunits.engines import EngineError
 from deployunits.models.conditions import ConditionType, find
-from deployunits.models.deploymentunit import DeploymentStatus, DeploymentUnitSpec, ResourceSources
+from deployunits.models.deploymentunit import (
+    DeploymentStatus,
+    DeploymentUnitSpec,
+    EngineRef,
+    ResourceSources,
+)
+from deployunits.models.processengine import DeletePolicy
+from deployunits.reconcile.engine import SyncReason, describe_problems
 
 NO_ENGINE = "No process engine available"
 
@@ -67,8 +78,15 @@ def parse_problems(message: str) -> dict[str, Any]:
 
 
 def failure(unit: CachedUnit) -> CamundaError:
-    """The engine's answer to a deployment the operator refused."""
+    """The engine's answer to a deployment the operator, or the bound engine, refused."""
     stalled = find(unit.status.conditions, ConditionType.STALLED)
+    sync = unit.status.engine
+    if stalled is not None and stalled.reason == SyncReason.ENGINE_REFUSED and sync is not None:
+        # The bound engine's own answer, as the unit recorded it: its words, then the problems.
+        said = stalled.message.removesuffix("\n" + describe_problems(sync.problems))
+        refusal = engine_refusal(said, sync.problems)
+        if refusal is not None:
+            return refusal
     message = (
         stalled.message
         if stalled is not None and stalled.message
@@ -98,12 +116,35 @@ def check_content(resources: tuple[tuple[str, bytes], ...]) -> None:
 
 
 class CamundaDeployments:
-    """GET, create, redeploy and delete of deployments in one namespace's engine."""
+    """GET, create, redeploy and delete of deployments in one namespace's engine.
 
-    def __init__(self, units: UnitCache, writer: UnitWriter, content: ContentStore) -> None:
-        self.units = units
+    With `bound` (an engine-bound namespace) units go to that ProcessEngine, and reads and
+    answers show them under the engine's ids.
+    """
+
+    def __init__(
+        self,
+        cache: UnitCache,
+        writer: UnitWriter,
+        content: ContentStore,
+        bound: BoundUnits | None = None,
+        engines: EngineBindings | None = None,
+    ) -> None:
+        self.cache = cache
+        self.units: UnitReads = bound or cache
+        self.bound = bound
+        self.engines = engines
         self.writer = writer
         self.content = content
+
+    def shown(self, unit: CachedUnit) -> CachedUnit:
+        """The unit as this engine shows it (under the bound engine's deployment id)."""
+        if self.bound is None:
+            return unit
+        found = self.bound.present(unit)
+        if found is None:
+            raise internal(f"deployment '{unit.deployment_id}' is not in the engine")
+        return found
 
     def find(self, namespace: str, deployment_id: str, message: str) -> CachedUnit:
         unit = self.units.deployment(namespace, deployment_id)
@@ -156,7 +197,10 @@ class CamundaDeployments:
         return content, wire.media_type(stored.name), wire.content_disposition(stored.name)
 
     async def create(self, namespace: str, form: CreateForm, base_url: str) -> dict[str, Any]:
-        check_content(form.resources)
+        if self.bound is None:
+            # A bound unit's engine is the authority on its content (the operator leaves the
+            # check to it too): its refusal comes back as its own answer.
+            check_content(form.resources)
         with write_errors():
             stored = await self.writer.store_snapshots(namespace, form.resources)
             spec = DeploymentUnitSpec.unchecked(
@@ -167,6 +211,7 @@ class CamundaDeployments:
                 name=form.name,
                 source=form.source,
                 tenant_id=form.tenant_id,
+                engine_ref=EngineRef(name=self.bound.engine) if self.bound is not None else None,
             )
             annotations = (
                 {constants.ACTIVATION_TIME_ANNOTATION: form.activation_time}
@@ -185,7 +230,10 @@ class CamundaDeployments:
                 return wire.deployment_with_definitions(
                     earlier, wire.self_link(base_url, earlier.deployment_id), with_definitions=False
                 )
-        return wire.deployment_with_definitions(unit, wire.self_link(base_url, unit.deployment_id))
+        shown = self.shown(unit)
+        return wire.deployment_with_definitions(
+            shown, wire.self_link(base_url, shown.deployment_id)
+        )
 
     def _latest_named(self, namespace: str, unit: CachedUnit) -> CachedUnit:
         """The engine answers a filtered duplicate with the latest deployment of that name."""
@@ -233,9 +281,12 @@ class CamundaDeployments:
                     + ", ".join(missing),
                 )
         with write_errors():
+            # The Redeploy names the unit's own id (under a bound engine the caller may use the
+            # engine's).
+            own = self.cache.get(namespace, unit.name)
             result = await self.writer.redeploy(
                 namespace,
-                deployment_id,
+                own.deployment_id if own is not None else deployment_id,
                 resource_ids=list(dict.fromkeys(ids)),
                 resource_names=list(dict.fromkeys(names)),
                 source=request.source if request else None,
@@ -251,8 +302,9 @@ class CamundaDeployments:
                 )
                 if new.status.status is DeploymentStatus.DEPLOY_FAILED:
                     raise failure(new)
+                shown = self.shown(new)
                 return wire.deployment_with_definitions(
-                    new, wire.self_link(base_url, new.deployment_id)
+                    shown, wire.self_link(base_url, shown.deployment_id)
                 )
         stalled = find(result.status.conditions, ConditionType.STALLED)
         reason = stalled.reason if stalled is not None else ""
@@ -269,10 +321,12 @@ class CamundaDeployments:
             raise invalid_request(400, f"Cannot redeploy deployment '{deployment_id}': {message}")
         raise internal(f"Cannot redeploy deployment '{deployment_id}': {message}")
 
-    async def delete(self, namespace: str, deployment_id: str) -> None:
+    async def delete(self, namespace: str, deployment_id: str, *, cascade: bool = False) -> None:
         unit = self.find(
             namespace, deployment_id, f"Deployment with id '{deployment_id}' do not exist"
         )
+        if self.engines is not None:
+            await self._refuse_while_instances_run(namespace, unit, cascade)
         with write_errors():
             try:
                 await self.writer.delete_unit(namespace, unit.name, unit.uid)
@@ -280,3 +334,41 @@ class CamundaDeployments:
                 raise WriteTimedOut(
                     f"deployment '{deployment_id}' was not deleted in time"
                 ) from None
+
+    async def _refuse_while_instances_run(
+        self, namespace: str, unit: CachedUnit, cascade: bool
+    ) -> None:
+        """The bound engine's answer to deleting a deployment whose instances still run, without
+        cascade, and the refusal of a cascade its ProcessEngine's deletePolicy does not allow.
+
+        Asked before the unit is deleted: a deletion cannot be taken back, and the operator
+        would otherwise hold the unit until the instances end.
+        """
+        sync = unit.status.engine
+        if self.engines is None or sync is None or not sync.deployment_id:
+            return
+        try:
+            engine = await self.engines.engine(namespace)
+            for definition in sync.definitions:
+                if definition.kind != "process":
+                    continue
+                running = await engine.client.count_instances(definition.id)
+                if not running:
+                    continue
+                if not cascade:
+                    raise engine_error(
+                        500,
+                        "ProcessEngineException",
+                        "ENGINE-03076 Deletion of process definition without cascading failed. "
+                        f"Process definition with id: {definition.id} can't be deleted, because "
+                        f"there are {running} dependent process instances.",
+                    )
+                if engine.spec.delete_policy is DeletePolicy.KEEP_INSTANCES:
+                    raise invalid_request(
+                        400,
+                        f"Deployment '{unit.deployment_id}' has {running} running process "
+                        f"instance(s), which ProcessEngine '{engine.name}' keeps (deletePolicy "
+                        "KeepInstances): end them first, or set its deletePolicy to Cascade.",
+                    )
+        except (EngineNotBound, EngineError) as error:
+            raise unavailable(f"The process engine cannot be reached: {error}") from None
