@@ -145,18 +145,22 @@ def add_unit(
     resources: dict[str, bytes],
     *,
     engine: str | None = "camunda",
+    annotations: dict[str, str] | None = None,
 ) -> None:
+    """An inline unit named `name`, deployed as `{namespace}-{name}`, bound to `engine`."""
     inline = "".join(
         f"\n      - name: {key}\n        content: {_quoted(value)}"
         for key, value in resources.items()
     )
     ref = f"\n  engineRef:\n    name: {engine}" if engine else ""
+    notes = "".join(f"\n    {k}: {json.dumps(v)}" for k, v in (annotations or {}).items())
+    header = f"\n  annotations:{notes}" if notes else ""
     cluster.apply(
         f"""
 apiVersion: bpm.deployunits.io/v1alpha1
 kind: DeploymentUnit
 metadata:
-  name: {name}
+  name: {name}{header}
 spec:
   deploymentId: {namespace}-{name}
   name: {namespace}-{name}{ref}

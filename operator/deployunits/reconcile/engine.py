@@ -8,7 +8,7 @@ what the engine answered into the unit's next status; the I/O is in operations/.
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from pydantic import ValidationError
@@ -146,6 +146,52 @@ class EngineDeploymentSeen:
     source: str | None
     tenant_id: str | None
     deployment_time: datetime
+
+
+#: What the source of every deployment a unit pushes carries: this tag and the unit's uid.
+PUSH_MARKER = "deployunits:"
+#: The longest deployment source the engine stores (Camunda's ACT_RE_DEPLOYMENT.SOURCE_).
+MAX_ENGINE_SOURCE = 255
+_MARKED = re.compile(r"(?:^|\()" + re.escape(PUSH_MARKER) + r"([0-9a-f-]{36})\)?$")
+
+
+def pushed_source(spec: DeploymentUnitSpec, uid: str) -> str:
+    """The deployment's source in the engine: the unit's own, marked with the unit's uid.
+
+    The marker makes every deployment a unit pushed known as that unit's, the current one and
+    those its earlier jobs left behind (never unmanaged, never adopted), and lists them all in
+    one exact query (the engine filters sources by equality only; the unit's source and uid
+    never change).
+    """
+    marker = f"{PUSH_MARKER}{uid}"
+    if not spec.source:
+        return marker
+    room = MAX_ENGINE_SOURCE - len(marker) - 3
+    return f"{spec.source[:room]} ({marker})"
+
+
+def pushed_by(source: str | None) -> str | None:
+    """The uid of the unit whose push a deployment of this source is (None: no unit's)."""
+    found = _MARKED.search(source or "")
+    return found.group(1) if found else None
+
+
+def activation_time(annotations: Mapping[str, str]) -> datetime | str | None:
+    """When the engine is to activate the unit's process definitions (they wait suspended
+    until then): the unit's activation-time annotation, as a REST upload's
+    `deployment-activation-time` sets it (a time without an offset is UTC). A value that is
+    no ISO 8601 time comes back as the message that refuses the deployment."""
+    raw = annotations.get(constants.ACTIVATION_TIME_ANNOTATION)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        return (
+            f"the annotation {constants.ACTIVATION_TIME_ANNOTATION} is no ISO 8601 time: "
+            f"{raw[:100]!r} (for example 2030-01-01T00:00:00Z)"
+        )
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def pushed_name(spec: DeploymentUnitSpec) -> str:
@@ -352,15 +398,15 @@ def undeploy_refused_status(
     current: DeploymentUnitStatus,
     job: Job,
     engine: str,
+    deployment_id: str | None,
     message: str,
     generation: int,
     now: datetime,
 ) -> DeploymentUnitStatus:
-    """The engine keeps the deployment (instances are running and the policy keeps them):
-    UNDEPLOY_FAILED and Stalled, with the engine's message and how to proceed."""
+    """The engine keeps a deployment of the unit (instances are running and the policy keeps
+    them): UNDEPLOY_FAILED and Stalled, with the engine's message and how to proceed."""
     text = (
-        f"ProcessEngine '{engine}' refused to delete deployment "
-        f"{current.engine.deployment_id if current.engine else ''}: {message}. Set "
+        f"ProcessEngine '{engine}' refused to delete deployment {deployment_id}: {message}. Set "
         f"spec.deletePolicy: Cascade on the ProcessEngine to delete the running instances "
         "with it, or end them; the operator tries again at the engine's next resync."
     )
@@ -415,6 +461,8 @@ class EngineObservation:
 
     version: str | None = None
     deployment_ids: frozenset[str] = frozenset()
+    #: Of those, the deployments units pushed (their source carries the push marker).
+    pushed: frozenset[str] = frozenset()
     problem: str | None = None
     temporary: bool = True
 

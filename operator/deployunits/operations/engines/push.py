@@ -30,6 +30,7 @@ from deployunits.models.deploymentunit import (
     EngineSync,
     Job,
 )
+from deployunits.models.processengine import ProcessEngineSpec
 from deployunits.operations.engines.binding import binding
 from deployunits.operations.engines.context import EnginesContext
 from deployunits.reconcile import engine as decide
@@ -165,12 +166,9 @@ async def push(
                     existing.deployment_time,
                 )
                 return PushOutcome(name, sync=await sync_of(ctx, engine.client, name, job, seen))
-        deployment = NewDeployment(
-            name=decide.pushed_name(spec),
-            source=spec.source,
-            tenant_id=decide.pushed_tenant(spec, engine.spec),
-            resources=tuple(NewResource(name=c.name, content=c.content) for c in content),
-        )
+        deployment = new_deployment(meta, spec, engine.spec, content)
+        if isinstance(deployment, str):
+            return PushOutcome(name, refused=EngineRefused(deployment))
         created = _created(meta)
         lookup = decide.needs_lookup(
             created=created or ctx.active_since,
@@ -199,6 +197,26 @@ async def push(
     ctx.attempted.discard(key)
     ctx.claimed.add(answer.id)
     return PushOutcome(name, sync=engine_sync(name, job, answer, created_definitions(answer)))
+
+
+def new_deployment(
+    meta: Mapping[str, Any],
+    spec: DeploymentUnitSpec,
+    engine: ProcessEngineSpec,
+    content: Sequence[NamedContent],
+) -> NewDeployment | str:
+    """What a push of the unit sends: its name, its source with the push marker, its tenant,
+    its activation time and every resource; or why the unit cannot be pushed."""
+    activation = decide.activation_time(meta.get("annotations") or {})
+    if isinstance(activation, str):
+        return activation
+    return NewDeployment(
+        name=decide.pushed_name(spec),
+        source=decide.pushed_source(spec, meta["uid"]),
+        tenant_id=decide.pushed_tenant(spec, engine),
+        activation_time=activation,
+        resources=tuple(NewResource(name=c.name, content=c.content) for c in content),
+    )
 
 
 def _created(meta: Mapping[str, Any]) -> datetime | None:

@@ -11,8 +11,6 @@ from deployunits.engines import (
     EngineSettingsError,
     EngineUnauthorized,
     EngineUnavailable,
-    NewDeployment,
-    NewResource,
 )
 from deployunits.k8s.errors import ApiError
 from deployunits.k8s.gateway import ApiServer
@@ -28,7 +26,13 @@ from deployunits.models.processengine import (
 from deployunits.operations.engines.adoption import adopt
 from deployunits.operations.engines.binding import binding
 from deployunits.operations.engines.context import EnginesContext, Ref
-from deployunits.operations.engines.push import created_definitions, engine_sync, find_push, sync_of
+from deployunits.operations.engines.push import (
+    created_definitions,
+    engine_sync,
+    find_push,
+    new_deployment,
+    sync_of,
+)
 from deployunits.reconcile import engine as decide
 from deployunits.reconcile.deploymentunit import NamedContent
 
@@ -64,7 +68,10 @@ async def reconcile_engine(
     owned = ctx.owned_anywhere()
     # Ids the index shows on their units need no claim of this process any more.
     ctx.claimed -= owned
-    unmanaged = len(seen.deployment_ids - owned) if seen.version is not None else None
+    # What units pushed, now or for an earlier job (the push marker), is theirs: only the rest
+    # is unmanaged.
+    strangers = seen.deployment_ids - seen.pushed - owned
+    unmanaged = len(strangers) if seen.version is not None else None
     new = decide.engine_status(
         current,
         seen,
@@ -87,7 +94,7 @@ async def reconcile_engine(
     if spec.adopt_existing:
         # Only what two resyncs in a row found unmanaged: a push whose answer is still on its
         # way (its unit records it seconds later) is never taken for a stranger.
-        now_unmanaged = frozenset(seen.deployment_ids - owned - ctx.claimed)
+        now_unmanaged = frozenset(strangers - ctx.claimed)
         before = ctx.unmanaged_before.get(ref, frozenset())
         ctx.unmanaged_before[ref] = now_unmanaged
         await adopt(ctx, ref, sorted(now_unmanaged & before))
@@ -113,15 +120,19 @@ async def _observe(ctx: EnginesContext, ref: Ref) -> decide.EngineObservation:
         ctx.count("version")
         version = await engine.client.version()
         ids: set[str] = set()
+        pushed: set[str] = set()
         page = 0
         while True:
             ctx.count("list")
             listed = await engine.client.deployments(first_result=page * 500, max_results=500)
             ids.update(d.id for d in listed)
+            pushed.update(d.id for d in listed if decide.pushed_by(d.source) is not None)
             if len(listed) < 500:
                 break
             page += 1
-        return decide.EngineObservation(version=version, deployment_ids=frozenset(ids))
+        return decide.EngineObservation(
+            version=version, deployment_ids=frozenset(ids), pushed=frozenset(pushed)
+        )
     except EngineSettingsError as error:
         return decide.EngineObservation(problem=str(error), temporary=False)
     except EngineUnauthorized as error:
@@ -163,7 +174,7 @@ async def resync_unit(
     if bound.engine is None or bound.problem is not None or status.job is None:
         return None
     try:
-        return await _push_again(ctx, namespace, bound.engine, spec, status, generation)
+        return await _push_again(ctx, meta, bound.engine, spec, status, generation)
     except (EngineError, EngineSettingsError, ApiError) as error:
         logger.warning("Resync of %s/%s with its engine failed: %s", namespace, meta["name"], error)
         return None
@@ -171,13 +182,14 @@ async def resync_unit(
 
 async def _push_again(
     ctx: EnginesContext,
-    namespace: str,
+    meta: Mapping[str, Any],
     name: str,
     spec: DeploymentUnitSpec,
     status: DeploymentUnitStatus,
     generation: int,
 ) -> tuple[DeploymentUnitStatus, str, str] | None:
     assert status.job is not None
+    namespace = meta["namespace"]
     engine = await ctx.client(namespace, name)
     sync = status.engine
     if sync is not None and sync.name == name and sync.deployment_id is not None:
@@ -192,12 +204,9 @@ async def _push_again(
     content = await content_from_snapshots(ctx.kube, namespace, status)
     if content is None:
         return None
-    deployment = NewDeployment(
-        name=decide.pushed_name(spec),
-        source=spec.source,
-        tenant_id=decide.pushed_tenant(spec, engine.spec),
-        resources=tuple(NewResource(name=c.name, content=c.content) for c in content),
-    )
+    deployment = new_deployment(meta, spec, engine.spec, content)
+    if isinstance(deployment, str):
+        return None
     # A push of an earlier resync that was not recorded (the operator died) is taken, not
     # repeated: the engine then holds the unit once.
     found = await find_push(

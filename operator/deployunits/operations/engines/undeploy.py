@@ -1,6 +1,8 @@
 """A unit's deployments withdrawn from its engine (undeploy and deletion)."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from deployunits.engines import (
     EngineError,
@@ -13,6 +15,7 @@ from deployunits.k8s.errors import ApiError
 from deployunits.models.conditions import now
 from deployunits.models.deploymentunit import (
     DeploymentStatus,
+    DeploymentUnitSpec,
     DeploymentUnitStatus,
     Job,
 )
@@ -37,18 +40,24 @@ class WithdrawOutcome:
 
 async def withdraw(
     ctx: EnginesContext | None,
-    ref: Ref,
+    body: Mapping[str, Any],
     status: DeploymentUnitStatus | None,
     undeployed: DeploymentUnitStatus,
     job: Job,
     generation: int,
 ) -> WithdrawOutcome:
-    """Delete the unit's deployment in its engine (cascade per the engine's deletePolicy)."""
+    """Delete the unit's deployments in its engine (cascade per the engine's deletePolicy):
+    the one its status records, and those its earlier jobs left behind (found by the push
+    marker), oldest first. The engine keeps a superseded deployment while the unit lives, as
+    it does on any redeploy (instances of the earlier versions run on); the unit's undeploy
+    or deletion takes all of them out of the engine."""
+    meta = body["metadata"]
+    ref: Ref = (meta["namespace"], meta["name"])
     sync = status.engine if status is not None else None
-    if ctx is None or sync is None or sync.deployment_id is None:
-        return WithdrawOutcome(
-            decide.withdrawn_status(undeployed, generation, now()) if sync else None
-        )
+    if sync is None:
+        return WithdrawOutcome()
+    if ctx is None:
+        return WithdrawOutcome(decide.withdrawn_status(undeployed, generation, now()))
     assert status is not None
     if (
         status.status is DeploymentStatus.UNDEPLOY_FAILED
@@ -58,18 +67,25 @@ async def withdraw(
         # Refused before: tried again on the engine's resync, not on every event.
         return WithdrawOutcome(refused=True)
     ctx.retry_undeploy.discard(ref)
+    spec = DeploymentUnitSpec.model_validate(body.get("spec") or {})
+    deleting = sync.deployment_id
     try:
         engine = await ctx.client(ref[0], sync.name)
-        ctx.count("delete")
-        await engine.client.delete_deployment(
-            sync.deployment_id, cascade=engine.spec.delete_policy is DeletePolicy.CASCADE
-        )
+        cascade = engine.spec.delete_policy is DeletePolicy.CASCADE
+        ctx.count("list")
+        listed = await engine.client.deployments(source=decide.pushed_source(spec, meta["uid"]))
+        ids = [d.id for d in listed if d.id != sync.deployment_id]
+        if sync.deployment_id is not None:
+            ids.append(sync.deployment_id)
+        for deleting in ids:
+            ctx.count("delete")
+            await engine.client.delete_deployment(deleting, cascade=cascade)
     except EngineUnauthorized as error:
         ctx.forget_client((ref[0], sync.name))
         return WithdrawOutcome(retry=str(error))
     except EngineRefused as error:
         refused = decide.undeploy_refused_status(
-            status, job, sync.name, _engine_said(error), generation, now()
+            status, job, sync.name, deleting, _engine_said(error), generation, now()
         )
         return WithdrawOutcome(status=refused, refused=True)
     except EngineSettingsError as error:
