@@ -19,6 +19,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +38,7 @@ from tests.support.engine import (
     call,
     camunda7_engine,
     patch_engine,
+    unit_manifest,
     user_task_process,
 )
 from tests.support.maven_repo import MavenRepo, maven_repo_fixture  # noqa: F401
@@ -476,6 +478,102 @@ class TestExactlyOnce:
             unit = cluster.get("du", name, namespace)
             found = engine_deployments(camunda7, f"{namespace}-{name}")
             assert [d.id for d in found] == [unit["status"]["engine"]["deploymentId"]], name
+
+
+class TestEngineDeletion:
+    def test_a_deleted_process_engine_waits_for_its_units_and_their_deployments_go_with_them(
+        self, cluster: Cluster, operator: OperatorProcess, namespace: str, camunda7: RunningEngine
+    ) -> None:
+        add_engine(cluster, namespace, camunda7, resync=5)
+        add_unit(cluster, namespace, "held", {"held.bpmn": bpmn("held").encode()})
+        unit = cluster.wait_condition("held", namespace, "EngineSynced", operator)
+        deployment_id = unit["status"]["engine"]["deploymentId"]
+        wait_for(
+            lambda: (
+                "bpm.deployunits.io/finalizer"
+                in (cluster.get("pe", "camunda", namespace)["metadata"].get("finalizers") or [])
+            ),
+            timeout=30,
+            what="the ProcessEngine's finalizer",
+        )
+        cluster.kubectl("delete", "pe", "camunda", "-n", namespace, "--wait=false")
+
+        def waiting() -> bool:
+            engine = cluster.get("pe", "camunda", namespace)
+            found = condition(engine, "Reconciling") or {}
+            return found.get("reason") == "DeletionWaitsForUnits" and "held" in found["message"]
+
+        wait_for(waiting, timeout=30, what="the deletion to wait for the unit")
+        # Meanwhile its units stay in the engine, and no new unit is pushed to it.
+        add_unit(cluster, namespace, "late", {"late.bpmn": bpmn("late").encode()})
+        late = eventually(
+            cluster,
+            "late",
+            namespace,
+            lambda s: any(
+                c["type"] == "Reconciling" and c["status"] == "True"
+                for c in s.get("conditions", [])
+            ),
+        )
+        assert late["status"] == "DEPLOYING"
+        assert engine_deployments(camunda7, f"{namespace}-late") == []
+        assert call(camunda7.connection(), lambda c: c.deployment(deployment_id)) is not None
+        # The unit's deletion takes its deployment out of the engine, and the engine's object
+        # goes after it.
+        cluster.kubectl("delete", "du", "held", "-n", namespace, "--timeout=60s")
+        assert call(camunda7.connection(), lambda c: c.deployment(deployment_id)) is None
+        wait_for(
+            lambda: (
+                cluster.kubectl("get", "pe", "camunda", "-n", namespace, check=False).returncode
+                != 0
+            ),
+            timeout=30,
+            what="the ProcessEngine to go",
+        )
+
+
+class TestEngineOutage:
+    def test_an_engine_stopped_during_a_burst_of_50_units_ends_with_each_once(
+        self, cluster: Cluster, operator: OperatorProcess, namespace: str, tmp_path: Path
+    ) -> None:
+        with camunda7_engine(tmp_path) as own:
+            add_engine(cluster, namespace, own, resync=5)
+            cluster.wait_condition("camunda", namespace, "Ready", operator, kind="pe")
+            names = [f"burst-{i}" for i in range(50)]
+            manifests = [
+                unit_manifest(namespace, n, {f"{n}.bpmn": bpmn(n.replace("-", "_")).encode()})
+                for n in names
+            ]
+            cluster.apply("---".join(manifests), namespace)
+
+            def pushed() -> list[Any]:
+                return call(own.connection(), lambda client: client.deployments())
+
+            wait_for(lambda: len(pushed()) > 0, timeout=60, what="a first push")
+            # Stopped mid-burst; its in-memory database goes with it, so what was pushed
+            # before the stop vanishes too, and the resync pushes it again.
+            own.process.stop()
+            time.sleep(3)
+            own.process.start()
+
+            def each_once() -> bool:
+                by_name: dict[str, list[str]] = {}
+                for deployment in pushed():
+                    by_name.setdefault(str(deployment.name), []).append(deployment.id)
+                for name in names:
+                    status = status_of(cluster, name, namespace)
+                    recorded = (status.get("engine") or {}).get("deploymentId")
+                    if status.get("status") != "DEPLOYED" or recorded is None:
+                        return False
+                    if by_name.get(f"{namespace}-{name}") != [recorded]:
+                        return False
+                return True
+
+            wait_for(each_once, timeout=240, what="all 50 units in the engine, each once")
+            # And they stay so: nothing is pushed a second time afterwards.
+            time.sleep(6)
+            assert each_once()
+            assert len(pushed()) == 50
 
 
 @pytest.fixture(scope="module")

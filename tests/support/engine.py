@@ -138,15 +138,14 @@ def patch_engine(cluster: Cluster, namespace: str, spec: dict[str, Any]) -> None
     cluster.kubectl("patch", "pe", "camunda", "-n", namespace, "--type=merge", "-p", patch)
 
 
-def add_unit(
-    cluster: Cluster,
+def unit_manifest(
     namespace: str,
     name: str,
     resources: dict[str, bytes],
     *,
     engine: str | None = "camunda",
     annotations: dict[str, str] | None = None,
-) -> None:
+) -> str:
     """An inline unit named `name`, deployed as `{namespace}-{name}`, bound to `engine`."""
     inline = "".join(
         f"\n      - name: {key}\n        content: {_quoted(value)}"
@@ -155,8 +154,7 @@ def add_unit(
     ref = f"\n  engineRef:\n    name: {engine}" if engine else ""
     notes = "".join(f"\n    {k}: {json.dumps(v)}" for k, v in (annotations or {}).items())
     header = f"\n  annotations:{notes}" if notes else ""
-    cluster.apply(
-        f"""
+    return f"""
 apiVersion: bpm.deployunits.io/v1alpha1
 kind: DeploymentUnit
 metadata:
@@ -166,6 +164,18 @@ spec:
   name: {namespace}-{name}{ref}
   resources:
     inline:{inline}
-""",
-        namespace,
-    )
+"""
+
+
+def add_unit(
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    resources: dict[str, bytes],
+    *,
+    engine: str | None = "camunda",
+    annotations: dict[str, str] | None = None,
+) -> None:
+    """Apply `unit_manifest`."""
+    manifest = unit_manifest(namespace, name, resources, engine=engine, annotations=annotations)
+    cluster.apply(manifest, namespace)

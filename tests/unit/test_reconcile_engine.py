@@ -35,6 +35,7 @@ from deployunits.reconcile.deploymentunit import (
 )
 from deployunits.reconcile.engine import (
     CLOCK_SKEW,
+    DELETION_WAITS,
     EngineCandidate,
     EngineDeploymentSeen,
     EngineObservation,
@@ -49,6 +50,7 @@ from deployunits.reconcile.engine import (
     describe_problems,
     engine_definitions,
     engine_status,
+    holding_units,
     is_synced,
     needs_lookup,
     pushed_by,
@@ -483,6 +485,43 @@ class TestResync:
         conditions = {c.type: c for c in down.conditions}
         assert conditions[ConditionType.RECONCILING].status == "True"
         assert conditions[ConditionType.STALLED].status == "False"
+
+
+class TestEngineDeletion:
+    """A ProcessEngine being deleted waits for the units with deployments in it, keeps them
+    bound meanwhile, and takes no new ones."""
+
+    def unit(self, **changes: object) -> UnitEntry:
+        return TestResync().unit(**changes)
+
+    def test_its_deletion_waits_for_units_that_may_have_deployments_in_it(self) -> None:
+        units = [
+            self.unit(name="deployed"),
+            self.unit(name="refused", status="UNDEPLOY_FAILED"),
+            self.unit(name="going", deployment_id=None, status="DEPLOY_FAILED", deleting=True),
+            self.unit(name="undeployed", deployment_id=None, status="UNDEPLOYED"),
+            self.unit(name="elsewhere", engine="other"),
+            self.unit(name="named", engine=None, deployment_id=None, engine_ref="camunda"),
+        ]
+        assert holding_units("camunda", units) == ["deployed", "going", "refused"]
+
+    def test_its_status_says_what_the_deletion_waits_for_and_how_to_let_it_go(self) -> None:
+        seen = EngineObservation(version="7.24.0")
+        names = [f"u{i}" for i in range(12)]
+        status = engine_status(None, seen, "http://e", 1, 0, 1, T0, names)
+        waiting = find(status.conditions, ConditionType.RECONCILING)
+        assert waiting is not None
+        assert (waiting.status, waiting.reason) == ("True", DELETION_WAITS)
+        assert "12 unit(s)" in waiting.message and "u0, u1" in waiting.message
+        assert "and 2 more" in waiting.message and "finalizer" in waiting.message
+
+    def test_units_in_it_stay_and_no_new_unit_binds_to_it(self) -> None:
+        going = [EngineCandidate("camunda", True, deleting=True)]
+        assert bind(None, going, "camunda").engine == "camunda"
+        assert bind("camunda", going, "camunda").engine == "camunda"
+        assert bind(None, going).engine is None
+        named = bind("camunda", going)
+        assert named.problem is not None and named.problem.temporary
 
 
 class TestAdoption:

@@ -62,6 +62,8 @@ class EngineCandidate:
 
     name: str
     default: bool
+    #: Being deleted: it keeps the units it holds until they go, and takes no new ones.
+    deleting: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,18 @@ class Binding:
 def bind(
     engine_ref: str | None, engines: Sequence[EngineCandidate], recorded: str | None = None
 ) -> Binding:
-    """The unit's engine: the one it names, else the one it is already deployed to, else its
-    namespace's default engine, else none.
+    """The unit's engine: the one it is already deployed to (which it names, if it names
+    one), else the one it names, else its namespace's default engine, else none.
 
-    A named engine that does not exist yet, or two defaults, are temporary: the unit waits for
-    the namespace to be set right rather than being deployed to a guess.
+    A named engine that does not exist yet (or is being deleted), or two defaults, are
+    temporary: the unit waits for the namespace to be set right rather than being deployed to
+    a guess.
     """
-    names = {engine.name for engine in engines}
+    names = {engine.name for engine in engines if not engine.deleting}
+    if recorded is not None and (not engine_ref or engine_ref == recorded):
+        # A unit already in an engine stays there when the default moves elsewhere, and while
+        # its engine's object is being deleted (which waits for it).
+        return Binding(recorded)
     if engine_ref:
         if engine_ref in names:
             return Binding(engine_ref)
@@ -94,10 +101,7 @@ def bind(
                 SyncReason.ENGINE_NOT_FOUND,
             ),
         )
-    if recorded is not None:
-        # A unit already in an engine stays there when the default moves elsewhere.
-        return Binding(recorded)
-    defaults = sorted(engine.name for engine in engines if engine.default)
+    defaults = sorted(engine.name for engine in engines if engine.default and not engine.deleting)
     if len(defaults) > 1:
         return Binding(
             None,
@@ -475,8 +479,10 @@ def engine_status(
     unmanaged: int | None,
     generation: int,
     at: datetime,
+    holding: Sequence[str] | None = None,
 ) -> ProcessEngineStatus:
-    """The ProcessEngine's status from one look at the engine (pure)."""
+    """The ProcessEngine's status from one look at the engine (pure); `holding`: the units
+    its deletion waits for (None: it is not being deleted)."""
     base = current or ProcessEngineStatus()
     conditions = base.conditions
     if seen.version is not None:
@@ -507,6 +513,16 @@ def engine_status(
                 "" if seen.temporary else message,
             ),
         ]
+    if holding is not None:
+        changes = [c for c in changes if c[0] is not ConditionType.RECONCILING]
+        changes.append(
+            (
+                ConditionType.RECONCILING,
+                "True",
+                DELETION_WAITS,
+                deletion_message(holding),
+            )
+        )
     for type_, value, reason, text in changes:
         conditions = cond.set_condition(
             conditions, type_, value, reason, text, generation=generation, at=at
@@ -521,6 +537,38 @@ def engine_status(
             else base.unmanaged_deployments,
             "conditions": conditions,
         }
+    )
+
+
+#: The ProcessEngine's Reconciling reason while its deletion waits for units.
+DELETION_WAITS = "DeletionWaitsForUnits"
+
+
+def holding_units(engine: str, units: Iterable[UnitEntry]) -> list[str]:
+    """The units a ProcessEngine's deletion waits for: those whose status records it and that
+    may have deployments in it (deployed, failed to undeploy, or being deleted)."""
+    return sorted(
+        unit.name
+        for unit in units
+        if unit.engine == engine
+        and (
+            unit.deployment_id is not None
+            or unit.deleting
+            or unit.status == DeploymentStatus.UNDEPLOY_FAILED.value
+        )
+    )
+
+
+def deletion_message(holding: Sequence[str]) -> str:
+    """What a ProcessEngine's deletion waits for, and how to let it go."""
+    shown = ", ".join(holding[:10]) + (
+        f" and {len(holding) - 10} more" if len(holding) > 10 else ""
+    )
+    return (
+        f"Deletion waits for {len(holding)} unit(s) with deployments in this engine ({shown}): "
+        "undeploy or delete them, and their deployments leave the engine with them; new units "
+        "are not pushed to it meanwhile. To drop the ProcessEngine and leave its deployments "
+        "in the engine, remove its finalizer."
     )
 
 

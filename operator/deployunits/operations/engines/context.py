@@ -135,7 +135,7 @@ class EnginesContext:
         credentials, ca_bundle, versions = None, None, []
         auth = spec.camunda7.auth_secret_ref
         if auth is not None:
-            secret = await self.kube.secrets.find(namespace, auth.name)
+            secret = await self._secret(namespace, auth.name)
             if secret is None:
                 raise EngineSettingsError(f"Secret {auth.name} does not exist")
             credentials = credentials_from_secret(auth.name, secret_data(secret))
@@ -153,11 +153,24 @@ class EnginesContext:
             await known.client.close()
         return engine
 
+    async def _secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.kube.secrets.find(namespace, name)
+        except ApiError as error:
+            if error.status != 403:
+                raise
+            # The operator's right to read engines' Secrets may be bound per namespace.
+            raise EngineSettingsError(
+                f"the operator may not read Secret {name} in namespace {namespace}: bind the "
+                "ClusterRole deployunits-engine-credentials to its ServiceAccount there "
+                "(a RoleBinding; see manifests/README.md)"
+            ) from None
+
     async def _ca_bundle(
         self, namespace: str, secret_ref: KeySelector | None, config_map_ref: KeySelector | None
     ) -> str:
         if secret_ref is not None:
-            secret = await self.kube.secrets.find(namespace, secret_ref.name)
+            secret = await self._secret(namespace, secret_ref.name)
             value = secret_data(secret or {}).get(secret_ref.key)
             where = f"Secret {secret_ref.name}"
             key = secret_ref.key
@@ -194,7 +207,10 @@ class EnginesContext:
         when it changed), one at a time; runs for the life of the operator."""
         loop = asyncio.get_running_loop()
         while True:
-            for ref in self.known():
+            known = self.known()
+            for gone in set(self._due) - set(known):
+                del self._due[gone]  # asked for, but no (longer a) ProcessEngine
+            for ref in known:
                 due = self._due.setdefault(ref, 0.0)
                 if due > loop.time():
                     continue

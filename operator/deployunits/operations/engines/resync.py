@@ -1,7 +1,7 @@
 """The ProcessEngine's resync: its status written once, then its units brought along."""
 
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from deployunits import constants
@@ -33,6 +33,7 @@ from deployunits.operations.engines.push import (
     new_deployment,
     sync_of,
 )
+from deployunits.operations.runner import at_version
 from deployunits.reconcile import engine as decide
 from deployunits.reconcile.deploymentunit import NamedContent
 
@@ -61,8 +62,20 @@ async def reconcile_engine(
         str((meta.get("annotations") or {}).get(constants.DEFAULT_ENGINE_ANNOTATION, "")).lower()
         == "true"
     )
+    deleting = bool(meta.get("deletionTimestamp"))
+    if not deleting and constants.FINALIZER not in (meta.get("finalizers") or []):
+        # Its deletion waits for the units that have deployments in it (see below).
+        try:
+            written = await ctx.kube.engines.set_finalizer(body, present=True)
+        except ApiError as error:
+            if not (error.conflict or error.not_found):
+                raise
+            return 1.0  # changed meanwhile: read again soon
+        if written is not None:
+            body = at_version(body, written)
     seen = await _observe(ctx, ref)
     units = ctx.units_of(namespace)
+    holding = decide.holding_units(name, units) if deleting else None
     served, _ = decide.bound_units(name, default, units)
     synced = sum(1 for u in served if u.engine == name and u.deployment_id)
     owned = ctx.owned_anywhere()
@@ -80,15 +93,19 @@ async def reconcile_engine(
         unmanaged,
         int(meta.get("generation") or 0),
         now(),
+        holding,
     )
     if new != current:
         try:
-            await ctx.kube.engines.write_status(namespace, name, new)
+            body = at_version(body, await ctx.kube.engines.write_status(namespace, name, new))
         except ApiError as error:
             if not error.not_found:
                 raise
             ctx.forget(ref)
             return None
+    if holding is not None:
+        held = [u for u in units if u.name in set(holding)]
+        return await _deletion(ctx, ref, body, held, retry_unit, spec.resync_seconds)
     if seen.version is None:
         return float(spec.resync_seconds)
     if spec.adopt_existing:
@@ -112,6 +129,38 @@ async def reconcile_engine(
         except Exception as error:  # one unit's trouble does not stop the others
             logger.warning("Resync of unit %s/%s failed: %s", namespace, unit.name, error)
     return float(spec.resync_seconds)
+
+
+async def _deletion(
+    ctx: EnginesContext,
+    ref: Ref,
+    body: Mapping[str, Any],
+    holding: Sequence[decide.UnitEntry],
+    retry_unit: UnitAction,
+    resync_seconds: int,
+) -> float | None:
+    """A ProcessEngine being deleted lets go once no unit has deployments in it; until then
+    it pushes nothing and adopts nothing, and retries the undeploys its engine refused."""
+    if not holding:
+        try:
+            await ctx.kube.engines.set_finalizer(body, present=False)
+        except ApiError as error:
+            if error.conflict:
+                return 1.0
+            if not error.not_found:
+                raise
+        ctx.forget(ref)
+        return None
+    for unit in holding:
+        if decide.resync_action(unit, frozenset()) is not decide.ResyncAction.RETRY_UNDEPLOY:
+            continue  # deployed: it waits for its undeploy or deletion
+        unit_ref = (ref[0], unit.name)
+        ctx.retry_undeploy.add(unit_ref)
+        try:
+            await retry_unit(unit_ref)
+        except Exception as error:  # one unit's trouble does not stop the others
+            logger.warning("Resync of unit %s/%s failed: %s", *unit_ref, error)
+    return float(min(resync_seconds, 10))
 
 
 async def _observe(ctx: EnginesContext, ref: Ref) -> decide.EngineObservation:
