@@ -46,13 +46,17 @@ class RunningEngine:
 
 
 @contextmanager
-def camunda7_engine(workdir: Path) -> Iterator[RunningEngine]:
-    """Build the engine if needed, start it on a free loopback port, stop it afterwards."""
+def camunda7_engine(workdir: Path, *, persistent: bool = False) -> Iterator[RunningEngine]:
+    """Build the engine if needed, start it on a free loopback port, stop it afterwards;
+    `persistent`: its database is a file in `workdir`, kept across a stop and start."""
     # A fresh password per run: tests check that it never shows in messages. (User ids must be
     # plain letters and digits: the engine refuses others at start.)
     credentials = engine.BasicCredentials("deployunits", secrets.token_urlsafe(18))
     process = engine.Camunda7Process(
-        engine.ensure_built(), workdir / "camunda7.log", credentials=credentials
+        engine.ensure_built(),
+        workdir / "camunda7.log",
+        credentials=credentials,
+        database=workdir / "camunda7-db" if persistent else None,
     )
     with process:
         yield RunningEngine(process, credentials)

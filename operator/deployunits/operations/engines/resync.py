@@ -104,7 +104,8 @@ async def reconcile_engine(
             ctx.forget(ref)
             return None
     if holding is not None:
-        held = [u for u in units if u.name in set(holding)]
+        names = set(holding)
+        held = [u for u in units if u.name in names]
         return await _deletion(ctx, ref, body, held, retry_unit, spec.resync_seconds)
     if seen.version is None:
         return float(spec.resync_seconds)
