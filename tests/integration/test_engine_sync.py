@@ -1,12 +1,17 @@
 """Bound units reach a real Camunda 7 engine: push, refusal, credentials, undeploy, drift, once.
 
-Matrix: an inline unit's bytes and versions in the engine (one create, no look-up); an unbound
-unit stays stored only; a schema-invalid BPMN refused with the engine's line and column; wrong
-credentials (engine Stalled, unit Reconciling, nothing shown of the secret), then fixed; undeploy
-with a running instance under KeepInstances refused, then Cascade; deletion deletes the engine's
+Matrix: an inline unit's bytes and versions in the engine (one create, no look-up); a ConfigMap
+unit's and a Maven kjar unit's bytes in the engine; an unbound unit stays stored only; a
+schema-invalid BPMN refused with the engine's line and column; the activation time keeps the
+definitions suspended until then (and one that is no time fails the job); wrong credentials
+(engine Stalled, unit Reconciling, nothing shown of the secret), then fixed; undeploy with a
+running instance under KeepInstances refused, then Cascade; deletion deletes the engine's
 deployment; a deployment deleted in the engine restored within one resync; a default engine
 created later receives the namespace's units; a push recorded nowhere found rather than repeated;
-kill -9 of the operator during a burst leaves no duplicate; adoption of an engine's deployment.
+kill -9 of the operator during a burst leaves no duplicate; an edited unit's superseded
+deployment stays its own (not unmanaged, not adopted) until the unit goes; a deleted
+ProcessEngine waits for its units; an engine stopped during a burst of 50 ends with each once;
+adoption of an engine's deployment.
 
 Each test has its own namespace with a Secret and a ProcessEngine pointing at the session's
 engine (basic auth on); the operator is the session's subprocess, which reaches the engine on
@@ -682,3 +687,27 @@ class TestAdoption:
             timeout=30,
             what="no unmanaged deployment left",
         )
+        # Edited, it is pushed anew; what it was adopted from stays its own (never unmanaged),
+        # and its deletion takes both out of the engine.
+        edited = json.dumps(
+            {
+                "spec": {
+                    "resources": {
+                        "snapshots": None,
+                        "inline": [{"name": "legacy.bpmn", "content": bpmn("legacy")}],
+                    }
+                }
+            }
+        )
+        cluster.kubectl("patch", "du", name, "-n", namespace, "--type=merge", "-p", edited)
+        eventually(
+            cluster,
+            name,
+            namespace,
+            lambda s: (s.get("engine") or {}).get("deploymentId") not in (None, before.id),
+        )
+        assert len(call(empty_engine.connection(), lambda c: c.deployments())) == 2
+        time.sleep(2 * 5 + 1)
+        assert cluster.get("pe", "camunda", namespace)["status"]["unmanagedDeployments"] == 0
+        cluster.kubectl("delete", "du", name, "-n", namespace, "--timeout=60s")
+        assert call(empty_engine.connection(), lambda c: c.deployments()) == []

@@ -136,6 +136,7 @@ def unit_engines(
             deployment_id=engine.get("deploymentId"),
             status=status.get("status"),
             deleting=bool(meta.get("deletionTimestamp")),
+            adopted_from=(meta.get("annotations") or {}).get(constants.ADOPTED_FROM_ANNOTATION),
         )
     }
 

@@ -452,6 +452,8 @@ class UnitEntry:
     deployment_id: str | None
     status: str | None
     deleting: bool
+    #: An adopted unit's original engine deployment (its own even once an edit superseded it).
+    adopted_from: str | None = None
 
 
 def pushed_tenant(spec: DeploymentUnitSpec, engine: ProcessEngineSpec) -> str | None:

@@ -87,17 +87,18 @@ class EnginesContext:
         return list((index.get((namespace,)) or ()) if index is not None else ())
 
     def owned_anywhere(self) -> set[str]:
-        """Engine deployment ids any unit records, in any namespace (engines are shared, and
-        their ids are unique): what is not among them is unmanaged. A scan of the index, once
-        per resync."""
+        """Engine deployment ids any unit records or was adopted from, in any namespace
+        (engines are shared, and their ids are unique): what is not among them, and carries no
+        push marker, is unmanaged. A scan of the index, once per resync."""
         index = self._units
         if index is None:
             return set()
         return {
-            unit.deployment_id
+            owned
             for key in list(index)
             for unit in index.get(key) or ()
-            if unit.deployment_id
+            for owned in (unit.deployment_id, unit.adopted_from)
+            if owned
         }
 
     def count(self, call: str, times: int = 1) -> None:

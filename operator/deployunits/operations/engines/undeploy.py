@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from deployunits import constants
 from deployunits.engines import (
     EngineError,
     EngineRefused,
@@ -48,9 +49,11 @@ async def withdraw(
 ) -> WithdrawOutcome:
     """Delete the unit's deployments in its engine (cascade per the engine's deletePolicy):
     the one its status records, and those its earlier jobs left behind (found by the push
-    marker), oldest first. The engine keeps a superseded deployment while the unit lives, as
-    it does on any redeploy (instances of the earlier versions run on); the unit's undeploy
-    or deletion takes all of them out of the engine."""
+    marker; for an adopted unit also the deployment it was adopted from), oldest first.
+
+    The engine keeps a superseded deployment while the unit lives, as it does on any
+    redeploy (instances of the earlier versions run on); the unit's undeploy or deletion
+    takes all of them out of the engine."""
     meta = body["metadata"]
     ref: Ref = (meta["namespace"], meta["name"])
     sync = status.engine if status is not None else None
@@ -75,6 +78,9 @@ async def withdraw(
         ctx.count("list")
         listed = await engine.client.deployments(source=decide.pushed_source(spec, meta["uid"]))
         ids = [d.id for d in listed if d.id != sync.deployment_id]
+        adopted = (meta.get("annotations") or {}).get(constants.ADOPTED_FROM_ANNOTATION)
+        if adopted and adopted != sync.deployment_id:
+            ids.insert(0, adopted)  # an adopted unit's original, superseded by an edit
         if sync.deployment_id is not None:
             ids.append(sync.deployment_id)
         for deleting in ids:
