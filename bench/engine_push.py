@@ -1,7 +1,7 @@
 """Push benchmark (issue 19): bound units created at once until EngineSynced, against its floor.
 
     .venv/bin/python bench/engine_push.py [--units 200] [--size 20480] [--concurrency 32]
-                                          [--rounds 2] [--memory-units 1000] [--warmup 200]
+                                          [--rounds 1] [--memory-units 1000] [--warmup 200]
 
 On two cores every process competes for the same CPU, so the floor is the sum of two parts
 measured in the same run, on the same control plane and engine:
@@ -302,6 +302,7 @@ async def run(
             for name in "abc" if r % 2 == 0 else "cba":
                 meter.start()
                 seconds[name].append(await part(name, r))
+                print(f"round {r}, part ({name}): {seconds[name][-1]:.2f} s", file=sys.stderr)
                 for process_name, used in meter.stop().items():
                     cpu[name][process_name] += used
         await asyncio.sleep(1)
@@ -370,7 +371,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--memory-units", type=int, default=1000)
     parser.add_argument(
-        "--rounds", type=int, default=2, help="rounds of (a), (b), (c), in alternating order"
+        "--rounds", type=int, default=1, help="rounds of (a), (b), (c), in alternating order"
     )
     parser.add_argument(
         "--warmup", type=int, default=200, help="engine creates before part (a), not measured"
