@@ -10,14 +10,16 @@ CLUSTER ?= embedded
 # The engine `make run` starts beside the operator: camunda7 (built once with Maven) or none.
 ENGINE ?= camunda7
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: help venv controlplane engines run lint typecheck unit integration test drills bench clean
+.PHONY: help venv controlplane engines run lint typecheck unit integration test drills bench-engine clean
 
 help:
 	@echo "make run     start control plane, CRDs, operator, shim and a Camunda 7 engine"
 	@echo "             (CLUSTER=existing to use KUBECONFIG, ENGINE=none to leave the engine out)"
 	@echo "make test    ruff, import contracts, mypy --strict, unit tests, integration tests on a real API server"
-	@echo "make drills  fault drills: crashes, control-plane restarts, load, hostile input (~7 min)"
+	@echo "make drills  fault drills: crashes, control-plane restarts, engine faults, load, hostile input"
+	@echo "make bench-engine  bound units until EngineSynced vs direct engine creates + unbound units"
 
 # The dev kit (hack/devcluster: the control plane, `make run`, what tests and benchmarks share) is a
 # distribution of its own, so that the image, which installs only the root project, carries none of it.
@@ -58,8 +60,12 @@ integration: controlplane engines
 test: lint typecheck unit integration
 
 # Not part of `make test`: each drill prints its figures; the report lands in .dev/drills.json.
-drills: controlplane
+drills: controlplane engines
 	$(PY) -m pytest tests/drills -v -s $(PYTEST_ARGS)
+
+# Not part of `make test`: issue 19's push benchmark, figures only (BENCH_ARGS="--units 200").
+bench-engine: controlplane engines
+	$(PY) bench/engine_push.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -5,12 +5,15 @@ printed at the end of the run (also without `-s`) and written to `.dev/drills.js
 """
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from devcluster.processes import OperatorProcess
 from tests.drills.figures import Figures
 from tests.integration.conftest import (  # noqa: F401 - fixtures shared with the drills
+    camunda7,
     cluster,
     namespace,
     operator,
@@ -18,6 +21,7 @@ from tests.integration.conftest import (  # noqa: F401 - fixtures shared with th
     space,
     start_shim,
 )
+from tests.support.cluster import Cluster
 
 REPORT = Path(__file__).resolve().parents[2] / ".dev" / "drills.json"
 _FIGURES = Figures()
@@ -26,6 +30,27 @@ _FIGURES = Figures()
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(pytest.mark.drill)
+
+
+@pytest.fixture
+def own_operator(
+    operator: OperatorProcess,  # noqa: F811 - the session fixtures imported above
+    cluster: Cluster,  # noqa: F811
+    tmp_path: Path,
+) -> Iterator[OperatorProcess]:
+    """An operator only this drill starts and kills; the session's one is paused meanwhile.
+
+    Two operators on one namespace would both reconcile it, so the kill would not be a crash.
+    """
+    operator.stop()
+    mine = OperatorProcess(cluster.kubeconfig, tmp_path / "operator.log")
+    try:
+        mine.start(timeout=120)
+        yield mine
+    finally:
+        mine.stop()
+        print(f"drill operator log: {mine.log}")
+        operator.start(timeout=120)
 
 
 @pytest.fixture(scope="session")

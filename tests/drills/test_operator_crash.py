@@ -14,7 +14,7 @@ import json
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,25 +46,6 @@ class Job:
 
     kind: str  # "deploy", "undeploy" or "redeploy"
     name: str
-
-
-@pytest.fixture
-def own_operator(
-    operator: OperatorProcess, cluster: Cluster, tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    """An operator only this drill starts and kills; the session's one is paused meanwhile.
-
-    Two operators on one namespace would both reconcile it, so the kill would not be a crash.
-    """
-    operator.stop()
-    mine = OperatorProcess(cluster.kubeconfig, tmp_path / "operator.log")
-    try:
-        mine.start(timeout=120)
-        yield mine
-    finally:
-        mine.stop()
-        print(f"drill operator log: {mine.log}")
-        operator.start(timeout=120)
 
 
 def unit_body(name: str, tenant: str, resources: dict[str, str], **spec: Any) -> dict[str, Any]:

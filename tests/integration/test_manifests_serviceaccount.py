@@ -465,3 +465,38 @@ class TestRights:
     @pytest.mark.parametrize(("verb", "resource"), REFUSED, ids=lambda v: str(v))
     def test_may_not(self, installed: Installed, verb: str, resource: str) -> None:
         assert not can_i(installed, verb, resource)
+
+
+class TestEngineCredentialsPerNamespace:
+    """Without the cluster-wide binding (the component engine-credentials-per-namespace), the
+    operator reads engines' Secrets only where a RoleBinding lets it. Last in the module: it
+    provokes a refused request on purpose."""
+
+    def test_an_engine_without_the_binding_says_what_to_bind_and_is_ready_once_bound(
+        self,
+        installed: Installed,
+        account_operator: OperatorProcess,
+        namespace: str,
+        camunda7: RunningEngine,
+    ) -> None:
+        cluster = installed.cluster
+        path = REPO / "manifests" / "rbac" / "engine-credentials.yaml"
+        cluster.kubectl("delete", "clusterrolebinding", "deployunits-engine-credentials")
+        try:
+            add_engine(cluster, namespace, camunda7, resync=5)
+            engine = cluster.wait_condition(
+                "camunda", namespace, "Stalled", account_operator, kind="pe"
+            )
+            message = next(c for c in engine["status"]["conditions"] if c["type"] == "Ready")[
+                "message"
+            ]
+            assert "may not read Secret camunda-auth" in message
+            assert "deployunits-engine-credentials" in message
+            example = (
+                REPO / "manifests" / "engine-credentials-per-namespace" / "rolebinding-example.yaml"
+            ).read_text()
+            bound = example.replace("namespace: team-a", f"namespace: {namespace}")
+            cluster.apply(bound, namespace)
+            cluster.wait_condition("camunda", namespace, "Ready", account_operator, kind="pe")
+        finally:
+            cluster.kubectl("apply", "--server-side", "-f", str(path))

@@ -46,13 +46,17 @@ class RunningEngine:
 
 
 @contextmanager
-def camunda7_engine(workdir: Path) -> Iterator[RunningEngine]:
-    """Build the engine if needed, start it on a free loopback port, stop it afterwards."""
+def camunda7_engine(workdir: Path, *, persistent: bool = False) -> Iterator[RunningEngine]:
+    """Build the engine if needed, start it on a free loopback port, stop it afterwards;
+    `persistent`: its database is a file in `workdir`, kept across a stop and start."""
     # A fresh password per run: tests check that it never shows in messages. (User ids must be
     # plain letters and digits: the engine refuses others at start.)
     credentials = engine.BasicCredentials("deployunits", secrets.token_urlsafe(18))
     process = engine.Camunda7Process(
-        engine.ensure_built(), workdir / "camunda7.log", credentials=credentials
+        engine.ensure_built(),
+        workdir / "camunda7.log",
+        credentials=credentials,
+        database=workdir / "camunda7-db" if persistent else None,
     )
     with process:
         yield RunningEngine(process, credentials)
@@ -138,6 +142,35 @@ def patch_engine(cluster: Cluster, namespace: str, spec: dict[str, Any]) -> None
     cluster.kubectl("patch", "pe", "camunda", "-n", namespace, "--type=merge", "-p", patch)
 
 
+def unit_manifest(
+    namespace: str,
+    name: str,
+    resources: dict[str, bytes],
+    *,
+    engine: str | None = "camunda",
+    annotations: dict[str, str] | None = None,
+) -> str:
+    """An inline unit named `name`, deployed as `{namespace}-{name}`, bound to `engine`."""
+    inline = "".join(
+        f"\n      - name: {key}\n        content: {_quoted(value)}"
+        for key, value in resources.items()
+    )
+    ref = f"\n  engineRef:\n    name: {engine}" if engine else ""
+    notes = "".join(f"\n    {k}: {json.dumps(v)}" for k, v in (annotations or {}).items())
+    header = f"\n  annotations:{notes}" if notes else ""
+    return f"""
+apiVersion: bpm.deployunits.io/v1alpha1
+kind: DeploymentUnit
+metadata:
+  name: {name}{header}
+spec:
+  deploymentId: {namespace}-{name}
+  name: {namespace}-{name}{ref}
+  resources:
+    inline:{inline}
+"""
+
+
 def add_unit(
     cluster: Cluster,
     namespace: str,
@@ -145,23 +178,8 @@ def add_unit(
     resources: dict[str, bytes],
     *,
     engine: str | None = "camunda",
+    annotations: dict[str, str] | None = None,
 ) -> None:
-    inline = "".join(
-        f"\n      - name: {key}\n        content: {_quoted(value)}"
-        for key, value in resources.items()
-    )
-    ref = f"\n  engineRef:\n    name: {engine}" if engine else ""
-    cluster.apply(
-        f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: {name}
-spec:
-  deploymentId: {namespace}-{name}
-  name: {namespace}-{name}{ref}
-  resources:
-    inline:{inline}
-""",
-        namespace,
-    )
+    """Apply `unit_manifest`."""
+    manifest = unit_manifest(namespace, name, resources, engine=engine, annotations=annotations)
+    cluster.apply(manifest, namespace)

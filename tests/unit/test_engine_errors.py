@@ -59,6 +59,16 @@ class TestClassify:
         assert isinstance(error, EngineUnavailable)
         assert why in error.message
 
+    def test_an_engine_without_a_database_connection_is_temporary(self) -> None:
+        # Seen from the real engine under load: its connection pool had none to give.
+        said = body(
+            "CannotCreateTransactionException",
+            "Could not open JDBC Connection for transaction",
+        )
+        error = classify("POST /deployment/create", 500, said)
+        assert isinstance(error, EngineUnavailable)
+        assert "no database connection" in error.message
+
     def test_a_500_with_an_engine_exception_is_the_engines_refusal(self) -> None:
         said = body("ProcessEngineException", "ENGINE-03076 Deletion of process definition ...")
         error = classify("DELETE /deployment/d1", 500, said)

@@ -10,11 +10,13 @@ That the rights are also sufficient is proven by running the operator and the sh
 (tests/integration/test_manifests_serviceaccount.py).
 """
 
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.support.manifests import MANIFESTS, render
 
@@ -54,7 +56,7 @@ ALLOWED: dict[tuple[str, str, str], tuple[frozenset[str], str]] = {
         frozenset({"patch"}),
         "the operator writes an engine's Ready, version and counts",
     ),
-    ("deployunits-operator", "", "secrets"): (
+    ("deployunits-engine-credentials", "", "secrets"): (
         frozenset({"get"}),
         "an engine's credentials and CA bundle, read by name from its ProcessEngine's Secret",
     ),
@@ -118,7 +120,12 @@ ALLOWED: dict[tuple[str, str, str], tuple[frozenset[str], str]] = {
 }
 
 #: Roles the Pod's ServiceAccount is bound to, built-in ones included.
-POD_ROLES = {"deployunits-operator", "deployunits-shim", "system:auth-delegator"}
+POD_ROLES = {
+    "deployunits-operator",
+    "deployunits-engine-credentials",
+    "deployunits-shim",
+    "system:auth-delegator",
+}
 #: Built-in roles that may be referenced without being defined here.
 BUILT_IN = {"system:auth-delegator"}
 PEOPLE_ROLES = {
@@ -189,7 +196,7 @@ class TestBreadth:
 
     def test_nothing_sensitive(self, roles: list[Object]) -> None:
         for role, group, resource, verb in granted(roles):
-            if (role, resource, verb) == ("deployunits-operator", "secrets", "get"):
+            if (role, resource, verb) == ("deployunits-engine-credentials", "secrets", "get"):
                 # An engine's credentials, by name: never listed or watched (see ALLOWED).
                 continue
             assert resource.split("/")[0] not in {"secrets", "pods", "serviceaccounts"}, resource
@@ -199,6 +206,34 @@ class TestBreadth:
             for rule in role.get("rules", []):
                 assert "nonResourceURLs" not in rule, role["metadata"]["name"]
             assert "aggregationRule" not in role, role["metadata"]["name"]
+
+
+class TestEngineCredentials:
+    """The one right on Secrets is a role of its own, which a component binds per namespace."""
+
+    def test_the_component_drops_the_cluster_wide_binding_and_nothing_else(
+        self, objects: list[Object], tmp_path: Path
+    ) -> None:
+        overlay = tmp_path / "overlay"
+        overlay.mkdir()
+        (overlay / "kustomization.yaml").write_text(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+            f"resources: [{os.path.relpath(MANIFESTS, overlay)}]\n"
+            "components: "
+            f"[{os.path.relpath(MANIFESTS / 'engine-credentials-per-namespace', overlay)}]\n"
+        )
+        narrowed = render(overlay)
+        names = {(o["kind"], o["metadata"]["name"]) for o in objects}
+        dropped = names - {(o["kind"], o["metadata"]["name"]) for o in narrowed}
+        assert dropped == {("ClusterRoleBinding", "deployunits-engine-credentials")}
+        assert ("ClusterRole", "deployunits-engine-credentials") in names
+
+    def test_the_example_binds_the_role_in_one_namespace(self) -> None:
+        path = MANIFESTS / "engine-credentials-per-namespace" / "rolebinding-example.yaml"
+        binding = yaml.safe_load(path.read_text())
+        assert binding["kind"] == "RoleBinding"
+        assert binding["roleRef"]["name"] == "deployunits-engine-credentials"
+        assert binding["subjects"] == [ACCOUNT]
 
 
 class TestDocumentation:

@@ -35,12 +35,14 @@ from deployunits.reconcile.deploymentunit import (
 )
 from deployunits.reconcile.engine import (
     CLOCK_SKEW,
+    DELETION_WAITS,
     EngineCandidate,
     EngineDeploymentSeen,
     EngineObservation,
     ResyncAction,
     SyncReason,
     UnitEntry,
+    activation_time,
     adopted_unit,
     adopted_unit_name,
     bind,
@@ -48,9 +50,12 @@ from deployunits.reconcile.engine import (
     describe_problems,
     engine_definitions,
     engine_status,
+    holding_units,
     is_synced,
     needs_lookup,
+    pushed_by,
     pushed_name,
+    pushed_source,
     pushed_tenant,
     recognize,
     refused_status,
@@ -187,6 +192,48 @@ class TestLookup:
         assert recognize(candidates, pushed) == new
         assert recognize([(other, {"invoice.bpmn": "b" * 64})], pushed) is None
         assert recognize([(old, {**pushed, "extra.dmn": "c" * 64})], pushed) is None
+
+
+class TestPushMarker:
+    """Every push carries the unit's uid in its source: the unit's deployments, current and
+    superseded, are known as the unit's and listed by one exact query."""
+
+    def test_the_source_carries_the_unit_s_uid_after_its_own(self) -> None:
+        source = pushed_source(SPEC, UID)
+        assert source == f"ci (deployunits:{UID})"
+        assert pushed_by(source) == UID
+
+    def test_a_unit_without_a_source_is_marked_by_its_uid_alone(self) -> None:
+        spec = SPEC.model_copy(update={"source": None})
+        assert pushed_source(spec, UID) == f"deployunits:{UID}"
+        assert pushed_by(pushed_source(spec, UID)) == UID
+
+    def test_a_long_source_is_cut_to_what_the_engine_stores_and_keeps_the_marker(self) -> None:
+        spec = SPEC.model_copy(update={"source": "s" * 255})
+        source = pushed_source(spec, UID)
+        assert len(source) == 255
+        assert pushed_by(source) == UID
+
+    @pytest.mark.parametrize(
+        "source", [None, "", "ci", "deployunits:not-a-uid", f"x deployunits:{UID} y"]
+    )
+    def test_other_sources_are_no_unit_s_push(self, source: str | None) -> None:
+        assert pushed_by(source) is None
+
+
+class TestActivationTime:
+    def test_the_annotation_s_time_is_sent_and_a_time_without_offset_is_utc(self) -> None:
+        key = "bpm.deployunits.io/activation-time"
+        assert activation_time({}) is None
+        assert activation_time({key: "2030-01-01T00:00:00.000+0000"}) == datetime(
+            2030, 1, 1, tzinfo=UTC
+        )
+        assert activation_time({key: "2030-01-01T01:00:00"}) == datetime(2030, 1, 1, 1, tzinfo=UTC)
+
+    def test_a_value_that_is_no_time_says_so(self) -> None:
+        refused = activation_time({"bpm.deployunits.io/activation-time": "tomorrow"})
+        assert isinstance(refused, str)
+        assert "no ISO 8601 time: 'tomorrow'" in refused
 
 
 class TestSynced:
@@ -334,7 +381,7 @@ class TestUndeploy:
     def test_running_instances_stall_the_undeploy_with_the_way_out(self) -> None:
         job = Job(identifier="2", operation=JobOperation.UNDEPLOY, submitted=T1, started=T1)
         message = "ENGINE-03076 Deployment e-1 cannot be deleted: there are running instances"
-        status = undeploy_refused_status(self.synced(), job, "camunda", message, 2, T1)
+        status = undeploy_refused_status(self.synced(), job, "camunda", "d-1", message, 2, T1)
         assert status.status is DeploymentStatus.UNDEPLOY_FAILED
         stalled = find(status.conditions, ConditionType.STALLED)
         assert stalled is not None
@@ -438,6 +485,43 @@ class TestResync:
         conditions = {c.type: c for c in down.conditions}
         assert conditions[ConditionType.RECONCILING].status == "True"
         assert conditions[ConditionType.STALLED].status == "False"
+
+
+class TestEngineDeletion:
+    """A ProcessEngine being deleted waits for the units with deployments in it, keeps them
+    bound meanwhile, and takes no new ones."""
+
+    def unit(self, **changes: object) -> UnitEntry:
+        return TestResync().unit(**changes)
+
+    def test_its_deletion_waits_for_units_that_may_have_deployments_in_it(self) -> None:
+        units = [
+            self.unit(name="deployed"),
+            self.unit(name="refused", status="UNDEPLOY_FAILED"),
+            self.unit(name="going", deployment_id=None, status="DEPLOY_FAILED", deleting=True),
+            self.unit(name="undeployed", deployment_id=None, status="UNDEPLOYED"),
+            self.unit(name="elsewhere", engine="other"),
+            self.unit(name="named", engine=None, deployment_id=None, engine_ref="camunda"),
+        ]
+        assert holding_units("camunda", units) == ["deployed", "going", "refused"]
+
+    def test_its_status_says_what_the_deletion_waits_for_and_how_to_let_it_go(self) -> None:
+        seen = EngineObservation(version="7.24.0")
+        names = [f"u{i}" for i in range(12)]
+        status = engine_status(None, seen, "http://e", 1, 0, 1, T0, names)
+        waiting = find(status.conditions, ConditionType.RECONCILING)
+        assert waiting is not None
+        assert (waiting.status, waiting.reason) == ("True", DELETION_WAITS)
+        assert "12 unit(s)" in waiting.message and "u0, u1" in waiting.message
+        assert "and 2 more" in waiting.message and "finalizer" in waiting.message
+
+    def test_units_in_it_stay_and_no_new_unit_binds_to_it(self) -> None:
+        going = [EngineCandidate("camunda", True, deleting=True)]
+        assert bind(None, going, "camunda").engine == "camunda"
+        assert bind("camunda", going, "camunda").engine == "camunda"
+        assert bind(None, going).engine is None
+        named = bind("camunda", going)
+        assert named.problem is not None and named.problem.temporary
 
 
 class TestAdoption:

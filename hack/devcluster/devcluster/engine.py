@@ -114,6 +114,9 @@ class Camunda7Process:
     #: 0 picks a free port at start.
     port: int = 0
     jvm_options: tuple[str, ...] = DEFAULT_JVM_OPTIONS
+    #: An H2 database file (its path without `.mv.db`) that outlives the process; None keeps
+    #: the database in memory, so that a restart starts empty.
+    database: Path | None = None
     start_timeout: float = 180.0
     #: Seconds from start until /version answered, measured by start().
     started_in: float | None = field(default=None, init=False)
@@ -164,6 +167,10 @@ class Camunda7Process:
             f"--server.port={self.port}",
             f"--server.address={_HOST}",
         ]
+        if self.database is not None:
+            command.append(
+                f"--spring.datasource.url=jdbc:h2:file:{self.database};DB_CLOSE_ON_EXIT=FALSE"
+            )
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._popen = spawn(command, env, self.log)
         self._spawned_at = time.monotonic()
@@ -208,6 +215,15 @@ class Camunda7Process:
             except subprocess.TimeoutExpired:
                 self._popen.kill()
                 self._popen.wait()
+        self._popen = None
+
+    def kill(self) -> None:
+        """kill -9, as a crash or a pulled plug would: nothing is shut down in order."""
+        if self._popen is None:
+            return
+        if self._popen.poll() is None:
+            self._popen.kill()
+            self._popen.wait()
         self._popen = None
 
     def rss_bytes(self) -> int | None:

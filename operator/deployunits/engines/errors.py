@@ -24,6 +24,13 @@ __all__ = [
 # Engine exception codes (BuiltinExceptionCode) that a retry can clear: optimistic locking and
 # a database deadlock; the engine answers them with a 500 like any other exception.
 _TRANSIENT_CODES = {1: "optimistic locking", 10000: "database deadlock"}
+# Exceptions the engine's Spring runtime answers with a 500 when it has no database connection
+# to give (its pool exhausted under load, the database away): the engine's state, not a
+# verdict on the request.
+_TRANSIENT_TYPES = {
+    "CannotCreateTransactionException": "no database connection",
+    "CannotGetJdbcConnectionException": "no database connection",
+}
 # How the engine says that the named engine of the path does not exist (400 from the REST
 # resources, 404 from the authentication filter): a wrong setting, not a missing deployment.
 _NO_ENGINE = re.compile(r"^(No process engine available|Process engine .* not available)")
@@ -167,10 +174,14 @@ def classify(operation: str, status: int, raw: bytes) -> EngineError:
             engine_type=engine_type,
             code=code,
         )
-    if status >= 500 and (engine_type is None or code in _TRANSIENT_CODES):
+    if status >= 500 and (
+        engine_type is None or code in _TRANSIENT_CODES or engine_type in _TRANSIENT_TYPES
+    ):
         # A 500 without an engine exception comes from something in front of the engine, or
         # from the engine's own transient trouble: worth a retry, unlike its refusals.
-        why = _TRANSIENT_CODES.get(code or 0, "no engine exception in the answer")
+        why = _TRANSIENT_CODES.get(code or 0) or _TRANSIENT_TYPES.get(
+            engine_type or "", "no engine exception in the answer"
+        )
         return EngineUnavailable(
             f"{operation}: the engine answered {status} ({why}){suffix}",
             status=status,

@@ -136,6 +136,7 @@ def unit_engines(
             deployment_id=engine.get("deploymentId"),
             status=status.get("status"),
             deleting=bool(meta.get("deletionTimestamp")),
+            adopted_from=(meta.get("annotations") or {}).get(constants.ADOPTED_FROM_ANNOTATION),
         )
     }
 
@@ -189,6 +190,10 @@ async def on_unit_event(
     raw = _plain(body)
     if type == "DELETED":
         units.forget(ctx, raw)
+        recorded = ((raw.get("status") or {}).get("engine") or {}).get("name")
+        if ctx.engines is not None and recorded:
+            # Its engine's deletion may have waited for it.
+            ctx.engines.resync_soon((raw["metadata"]["namespace"], str(recorded)))
     else:
         await units.reconcile(ctx, raw)
     request = (raw["metadata"].get("labels") or {}).get(constants.REDEPLOY_REQUEST_LABEL)

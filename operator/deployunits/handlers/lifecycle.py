@@ -83,7 +83,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     redeploy_context = redeploys.RedeploysContext(kube=kube, metrics=metrics)
     for runner in (unit_context.runner, redeploy_context.runner):
         runner.retries = RetryScheduler(runner.reconcile_ref)
-    engine_context.start(
+    engines.start(
+        engine_context,
         sync_unit=lambda ref: units.resync_with_engine(unit_context, ref),
         retry_unit=unit_context.runner.reconcile_ref,
     )

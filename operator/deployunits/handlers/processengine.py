@@ -17,7 +17,13 @@ async def engine_index(
 ) -> dict[tuple[str], EngineCandidate]:
     """namespace → the ProcessEngines in it, and which of them is a default engine."""
     default = str((meta.get("annotations") or {}).get(constants.DEFAULT_ENGINE_ANNOTATION, ""))
-    return {(str(namespace),): EngineCandidate(str(name), default.strip().lower() == "true")}
+    return {
+        (str(namespace),): EngineCandidate(
+            str(name),
+            default.strip().lower() == "true",
+            deleting=bool(meta.get("deletionTimestamp")),
+        )
+    }
 
 
 @kopf.on.event(*_RESOURCE)

@@ -338,9 +338,7 @@ async def _undeploy(
 ) -> dict[str, Any] | None:
     """Write the undeployed status once the engine's deployment is gone (engine hook, issue
     19); None when the engine keeps it, after writing its refusal if there is one to show."""
-    withdrawn = await engines.withdraw(
-        ctx.engines, ref_of(body), status, undeployed, job, generation
-    )
+    withdrawn = await engines.withdraw(ctx.engines, body, status, undeployed, job, generation)
     if withdrawn.retry is not None:
         raise RetryLater(withdrawn.retry)
     if withdrawn.refused:

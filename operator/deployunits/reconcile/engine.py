@@ -8,7 +8,7 @@ what the engine answered into the unit's next status; the I/O is in operations/.
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from pydantic import ValidationError
@@ -62,6 +62,8 @@ class EngineCandidate:
 
     name: str
     default: bool
+    #: Being deleted: it keeps the units it holds until they go, and takes no new ones.
+    deleting: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,18 @@ class Binding:
 def bind(
     engine_ref: str | None, engines: Sequence[EngineCandidate], recorded: str | None = None
 ) -> Binding:
-    """The unit's engine: the one it names, else the one it is already deployed to, else its
-    namespace's default engine, else none.
+    """The unit's engine: the one it is already deployed to (which it names, if it names
+    one), else the one it names, else its namespace's default engine, else none.
 
-    A named engine that does not exist yet, or two defaults, are temporary: the unit waits for
-    the namespace to be set right rather than being deployed to a guess.
+    A named engine that does not exist yet (or is being deleted), or two defaults, are
+    temporary: the unit waits for the namespace to be set right rather than being deployed to
+    a guess.
     """
-    names = {engine.name for engine in engines}
+    names = {engine.name for engine in engines if not engine.deleting}
+    if recorded is not None and (not engine_ref or engine_ref == recorded):
+        # A unit already in an engine stays there when the default moves elsewhere, and while
+        # its engine's object is being deleted (which waits for it).
+        return Binding(recorded)
     if engine_ref:
         if engine_ref in names:
             return Binding(engine_ref)
@@ -94,10 +101,7 @@ def bind(
                 SyncReason.ENGINE_NOT_FOUND,
             ),
         )
-    if recorded is not None:
-        # A unit already in an engine stays there when the default moves elsewhere.
-        return Binding(recorded)
-    defaults = sorted(engine.name for engine in engines if engine.default)
+    defaults = sorted(engine.name for engine in engines if engine.default and not engine.deleting)
     if len(defaults) > 1:
         return Binding(
             None,
@@ -146,6 +150,52 @@ class EngineDeploymentSeen:
     source: str | None
     tenant_id: str | None
     deployment_time: datetime
+
+
+#: What the source of every deployment a unit pushes carries: this tag and the unit's uid.
+PUSH_MARKER = "deployunits:"
+#: The longest deployment source the engine stores (Camunda's ACT_RE_DEPLOYMENT.SOURCE_).
+MAX_ENGINE_SOURCE = 255
+_MARKED = re.compile(r"(?:^|\()" + re.escape(PUSH_MARKER) + r"([0-9a-f-]{36})\)?$")
+
+
+def pushed_source(spec: DeploymentUnitSpec, uid: str) -> str:
+    """The deployment's source in the engine: the unit's own, marked with the unit's uid.
+
+    The marker makes every deployment a unit pushed known as that unit's, the current one and
+    those its earlier jobs left behind (never unmanaged, never adopted), and lists them all in
+    one exact query (the engine filters sources by equality only; the unit's source and uid
+    never change).
+    """
+    marker = f"{PUSH_MARKER}{uid}"
+    if not spec.source:
+        return marker
+    room = MAX_ENGINE_SOURCE - len(marker) - 3
+    return f"{spec.source[:room]} ({marker})"
+
+
+def pushed_by(source: str | None) -> str | None:
+    """The uid of the unit whose push a deployment of this source is (None: no unit's)."""
+    found = _MARKED.search(source or "")
+    return found.group(1) if found else None
+
+
+def activation_time(annotations: Mapping[str, str]) -> datetime | str | None:
+    """When the engine is to activate the unit's process definitions (they wait suspended
+    until then): the unit's activation-time annotation, as a REST upload's
+    `deployment-activation-time` sets it (a time without an offset is UTC). A value that is
+    no ISO 8601 time comes back as the message that refuses the deployment."""
+    raw = annotations.get(constants.ACTIVATION_TIME_ANNOTATION)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        return (
+            f"the annotation {constants.ACTIVATION_TIME_ANNOTATION} is no ISO 8601 time: "
+            f"{raw[:100]!r} (for example 2030-01-01T00:00:00Z)"
+        )
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def pushed_name(spec: DeploymentUnitSpec) -> str:
@@ -352,15 +402,15 @@ def undeploy_refused_status(
     current: DeploymentUnitStatus,
     job: Job,
     engine: str,
+    deployment_id: str | None,
     message: str,
     generation: int,
     now: datetime,
 ) -> DeploymentUnitStatus:
-    """The engine keeps the deployment (instances are running and the policy keeps them):
-    UNDEPLOY_FAILED and Stalled, with the engine's message and how to proceed."""
+    """The engine keeps a deployment of the unit (instances are running and the policy keeps
+    them): UNDEPLOY_FAILED and Stalled, with the engine's message and how to proceed."""
     text = (
-        f"ProcessEngine '{engine}' refused to delete deployment "
-        f"{current.engine.deployment_id if current.engine else ''}: {message}. Set "
+        f"ProcessEngine '{engine}' refused to delete deployment {deployment_id}: {message}. Set "
         f"spec.deletePolicy: Cascade on the ProcessEngine to delete the running instances "
         "with it, or end them; the operator tries again at the engine's next resync."
     )
@@ -402,6 +452,8 @@ class UnitEntry:
     deployment_id: str | None
     status: str | None
     deleting: bool
+    #: An adopted unit's original engine deployment (its own even once an edit superseded it).
+    adopted_from: str | None = None
 
 
 def pushed_tenant(spec: DeploymentUnitSpec, engine: ProcessEngineSpec) -> str | None:
@@ -415,6 +467,8 @@ class EngineObservation:
 
     version: str | None = None
     deployment_ids: frozenset[str] = frozenset()
+    #: Of those, the deployments units pushed (their source carries the push marker).
+    pushed: frozenset[str] = frozenset()
     problem: str | None = None
     temporary: bool = True
 
@@ -427,8 +481,10 @@ def engine_status(
     unmanaged: int | None,
     generation: int,
     at: datetime,
+    holding: Sequence[str] | None = None,
 ) -> ProcessEngineStatus:
-    """The ProcessEngine's status from one look at the engine (pure)."""
+    """The ProcessEngine's status from one look at the engine (pure); `holding`: the units
+    its deletion waits for (None: it is not being deleted)."""
     base = current or ProcessEngineStatus()
     conditions = base.conditions
     if seen.version is not None:
@@ -459,6 +515,16 @@ def engine_status(
                 "" if seen.temporary else message,
             ),
         ]
+    if holding is not None:
+        changes = [c for c in changes if c[0] is not ConditionType.RECONCILING]
+        changes.append(
+            (
+                ConditionType.RECONCILING,
+                "True",
+                DELETION_WAITS,
+                deletion_message(holding),
+            )
+        )
     for type_, value, reason, text in changes:
         conditions = cond.set_condition(
             conditions, type_, value, reason, text, generation=generation, at=at
@@ -473,6 +539,38 @@ def engine_status(
             else base.unmanaged_deployments,
             "conditions": conditions,
         }
+    )
+
+
+#: The ProcessEngine's Reconciling reason while its deletion waits for units.
+DELETION_WAITS = "DeletionWaitsForUnits"
+
+
+def holding_units(engine: str, units: Iterable[UnitEntry]) -> list[str]:
+    """The units a ProcessEngine's deletion waits for: those whose status records it and that
+    may have deployments in it (deployed, failed to undeploy, or being deleted)."""
+    return sorted(
+        unit.name
+        for unit in units
+        if unit.engine == engine
+        and (
+            unit.deployment_id is not None
+            or unit.deleting
+            or unit.status == DeploymentStatus.UNDEPLOY_FAILED.value
+        )
+    )
+
+
+def deletion_message(holding: Sequence[str]) -> str:
+    """What a ProcessEngine's deletion waits for, and how to let it go."""
+    shown = ", ".join(holding[:10]) + (
+        f" and {len(holding) - 10} more" if len(holding) > 10 else ""
+    )
+    return (
+        f"Deletion waits for {len(holding)} unit(s) with deployments in this engine ({shown}): "
+        "undeploy or delete them, and their deployments leave the engine with them; new units "
+        "are not pushed to it meanwhile. To drop the ProcessEngine and leave its deployments "
+        "in the engine, remove its finalizer."
     )
 
 
