@@ -42,6 +42,10 @@ controlplane: $(STAMP)
 engines: $(STAMP)
 	$(VENV)/bin/deployunits-devcluster engines
 
+# Builds (once, cached under ~/.cache/deployunits) the helm that hack/helm/go.mod pins.
+helm: $(STAMP)
+	$(VENV)/bin/deployunits-devcluster helm
+
 run: $(STAMP)
 	$(VENV)/bin/deployunits-devcluster run --cluster $(CLUSTER) --engine $(ENGINE)
 
@@ -57,7 +61,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-integration: controlplane engines
+integration: controlplane engines helm
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 test: lint typecheck unit integration

@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from devcluster import binaries
-from tests.support.cluster import Cluster, embedded_cluster, unique_name
+from tests.support.cluster import Cluster, unique_name
 from tests.support.containers import (
     BUILD,
     IMAGE,
@@ -61,19 +61,7 @@ def image() -> str:
 
 
 @pytest.fixture(scope="module")
-def own_cluster(image: str) -> Iterator[Cluster]:
-    """A control plane for this module alone, with the CRDs."""
-    found = embedded_cluster()
-    try:
-        found.install_crds()
-        yield found
-    finally:
-        assert found.plane is not None
-        found.plane.stop()
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(own_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def kubeconfig(image: str, own_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("image") / "kubeconfig"
     return flattened_kubeconfig(binaries.kubectl(), own_cluster.kubeconfig, target)
 
