@@ -10,13 +10,14 @@ Matrix:
   equals the base with the component `ha`; admission.enabled the base with `admission`, and
   its apiVersion v1beta1 the base with `admission-beta`; values that ask for a difference
   (image, settings, resources, replicas) change exactly the fields they name. The chart's
-  own labels (helm.sh/chart, app.kubernetes.io/managed-by and /instance) are the only other
-  difference;
+  own labels (helm.sh/chart, app.kubernetes.io/managed-by and /instance) and the hook that
+  creates the ClusterKopfPeering after its CRD (kustomize needs a second apply for it) are the
+  only other differences;
 - `helm lint --strict` passes; values.schema.json refuses a wrong value with the field's path;
 - on an empty control plane of the module's own: `helm install --dry-run=server` creates
   nothing, `helm install` creates every object, the CRDs from the chart's crds/ included, and
   `helm uninstall` removes them again (the CRDs stay, as Helm keeps the CRDs of crds/, so no
-  unit is lost).
+  unit is lost); with ha and admission enabled it installs in one go, peering and policy included.
 """
 
 import copy
@@ -53,6 +54,11 @@ def by_key(objects: list[dict[str, Any]]) -> dict[Key, dict[str, Any]]:
             labels.pop(label, None)
         if "labels" in item["metadata"] and not labels:
             del item["metadata"]["labels"]
+        annotations = item["metadata"].get("annotations", {})
+        for annotation in [a for a in annotations if a.startswith("helm.sh/hook")]:
+            del annotations[annotation]
+        if "annotations" in item["metadata"] and not annotations:
+            del item["metadata"]["annotations"]
         key = (item["kind"], item["metadata"]["name"])
         assert key not in found, f"{key} rendered twice"
         found[key] = item
@@ -220,3 +226,43 @@ class TestInstall:
             assert left.returncode != 0, f"{item['kind']}/{item['metadata']['name']} is left"
         # Helm keeps the CRDs of crds/ (and with them every unit).
         own_plane.kubectl("get", "crd", "deploymentunits.bpm.deployunits.io")
+
+    def test_install_with_ha_and_admission(self, own_plane: Cluster) -> None:
+        values = [
+            "ha.enabled=true",
+            "admission.enabled=true",
+            # The embedded plane is Kubernetes 1.35: the policy's beta API.
+            "admission.apiVersion=admissionregistration.k8s.io/v1beta1",
+        ]
+        installed = helm(
+            "install",
+            "deployunits-ha",
+            str(CHART),
+            "--namespace",
+            INSTALL_NAMESPACE,
+            "--create-namespace",
+            *[part for value in values for part in ("--set", value)],
+            kubeconfig=own_plane.kubeconfig,
+        )
+        assert installed.returncode == 0, installed.stderr
+        own_plane.kubectl("get", "clusterkopfpeering", "deployunits")
+        own_plane.kubectl("get", "mutatingadmissionpolicy", "deployunits-finalizer")
+        deployment = json.loads(
+            own_plane.kubectl(
+                "get", "deployment", "deployunits", "-n", INSTALL_NAMESPACE, "-o", "json"
+            ).stdout
+        )
+        assert deployment["spec"]["replicas"] == 2
+        removed = helm(
+            "uninstall",
+            "deployunits-ha",
+            "-n",
+            INSTALL_NAMESPACE,
+            "--wait",
+            kubeconfig=own_plane.kubeconfig,
+        )
+        assert removed.returncode == 0, removed.stderr
+        gone = own_plane.kubectl(
+            "get", "mutatingadmissionpolicy", "deployunits-finalizer", check=False
+        )
+        assert gone.returncode != 0
