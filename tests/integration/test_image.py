@@ -42,6 +42,8 @@ from tests.support.containers import (
 from tests.support.manifests import SAMPLES
 
 HELLO = (SAMPLES / "inline-unit.yaml").read_text()
+# The image first: where it cannot be built, skip before any control plane starts.
+pytestmark = pytest.mark.usefixtures("image")
 
 
 @pytest.fixture(scope="module")
