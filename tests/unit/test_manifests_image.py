@@ -1,6 +1,7 @@
 """The image: built from exactly the wheel's console scripts, small, non-root, read-only.
 
-No container engine runs here, so this checks what can be checked without one:
+What can be checked without a container engine (tests/integration/test_image.py builds the image
+with podman and runs it):
 - Dockerfile: a builder stage that makes wheels and installs only those (no index, binaries
   only) into a venv, and a runtime stage on the same base (python:3.11-slim unless
   PYTHON_IMAGE names another) that copies that venv and nothing else (no compilers, no pip),
