@@ -10,7 +10,8 @@ Matrix:
 - both containers' probes answer (operator /healthz; shim /healthz and /readyz), and each runs
   as 65532 on a read-only root file system; their idle RSS is printed;
 - a unit applied with kubectl becomes Ready (the containerised operator reconciles it);
-- a REST create through the containerised shim answers 200, and its unit becomes Ready;
+- a REST create through the containerised shim (auth mode kubernetes, as the Deployment runs
+  it) answers 401 without a token and 200 with a deployer's, and its unit becomes Ready;
 - the image holds no compiler, no pip, no test code, no dev kit and no control plane.
 
 Skipped with the reason where podman is missing; `make image-test` installs podman and requires
@@ -27,6 +28,7 @@ import httpx
 import pytest
 
 from devcluster import binaries
+from tests.support import rbac
 from tests.support.cluster import Cluster, unique_name
 from tests.support.containers import (
     BUILD,
@@ -42,6 +44,7 @@ from tests.support.containers import (
 from tests.support.manifests import SAMPLES
 
 HELLO = (SAMPLES / "inline-unit.yaml").read_text()
+DEPLOYER: rbac.Rights = {"deploymentunits": ["get", "list", "create"]}
 # The image first: where it cannot be built, skip before any control plane starts.
 pytestmark = pytest.mark.usefixtures("image")
 
@@ -137,12 +140,14 @@ class TestWork:
     ) -> None:
         name = unique_name("invoice")
         bpmn = (SAMPLES / "processes" / "invoice.bpmn").read_bytes()
-        response = httpx.post(
-            f"http://127.0.0.1:{shim.port}/engine-rest/deployment/create",
-            data={"deployment-name": name, "deployment-source": "image-test"},
-            files={"data": ("invoice.bpmn", bpmn)},
-            timeout=60,
-        )
+        # A ServiceAccount allowed to deploy, whose token the shim reviews.
+        [token] = rbac.accounts(own_cluster, space, {"deployer": DEPLOYER}).values()
+        url = f"http://127.0.0.1:{shim.port}/engine-rest/deployment/create"
+        fields = {"deployment-name": name, "deployment-source": "image-test"}
+        files = {"data": ("invoice.bpmn", bpmn)}
+        refused = httpx.post(url, data=fields, files=files, timeout=60)
+        assert refused.status_code == 401, refused.text
+        response = httpx.post(url, data=fields, files=files, headers=rbac.bearer(token), timeout=60)
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["name"] == name

@@ -153,7 +153,8 @@ def operator_container(kubeconfig: Path, log: Path, image: str = IMAGE) -> Conta
 def shim_container(kubeconfig: Path, log: Path, namespace: str, image: str = IMAGE) -> Container:
     """The shim's console script on a free loopback port, serving `namespace` by default.
 
-    Auth mode `none`, which the shim accepts on loopback only.
+    Auth mode `kubernetes`, as the Deployment runs it: callers present a token, which the shim
+    checks with a TokenReview, and each request is authorized with a SubjectAccessReview.
     """
     port = free_port()
     return Container(
@@ -166,7 +167,7 @@ def shim_container(kubeconfig: Path, log: Path, namespace: str, image: str = IMA
         container_env={
             "DEPLOYUNITS_HOST": "127.0.0.1",
             "DEPLOYUNITS_PORT": str(port),
-            "DEPLOYUNITS_AUTH_MODE": "none",
+            "DEPLOYUNITS_AUTH_MODE": "kubernetes",
             "DEPLOYUNITS_NAMESPACE": namespace,
             "DEPLOYUNITS_LOG_FORMAT": "json",
         },
