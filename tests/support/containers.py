@@ -91,6 +91,8 @@ class Container(ManagedProcess):
             "--network",
             "host",
             "--read-only",
+            # Only what the Deployment mounts is writable (podman would add tmpfs at /tmp).
+            "--read-only-tmpfs=false",
             "--user",
             USER,
             "--cap-drop",
@@ -142,6 +144,10 @@ def operator_container(kubeconfig: Path, log: Path, image: str = IMAGE) -> Conta
         image=image,
         args=["--standalone"],
         port=port,
+        # The kubernetes client writes a kubeconfig's inline certificates (*-data) to temporary
+        # files. In a Pod the operator reads the ServiceAccount's files and needs no /tmp; with
+        # a kubeconfig like this one it does.
+        tmpfs=True,
         container_env={
             "DEPLOYUNITS_PROBE_HOST": "127.0.0.1",
             "DEPLOYUNITS_PROBE_PORT": str(port),
