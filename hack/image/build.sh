@@ -18,7 +18,8 @@ IMAGE=${1:-localhost/deployunits:0.1.0}
 SUITE=bookworm
 # Python 3.11 (bookworm's) and the venv module both stages use, and the CA bundle TLS clients
 # need. merged-usr sets up /usr without the usrmerge package (which would pull in perl);
-# documentation, manuals and translations are left out.
+# documentation, manuals and translations are left out, and glibc's iconv converters (8 MB;
+# Python's codecs are its own).
 BASE_RECIPE=(
   --variant=essential
   --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr
@@ -28,6 +29,7 @@ BASE_RECIPE=(
   --dpkgopt='path-exclude=/usr/share/man/*'
   --dpkgopt='path-exclude=/usr/share/locale/*'
   --dpkgopt='path-exclude=/usr/share/info/*'
+  --dpkgopt='path-exclude=/usr/lib/*/gconv/*'
   "$SUITE"
 )
 # podman as it works on these machines: runc (crun refuses hybrid cgroups), cgroupfs, and
