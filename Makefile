@@ -11,8 +11,11 @@ CLUSTER ?= embedded
 ENGINE ?= camunda7
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+# The image `make image` builds (podman's local storage; `podman push` it to any registry).
+IMAGE ?= localhost/deployunits:0.1.0
 
-.PHONY: help venv controlplane engines run lint typecheck unit integration test drills bench-engine clean
+.PHONY: help venv controlplane engines helm run lint typecheck unit integration test drills \
+	bench-engine image image-test clean
 
 help:
 	@echo "make run     start control plane, CRDs, operator, shim and a Camunda 7 engine"
@@ -20,6 +23,8 @@ help:
 	@echo "make test    ruff, import contracts, mypy --strict, unit tests, integration tests on a real API server"
 	@echo "make drills  fault drills: crashes, control-plane restarts, engine faults, load, hostile input"
 	@echo "make bench-engine  bound units until EngineSynced vs direct engine creates + unbound units"
+	@echo "make image   the image, with podman on a base made from Debian's packages (no Docker, no registry)"
+	@echo "make image-test  builds the image and runs it against the embedded control plane"
 
 # The dev kit (hack/devcluster: the control plane, `make run`, what tests and benchmarks share) is a
 # distribution of its own, so that the image, which installs only the root project, carries none of it.
@@ -39,6 +44,10 @@ controlplane: $(STAMP)
 engines: $(STAMP)
 	$(VENV)/bin/deployunits-devcluster engines
 
+# Builds (once, cached under ~/.cache/deployunits) the helm that hack/helm/go.mod pins.
+helm: $(STAMP)
+	$(VENV)/bin/deployunits-devcluster helm
+
 run: $(STAMP)
 	$(VENV)/bin/deployunits-devcluster run --cluster $(CLUSTER) --engine $(ENGINE)
 
@@ -54,10 +63,20 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-integration: controlplane engines
+integration: controlplane engines helm
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 test: lint typecheck unit integration
+
+# Installs podman, buildah, runc and mmdebstrap from Debian's packages when missing; prints the
+# image's size and digest.
+image:
+	hack/image/build.sh $(IMAGE)
+
+# The image test, required here (in `make test` it is skipped where podman is missing).
+image-test: image controlplane
+	DEPLOYUNITS_IMAGE=$(IMAGE) DEPLOYUNITS_IMAGE_TEST=required \
+	  $(PY) -m pytest tests/integration/test_image.py -s $(PYTEST_ARGS)
 
 # Not part of `make test`: each drill prints its figures; the report lands in .dev/drills.json.
 drills: controlplane engines

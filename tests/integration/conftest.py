@@ -36,6 +36,25 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
             found.plane.stop()
 
 
+@pytest.fixture(scope="module")
+def own_plane() -> Iterator[Cluster]:
+    """A control plane of the module's own, empty: for modules that install the project
+    (cluster-wide names) or run an operator of their own, apart from the session's."""
+    found = embedded_cluster()
+    try:
+        yield found
+    finally:
+        assert found.plane is not None
+        found.plane.stop()
+
+
+@pytest.fixture(scope="module")
+def own_cluster(own_plane: Cluster) -> Cluster:
+    """The module's own control plane with the CRDs."""
+    own_plane.install_crds()
+    return own_plane
+
+
 @pytest.fixture(scope="session")
 def operator(
     cluster: Cluster, tmp_path_factory: pytest.TempPathFactory

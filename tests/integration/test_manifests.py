@@ -7,7 +7,8 @@ Matrix:
 - `kubectl apply --dry-run=server -k manifests/samples/`: every sample passes the CRDs'
   schemas and CEL rules, a broken unit does not;
 - applied for real with the operator running, the ConfigMap unit (whose ConfigMap name
-  kustomize rewrote) and the inline unit become Ready.
+  kustomize rewrote) and the inline unit become Ready;
+- `kubectl explain` shows the models' descriptions of the installed CRDs' fields.
 """
 
 import json
@@ -137,3 +138,20 @@ class TestSamples:
             cluster.wait_condition(name, namespace, "Ready", operator)
         resources = cluster.get("du", "invoice", namespace)["status"]["resources"]
         assert sorted(r["name"] for r in resources) == ["approver.dmn", "invoice.bpmn"]
+
+
+class TestExplain:
+    """kubectl explain, as the API server publishes the CRDs' descriptions."""
+
+    @pytest.mark.parametrize(
+        ("field", "words"),
+        [
+            ("du.spec.resources.maven.groupId", "The artifact's groupId."),
+            ("du.status.job.identifier", "jBPM's job identifier"),
+            ("rdp.spec.resourceNames", "Resources to take, by name"),
+            ("pe.status.unmanagedDeployments", "no unit owns"),
+        ],
+    )
+    def test_fields_have_descriptions(self, cluster: Cluster, field: str, words: str) -> None:
+        result = cluster.kubectl("explain", field)
+        assert words in " ".join(result.stdout.split()), result.stdout

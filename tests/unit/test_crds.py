@@ -136,3 +136,25 @@ def test_engine_ref_rule_sits_on_the_whole_unit() -> None:
     [rule] = root["x-kubernetes-validations"]
     assert "oldSelf.status.deploymentTime" in rule["rule"]
     assert rule["fieldPath"] == ".spec.engineRef"
+
+
+def _undescribed(node: dict[str, Any], path: str) -> list[str]:
+    """Paths of the properties under `node` (items included) that have no description."""
+    missing = []
+    for name, sub in node.get("properties", {}).items():
+        if not sub.get("description", "").strip():
+            missing.append(f"{path}.{name}")
+        missing += _undescribed(sub, f"{path}.{name}")
+    if isinstance(node.get("items"), dict):
+        missing += _undescribed(node["items"], f"{path}[]")
+    return missing
+
+
+@pytest.mark.parametrize("name", sorted(crd.rendered()))
+def test_kubectl_explain_describes_every_field(name: str) -> None:
+    # Descriptions are written once, as the models' field docstrings (or Field descriptions).
+    document = yaml.safe_load(crd.rendered()[name])
+    for version in document["spec"]["versions"]:
+        schema = version["schema"]["openAPIV3Schema"]
+        # metadata may carry nothing but its type; kubectl explain describes it as ObjectMeta.
+        assert _undescribed(schema, "") == [".metadata"], f"{name}: fields without a description"

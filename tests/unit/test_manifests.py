@@ -108,6 +108,24 @@ class TestBase:
         listed = yaml.safe_load((MANIFESTS / "crds" / "kustomization.yaml").read_text())
         assert sorted(listed["resources"]) == generated
 
+    def test_chart_crds_equal_the_generated_crds(self) -> None:
+        # Helm reads only files under the chart, so the chart holds a third rendered copy.
+        chart = REPO / "charts" / "deployunits" / "crds"
+        generated = sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
+        assert sorted(p.name for p in chart.iterdir()) == generated
+        for name in generated:
+            assert (chart / name).read_text() == (REPO / "crds" / name).read_text(), (
+                f"charts/deployunits/crds/{name} differs from crds/{name}: "
+                "run `python -m deployunits.models.crd charts/deployunits/crds`"
+            )
+
+    def test_chart_version_is_the_project_version(self) -> None:
+        project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+        chart = yaml.safe_load((REPO / "charts" / "deployunits" / "Chart.yaml").read_text())
+        values = yaml.safe_load((REPO / "charts" / "deployunits" / "values.yaml").read_text())
+        assert chart["version"] == chart["appVersion"] == project["version"]
+        assert values["image"]["tag"] == project["version"]
+
     def test_image_tag_is_the_project_version(self) -> None:
         project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
         kustomization = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())

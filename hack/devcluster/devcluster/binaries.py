@@ -1,4 +1,4 @@
-"""Finds or builds the pinned control-plane binaries: kube-apiserver, controller-manager, etcd."""
+"""Finds or builds the pinned binaries: kube-apiserver, controller-manager, etcd, and helm."""
 
 import fcntl
 import os
@@ -154,6 +154,28 @@ def ensure_built(wrappers: Path = WRAPPERS) -> Binaries:
                 # TemporaryDirectory must find something to clean up.
                 staging.mkdir()
     return Binaries(target / "kube-apiserver", target / "etcd", target / "kube-controller-manager")
+
+
+def helm(wrappers: Path = WRAPPERS.parent / "helm") -> Path:
+    """helm of the pinned version (hack/helm/go.mod), built once from the Go module proxy."""
+    version = _required_version(wrappers / "go.mod", "helm.sh/helm/v3")
+    target = cache_root() / f"helm-{version}" / "helm"
+    with locked(cache_root() / f"helm-{version}.lock"):
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = target.with_name("helm.partial")
+            # As helm's own Makefile stamps it: its version, and the Kubernetes version of its
+            # client-go, which `helm template` and `helm lint` assume (.Capabilities.KubeVersion).
+            client = _required_version(wrappers / "go.mod", "k8s.io/client-go")
+            minor = client.split(".")[1]
+            ldflags = f"-s -w -X helm.sh/helm/v3/internal/version.version={version}" + "".join(
+                f" -X helm.sh/helm/v3/pkg/{package}.k8sVersion{part}={value}"
+                for package in ("lint/rules", "chartutil")
+                for part, value in (("Major", "1"), ("Minor", minor))
+            )
+            go_build(wrappers, ["helm.sh/helm/v3/cmd/helm"], staging, ldflags)
+            staging.rename(target)
+    return target
 
 
 def kubectl() -> Path:

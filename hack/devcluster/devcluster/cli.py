@@ -214,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("build", help="build (or find) kube-apiserver, controller-manager, etcd")
     commands.add_parser("engines", help="build (or find) the Camunda 7 test engine with Maven")
+    commands.add_parser("helm", help="build (or find) the pinned helm")
     run_parser = commands.add_parser("run", help="run everything until Ctrl-C")
     run_parser.add_argument("--cluster", choices=["embedded", "existing"], default="embedded")
     run_parser.add_argument("--dev-dir", type=Path, default=REPO / ".dev")
@@ -230,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "engines":
         print(f"camunda7: {engine.ensure_built()}")
+        return 0
+    if args.command == "helm":
+        print(f"helm: {binaries.helm()}")
         return 0
     if args.command == "build":
         found = binaries.ensure_built()

@@ -16,6 +16,8 @@ class CamelModel(BaseModel):
         populate_by_name=True,
         extra="ignore",
         frozen=True,
+        # A field's docstring is its description in the CRDs (`kubectl explain`).
+        use_attribute_docstrings=True,
     )
 
     def to_wire(self) -> dict[str, object]:

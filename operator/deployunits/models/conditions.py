@@ -40,11 +40,17 @@ class Condition(CamelModel):
             r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
         ),
     )
+    """The condition's type, for example Ready."""
     status: ConditionStatus
+    """True, False or Unknown."""
     observed_generation: int | None = Field(default=None, ge=0)
+    """The generation the condition was set for."""
     last_transition_time: datetime
+    """When the status last changed."""
     reason: ConditionReason
+    """A CamelCase reason for the last transition."""
     message: str = Field(max_length=32768)
+    """What happened, for people."""
 
 
 #: The conditions of a status, keyed by type (merged per type by server-side apply).

@@ -72,6 +72,17 @@ def _ready_column(condition: str) -> dict[str, Any]:
     }
 
 
+# The descriptions Kubernetes gives these fields of every object (as controller-gen writes them).
+_API_VERSION = (
+    "APIVersion defines the versioned schema of this representation of an object. Servers "
+    "should convert recognized schemas to the latest internal value, and may reject "
+    "unrecognized values."
+)
+_KIND = (
+    "Kind is a string value representing the REST resource this object represents. Servers "
+    "may infer this from the endpoint the client submits requests to. In CamelCase."
+)
+
 _AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
 
 
@@ -91,8 +102,9 @@ def _crd(
         "type": "object",
         "required": ["spec"],
         "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
+            "apiVersion": {"type": "string", "description": _API_VERSION},
+            "kind": {"type": "string", "description": _KIND},
+            # The API server refuses anything but a type here; explain shows ObjectMeta's.
             "metadata": {"type": "object"},
             "spec": structural_schema(spec),
             "status": structural_schema(status),

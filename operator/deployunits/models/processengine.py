@@ -25,13 +25,16 @@ class SecretReference(CamelModel):
     """A Secret in the engine's namespace: `username` and `password` (HTTP basic) or `token`."""
 
     name: K8sName
+    """The Secret's name."""
 
 
 class KeySelector(CamelModel):
     """One key of a Secret or ConfigMap in the engine's namespace."""
 
     name: K8sName
+    """The Secret's or ConfigMap's name."""
     key: ConfigMapKey = "ca.crt"
+    """The key that holds the PEM certificates."""
 
 
 class CaBundle(CamelModel):
@@ -49,7 +52,9 @@ class CaBundle(CamelModel):
     )
 
     secret_key_ref: KeySelector | None = None
+    """A key of a Secret."""
     config_map_key_ref: KeySelector | None = None
+    """A key of a ConfigMap."""
 
 
 class Camunda7(CamelModel):
@@ -101,11 +106,13 @@ class ProcessEngineStatus(CamelModel):
     """What the operator last saw of the engine; written only by the operator."""
 
     observed_generation: int | None = Field(default=None, ge=0)
+    """The generation of the spec this status describes."""
     engine_version: str | None = Field(default=None, max_length=64)
-    #: How many bound units are synced to the engine.
+    """The engine's version, as it reports it."""
     deployments: int | None = Field(default=None, ge=0)
-    #: Deployments in the engine that no unit owns.
+    """How many bound units are synced to the engine."""
     unmanaged_deployments: int | None = Field(default=None, ge=0)
+    """Deployments in the engine that no unit owns."""
     conditions: list[Condition] = Field(
         default_factory=list,
         max_length=16,
@@ -114,6 +121,7 @@ class ProcessEngineStatus(CamelModel):
             "x-kubernetes-list-map-keys": ["type"],
         },
     )
+    """Ready, as metav1.Conditions."""
 
 
 class ProcessEngine(CamelModel):
