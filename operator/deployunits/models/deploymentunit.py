@@ -261,7 +261,9 @@ class ProcessVariable(CamelModel):
     """A jBPM process variable: its name and its type (a Java class name)."""
 
     name: str = Field(max_length=1024)
+    """The property's name (its id when it has none)."""
     type: str = Field(max_length=1024)
+    """The structureRef of the property's item definition (java.lang.Object when it names none)."""
 
 
 class Definition(CamelModel):
