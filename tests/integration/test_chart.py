@@ -100,6 +100,12 @@ class TestRendering:
             render_with(["ha"], tmp_path),
         )
 
+    def test_engine_credentials_per_namespace_render_that_component(self, tmp_path: Path) -> None:
+        assert_same(
+            helm_template("createNamespace=true", "engineCredentials.clusterWide=false"),
+            render_with(["engine-credentials-per-namespace"], tmp_path),
+        )
+
     @pytest.mark.parametrize(
         ("version", "component"),
         [("v1", "admission"), ("v1beta1", "admission-beta")],
