@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, TypeVar
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from yarl import URL
 
-from deployunits.engines.connection import Camunda7Connection
+from deployunits.engines.connection import Camunda7Connection, ClosingClient
 from deployunits.engines.errors import (
     EngineError,
     EngineNotFound,
@@ -91,7 +90,7 @@ def engine_time(moment: datetime) -> str:
     )
 
 
-class Camunda7Client:
+class Camunda7Client(ClosingClient):
     """Calls one Camunda 7 engine; every failure is an EngineError (see errors.py).
 
     Use as an async context manager, or call close(). A session may be passed in to share
@@ -118,17 +117,6 @@ class Camunda7Client:
 
     def __repr__(self) -> str:
         return f"Camunda7Client({str(self._base)!r})"
-
-    async def __aenter__(self) -> Camunda7Client:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         if self._owns_session:

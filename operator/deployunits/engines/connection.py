@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
-from typing import Literal
+from types import TracebackType
+from typing import Literal, Self
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -144,3 +145,21 @@ def connection_for(
     except ValidationError as error:
         reasons = "; ".join(str(e["msg"]) for e in error.errors())
         raise EngineSettingsError(f"spec.camunda7: {reasons}") from None
+
+
+class ClosingClient:
+    """An engine client used as `async with`: its HTTP session closes on leaving the block."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        raise NotImplementedError

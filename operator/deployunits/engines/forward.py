@@ -10,13 +10,12 @@ forwarded: the operator is the only code that deploys to engines.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
-from types import TracebackType
 from urllib.parse import unquote
 
 import aiohttp
 from yarl import URL
 
-from deployunits.engines.connection import Camunda7Connection
+from deployunits.engines.connection import Camunda7Connection, ClosingClient
 from deployunits.engines.errors import EngineUnavailable
 
 __all__ = ["Camunda7Forwarder", "ForwardedAnswer", "NotForwardable", "forwardable"]
@@ -111,7 +110,7 @@ def end_to_end_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[byt
     ]
 
 
-class Camunda7Forwarder:
+class Camunda7Forwarder(ClosingClient):
     """Forwards calls to one engine over a pool of kept-alive connections; close() when done."""
 
     def __init__(self, connection: Camunda7Connection) -> None:
@@ -137,17 +136,6 @@ class Camunda7Forwarder:
 
     def __repr__(self) -> str:
         return f"Camunda7Forwarder({self._base!r})"
-
-    async def __aenter__(self) -> Camunda7Forwarder:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         await self._session.close()
