@@ -149,6 +149,17 @@ def problems(message: str) -> dict[str, ResourceReportDto]:
     return details
 
 
+def _problem_dto(problem: Problem | EngineProblem) -> ProblemDto:
+    """One problem as the engine's ParseException lists it (0 for an unknown position)."""
+    return ProblemDto.model_construct(
+        message=problem.message,
+        line=problem.line or 0,
+        column=problem.column or 0,
+        main_element_id=problem.main_element_id,
+        element_ids=list(problem.element_ids),
+    )
+
+
 def refused_content(error: ContentError) -> CamundaError:
     """400 ParseException for one resource the shim's own check refused, with every problem's
     position and element ids (a single ContentError is one problem)."""
@@ -166,17 +177,7 @@ def refused_content(error: ContentError) -> CamundaError:
         )
     )
     report = ResourceReportDto.model_construct(
-        errors=[
-            ProblemDto.model_construct(
-                message=problem.message,
-                line=problem.line or 0,
-                column=problem.column or 0,
-                main_element_id=problem.main_element_id,
-                element_ids=list(problem.element_ids),
-            )
-            for problem in found
-        ],
-        warnings=[],
+        errors=[_problem_dto(problem) for problem in found], warnings=[]
     )
     return parse_exception({error.resource: report})
 
@@ -224,15 +225,7 @@ def engine_refusal(message: str, found: Sequence[EngineProblem]) -> CamundaError
         report = details.setdefault(
             problem.resource or "", ResourceReportDto.model_construct(errors=[], warnings=[])
         )
-        report.errors.append(
-            ProblemDto.model_construct(
-                message=problem.message,
-                line=problem.line or 0,
-                column=problem.column or 0,
-                main_element_id=problem.main_element_id,
-                element_ids=list(problem.element_ids),
-            )
-        )
+        report.errors.append(_problem_dto(problem))
     dto = ParseExceptionDto.model_construct(type=type_, message=said, code=0, details=details)
     return CamundaError(status, dto)
 
