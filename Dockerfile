@@ -21,6 +21,9 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
+# The console's page is built with Node.js before the image (`make console`): the image has none.
+RUN test -f operator/deployunits/api/console/static/index.html \
+ || { echo "the console is not built: run 'make console' first" >&2; exit 1; }
 RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
  && python -m pip wheel --only-binary=:all: --wheel-dir /wheels /wheels/deployunits-*.whl
 

@@ -11,7 +11,7 @@ CLUSTER ?= embedded
 ENGINE ?= camunda7
 PYTEST_ARGS ?=
 
-.PHONY: help venv controlplane engines run lint typecheck unit integration test drills bench clean
+.PHONY: help venv controlplane engines console browser run lint typecheck unit integration test drills bench clean
 
 help:
 	@echo "make run     start control plane, CRDs, operator, shim and a Camunda 7 engine"
@@ -37,7 +37,22 @@ controlplane: $(STAMP)
 engines: $(STAMP)
 	$(VENV)/bin/deployunits-devcluster engines
 
-run: $(STAMP)
+# The console's page, built with Vite from console/package-lock.json into the Python package, which
+# serves it without Node.js. Built again when its sources change; `npm ci` keeps the build reproducible.
+CONSOLE_PAGE := operator/deployunits/api/console/static/index.html
+$(CONSOLE_PAGE): console/package.json console/package-lock.json console/index.html \
+		console/vite.config.ts console/tsconfig.json $(wildcard console/src/*)
+	cd console && npm ci --no-audit --no-fund && npm run build
+
+console: $(CONSOLE_PAGE)
+
+# Debian's chromium for the console's browser tests (Playwright drives it, never downloads one).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	test -x $(CHROMIUM) || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
+
+run: $(STAMP) $(CONSOLE_PAGE)
 	$(VENV)/bin/deployunits-devcluster run --cluster $(CLUSTER) --engine $(ENGINE)
 
 # lint-imports checks the layers and gateways of [tool.importlinter] in pyproject.toml.
@@ -52,7 +67,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-integration: controlplane engines
+integration: controlplane engines console browser
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 test: lint typecheck unit integration
@@ -62,4 +77,5 @@ drills: controlplane
 	$(PY) -m pytest tests/drills -v -s $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache .import_linter_cache \
+		console/node_modules operator/deployunits/api/console/static

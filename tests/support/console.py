@@ -1,0 +1,55 @@
+"""What the console tests share: BPMN documents with diagrams, units applied with kubectl."""
+
+from tests.support.cluster import Cluster
+from tests.support.engine import add_unit
+
+
+def drawn_process(
+    key: str, task: str = "Review", *, task_x: int = 240, broken: bool = False
+) -> bytes:
+    """A process start -> user task `task` -> end, with its diagram (BPMNDI), so that bpmn-js
+    draws it. `broken` points the last flow at a missing element: the engine refuses it and
+    names the flow."""
+    target = "nowhere" if broken else "end"
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI"
+    xmlns:dc="http://www.omg.org/spec/DD/20100524/DC"
+    xmlns:di="http://www.omg.org/spec/DD/20100524/DI"
+    id="defs-{key}" targetNamespace="http://deployunits.io/console">
+  <process id="{key}" name="{key}" isExecutable="true">
+    <startEvent id="start"/>
+    <sequenceFlow id="toTask" sourceRef="start" targetRef="task"/>
+    <userTask id="task" name="{task}"/>
+    <sequenceFlow id="toEnd" sourceRef="task" targetRef="{target}"/>
+    <endEvent id="end"/>
+  </process>
+  <bpmndi:BPMNDiagram id="diagram-{key}">
+    <bpmndi:BPMNPlane id="plane-{key}" bpmnElement="{key}">
+      <bpmndi:BPMNShape id="start_di" bpmnElement="start">
+        <dc:Bounds x="100" y="100" width="36" height="36"/>
+      </bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="task_di" bpmnElement="task">
+        <dc:Bounds x="{task_x}" y="78" width="100" height="80"/>
+      </bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="end_di" bpmnElement="end">
+        <dc:Bounds x="460" y="100" width="36" height="36"/>
+      </bpmndi:BPMNShape>
+      <bpmndi:BPMNEdge id="toTask_di" bpmnElement="toTask">
+        <di:waypoint x="136" y="118"/><di:waypoint x="{task_x}" y="118"/>
+      </bpmndi:BPMNEdge>
+      <bpmndi:BPMNEdge id="toEnd_di" bpmnElement="toEnd">
+        <di:waypoint x="{task_x + 100}" y="118"/><di:waypoint x="460" y="118"/>
+      </bpmndi:BPMNEdge>
+    </bpmndi:BPMNPlane>
+  </bpmndi:BPMNDiagram>
+</definitions>
+""".encode()
+
+
+def apply_unit(
+    cluster: Cluster, namespace: str, name: str, resources: dict[str, bytes], **options: str
+) -> None:
+    """A DeploymentUnit with inline resources, applied with kubectl (bound to ProcessEngine
+    `engine=` when given, else stored only)."""
+    add_unit(cluster, namespace, name, resources, engine=options.get("engine"))
