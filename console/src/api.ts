@@ -78,6 +78,7 @@ export interface UnitDetail {
   engineDeploymentId: string | null;
   events: EventView[];
   eventsError: string | null;
+  sources: { name: string; content: string }[];
 }
 
 export interface Version {

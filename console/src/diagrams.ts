@@ -26,7 +26,7 @@ export function isDmn(name: string): boolean {
 
 /** A container the diagram fills; keyboard users can focus it (the viewers pan with the mouse). */
 export function diagramBox(label: string): HTMLElement {
-  return h("div", { class: "diagram", role: "img", "aria-label": label, tabindex: "0" });
+  return h("div", { class: "diagram", role: "group", "aria-label": label, tabindex: "0" });
 }
 
 /** Draws a BPMN document; the error (as text) when it has no diagram or does not parse. */

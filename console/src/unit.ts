@@ -1,5 +1,5 @@
 // A unit's page: summary, conditions, refusal, definitions, each resource drawn or coloured, Events.
-import { api, type Problem, type Resource, type UnitDetail } from "./api";
+import { api, type Problem, type UnitDetail } from "./api";
 import { code } from "./code";
 import { diagramBox, drawBpmn, drawDmn, isBpmn, isDmn, mark } from "./diagrams";
 import { age, badge, h, message, show } from "./dom";
@@ -18,19 +18,23 @@ function table(caption: string, columns: string[], rows: (Node | string)[][]): H
   );
 }
 
-function problemsOf(detail: UnitDetail, resource: Resource): Problem[] {
+function problemsOf(detail: UnitDetail, resource: { name: string }): Problem[] {
   return detail.problems.filter((p) => !p.resource || p.resource === resource.name);
 }
 
 /** Appends the resource's section to `parent` (the viewers need it in the page to size). */
-async function resourceSection(detail: UnitDetail, resource: Resource, parent: HTMLElement): Promise<HTMLElement> {
-  const { namespace, name } = detail.summary;
+async function resourceSection(
+  detail: UnitDetail,
+  resource: { id: string; name: string },
+  load: () => Promise<string>,
+  parent: HTMLElement,
+): Promise<HTMLElement> {
   const id = `resource-${resource.id}`;
   const section = h("section", { class: "resource", "aria-labelledby": id }, h("h3", { id }, resource.name));
   parent.append(section);
   let text: string;
   try {
-    text = await api.content(namespace, name, resource.id);
+    text = await load();
   } catch (error) {
     section.append(message(`Could not read ${resource.name}: ${(error as Error).message}`));
     return section;
@@ -133,8 +137,16 @@ export async function unitPage(namespace: string, name: string): Promise<void> {
     resources,
     h("section", { "aria-label": "Events" }, events),
   );
-  if (!detail.resources.length) resources.append(message("No stored resources yet.", "info"));
   for (const resource of detail.resources) {
-    await resourceSection(detail, resource, resources);
+    await resourceSection(detail, resource, () => api.content(namespace, name, resource.id), resources);
+  }
+  if (!detail.resources.length && detail.sources.length) {
+    // A failed unit stored nothing: its inline sources show where the refusal points.
+    resources.append(message("Nothing was stored (the deployment failed); these are the unit's inline sources.", "info"));
+    detail.sources.forEach((source, index) =>
+      void resourceSection(detail, { id: `source-${index}`, name: source.name }, async () => source.content, resources),
+    );
+  } else if (!detail.resources.length) {
+    resources.append(message("No stored resources yet.", "info"));
   }
 }

@@ -8,9 +8,9 @@ def drawn_process(
     key: str, task: str = "Review", *, task_x: int = 240, broken: bool = False
 ) -> bytes:
     """A process start -> user task `task` -> end, with its diagram (BPMNDI), so that bpmn-js
-    draws it. `broken` points the last flow at a missing element: the engine refuses it and
-    names the flow."""
-    target = "nowhere" if broken else "end"
+    draws it; `broken` makes the task a service task without an implementation."""
+    # A service task without an implementation: the engine refuses it and names the task.
+    kind = "serviceTask" if broken else "userTask"
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
     xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI"
@@ -20,8 +20,8 @@ def drawn_process(
   <process id="{key}" name="{key}" isExecutable="true">
     <startEvent id="start"/>
     <sequenceFlow id="toTask" sourceRef="start" targetRef="task"/>
-    <userTask id="task" name="{task}"/>
-    <sequenceFlow id="toEnd" sourceRef="task" targetRef="{target}"/>
+    <{kind} id="task" name="{task}"/>
+    <sequenceFlow id="toEnd" sourceRef="task" targetRef="end"/>
     <endEvent id="end"/>
   </process>
   <bpmndi:BPMNDiagram id="diagram-{key}">

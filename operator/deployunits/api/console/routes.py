@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -25,6 +25,11 @@ from deployunits.api.console import views
 from deployunits.api.console.feed import UnitFeed
 from deployunits.api.deps import Services, ServicesDep
 from deployunits.k8s.errors import ApiError, ApiUnavailable
+from deployunits.models.deploymentunit import (
+    DeploymentStatus,
+    DeploymentUnitSpec,
+    InlineResource,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +244,27 @@ async def unit(
     except (ApiError, ApiUnavailable) as error:
         logger.warning("could not read the Events of %s/%s: %s", namespace, name, error)
         events, events_error = [], "the API server did not answer with the unit's Events"
-    return views.detail(found, events, events_error=events_error)
+    return views.detail(
+        found, events, events_error=events_error, sources=await _unstored(services, found)
+    )
+
+
+async def _unstored(services: Services, unit: CachedUnit) -> list[InlineResource]:
+    """A failed unit's inline sources (it stored nothing), read from the API server: the cache
+    keeps no source content."""
+    if unit.status.resources or unit.status.status is not DeploymentStatus.DEPLOY_FAILED:
+        return []
+    if unit.spec.resources.snapshots:
+        return []
+    try:
+        raw = await services.kube.units.find(unit.namespace, unit.name)
+        if raw is None:
+            return []
+        spec = DeploymentUnitSpec.model_validate(raw.get("spec") or {})
+    except (ApiError, ApiUnavailable, ValidationError) as error:
+        logger.warning("could not read the sources of %s/%s: %s", unit.namespace, unit.name, error)
+        return []
+    return list(spec.resources.inline or ())
 
 
 @router.get("/units/{namespace}/{name}/resources/{resource_id}")

@@ -9,7 +9,7 @@ from pydantic.alias_generators import to_camel
 from deployunits.api.cache import CachedUnit
 from deployunits.k8s.errors import JSON
 from deployunits.models.conditions import ConditionType, find
-from deployunits.models.deploymentunit import Definition, EngineProblem
+from deployunits.models.deploymentunit import Definition, EngineProblem, InlineResource
 
 
 class View(BaseModel):
@@ -95,6 +95,8 @@ class UnitDetail(View):
     events: list[EventView]
     #: Why no Events are shown, when the API server did not answer.
     events_error: str | None
+    #: A failed unit stored nothing: its inline sources, to show where the refusal points.
+    sources: list[InlineResource]
 
 
 class VersionView(View):
@@ -157,7 +159,11 @@ def _event(event: JSON) -> EventView:
 
 
 def detail(
-    unit: CachedUnit, events: Iterable[JSON], *, events_error: str | None = None
+    unit: CachedUnit,
+    events: Iterable[JSON],
+    *,
+    events_error: str | None = None,
+    sources: Iterable[InlineResource] = (),
 ) -> UnitDetail:
     """The page of a cached unit, with its Events newest first."""
     status = unit.status
@@ -184,6 +190,7 @@ def detail(
         engine_deployment_id=status.engine.deployment_id if status.engine else None,
         events=shown,
         events_error=events_error,
+        sources=list(sources),
     )
 
 
