@@ -30,7 +30,9 @@ export function age(since: string | null): string {
 
 /** A condition as a coloured badge with its message. */
 export function badge(label: string, status: string | null, title = ""): HTMLElement {
-  const tone = status === "True" ? "ok" : status === "False" ? "bad" : "unknown";
+  // Stalled is the one condition whose True is bad news.
+  const good = label === "Stalled" ? "False" : "True";
+  const tone = status === good ? "ok" : status === null || status === "Unknown" ? "unknown" : "bad";
   return h("span", { class: `badge ${tone}`, title: title || undefined }, `${label}: ${status ?? "–"}`);
 }
 

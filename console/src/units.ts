@@ -48,27 +48,27 @@ export function unitsPage(signal: AbortSignal, unauthenticated: () => void): voi
     const href = `#/unit/${encodeURIComponent(u.namespace)}/${encodeURIComponent(u.name)}`;
     const conditions = h(
       "td",
-      {},
+      { "data-label": "Conditions" },
       badge("Ready", u.ready?.status ?? null, u.ready?.message),
       u.stalled ? badge("Stalled", u.stalled.status, u.stalled.message) : null,
       u.stalled?.message ? h("div", { class: "why" }, u.stalled.message) : null,
       !u.stalled && u.ready?.status === "False" && u.ready.message ? h("div", { class: "why" }, u.ready.message) : null,
     );
     const engine = u.engine
-      ? h("td", {}, u.engine, " ", badge("Synced", u.engineSynced?.status ?? null, u.engineSynced?.message))
-      : h("td", { class: "muted" }, "stored only");
+      ? h("td", { "data-label": "Engine" }, u.engine, " ", badge("Synced", u.engineSynced?.status ?? null, u.engineSynced?.message))
+      : h("td", { class: "muted", "data-label": "Engine" }, "stored only");
     return h(
       "tr",
       { "data-unit": key(u), class: u.deleting ? "deleting" : undefined },
       h("th", { scope: "row" }, h("a", { href }, u.name)),
       h("td", { "data-label": "Namespace" }, u.namespace),
-      h("td", { class: "mono" }, u.deploymentId),
-      h("td", {}, h("span", { class: `status s-${(u.status ?? "none").toLowerCase()}` }, u.status ?? "–")),
+      h("td", { class: "mono", "data-label": "Deployment id" }, u.deploymentId),
+      h("td", { "data-label": "Status" }, h("span", { class: `status s-${(u.status ?? "none").toLowerCase()}` }, u.status ?? "–")),
       conditions,
-      h("td", {}, u.source ?? ""),
-      h("td", {}, u.tenantId ?? ""),
+      h("td", { "data-label": "Source" }, u.source ?? ""),
+      h("td", { "data-label": "Tenant" }, u.tenantId ?? ""),
       engine,
-      h("td", { title: u.created }, age(u.created)),
+      h("td", { title: u.created, "data-label": "Age" }, age(u.created)),
     );
   }
 

@@ -36,7 +36,14 @@ function xmlDiff(before: string, after: string): HTMLElement {
   return h("pre", { class: "code xml-diff", tabindex: "0", "aria-label": "XML diff" }, h("code", {}, ...lines));
 }
 
-function changeList(changes: Changes): HTMLElement {
+type ValueOf = (side: "older" | "newer", id: string, attribute: string) => unknown;
+
+function shown(value: unknown): string {
+  return value === undefined || value === null ? "–" : typeof value === "object" ? "…" : JSON.stringify(value);
+}
+
+/** The changes as a list; attribute values are read from each side's own model. */
+function changeList(changes: Changes, valueOf: ValueOf): HTMLElement {
   const items: HTMLElement[] = [];
   const describe = (kind: string, id: string, type: string, name?: string) =>
     items.push(h("li", { class: `change ${kind}`, "data-element-id": id }, `${kind}: ${type.replace("bpmn:", "")} ${name ? `“${name}” ` : ""}(${id})`));
@@ -44,7 +51,7 @@ function changeList(changes: Changes): HTMLElement {
   for (const [id, e] of Object.entries(changes._removed)) describe("removed", id, e.$type, e.name);
   for (const [id, c] of Object.entries(changes._changed)) {
     describe("changed", id, c.model.$type, c.model.name);
-    const attrs = Object.entries(c.attrs).map(([a, v]) => `${a}: ${JSON.stringify(v.oldValue)} → ${JSON.stringify(v.newValue)}`);
+    const attrs = Object.keys(c.attrs).map((a) => `${a}: ${shown(valueOf("older", id, a))} → ${shown(valueOf("newer", id, a))}`);
     items[items.length - 1].append(h("div", { class: "why" }, attrs.join("; ")));
   }
   for (const [id, e] of Object.entries(changes._layoutChanged)) describe("moved", id, e.$type, e.name);
@@ -101,7 +108,13 @@ async function compare(target: HTMLElement, older: Version, newer: Version): Pro
     mark(viewer, Object.keys(found._changed), "diff-changed");
     mark(viewer, Object.keys(found._layoutChanged), "diff-moved");
   }
-  changes.replaceWith(changeList(found));
+  const valueOf: ValueOf = (side, id, attribute) => {
+    const registry = (side === "older" ? a : b).viewer.get("elementRegistry") as {
+      get(id: string): { businessObject?: Record<string, unknown> } | undefined;
+    };
+    return registry.get(id)?.businessObject?.[attribute];
+  };
+  changes.replaceWith(changeList(found, valueOf));
 }
 
 export async function versionsPage(namespace: string, key: string): Promise<void> {

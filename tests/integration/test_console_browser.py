@@ -130,7 +130,7 @@ def test_the_diff_of_two_versions_marks_the_changed_task(
     expect(page.locator(marked)).to_have_count(2)  # the task, in the older and the newer
     changes = page.get_by_role("list", name="Changed elements").locator("li")
     expect(changes).to_have_count(1)
-    expect(changes).to_contain_text("Pack and ship")
+    expect(changes).to_contain_text('name: "Pack" → "Pack and ship"')
     xml = page.get_by_label("XML diff")
     expect(xml.locator(".line.removed")).to_contain_text('name="Pack"')
     expect(xml.locator(".line.added")).to_contain_text('name="Pack and ship"')
