@@ -2,7 +2,8 @@
 
 Matrix: the units page lists a unit applied with kubectl within 2 s of its becoming Ready,
 without a reload, and fits a narrow screen; keyboard and labels reach the filters and a unit; a
-unit's page draws its BPMN as SVG with the process's elements; a BPMN the engine refuses shows
+unit's page draws its BPMN as SVG with the process's elements, its DMN as a decision table
+and other text with colours; a BPMN the engine refuses shows
 the refusal and marks the offending task in the diagram; the diff of two versions marks the one
 changed task; in auth mode `kubernetes` the page asks for a token, and a token without rights
 sees no unit. Each test saves a screenshot of its page in DEPLOYUNITS_SCREENSHOTS
@@ -19,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from devcluster.processes import OperatorProcess, ShimProcess
 from tests.support import rbac
 from tests.support.cluster import Cluster
-from tests.support.console import apply_unit, drawn_process
+from tests.support.console import apply_unit, decision_table, drawn_process
 from tests.support.engine import RunningEngine, add_engine
 
 pytestmark = pytest.mark.usefixtures("operator")
@@ -77,10 +78,15 @@ def test_the_units_page_shows_a_new_unit_live_and_fits_a_narrow_screen(
     assert overflow <= 0, "the page scrolls sideways on a narrow screen"
 
 
-def test_a_units_page_draws_its_bpmn(
+def test_a_units_page_draws_its_bpmn_and_dmn_and_colours_other_text(
     cluster: Cluster, operator: OperatorProcess, shim: ShimProcess, page: Page, namespace: str
 ) -> None:
-    apply_unit(cluster, namespace, "drawn", {"drawn.bpmn": drawn_process("drawn", "Approve")})
+    resources = {
+        "drawn.bpmn": drawn_process("drawn", "Approve"),
+        "rules.dmn": decision_table("discount"),
+        "form.json": b'{"field": "amount"}',
+    }
+    apply_unit(cluster, namespace, "drawn", resources)
     cluster.wait_condition("drawn", namespace, "Ready", operator)
     page.goto(f"{shim.url}/console/#/unit/{namespace}/drawn")
     diagram = page.get_by_role("group", name="Diagram of drawn.bpmn")
@@ -90,6 +96,10 @@ def test_a_units_page_draws_its_bpmn(
     expect(page.get_by_role("table", name="Definitions")).to_contain_text("drawn")
     expect(page.get_by_role("table", name="Conditions")).to_contain_text("Ready")
     expect(page.get_by_role("table", name="Events")).to_contain_text("Deployed")
+    decisions = page.get_by_role("group", name="Decisions of rules.dmn")
+    expect(decisions.locator(".tjs-table")).to_contain_text('"gold"')
+    text = page.get_by_label("Content of form.json")
+    expect(text.locator(".hljs-attr")).to_have_text('"field"')
 
 
 def test_a_refused_bpmn_shows_the_error_and_marks_the_element(

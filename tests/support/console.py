@@ -47,6 +47,28 @@ def drawn_process(
 """.encode()
 
 
+def decision_table(key: str) -> bytes:
+    """A DMN 1.3 decision table of one rule (no DRD diagram: dmn-js shows the table)."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="drd-{key}"
+    name="Rules" namespace="http://deployunits.io/console">
+  <decision id="{key}" name="Discount">
+    <decisionTable id="table-{key}">
+      <input id="customer" label="Customer">
+        <inputExpression id="customerExpression" typeRef="string"><text>customer</text>
+        </inputExpression>
+      </input>
+      <output id="result-{key}" label="Discount" name="discount" typeRef="number"/>
+      <rule id="gold">
+        <inputEntry id="goldInput"><text>"gold"</text></inputEntry>
+        <outputEntry id="goldOutput"><text>0.1</text></outputEntry>
+      </rule>
+    </decisionTable>
+  </decision>
+</definitions>
+""".encode()
+
+
 def apply_unit(
     cluster: Cluster, namespace: str, name: str, resources: dict[str, bytes], **options: str
 ) -> None:
