@@ -40,6 +40,7 @@ PREFIX = "/console"
 #: A stream ends after this long and the page opens a new one, so a revoked right takes effect.
 STREAM_SECONDS = 240.0
 HEARTBEAT_SECONDS = 15.0
+_PARALLEL_REVIEWS = 16
 
 #: The page loads nothing from elsewhere; bpmn-js and dmn-js set inline styles on elements.
 _PAGE_HEADERS = {
@@ -101,9 +102,14 @@ def _namespaces(services: Services) -> list[str]:
 
 async def _listable(request: Request, services: Services, namespaces: list[str]) -> set[str]:
     """The namespaces whose units the caller may list; 401 for credentials nobody accepts."""
-    decisions = await asyncio.gather(
-        *(_decide(request, services, Access(ns, "list")) for ns in namespaces)
-    )
+    # Bounded: a first look at a cluster of many namespaces is one review per namespace.
+    gate = asyncio.Semaphore(_PARALLEL_REVIEWS)
+
+    async def decide(namespace: str) -> Decision:
+        async with gate:
+            return await _decide(request, services, Access(namespace, "list"))
+
+    decisions = await asyncio.gather(*(decide(ns) for ns in namespaces))
     for decision in decisions:
         if decision.verdict is Verdict.UNAUTHENTICATED:
             raise _refused(decision)
