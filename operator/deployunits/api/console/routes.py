@@ -53,23 +53,6 @@ _PAGE_HEADERS = {
 }
 
 
-class Session(views.View):
-    """How the page must authenticate, and as whom the current credentials act."""
-
-    auth_mode: str
-    user: str | None
-    authenticated: bool
-
-
-class UnitList(views.View):
-    units: list[views.UnitSummary]
-    namespaces: list[str]
-
-
-class VersionList(views.View):
-    versions: list[views.VersionView]
-
-
 async def _decide(request: Request, services: Services, access: Access) -> Decision:
     credentials = credentials_from(request.headers.get("authorization"))
     return await services.authorizer.decide(credentials, access)
@@ -162,10 +145,10 @@ router = APIRouter(prefix=f"{PREFIX}/api", tags=["console"], include_in_schema=F
 
 
 @router.get("/session")
-async def session(request: Request, services: ServicesDep) -> Session:
+async def session(request: Request, services: ServicesDep) -> views.Session:
     """The auth mode, and whether the presented token is accepted (no right needed)."""
     decision = await _decide(request, services, Access(services.settings.namespace, "list"))
-    return Session(
+    return views.Session(
         auth_mode=services.settings.auth_mode.value,
         user=decision.caller.username if decision.caller else None,
         authenticated=decision.verdict is not Verdict.UNAUTHENTICATED,
@@ -173,11 +156,11 @@ async def session(request: Request, services: ServicesDep) -> Session:
 
 
 @router.get("/units")
-async def units(request: Request, services: ServicesDep) -> UnitList:
+async def units(request: Request, services: ServicesDep) -> views.UnitList:
     """Every unit of the namespaces the caller may list."""
     _ready(services.units)
     allowed = await _listable(request, services, _namespaces(services))
-    return UnitList(units=_rows(services.units, allowed), namespaces=sorted(allowed))
+    return views.UnitList(units=_rows(services.units, allowed), namespaces=sorted(allowed))
 
 
 @router.get("/stream")
@@ -200,7 +183,9 @@ async def stream(request: Request, services: ServicesDep, feed: FeedDep) -> Stre
         ends = loop.time() + STREAM_SECONDS
         sequence = feed.sequence
         shown = {ns for ns, ok in decided.items() if ok}
-        yield _sse("units", UnitList(units=_rows(services.units, shown), namespaces=sorted(shown)))
+        yield _sse(
+            "units", views.UnitList(units=_rows(services.units, shown), namespaces=sorted(shown))
+        )
         while loop.time() < ends:
             if not await feed.wait(sequence, HEARTBEAT_SECONDS):
                 if await request.is_disconnected():
@@ -213,7 +198,7 @@ async def stream(request: Request, services: ServicesDep, feed: FeedDep) -> Stre
                 # Too far behind the log: the whole list again.
                 shown = {ns for ns, ok in decided.items() if ok}
                 rows = _rows(services.units, shown)
-                yield _sse("units", UnitList(units=rows, namespaces=sorted(shown)))
+                yield _sse("units", views.UnitList(units=rows, namespaces=sorted(shown)))
                 continue
             upserts: list[views.UnitSummary] = []
             deletes: list[views.UnitKey] = []
@@ -295,12 +280,12 @@ async def resource(
 @router.get("/versions/{namespace}/{key}")
 async def versions(
     request: Request, services: ServicesDep, namespace: str, key: str
-) -> VersionList:
+) -> views.VersionList:
     """Every version of a definition key across the namespace's units."""
     await _require(request, services, Access(namespace, "list"))
     _ready(services.units)
     found = [u for u in services.units.every_unit() if u.namespace == namespace]
-    return VersionList(versions=views.versions(found, key))
+    return views.VersionList(versions=views.versions(found, key))
 
 
 async def _not_built(request: Request) -> Response:

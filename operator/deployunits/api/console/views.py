@@ -47,6 +47,21 @@ class UnitSummary(View):
     deleting: bool
 
 
+class Session(View):
+    """How the page must authenticate, and as whom the current credentials act."""
+
+    auth_mode: str
+    user: str | None
+    authenticated: bool
+
+
+class UnitList(View):
+    """The units list, and the namespaces the caller may list."""
+
+    units: list[UnitSummary]
+    namespaces: list[str]
+
+
 class UnitKey(View):
     namespace: str
     name: str
@@ -113,6 +128,10 @@ class VersionView(View):
     resource_id: str | None
     resource_name: str
     deployment_time: datetime | None
+
+
+class VersionList(View):
+    versions: list[VersionView]
 
 
 def _condition(unit: CachedUnit, type_: ConditionType) -> ConditionView | None:
