@@ -24,9 +24,17 @@ export function isDmn(name: string): boolean {
   return /\.dmn(11)?$/i.test(name);
 }
 
-/** A container the diagram fills; keyboard users can focus it (the viewers pan with the mouse). */
-export function diagramBox(label: string): HTMLElement {
-  return h("div", { class: "diagram", role: "group", "aria-label": label, tabindex: "0" });
+/** A labelled container the diagram fills (bpmn-js makes its SVG focusable: Ctrl + arrow keys
+ * pan it), with a hint that says so. */
+export function diagramBox(label: string, hint = true): HTMLElement {
+  const box = h("div", { class: "diagram", role: "group", "aria-label": label });
+  const says = hint && h("span", { class: "hint" }, "Focus the drawing (Tab), then Ctrl + arrow keys move it.");
+  return h("div", { class: "drawing" }, box, says);
+}
+
+/** The element a viewer draws into: the box inside a `diagramBox`. */
+function canvasOf(drawing: HTMLElement): HTMLElement {
+  return drawing.querySelector(".diagram") as HTMLElement;
 }
 
 /** Draws a BPMN document; the error (as text) when it has no diagram or does not parse. */
@@ -34,7 +42,7 @@ export async function drawBpmn(
   container: HTMLElement,
   xml: string,
 ): Promise<{ viewer: BpmnViewer; error: string | null }> {
-  const viewer = new NavigatedViewer({ container });
+  const viewer = new NavigatedViewer({ container: canvasOf(container) });
   try {
     await viewer.importXML(xml);
     (viewer.get("canvas") as Canvas).zoom("fit-viewport");
@@ -68,7 +76,7 @@ export async function drawDmn(container: HTMLElement, xml: string): Promise<stri
     import("dmn-js/dist/assets/dmn-js-literal-expression.css"),
     import("dmn-js/dist/assets/dmn-font/css/dmn.css"),
   ]);
-  const viewer = new DmnViewer({ container });
+  const viewer = new DmnViewer({ container: canvasOf(container) });
   try {
     await viewer.importXML(xml);
     return null;

@@ -73,7 +73,7 @@ async function resourceSection(
     if (marked.length) section.insertBefore(h("p", { class: "legend" }, h("span", { class: "swatch problem" }), `Marked: ${marked.join(", ")}`), box);
     section.append(source);
   } else if (isDmn(resource.name)) {
-    const box = diagramBox(`Decisions of ${resource.name}`);
+    const box = diagramBox(`Decisions of ${resource.name}`, false);
     section.append(box);
     const error = await drawDmn(box, text);
     if (error) {

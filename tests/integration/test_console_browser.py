@@ -1,12 +1,12 @@
 """The console in headless Chromium (Debian's, driven by Playwright) against a real shim.
 
 Matrix: the units page lists a unit applied with kubectl within 2 s of its becoming Ready,
-without a reload, and fits a narrow screen; keyboard and labels reach the filters and a unit; a
-unit's page draws its BPMN as SVG with the process's elements, its DMN as a decision table
-and other text with colours; a BPMN the engine refuses shows
-the refusal and marks the offending task in the diagram; the diff of two versions marks the one
-changed task; in auth mode `kubernetes` the page asks for a token, and a token without rights
-sees no unit. Each test saves a screenshot of its page in DEPLOYUNITS_SCREENSHOTS
+without a reload, and fits a narrow screen; labels and the keyboard reach the filters and a
+unit, and Ctrl + arrow keys pan a diagram; a unit's page draws its BPMN as SVG with the process's
+elements, its DMN as a decision table and other text with colours; a BPMN the engine refuses
+shows the refusal and marks the offending task in the diagram; the diff of two versions marks
+the one changed task; in auth mode `kubernetes` the page asks for a token, and a token without
+rights sees no unit. Each test saves a screenshot of its page in DEPLOYUNITS_SCREENSHOTS
 (`.dev/screenshots` by default).
 """
 
@@ -93,6 +93,14 @@ def test_a_units_page_draws_its_bpmn_and_dmn_and_colours_other_text(
     for element in ("start", "toTask", "task", "toEnd", "end"):
         expect(diagram.locator(f'svg g[data-element-id="{element}"]')).to_have_count(1)
     expect(diagram.locator('svg[data-element-id="drawn"]')).to_contain_text("Approve")
+    # Keyboard: the drawing takes the focus and Ctrl + arrow keys pan it (the page says so).
+    canvas = diagram.locator('svg[data-element-id="drawn"]')
+    viewport = canvas.locator("g.viewport")
+    before = viewport.get_attribute("transform") or ""
+    canvas.focus()
+    page.keyboard.press("Control+ArrowLeft")
+    expect(viewport).not_to_have_attribute("transform", before)
+    expect(page.get_by_text("Ctrl + arrow keys").first).to_be_visible()
     expect(page.get_by_role("table", name="Definitions")).to_contain_text("drawn")
     expect(page.get_by_role("table", name="Conditions")).to_contain_text("Ready")
     expect(page.get_by_role("table", name="Events")).to_contain_text("Deployed")
@@ -171,6 +179,8 @@ class TestKubernetesAuth:
         expect(page.locator(".live.on")).to_be_visible()
         expect(page.locator(".count")).to_have_text("0 of 0 units")
         expect(page.locator(f'tr[data-unit="{namespace}/secret"]')).to_have_count(0)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / "test_a_token_without_rights_sees_nothing-list.png")
         page.goto(f"{guarded.url}/console/#/unit/{namespace}/secret")
         page.reload()
         # A reload forgets the token (it lived in the tab's memory): the page asks again.
