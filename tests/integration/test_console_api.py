@@ -3,9 +3,11 @@
 Matrix: the page and its assets are served, with a content security policy; the units list shows
 an applied unit with its Ready condition; the stream sends the whole list, then the unit applied
 after it opened (Ready, without a new request), then its deletion; a unit's page has its
-resources, definitions, conditions and Events, and a resource's bytes; versions of a key across
-two units; an unknown unit 404. Auth mode `kubernetes`: no token 401 (the session says so), a
-token without rights sees no unit and is refused a unit's page, a reader sees the namespace.
+resources, definitions, conditions and Events, and a resource's bytes; a failed unit's page has
+its ConfigMap sources; versions of a key across two units; an unknown unit 404. Auth mode
+`kubernetes`: no token 401 (the session says so), a token without rights sees no unit and is
+refused a unit's page, a reader sees the namespace, and a failed unit's sources only once the
+reader may read its ConfigMaps.
 """
 
 import json
@@ -18,10 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
-from devcluster.processes import OperatorProcess, ShimProcess
+from devcluster.processes import OperatorProcess, ShimProcess, wait_for
 from tests.support import rbac
 from tests.support.cluster import Cluster
-from tests.support.console import apply_unit, drawn_process
+from tests.support.console import apply_failing_configmap_unit, apply_unit, drawn_process
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -168,6 +170,18 @@ class TestUnitPage:
             assert missing.status_code == 404
             assert client.get(f"api/units/{namespace}/absent").status_code == 404
 
+    def test_a_failed_units_page_has_its_configmap_sources(
+        self, cluster: Cluster, operator: OperatorProcess, shim: ShimProcess, namespace: str
+    ) -> None:
+        apply_failing_configmap_unit(cluster, namespace, "cut")
+        cluster.wait_condition("cut", namespace, "Stalled", operator)
+        with console(shim) as client:
+            page = client.get(f"api/units/{namespace}/cut").json()
+        assert page["summary"]["status"] == "DEPLOY_FAILED"
+        assert page["failure"]
+        assert page["resources"] == []
+        assert page["sources"] == [{"name": "cut.bpmn", "content": "<definitions><process"}]
+
     def test_versions_of_a_key_across_units(
         self, cluster: Cluster, operator: OperatorProcess, shim: ShimProcess, namespace: str
     ) -> None:
@@ -225,3 +239,38 @@ class TestKubernetesAuth:
             assert row(answer["units"], namespace, "guarded") is not None
             assert answer["namespaces"] == [namespace]
             assert client.get(f"api/units/{namespace}/guarded").status_code == 200
+
+    def test_a_failed_units_sources_need_the_callers_right_to_read_its_configmaps(
+        self,
+        cluster: Cluster,
+        operator: OperatorProcess,
+        guarded: ShimProcess,
+        namespace: str,
+    ) -> None:
+        apply_failing_configmap_unit(cluster, namespace, "cut")
+        cluster.wait_condition("cut", namespace, "Stalled", operator)
+        reader = rbac.accounts(cluster, namespace, ACCOUNTS)["reader"]
+
+        def sources() -> list[Any]:
+            with console(guarded, reader) as client:
+                page = client.get(f"api/units/{namespace}/cut")
+                assert page.status_code == 200, page.text
+                found: list[Any] = page.json()["sources"]
+                return found
+
+        assert sources() == []
+        cluster.kubectl(
+            "create", "role", "cm", "--verb=get", "--resource=configmaps", "-n", namespace
+        )
+        cluster.kubectl(
+            "create",
+            "rolebinding",
+            "cm",
+            "--role=cm",
+            f"--serviceaccount={namespace}:reader",
+            "-n",
+            namespace,
+        )
+        # A refusal is cached for a few seconds.
+        wait_for(lambda: bool(sources()), 30, "the sources once the reader may read them")
+        assert [s["name"] for s in sources()] == ["cut.bpmn"]

@@ -75,3 +75,30 @@ def apply_unit(
     """A DeploymentUnit with inline resources, applied with kubectl (bound to ProcessEngine
     `engine=` when given, else stored only)."""
     add_unit(cluster, namespace, name, resources, engine=options.get("engine"))
+
+
+def apply_failing_configmap_unit(cluster: Cluster, namespace: str, name: str) -> None:
+    """A unit whose ConfigMap source holds malformed XML: the operator refuses it (Stalled)
+    and stores nothing."""
+    cluster.kubectl(
+        "create",
+        "configmap",
+        f"{name}-src",
+        "-n",
+        namespace,
+        "--from-literal=cut.bpmn=<definitions><process",
+    )
+    cluster.apply(
+        f"""
+apiVersion: bpm.deployunits.io/v1alpha1
+kind: DeploymentUnit
+metadata:
+  name: {name}
+spec:
+  deploymentId: {namespace}-{name}
+  resources:
+    configMaps:
+      - name: {name}-src
+""",
+        namespace,
+    )

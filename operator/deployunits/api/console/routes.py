@@ -236,26 +236,35 @@ async def unit(
         logger.warning("could not read the Events of %s/%s: %s", namespace, name, error)
         events, events_error = [], "the API server did not answer with the unit's Events"
     return views.detail(
-        found, events, events_error=events_error, sources=await _unstored(services, found)
+        found, events, events_error=events_error, sources=await _unstored(request, services, found)
     )
 
 
-async def _unstored(services: Services, unit: CachedUnit) -> list[InlineResource]:
-    """A failed unit's inline sources (it stored nothing), read from the API server: the cache
-    keeps no source content."""
+async def _unstored(request: Request, services: Services, unit: CachedUnit) -> list[InlineResource]:
+    """A failed unit's sources (it stored nothing), read from the API server since the cache
+    keeps no source content: inline ones, and the ConfigMaps' that the caller may read itself."""
     if unit.status.resources or unit.status.status is not DeploymentStatus.DEPLOY_FAILED:
-        return []
-    if unit.spec.resources.snapshots:
         return []
     try:
         raw = await services.kube.units.find(unit.namespace, unit.name)
         if raw is None:
             return []
-        spec = DeploymentUnitSpec.model_validate(raw.get("spec") or {})
+        sources = DeploymentUnitSpec.model_validate(raw.get("spec") or {}).resources
+        if sources.inline:
+            return list(sources.inline)
+        found: list[InlineResource] = []
+        for source in sources.config_maps or ():
+            access = Access(unit.namespace, "get", "configmaps", source.name, group="")
+            if not (await _decide(request, services, access)).allowed:
+                continue
+            data = (await services.kube.config_maps.get(unit.namespace, source.name)).get("data")
+            for key, content in sorted((data or {}).items()):
+                if source.keys is None or key in source.keys:
+                    found.append(InlineResource.model_construct(name=key, content=str(content)))
+        return found
     except (ApiError, ApiUnavailable, ValidationError) as error:
         logger.warning("could not read the sources of %s/%s: %s", unit.namespace, unit.name, error)
         return []
-    return list(spec.resources.inline or ())
 
 
 @router.get("/units/{namespace}/{name}/resources/{resource_id}")
