@@ -141,8 +141,8 @@ export async function unitPage(namespace: string, name: string): Promise<void> {
     await resourceSection(detail, resource, () => api.content(namespace, name, resource.id), resources);
   }
   if (!detail.resources.length && detail.sources.length) {
-    // A failed unit stored nothing: its inline sources show where the refusal points.
-    resources.append(message("Nothing was stored (the deployment failed); these are the unit's inline sources.", "info"));
+    // A failed unit stored nothing: its sources show where the refusal points.
+    resources.append(message("Nothing was stored (the deployment failed); these are the unit's sources.", "info"));
     detail.sources.forEach((source, index) =>
       void resourceSection(detail, { id: `source-${index}`, name: source.name }, async () => source.content, resources),
     );
