@@ -25,6 +25,9 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
+# The console's page is built with Node.js before the image (`make console`): the image has none.
+RUN test -f operator/deployunits/api/console/static/index.html \
+ || { echo "the console is not built: run 'make console' first" >&2; exit 1; }
 # pip from a throw-away venv: a base with Python and its venv module is enough. Byte code is
 # compiled here, at install time, so nothing is written when the processes start. The kubernetes
 # client's asyncio twin (kubernetes/aio, 68 MB with its byte code) is removed: the project reads

@@ -14,8 +14,8 @@ BENCH_ARGS ?=
 # The image `make image` builds (podman's local storage; `podman push` it to any registry).
 IMAGE ?= localhost/deployunits:0.1.0
 
-.PHONY: help venv controlplane engines helm run lint typecheck unit integration test drills \
-	bench-engine image image-test clean
+.PHONY: help venv controlplane engines helm console browser run lint typecheck unit \
+	integration test drills bench-engine image image-test clean
 
 help:
 	@echo "make run     start control plane, CRDs, operator, shim and a Camunda 7 engine"
@@ -48,7 +48,22 @@ engines: $(STAMP)
 helm: $(STAMP)
 	$(VENV)/bin/deployunits-devcluster helm
 
-run: $(STAMP)
+# The console's page, built with Vite from console/package-lock.json into the Python package, which
+# serves it without Node.js. Built again when its sources change; `npm ci` keeps the build reproducible.
+CONSOLE_PAGE := operator/deployunits/api/console/static/index.html
+$(CONSOLE_PAGE): console/package.json console/package-lock.json console/index.html \
+		console/vite.config.ts console/tsconfig.json $(wildcard console/src/*)
+	cd console && npm ci --no-audit --no-fund && npm run build
+
+console: $(CONSOLE_PAGE)
+
+# Debian's chromium for the console's browser tests (Playwright drives it, never downloads one).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	test -x $(CHROMIUM) || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
+
+run: $(STAMP) $(CONSOLE_PAGE)
 	$(VENV)/bin/deployunits-devcluster run --cluster $(CLUSTER) --engine $(ENGINE)
 
 # lint-imports checks the layers and gateways of [tool.importlinter] in pyproject.toml.
@@ -63,14 +78,14 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-integration: controlplane engines helm
+integration: controlplane engines helm console browser
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 test: lint typecheck unit integration
 
 # Installs podman, buildah, runc and mmdebstrap from Debian's packages when missing; prints the
 # image's size and digest.
-image:
+image: console
 	hack/image/build.sh $(IMAGE)
 
 # The image test, required here (in `make test` it is skipped where podman is missing).
@@ -87,4 +102,5 @@ bench-engine: controlplane engines
 	$(PY) bench/engine_push.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache .import_linter_cache \
+		console/node_modules operator/deployunits/api/console/static

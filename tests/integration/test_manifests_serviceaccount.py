@@ -12,7 +12,8 @@ Matrix:
   TTL, and the operator's log shows no refused request;
 - shim: /healthz and /readyz answer 200; a caller with the view role counts deployments over
   REST (TokenReview and SubjectAccessReview through system:auth-delegator), a caller without
-  rights gets 403 and no token 401; the shim's log shows no refused request;
+  rights gets 403 and no token 401; the console shows the view role's caller a unit and its page
+  with its Events, and nothing to a caller without rights; the shim's log shows no refused request;
 - operator: a unit bound to a ProcessEngine (credentials in a Secret) reaches the real engine;
 - the account may do what the processes need (kubectl auth can-i; a Secret only by name) and
   nothing of a list of things it must not (listing Secrets, Pods, RBAC, updates,
@@ -37,6 +38,7 @@ from devcluster.binaries import BinariesUnavailable
 from devcluster.plane import die_with_parent, free_port
 from devcluster.processes import OperatorProcess, wait_for
 from tests.support.cluster import Cluster, embedded_cluster
+from tests.support.console import apply_unit, drawn_process
 from tests.support.engine import RunningEngine, add_engine, add_unit, call
 from tests.support.models import bpmn
 
@@ -387,6 +389,21 @@ class TestShim:
         assert json.loads(body) == {"count": 0}
         assert get(url, token("nobody"))[0] == 403
         assert get(url)[0] == 401
+        # The console shows the namespace's unit to the reader, and nothing to a caller without
+        # rights; the unit's page reads its Events with the account's rights.
+        apply_unit(cluster, namespace, "seen", {"seen.bpmn": drawn_process("seen")})
+        console = f"{account_shim.url}/console/api/units"
+
+        def listed(caller: str) -> bool:
+            status, body = get(console, token(caller))
+            assert status == 200, f"{body}\nshim log:\n{account_shim.tail()}"
+            return any(u["name"] == "seen" for u in json.loads(body)["units"])
+
+        wait_for(lambda: listed("reader"), 30, "the unit in the reader's console")
+        assert not listed("nobody")
+        status, body = get(f"{console}/{namespace}/seen", token("reader"))
+        assert status == 200, f"{body}\nshim log:\n{account_shim.tail()}"
+        assert json.loads(body)["eventsError"] is None
         refused = refused_requests(account_shim.log.read_text(errors="replace"))
         assert not refused, "\n".join(refused)
 
@@ -406,6 +423,7 @@ NEEDED = [
     ("get", "configmaps"),
     ("create", "configmaps"),
     ("create", "events"),
+    ("list", "events"),
     ("get", "namespaces"),
     ("list", "processengines.bpm.deployunits.io"),
     ("watch", "processengines.bpm.deployunits.io"),

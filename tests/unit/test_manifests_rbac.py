@@ -93,6 +93,10 @@ ALLOWED: dict[tuple[str, str, str], tuple[frozenset[str], str]] = {
         frozenset({"get"}),
         "a named engine of the Camunda dialect is a namespace that exists",
     ),
+    ("deployunits-shim", "", "events"): (
+        frozenset({"list"}),
+        "the console's unit page shows the unit's Events",
+    ),
     ("deployunits-edit", GROUP, "deploymentunits"): (
         EDIT,
         "namespace editors manage units (kubectl, GitOps tools, the shim's SARs)",

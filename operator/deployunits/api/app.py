@@ -28,6 +28,8 @@ from deployunits.api.camunda import openapi as camunda_openapi
 from deployunits.api.camunda.bound import BoundIndex
 from deployunits.api.camunda.errors import CamundaError
 from deployunits.api.camunda.routes import camunda_router, unmatched_under_missing_engine
+from deployunits.api.console import routes as console
+from deployunits.api.console.feed import UnitFeed
 from deployunits.api.content import ContentStore
 from deployunits.api.deps import Services
 from deployunits.api.jbpm import errors as jbpm_errors
@@ -183,6 +185,7 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
             bindings=bindings,
             bound=BoundIndex(units),
         )
+        app.state.console_feed = UnitFeed(units)
         units.start()
         redeploys.start()
         # Serve at once; reads answer 503 until the caches have their first list.
@@ -211,6 +214,7 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics, requests=requests, latency=latency)
     app.include_router(camunda_router(settings))
     app.include_router(jbpm_router())
+    console.install(app)
 
     @app.get("/healthz", response_class=PlainTextResponse, include_in_schema=False)
     async def healthz() -> str:

@@ -38,6 +38,8 @@ class Access:
     verb: str
     resource: str = constants.DEPLOYMENT_UNIT_PLURAL
     name: str | None = None
+    #: The API group of `resource` ("" for core kinds such as configmaps).
+    group: str = constants.GROUP
 
 
 @dataclass(frozen=True)
@@ -195,10 +197,11 @@ class KubernetesAuthorizer:
         attributes: dict[str, str] = {
             "namespace": access.namespace,
             "verb": access.verb,
-            "group": constants.GROUP,
-            "version": constants.VERSION,
+            "group": access.group,
             "resource": access.resource,
         }
+        if access.group == constants.GROUP:
+            attributes["version"] = constants.VERSION
         if access.name:
             attributes["name"] = access.name
         spec: dict[str, object] = {

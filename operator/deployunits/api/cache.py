@@ -38,6 +38,8 @@ class CachedUnit:
     annotations: dict[str, str]
     spec: DeploymentUnitSpec
     status: DeploymentUnitStatus
+    #: metadata.creationTimestamp as the API server wrote it (the console shows the age).
+    created: str = ""
 
     @property
     def deployment_id(self) -> str:
@@ -113,8 +115,13 @@ def _lean_spec(spec: JSON) -> JSON:
     return {**spec, "resources": {"snapshots": snapshots} if snapshots else {}}
 
 
+#: The conditions the cache keeps in every state: the console shows them with their messages.
+_SHOWN_CONDITIONS = (ConditionType.READY, ConditionType.ENGINE_SYNCED)
+
+
 def _lean_status(status: JSON) -> JSON:
-    """The status without what reads never show: only a true Stalled condition, a failed job."""
+    """The status without what reads never show: only Ready, EngineSynced and a true Stalled
+    condition, and a failed job."""
     lean = {
         key: value
         for key, value in status.items()
@@ -123,7 +130,8 @@ def _lean_status(status: JSON) -> JSON:
     lean["conditions"] = [
         c
         for c in status.get("conditions") or ()
-        if c.get("type") == ConditionType.STALLED and c.get("status") == "True"
+        if c.get("type") in _SHOWN_CONDITIONS
+        or (c.get("type") == ConditionType.STALLED and c.get("status") == "True")
     ]
     if status.get("status") == DeploymentStatus.DEPLOY_FAILED and status.get("job"):
         lean["job"] = status["job"]
@@ -150,6 +158,7 @@ def parse_unit(obj: JSON) -> CachedUnit | None:
         annotations=annotations,
         spec=spec,
         status=status,
+        created=str(meta.get("creationTimestamp") or ""),
     )
 
 
@@ -460,6 +469,10 @@ class UnitCache(_Mirror[CachedUnit]):
             if ns == namespace
             and any(ref.sha256 == sha256 for ref in unit.spec.resources.snapshots or ())
         ]
+
+    def every_unit(self) -> list[CachedUnit]:
+        """Every cached unit of every namespace, visible or not (the console lists them all)."""
+        return list(self._store.objects.values())
 
     def deployment(self, namespace: str, deployment_id: str) -> CachedUnit | None:
         """The visible unit with this deployment id, if any."""

@@ -1,4 +1,4 @@
-"""Kubernetes Events about the project's objects, for people (kubectl describe)."""
+"""Kubernetes Events about the project's objects, for people (kubectl describe, the console)."""
 
 import logging
 from collections.abc import Mapping
@@ -7,13 +7,13 @@ from typing import Any
 
 from deployunits import constants
 from deployunits.k8s._transport import KubeClient, core_path
-from deployunits.k8s.errors import ApiError
+from deployunits.k8s.errors import JSON, ApiError
 
 logger = logging.getLogger(__name__)
 
 
 class EventRecorder:
-    """Posts core/v1 Events on objects; a failure to post is logged, never fatal."""
+    """Posts core/v1 Events on objects (a failure to post is logged, never fatal) and reads them."""
 
     def __init__(self, transport: KubeClient) -> None:
         self._kube = transport
@@ -49,3 +49,13 @@ class EventRecorder:
             )
         except ApiError as error:
             logger.warning("Could not post event %s on %s: %s", reason, meta["name"], error)
+
+    async def about(self, namespace: str, kind: str, name: str, uid: str) -> list[JSON]:
+        """The Events of one object (this incarnation of it: by uid), as the API server keeps
+        them (it drops them after its event TTL, an hour by default)."""
+        selector = f"involvedObject.kind={kind},involvedObject.name={name},involvedObject.uid={uid}"
+        found = await self._kube.get(
+            core_path("events", namespace), params={"fieldSelector": selector}
+        )
+        items: list[JSON] = found.get("items") or []
+        return items
