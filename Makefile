@@ -11,7 +11,7 @@ CLUSTER ?= embedded
 ENGINE ?= camunda7
 PYTEST_ARGS ?=
 
-.PHONY: help venv controlplane engines run lint typecheck unit integration test drills bench clean
+.PHONY: help venv controlplane engines gitops run lint typecheck unit integration test drills bench clean
 
 help:
 	@echo "make run     start control plane, CRDs, operator, shim and a Camunda 7 engine"
@@ -37,6 +37,11 @@ controlplane: $(STAMP)
 engines: $(STAMP)
 	$(VENV)/bin/deployunits-devcluster engines
 
+# Builds (once, cached under ~/.cache/deployunits) Flux's source- and kustomize-controller, Argo CD
+# and kustomize from the Go module proxy, for the GitOps tests (tests/integration/test_gitops_*.py).
+gitops: $(STAMP)
+	$(VENV)/bin/deployunits-devcluster gitops
+
 run: $(STAMP)
 	$(VENV)/bin/deployunits-devcluster run --cluster $(CLUSTER) --engine $(ENGINE)
 
@@ -52,7 +57,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-integration: controlplane engines
+integration: controlplane engines gitops
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 test: lint typecheck unit integration
