@@ -303,6 +303,8 @@ class ArgoCD:
             # The repo-server runs kustomize from PATH.
             "PATH": f"{programs}:{os.environ['PATH']}",
             "HOME": str(self.workdir),
+            # Commit signature checks need a GnuPG keyring under /app/config (the image's).
+            "ARGOCD_GPG_ENABLED": "false",
         }
         redis_flag = f"--redis=127.0.0.1:{redis_port}"
         repo_metrics = free_port()
