@@ -14,13 +14,14 @@ BENCH_ARGS ?=
 # The image `make image` builds (podman's local storage; `podman push` it to any registry).
 IMAGE ?= localhost/deployunits:0.1.0
 
-.PHONY: help venv controlplane engines helm console browser run lint typecheck unit \
-	integration test drills bench-engine image image-test clean
+.PHONY: help venv controlplane engines helm gitops console browser run lint typecheck unit \
+	integration test test-gitops redis drills bench bench-engine image image-test clean
 
 help:
 	@echo "make run     start control plane, CRDs, operator, shim and a Camunda 7 engine"
 	@echo "             (CLUSTER=existing to use KUBECONFIG, ENGINE=none to leave the engine out)"
 	@echo "make test    ruff, import contracts, mypy --strict, unit tests, integration tests on a real API server"
+	@echo "make test-gitops  the real Flux and Argo CD sync examples/gitops (builds them once)"
 	@echo "make drills  fault drills: crashes, control-plane restarts, engine faults, load, hostile input"
 	@echo "make bench-engine  bound units until EngineSynced vs direct engine creates + unbound units"
 	@echo "make image   the image, with podman on a base made from Debian's packages (no Docker, no registry)"
@@ -47,6 +48,11 @@ engines: $(STAMP)
 # Builds (once, cached under ~/.cache/deployunits) the helm that hack/helm/go.mod pins.
 helm: $(STAMP)
 	$(VENV)/bin/deployunits-devcluster helm
+
+# Builds (once, cached under ~/.cache/deployunits) Flux's source- and kustomize-controller, Argo CD
+# and kustomize from the Go module proxy, for the GitOps tests (tests/integration/test_gitops_*.py).
+gitops: $(STAMP)
+	$(VENV)/bin/deployunits-devcluster gitops
 
 # The console's page, built with Vite from console/package-lock.json into the Python package, which
 # serves it without Node.js. Built again when its sources change; `npm ci` keeps the build reproducible.
@@ -82,6 +88,15 @@ integration: controlplane engines helm console browser
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 test: lint typecheck unit integration
+
+# Debian's redis-server, Argo CD's cache in the GitOps tests.
+redis:
+	command -v redis-server >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends redis-server; }
+
+# The real Flux and Argo CD syncing examples/gitops (tests/gitops); .ci/run runs it after `make test`
+# when its time budget allows (the one-time build of the controllers takes 10 to 40 minutes).
+test-gitops: controlplane engines gitops redis
+	$(PY) -m pytest tests/gitops $(PYTEST_ARGS)
 
 # Installs podman, buildah, runc and mmdebstrap from Debian's packages when missing; prints the
 # image's size and digest.

@@ -19,7 +19,7 @@ from deployunits.models.processengine import (
     ProcessEngineSpec,
     SecretReference,
 )
-from devcluster import binaries, engine
+from devcluster import binaries, engine, gitops
 from devcluster.install import REPO, install_crds
 from devcluster.plane import ControlPlane
 from devcluster.processes import spawn
@@ -215,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("build", help="build (or find) kube-apiserver, controller-manager, etcd")
     commands.add_parser("engines", help="build (or find) the Camunda 7 test engine with Maven")
     commands.add_parser("helm", help="build (or find) the pinned helm")
+    commands.add_parser(
+        "gitops", help="build (or find) Flux's controllers, Argo CD and kustomize for the tests"
+    )
     run_parser = commands.add_parser("run", help="run everything until Ctrl-C")
     run_parser.add_argument("--cluster", choices=["embedded", "existing"], default="embedded")
     run_parser.add_argument("--dev-dir", type=Path, default=REPO / ".dev")
@@ -234,6 +237,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "helm":
         print(f"helm: {binaries.helm()}")
+        return 0
+    if args.command == "gitops":
+        tools = gitops.ensure_built()
+        print(
+            f"flux {gitops.FLUX_VERSION}: {tools.source_controller.parent}\n"
+            f"argocd {gitops.ARGOCD_VERSION}, kustomize {gitops.KUSTOMIZE_VERSION}: "
+            f"{tools.argocd.parent}"
+        )
         return 0
     if args.command == "build":
         found = binaries.ensure_built()

@@ -1,0 +1,212 @@
+"""Flux syncs `examples/gitops` from a Git server: the real source- and kustomize-controller.
+
+The controllers (pinned in devcluster.gitops) run as plain processes against the test cluster;
+the Git folder is served over smart HTTP by the test. The Kustomization is the project's own
+`manifests/flux/bpm-units.yaml` (its `wait`, `prune` and `healthCheckExprs`), pointed at the test
+repository and namespace.
+
+The tests of this module run in order on one repository, as a user's history would:
+first sync → unit Ready, Kustomization Ready; an edited BPMN → a new hashed ConfigMap, the old one
+pruned, versions 2 2; a broken BPMN → Ready=False HealthCheckFailed and the unit Stalled with the
+operator's message; fixed again → Ready; a Redeploy committed → Succeeded and Ready; the unit
+removed from Git → pruned, its finalizer's undeploy done.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import yaml
+
+from devcluster.processes import OperatorProcess
+from tests.support.cluster import REPO, Cluster, condition
+from tests.support.gitops import (
+    BPMN,
+    Flux,
+    add_redeploy,
+    break_bpmn,
+    configmaps,
+    edit_bpmn,
+    eventually,
+    get_json,
+    remove_units,
+)
+from tests.support.gitserver import GitFolder, GitServer
+
+KUSTOMIZATION = "kustomizations.kustomize.toolkit.fluxcd.io"
+GIT_REPOSITORY = "gitrepositories.source.toolkit.fluxcd.io"
+NAME = "bpm-units"
+
+
+@dataclass
+class Synced:
+    """What a test needs: the cluster, the namespace Flux applies to, the Git working copy."""
+
+    cluster: Cluster
+    namespace: str
+    folder: GitFolder
+    flux: Flux
+    operator: OperatorProcess
+
+    def push(self, message: str) -> tuple[str, float]:
+        """Commit and push, then ask source-controller to fetch now (`flux reconcile source
+        git`); the commit and when it was pushed."""
+        commit = self.folder.commit_and_push(message)
+        pushed = time.monotonic()
+        self.cluster.kubectl(
+            "annotate",
+            "--overwrite",
+            "-n",
+            self.namespace,
+            GIT_REPOSITORY,
+            NAME,
+            f"reconcile.fluxcd.io/requestedAt={time.time()}",
+        )
+        return commit, pushed
+
+    def kustomization(self) -> dict[str, Any]:
+        found = get_json(self.cluster, KUSTOMIZATION, NAME, self.namespace)
+        assert found is not None
+        return found
+
+    def applied(self, commit: str, ready: str, timeout: float = 120) -> dict[str, Any]:
+        """Wait until the Kustomization has acted on `commit` and its Ready is `ready`."""
+
+        def probe() -> dict[str, Any] | None:
+            found = self.kustomization()
+            status = found.get("status", {})
+            revision = status.get("lastAttemptedRevision", "")
+            ready_now = condition(found, "Ready")
+            if commit in revision and ready_now is not None and ready_now["status"] == ready:
+                return found
+            return None
+
+        return eventually(
+            probe,
+            timeout,
+            lambda: (
+                f"Kustomization at {commit} Ready={ready}:\n"
+                f"{yaml.safe_dump(self.kustomization().get('status'))}\n{self.flux.logs()}\n"
+                f"operator:\n{self.operator.tail()}"
+            ),
+        )
+
+    def unit(self) -> dict[str, Any] | None:
+        return get_json(self.cluster, "du", "invoice", self.namespace)
+
+
+def kustomization(namespace: str) -> dict[str, Any]:
+    """The project's Flux Kustomization, pointed at the test repository and namespace."""
+    found: dict[str, Any] = yaml.safe_load((REPO / "manifests/flux/bpm-units.yaml").read_text())
+    found["metadata"] = {"name": NAME, "namespace": namespace}
+    found["spec"].update(
+        path="./",
+        sourceRef={"kind": "GitRepository", "name": NAME},
+        targetNamespace=namespace,
+        interval="10m",
+        retryInterval="5s",
+        timeout="90s",
+    )
+    return found
+
+
+@pytest.fixture(scope="module")
+def synced(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    space: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Synced]:
+    """Flux running, a repository holding examples/gitops, and the GitRepository and
+    Kustomization that sync it into the module's namespace."""
+    work = tmp_path_factory.mktemp("flux")
+    (work / "served").mkdir()
+    server = GitServer(work / "served")
+    server.start()
+    folder = server.repository("units", REPO / "examples/gitops", work / "checkout")
+    flux = Flux(cluster, work, space)
+    try:
+        flux.start()
+        git_repository = {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": NAME, "namespace": space},
+            "spec": {"url": folder.url, "ref": {"branch": "main"}, "interval": "10m"},
+        }
+        cluster.apply(yaml.safe_dump_all([git_repository, kustomization(space)]), space)
+        yield Synced(cluster, space, folder, flux, operator)
+    finally:
+        flux.stop()
+        server.stop()
+
+
+def test_first_sync_deploys_the_unit_and_flux_reports_ready(synced: Synced) -> None:
+    commit, pushed = synced.push("Sync again")
+    synced.applied(commit, "True")
+    print(f"\nFlux: git push to Ready with 1 unit: {time.monotonic() - pushed:.1f} s")
+    unit = synced.unit()
+    assert unit is not None
+    assert condition(unit, "Ready")["status"] == "True"  # type: ignore[index]
+    assert [d["version"] for d in unit["status"]["definitions"]] == [1, 1]
+    assert len(configmaps(synced.cluster, synced.namespace)) == 1
+
+
+def test_an_edited_bpmn_deploys_new_versions_and_prunes_the_old_configmap(
+    synced: Synced,
+) -> None:
+    before = configmaps(synced.cluster, synced.namespace)
+    edit_bpmn(synced.folder)
+    commit, pushed = synced.push("Rename the approval task")
+    synced.applied(commit, "True")
+    print(f"\nFlux: git push to Ready with the edited unit: {time.monotonic() - pushed:.1f} s")
+    after = configmaps(synced.cluster, synced.namespace)
+    assert len(after) == 1 and after != before, (before, after)
+    unit = synced.unit()
+    assert unit is not None
+    assert unit["spec"]["resources"]["configMaps"][0]["name"] == after[0]
+    assert [d["version"] for d in unit["status"]["definitions"]] == [2, 2]
+
+
+def test_a_broken_bpmn_fails_the_health_check_with_the_units_message(synced: Synced) -> None:
+    good = (synced.folder.path / BPMN).read_text()
+    break_bpmn(synced.folder)
+    commit, _ = synced.push("Break the process")
+    found = synced.applied(commit, "False")
+    ready = condition(found, "Ready")
+    assert ready is not None and ready["reason"] == "HealthCheckFailed", ready
+    assert "DeploymentUnit" in ready["message"] and "invoice" in ready["message"], ready
+    unit = synced.unit()
+    assert unit is not None
+    stalled = condition(unit, "Stalled")
+    assert stalled is not None and stalled["status"] == "True", unit["status"]
+    assert "invoice.bpmn" in stalled["message"], stalled
+
+    (synced.folder.path / BPMN).write_text(good)
+    commit, _ = synced.push("Mend the process")
+    synced.applied(commit, "True")
+
+
+def test_a_redeploy_committed_to_git_succeeds_and_flux_waits_for_it(synced: Synced) -> None:
+    add_redeploy(synced.folder)
+    commit, _ = synced.push("Redeploy the invoice process")
+    synced.applied(commit, "True")
+    found = get_json(synced.cluster, "redeploy", "invoice-again", synced.namespace)
+    assert found is not None
+    assert condition(found, "Succeeded")["status"] == "True", found["status"]  # type: ignore[index]
+
+
+def test_a_unit_removed_from_git_is_pruned_after_its_undeploy(synced: Synced) -> None:
+    remove_units(synced.folder)
+    commit, _ = synced.push("Remove the unit")
+    synced.applied(commit, "True")
+    # The unit is gone only once the operator's finalizer has undeployed it.
+    eventually(
+        lambda: True if synced.unit() is None else None,
+        60,
+        lambda: f"unit still there:\n{yaml.safe_dump((synced.unit() or {}).get('metadata'))}",
+    )
+    assert configmaps(synced.cluster, synced.namespace) == []
