@@ -21,11 +21,12 @@ from typing import Any
 import pytest
 import yaml
 
+from devcluster.gitops_controllers import ArgoCD, Kube
+from devcluster.gitserver import GitFolder, GitServer
 from devcluster.processes import OperatorProcess
 from tests.support.cluster import REPO, Cluster, condition
 from tests.support.gitops import (
     BPMN,
-    ArgoCD,
     add_redeploy,
     break_bpmn,
     configmaps,
@@ -34,7 +35,6 @@ from tests.support.gitops import (
     get_json,
     remove_units,
 )
-from tests.support.gitserver import GitFolder, GitServer
 
 APPLICATION = "applications.argoproj.io"
 NAME = "bpm-units"
@@ -114,7 +114,7 @@ def synced(
     server.start()
     folder = server.repository("units", REPO / "examples/gitops", work / "checkout")
     with cluster.scratch_namespace("argocd") as home:
-        argocd = ArgoCD(cluster, work, home)
+        argocd = ArgoCD(Kube(cluster.kubectl_path, cluster.kubeconfig), work, home)
         try:
             argocd.start()
             application = {

@@ -22,11 +22,14 @@ from typing import Any
 import pytest
 import yaml
 
+from devcluster.gitops_controllers import Flux, Kube
+from devcluster.gitserver import GitFolder, GitServer
 from devcluster.processes import OperatorProcess
 from tests.support.cluster import REPO, Cluster, condition
+from tests.support.engine import RunningEngine, call, engine_auth_secret
 from tests.support.gitops import (
     BPMN,
-    Flux,
+    add_engine,
     add_redeploy,
     break_bpmn,
     configmaps,
@@ -35,7 +38,6 @@ from tests.support.gitops import (
     get_json,
     remove_units,
 )
-from tests.support.gitserver import GitFolder, GitServer
 
 KUSTOMIZATION = "kustomizations.kustomize.toolkit.fluxcd.io"
 GIT_REPOSITORY = "gitrepositories.source.toolkit.fluxcd.io"
@@ -51,6 +53,8 @@ class Synced:
     folder: GitFolder
     flux: Flux
     operator: OperatorProcess
+    #: The unit's deployment in the test engine, once a ProcessEngine is committed.
+    engine_deployment: str | None = None
 
     def push(self, message: str) -> tuple[str, float]:
         """Commit and push, then ask source-controller to fetch now (`flux reconcile source
@@ -128,7 +132,7 @@ def synced(
     server = GitServer(work / "served")
     server.start()
     folder = server.repository("units", REPO / "examples/gitops", work / "checkout")
-    flux = Flux(cluster, work, space)
+    flux = Flux(Kube(cluster.kubectl_path, cluster.kubeconfig), work, space)
     try:
         flux.start()
         git_repository = {
@@ -155,8 +159,41 @@ def test_first_sync_deploys_the_unit_and_flux_reports_ready(synced: Synced) -> N
     assert len(configmaps(synced.cluster, synced.namespace)) == 1
 
 
+def engine_synced(synced: Synced) -> dict[str, Any]:
+    """The unit once the operator has pushed its current generation to the engine."""
+
+    def probe() -> dict[str, Any] | None:
+        unit = synced.unit()
+        synced_to = condition(unit, "EngineSynced") if unit else None
+        if unit is None or synced_to is None or synced_to["status"] != "True":
+            return None
+        return (
+            unit
+            if unit["status"].get("observedGeneration") == unit["metadata"]["generation"]
+            else None
+        )
+
+    return eventually(probe, 60, lambda: f"not EngineSynced: {(synced.unit() or {}).get('status')}")
+
+
+def test_a_processengine_committed_to_git_takes_the_unit_to_the_engine(
+    synced: Synced, camunda7: RunningEngine
+) -> None:
+    engine_auth_secret(synced.cluster, synced.namespace, camunda7)
+    add_engine(synced.folder, camunda7)
+    commit, pushed = synced.push("Deploy the units to the Camunda engine")
+    synced.applied(commit, "True")
+    unit = engine_synced(synced)
+    print(f"\nFlux: git push to the unit in the engine: {time.monotonic() - pushed:.1f} s")
+    deployment_id = unit["status"]["engine"]["deploymentId"]
+    synced.engine_deployment = deployment_id
+    in_engine = call(camunda7.connection(), lambda client: client.definitions(deployment_id))
+    engine_keys = sorted((d.key, d.version) for d in [*in_engine.processes, *in_engine.decisions])
+    assert engine_keys == sorted((d["key"], d["version"]) for d in unit["status"]["definitions"])
+
+
 def test_an_edited_bpmn_deploys_new_versions_and_prunes_the_old_configmap(
-    synced: Synced,
+    synced: Synced, camunda7: RunningEngine
 ) -> None:
     before = configmaps(synced.cluster, synced.namespace)
     edit_bpmn(synced.folder)
@@ -169,6 +206,15 @@ def test_an_edited_bpmn_deploys_new_versions_and_prunes_the_old_configmap(
     assert unit is not None
     assert unit["spec"]["resources"]["configMaps"][0]["name"] == after[0]
     assert [d["version"] for d in unit["status"]["definitions"]] == [2, 2]
+    # The engine holds the edit as its own version 2.
+    unit = engine_synced(synced)
+    deployment_id = unit["status"]["engine"]["deploymentId"]
+    assert deployment_id != synced.engine_deployment
+    synced.engine_deployment = deployment_id
+    processes = call(
+        camunda7.connection(), lambda client: client.process_definitions(deployment_id)
+    )
+    assert [p.version for p in processes] == [2]
 
 
 def test_a_broken_bpmn_fails_the_health_check_with_the_units_message(synced: Synced) -> None:
@@ -199,7 +245,9 @@ def test_a_redeploy_committed_to_git_succeeds_and_flux_waits_for_it(synced: Sync
     assert condition(found, "Succeeded")["status"] == "True", found["status"]  # type: ignore[index]
 
 
-def test_a_unit_removed_from_git_is_pruned_after_its_undeploy(synced: Synced) -> None:
+def test_a_unit_removed_from_git_is_pruned_after_its_undeploy(
+    synced: Synced, camunda7: RunningEngine
+) -> None:
     remove_units(synced.folder)
     commit, _ = synced.push("Remove the unit")
     synced.applied(commit, "True")
@@ -210,3 +258,8 @@ def test_a_unit_removed_from_git_is_pruned_after_its_undeploy(synced: Synced) ->
         lambda: f"unit still there:\n{yaml.safe_dump((synced.unit() or {}).get('metadata'))}",
     )
     assert configmaps(synced.cluster, synced.namespace) == []
+    # The finalizer's undeploy took the unit's deployment out of the engine.
+    deployment_id = synced.engine_deployment
+    assert deployment_id is not None
+    gone = call(camunda7.connection(), lambda client: client.deployment(deployment_id))
+    assert gone is None, gone

@@ -92,6 +92,55 @@ def _quoted(content: bytes) -> str:
     return json.dumps(content.decode())
 
 
+def engine_auth_secret(
+    cluster: Cluster,
+    namespace: str,
+    camunda7: RunningEngine,
+    *,
+    name: str = "camunda",
+    password: str | None = None,
+) -> None:
+    """The Secret `{name}-auth` with the engine's credentials (or a wrong password)."""
+    secret = password if password is not None else camunda7.credentials.password
+    cluster.kubectl(
+        "create",
+        "secret",
+        "generic",
+        f"{name}-auth",
+        "-n",
+        namespace,
+        f"--from-literal=username={camunda7.credentials.username}",
+        f"--from-literal=password={secret}",
+    )
+
+
+def engine_manifest(
+    camunda7: RunningEngine,
+    *,
+    name: str = "camunda",
+    default: bool = False,
+    resync: int = 60,
+    policy: str = "KeepInstances",
+) -> str:
+    """A ProcessEngine for the test engine, its credentials in the Secret `{name}-auth`."""
+    annotation = (
+        '\n  annotations:\n    bpm.deployunits.io/default-engine: "true"' if default else ""
+    )
+    return f"""
+apiVersion: bpm.deployunits.io/v1alpha1
+kind: ProcessEngine
+metadata:
+  name: {name}{annotation}
+spec:
+  camunda7:
+    url: {camunda7.url}
+    authSecretRef:
+      name: {name}-auth
+  deletePolicy: {policy}
+  resyncSeconds: {resync}
+"""
+
+
 def add_engine(
     cluster: Cluster,
     namespace: str,
@@ -104,36 +153,9 @@ def add_engine(
     policy: str = "KeepInstances",
 ) -> None:
     """A Secret with the engine's credentials (or a wrong password) and a ProcessEngine."""
-    secret = password if password is not None else camunda7.credentials.password
-    cluster.kubectl(
-        "create",
-        "secret",
-        "generic",
-        f"{name}-auth",
-        "-n",
-        namespace,
-        f"--from-literal=username={camunda7.credentials.username}",
-        f"--from-literal=password={secret}",
-    )
-    annotation = (
-        '\n  annotations:\n    bpm.deployunits.io/default-engine: "true"' if default else ""
-    )
-    cluster.apply(
-        f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: ProcessEngine
-metadata:
-  name: {name}{annotation}
-spec:
-  camunda7:
-    url: {camunda7.url}
-    authSecretRef:
-      name: {name}-auth
-  deletePolicy: {policy}
-  resyncSeconds: {resync}
-""",
-        namespace,
-    )
+    engine_auth_secret(cluster, namespace, camunda7, name=name, password=password)
+    manifest = engine_manifest(camunda7, name=name, default=default, resync=resync, policy=policy)
+    cluster.apply(manifest, namespace)
 
 
 def patch_engine(cluster: Cluster, namespace: str, spec: dict[str, Any]) -> None:

@@ -1,28 +1,22 @@
-"""Flux's and Argo CD's real controllers as plain processes against a test cluster.
+"""What the GitOps tests share: waiting, reading objects, and the edits they commit to Git.
 
-The binaries come from `devcluster.gitops` (built once from the Go module proxy, cached); the
-CRDs from the same modules' sources in the Go module cache. Everything binds to loopback.
+The controllers themselves (`devcluster.gitops_controllers`) and the Git server
+(`devcluster.gitserver`) are in the dev kit, which the GitOps benchmark uses too.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
-from devcluster import gitops
-from devcluster.plane import free_port
-from devcluster.processes import spawn, wait_for
+from devcluster.gitserver import GitFolder
 from tests.support.cluster import REPO, Cluster
-from tests.support.gitserver import GitFolder
+from tests.support.engine import RunningEngine, engine_manifest
 
 T = TypeVar("T")
 
@@ -46,15 +40,6 @@ def get_json(cluster: Cluster, kind: str, name: str, namespace: str) -> dict[str
         return None
     found: dict[str, Any] = json.loads(result.stdout)
     return found
-
-
-def apply_crds(cluster: Cluster, files: list[Path]) -> None:
-    """Install CRDs server-side (Argo CD's are too large for a client-side apply annotation) and
-    wait until they are served."""
-    for file in files:
-        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(file))
-    for file in files:
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(file))
 
 
 #: The process file the tests edit, in the Git folder.
@@ -89,6 +74,14 @@ def add_redeploy(folder: GitFolder) -> None:
     _edit_kustomization(folder, lambda k: k["resources"].append("redeploy.yaml"))
 
 
+def add_engine(folder: GitFolder, camunda7: RunningEngine) -> None:
+    """The test engine as the namespace's default ProcessEngine, committed to the folder; its
+    credentials Secret stays out of Git (created beside it, as a sealed or external secret
+    would be)."""
+    (folder.path / "engine.yaml").write_text(engine_manifest(camunda7, default=True).lstrip())
+    _edit_kustomization(folder, lambda k: k["resources"].append("engine.yaml"))
+
+
 def remove_units(folder: GitFolder) -> None:
     """Everything the project owns taken out of the folder; one placeholder ConfigMap stays, so
     that the folder still renders to something."""
@@ -108,259 +101,3 @@ def _edit_kustomization(folder: GitFolder, edit: Callable[[dict[str, Any]], None
     kustomization: dict[str, Any] = yaml.safe_load(path.read_text())
     edit(kustomization)
     path.write_text(yaml.safe_dump(kustomization, sort_keys=False))
-
-
-@dataclass
-class Controller:
-    """One controller process with its log, probed on a loopback health URL."""
-
-    name: str
-    command: list[str]
-    env: dict[str, str]
-    health_url: str
-    log: Path
-    popen: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60) -> None:
-        self.popen = spawn(self.command, {**os.environ, **self.env}, self.log)
-        wait_for(self._healthy, timeout, f"{self.name} at {self.health_url}; log:\n{self.tail()}")
-
-    def start_unprobed(self) -> None:
-        """Start it without a health URL (redis answers no HTTP; its clients retry)."""
-        self.popen = spawn(self.command, {**os.environ, **self.env}, self.log)
-
-    def _healthy(self) -> bool:
-        import urllib.error
-        import urllib.request
-
-        assert self.popen is not None
-        if self.popen.poll() is not None:
-            raise AssertionError(f"{self.name} exited with {self.popen.returncode}:\n{self.tail()}")
-        try:
-            with urllib.request.urlopen(self.health_url, timeout=2) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def stop(self) -> None:
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        self.popen = None
-
-    def tail(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-@dataclass
-class Flux:
-    """source-controller and kustomize-controller, watching every namespace."""
-
-    cluster: Cluster
-    workdir: Path
-    #: Where the controllers record their events (RUNTIME_NAMESPACE).
-    namespace: str
-    controllers: list[Controller] = field(default_factory=list)
-
-    def start(self) -> None:
-        source_controller, kustomize_controller = gitops.ensure_flux()
-        apply_crds(self.cluster, gitops.flux_crds())
-        env = {"KUBECONFIG": str(self.cluster.kubeconfig), "RUNTIME_NAMESPACE": self.namespace}
-        (self.workdir / "storage").mkdir()
-        storage = f"127.0.0.1:{free_port()}"
-        common = [
-            "--watch-all-namespaces=true",
-            "--enable-leader-election=false",
-            "--log-level=debug",
-        ]
-        for name, binary, extra in (
-            (
-                "source-controller",
-                source_controller,
-                [
-                    f"--storage-path={self.workdir / 'storage'}",
-                    f"--storage-addr={storage}",
-                    f"--storage-adv-addr={storage}",
-                ],
-            ),
-            ("kustomize-controller", kustomize_controller, []),
-        ):
-            health = free_port()
-            controller = Controller(
-                name,
-                [
-                    str(binary),
-                    *common,
-                    *extra,
-                    f"--metrics-addr=127.0.0.1:{free_port()}",
-                    f"--health-addr=127.0.0.1:{health}",
-                ],
-                env,
-                f"http://127.0.0.1:{health}/readyz",
-                self.workdir / f"{name}.log",
-            )
-            self.controllers.append(controller)
-            controller.start()
-
-    def stop(self) -> None:
-        for controller in self.controllers:
-            controller.stop()
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {c.name}:\n{c.tail()}" for c in self.controllers)
-
-
-#: The project's Argo CD health check, under the keys argocd-cm gives it for both kinds.
-HEALTH_LUA = REPO / "manifests/argocd/health.lua"
-
-
-@dataclass
-class ArgoCD:
-    """Argo CD's repo-server and application-controller (one `argocd` binary, named by argv[0]),
-    with Debian's redis-server as their cache, managing Applications in `namespace`."""
-
-    cluster: Cluster
-    workdir: Path
-    namespace: str
-    controllers: list[Controller] = field(default_factory=list)
-
-    def settings(self) -> list[dict[str, Any]]:
-        """What Argo CD reads before it starts: argocd-cm (with the project's health.lua),
-        argocd-secret, argocd-rbac-cm and the `default` AppProject."""
-        lua = HEALTH_LUA.read_text()
-        meta = {"namespace": self.namespace, "labels": {"app.kubernetes.io/part-of": "argocd"}}
-        return [
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": "argocd-cm", **meta},
-                "data": {
-                    "resource.customizations.health.bpm.deployunits.io_DeploymentUnit": lua,
-                    "resource.customizations.health.bpm.deployunits.io_Redeploy": lua,
-                },
-            },
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": "argocd-secret", **meta},
-                "stringData": {"server.secretkey": "deployunits-tests-only"},
-            },
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": "argocd-rbac-cm", **meta},
-            },
-            {
-                "apiVersion": "argoproj.io/v1alpha1",
-                "kind": "AppProject",
-                "metadata": {"name": "default", "namespace": self.namespace},
-                "spec": {
-                    "sourceRepos": ["*"],
-                    "destinations": [{"server": "*", "namespace": "*"}],
-                    "clusterResourceWhitelist": [{"group": "*", "kind": "*"}],
-                },
-            },
-        ]
-
-    def start(self) -> None:
-        argocd, kustomize = gitops.ensure_argocd()
-        apply_crds(self.cluster, gitops.argocd_crds())
-        self.cluster.apply(yaml.safe_dump_all(self.settings()), self.namespace)
-        programs = self.workdir / "bin"
-        programs.mkdir()
-        for name in ("argocd-repo-server", "argocd-application-controller"):
-            (programs / name).symlink_to(argocd)
-        (programs / "kustomize").symlink_to(kustomize)
-        redis_port, repo_port = free_port(), free_port()
-        redis = Controller(
-            "redis-server",
-            [
-                which("redis-server"),
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(redis_port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            {},
-            "",
-            self.workdir / "redis.log",
-        )
-        env = {
-            "KUBECONFIG": str(self.cluster.kubeconfig),
-            # Take the kubeconfig's cluster as the in-cluster one (https://kubernetes.default.svc).
-            "ARGOCD_FAKE_IN_CLUSTER": "true",
-            # The repo-server runs kustomize from PATH.
-            "PATH": f"{programs}:{os.environ['PATH']}",
-            "HOME": str(self.workdir),
-            # Commit signature checks need a GnuPG keyring under /app/config (the image's).
-            "ARGOCD_GPG_ENABLED": "false",
-        }
-        redis_flag = f"--redis=127.0.0.1:{redis_port}"
-        repo_metrics = free_port()
-        repo_server = Controller(
-            "argocd-repo-server",
-            [
-                str(programs / "argocd-repo-server"),
-                "--address=127.0.0.1",
-                f"--port={repo_port}",
-                "--metrics-address=127.0.0.1",
-                f"--metrics-port={repo_metrics}",
-                "--disable-tls",
-                redis_flag,
-                "--loglevel=debug",
-            ],
-            env,
-            f"http://127.0.0.1:{repo_metrics}/healthz",
-            self.workdir / "repo-server.log",
-        )
-        # Its metrics (and /healthz) listen on 0.0.0.0: the port has no address flag.
-        controller_metrics = free_port()
-        application_controller = Controller(
-            "argocd-application-controller",
-            [
-                str(programs / "argocd-application-controller"),
-                f"--namespace={self.namespace}",
-                f"--repo-server=127.0.0.1:{repo_port}",
-                "--repo-server-plaintext",
-                f"--metrics-port={controller_metrics}",
-                redis_flag,
-                "--app-resync=180",
-                # Keep each resource's health in the Application's status, where tests read it.
-                "--persist-resource-health=true",
-                "--self-heal-timeout-seconds=1",
-                "--loglevel=debug",
-            ],
-            env,
-            f"http://127.0.0.1:{controller_metrics}/healthz",
-            self.workdir / "application-controller.log",
-        )
-        redis.start_unprobed()
-        self.controllers.append(redis)
-        for controller in (repo_server, application_controller):
-            self.controllers.append(controller)
-            controller.start(timeout=120)
-
-    def stop(self) -> None:
-        for controller in reversed(self.controllers):
-            controller.stop()
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {c.name}:\n{c.tail()}" for c in self.controllers)
-
-
-def which(program: str) -> str:
-    found = shutil.which(program)
-    if found is None:
-        raise AssertionError(f"{program} is needed on PATH")
-    return found

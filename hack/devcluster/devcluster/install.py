@@ -13,7 +13,7 @@ CRDS = REPO / "crds"
 ADMISSION = REPO / "manifests" / "admission-beta"
 
 
-def _kubectl(
+def run_kubectl(
     kubectl: Path, kubeconfig: Path, *args: str, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run kubectl; raise with its stderr on failure."""
@@ -34,13 +34,13 @@ def _kubectl(
 
 def apply_crds(kubectl: Path, kubeconfig: Path, crds: Path = CRDS) -> None:
     """Install the CRDs and wait until the API server serves them."""
-    _kubectl(kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(crds))
-    _kubectl(
+    run_kubectl(kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(crds))
+    run_kubectl(
         kubectl, kubeconfig, "wait", "--for=condition=Established", "--timeout=60s", "-f", str(crds)
     )
     # kubectl caches discovery per server address; a cache written before the CRDs existed
     # would hide the `bpm` category (`kubectl get bpm`). api-resources refreshes it.
-    _kubectl(kubectl, kubeconfig, "api-resources")
+    run_kubectl(kubectl, kubeconfig, "api-resources")
 
 
 PROBE_UNIT = """
@@ -55,8 +55,8 @@ spec:
 
 def apply_admission_policy(kubectl: Path, kubeconfig: Path, component: Path = ADMISSION) -> None:
     """Install the finalizer policy (a kustomize Component) and wait until it acts."""
-    rendered = _kubectl(kubectl, kubeconfig, "kustomize", str(component)).stdout
-    _kubectl(kubectl, kubeconfig, "apply", "--server-side", "-f", "-", input=rendered)
+    rendered = run_kubectl(kubectl, kubeconfig, "kustomize", str(component)).stdout
+    run_kubectl(kubectl, kubeconfig, "apply", "--server-side", "-f", "-", input=rendered)
     # Policies reach the admission chain through an informer: a server-side dry run of a
     # create shows when the finalizer is put on.
     deadline = time.monotonic() + 60

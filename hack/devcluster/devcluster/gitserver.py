@@ -1,4 +1,4 @@
-"""A Git server for GitOps tests: `git http-backend` (smart HTTP) behind a loopback stdlib server.
+"""A Git server over smart HTTP (`git http-backend` behind loopback stdlib), for GitOps runs.
 
 Flux's Git client cannot read the dumb HTTP protocol and GitRepository allows no `git://`, so
 the repositories are served the way a forge serves them; `GitFolder` is the working copy a test
@@ -20,7 +20,7 @@ def git(*args: str, cwd: Path) -> str:
     """Run git; fail with its stderr."""
     result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)} failed:\n{result.stderr}")
+        raise RuntimeError(f"git {' '.join(args)} failed:\n{result.stderr}")
     return result.stdout
 
 
