@@ -36,7 +36,6 @@ from tests.support.gitops import (
     remove_units,
 )
 
-APPLICATION = "applications.argoproj.io"
 NAME = "bpm-units"
 
 
@@ -55,34 +54,18 @@ class Synced:
         and when it was pushed."""
         commit = self.folder.commit_and_push(message)
         pushed = time.monotonic()
-        self.cluster.kubectl(
-            "annotate",
-            "--overwrite",
-            "-n",
-            self.argocd.namespace,
-            APPLICATION,
-            NAME,
-            "argocd.argoproj.io/refresh=normal",
-        )
+        self.argocd.refresh(NAME)
         return commit, pushed
 
     def application(self) -> dict[str, Any]:
-        found = get_json(self.cluster, APPLICATION, NAME, self.argocd.namespace)
-        assert found is not None
-        return found
+        return self.argocd.application(NAME)
 
     def synced(self, commit: str, health: str, timeout: float = 120) -> dict[str, Any]:
         """Wait until the Application is Synced at `commit` with that health."""
 
         def probe() -> dict[str, Any] | None:
-            status = self.application().get("status", {})
-            sync = status.get("sync", {})
-            if (
-                sync.get("status") == "Synced"
-                and sync.get("revision") == commit
-                and status.get("health", {}).get("status") == health
-            ):
-                return status
+            if self.argocd.health_at(NAME, commit) == health:
+                return dict(self.application()["status"])
             return None
 
         return eventually(
@@ -117,21 +100,7 @@ def synced(
         argocd = ArgoCD(Kube(cluster.kubectl_path, cluster.kubeconfig), work, home)
         try:
             argocd.start()
-            application = {
-                "apiVersion": "argoproj.io/v1alpha1",
-                "kind": "Application",
-                "metadata": {"name": NAME, "namespace": home},
-                "spec": {
-                    "project": "default",
-                    "source": {"repoURL": folder.url, "targetRevision": "main", "path": "."},
-                    "destination": {
-                        "server": "https://kubernetes.default.svc",
-                        "namespace": space,
-                    },
-                    "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
-                },
-            }
-            cluster.apply(yaml.safe_dump(application), home)
+            argocd.sync(NAME, folder.url, space)
             yield Synced(cluster, space, folder, argocd, operator)
         finally:
             argocd.stop()

@@ -39,8 +39,6 @@ from tests.support.gitops import (
     remove_units,
 )
 
-KUSTOMIZATION = "kustomizations.kustomize.toolkit.fluxcd.io"
-GIT_REPOSITORY = "gitrepositories.source.toolkit.fluxcd.io"
 NAME = "bpm-units"
 
 
@@ -61,32 +59,18 @@ class Synced:
         git`); the commit and when it was pushed."""
         commit = self.folder.commit_and_push(message)
         pushed = time.monotonic()
-        self.cluster.kubectl(
-            "annotate",
-            "--overwrite",
-            "-n",
-            self.namespace,
-            GIT_REPOSITORY,
-            NAME,
-            f"reconcile.fluxcd.io/requestedAt={time.time()}",
-        )
+        self.flux.refresh(NAME, self.namespace)
         return commit, pushed
 
     def kustomization(self) -> dict[str, Any]:
-        found = get_json(self.cluster, KUSTOMIZATION, NAME, self.namespace)
-        assert found is not None
-        return found
+        return self.flux.kustomization(NAME, self.namespace)
 
     def applied(self, commit: str, ready: str, timeout: float = 120) -> dict[str, Any]:
         """Wait until the Kustomization has acted on `commit` and its Ready is `ready`."""
 
         def probe() -> dict[str, Any] | None:
-            found = self.kustomization()
-            status = found.get("status", {})
-            revision = status.get("lastAttemptedRevision", "")
-            ready_now = condition(found, "Ready")
-            if commit in revision and ready_now is not None and ready_now["status"] == ready:
-                return found
+            if self.flux.ready_at(NAME, self.namespace, commit) == ready:
+                return self.kustomization()
             return None
 
         return eventually(
@@ -101,21 +85,6 @@ class Synced:
 
     def unit(self) -> dict[str, Any] | None:
         return get_json(self.cluster, "du", "invoice", self.namespace)
-
-
-def kustomization(namespace: str) -> dict[str, Any]:
-    """The project's Flux Kustomization, pointed at the test repository and namespace."""
-    found: dict[str, Any] = yaml.safe_load((REPO / "manifests/flux/bpm-units.yaml").read_text())
-    found["metadata"] = {"name": NAME, "namespace": namespace}
-    found["spec"].update(
-        path="./",
-        sourceRef={"kind": "GitRepository", "name": NAME},
-        targetNamespace=namespace,
-        interval="10m",
-        retryInterval="5s",
-        timeout="90s",
-    )
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -135,13 +104,7 @@ def synced(
     flux = Flux(Kube(cluster.kubectl_path, cluster.kubeconfig), work, space)
     try:
         flux.start()
-        git_repository = {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "GitRepository",
-            "metadata": {"name": NAME, "namespace": space},
-            "spec": {"url": folder.url, "ref": {"branch": "main"}, "interval": "10m"},
-        }
-        cluster.apply(yaml.safe_dump_all([git_repository, kustomization(space)]), space)
+        flux.sync(NAME, space, folder.url)
         yield Synced(cluster, space, folder, flux, operator)
     finally:
         flux.stop()

@@ -8,9 +8,11 @@ Argo CD's application-controller metrics port, which has no address flag.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -92,6 +94,12 @@ class Controller:
             return ""
 
 
+#: The project's Flux Kustomization for a folder of units.
+FLUX_KUSTOMIZATION = install.REPO / "manifests/flux/bpm-units.yaml"
+KUSTOMIZATION = "kustomizations.kustomize.toolkit.fluxcd.io"
+GIT_REPOSITORY = "gitrepositories.source.toolkit.fluxcd.io"
+
+
 @dataclass
 class Flux:
     """source-controller and kustomize-controller, watching every namespace."""
@@ -146,12 +154,62 @@ class Flux:
         for controller in self.controllers:
             controller.stop()
 
+    def sync(self, name: str, namespace: str, url: str) -> None:
+        """A GitRepository on `url` (branch main) and the project's Kustomization
+        (`manifests/flux/bpm-units.yaml`: `wait`, `prune`, `healthCheckExprs`) applying its
+        root folder to `namespace`, both called `name`."""
+        kustomization: dict[str, Any] = yaml.safe_load(FLUX_KUSTOMIZATION.read_text())
+        kustomization["metadata"] = {"name": name, "namespace": namespace}
+        kustomization["spec"].update(
+            path="./",
+            sourceRef={"kind": "GitRepository", "name": name},
+            targetNamespace=namespace,
+            interval="10m",
+            retryInterval="5s",
+            timeout="90s",
+        )
+        repository = {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"url": url, "ref": {"branch": "main"}, "interval": "10m"},
+        }
+        self.kube.apply([repository, kustomization], namespace)
+
+    def refresh(self, name: str, namespace: str) -> None:
+        """Fetch now (`flux reconcile source git`, what a Git webhook asks for)."""
+        self.kube.run(
+            "annotate",
+            "--overwrite",
+            "-n",
+            namespace,
+            GIT_REPOSITORY,
+            name,
+            f"reconcile.fluxcd.io/requestedAt={time.time()}",
+        )
+
+    def kustomization(self, name: str, namespace: str) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(
+            self.kube.run("get", KUSTOMIZATION, name, "-n", namespace, "-o", "json")
+        )
+        return found
+
+    def ready_at(self, name: str, namespace: str, commit: str) -> str | None:
+        """The Kustomization's Ready status ("True", "False", "Unknown") once it has acted on
+        `commit`; None before."""
+        status = self.kustomization(name, namespace).get("status", {})
+        if commit not in status.get("lastAttemptedRevision", ""):
+            return None
+        ready = [c for c in status.get("conditions", []) if c["type"] == "Ready"]
+        return str(ready[0]["status"]) if ready else None
+
     def logs(self) -> str:
         return "\n".join(f"--- {c.name}:\n{c.tail()}" for c in self.controllers)
 
 
 #: The project's Argo CD health check, under the keys argocd-cm gives it for both kinds.
 HEALTH_LUA = install.REPO / "manifests/argocd/health.lua"
+APPLICATION = "applications.argoproj.io"
 
 
 @dataclass
@@ -287,6 +345,52 @@ class ArgoCD:
     def stop(self) -> None:
         for controller in reversed(self.controllers):
             controller.stop()
+
+    def sync(self, name: str, url: str, destination: str) -> None:
+        """An Application `name` syncing the root folder of `url` (branch main) into
+        `destination`, automatically, with prune and self-heal."""
+        application = {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": url, "targetRevision": "main", "path": "."},
+                "destination": {
+                    "server": "https://kubernetes.default.svc",
+                    "namespace": destination,
+                },
+                "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
+            },
+        }
+        self.kube.apply([application], self.namespace)
+
+    def refresh(self, name: str) -> None:
+        """Look at Git now (what Git's webhook asks for)."""
+        self.kube.run(
+            "annotate",
+            "--overwrite",
+            "-n",
+            self.namespace,
+            APPLICATION,
+            name,
+            "argocd.argoproj.io/refresh=normal",
+        )
+
+    def application(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(
+            self.kube.run("get", APPLICATION, name, "-n", self.namespace, "-o", "json")
+        )
+        return found
+
+    def health_at(self, name: str, commit: str) -> str | None:
+        """The Application's health ("Healthy", "Degraded", "Progressing", ...) once it is
+        Synced at `commit`; None before."""
+        status = self.application(name).get("status", {})
+        sync = status.get("sync", {})
+        if sync.get("status") != "Synced" or sync.get("revision") != commit:
+            return None
+        return str(status.get("health", {}).get("status")) or None
 
     def logs(self) -> str:
         return "\n".join(f"--- {c.name}:\n{c.tail()}" for c in self.controllers)
