@@ -41,7 +41,8 @@ venv: $(STAMP)
 controlplane: $(STAMP)
 	$(VENV)/bin/deployunits-devcluster build
 
-# Builds (once, cached under ~/.cache/deployunits/engines) the Camunda 7 test engine with Maven.
+# Builds (once, cached under ~/.cache/deployunits/engines) the Camunda 7 and KIE Server test
+# engines with Maven (hack/engines/camunda7, hack/engines/kie).
 engines: $(STAMP)
 	$(VENV)/bin/deployunits-devcluster engines
 

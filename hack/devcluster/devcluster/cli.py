@@ -213,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="deployunits-devcluster", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("build", help="build (or find) kube-apiserver, controller-manager, etcd")
-    commands.add_parser("engines", help="build (or find) the Camunda 7 test engine with Maven")
+    commands.add_parser(
+        "engines", help="build (or find) the Camunda 7 and KIE Server test engines with Maven"
+    )
     commands.add_parser("helm", help="build (or find) the pinned helm")
     commands.add_parser(
         "gitops", help="build (or find) Flux's controllers, Argo CD and kustomize for the tests"
@@ -234,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "engines":
         print(f"camunda7: {engine.ensure_built()}")
+        print(f"kie: {engine.ensure_built(engine.KIE_MODULE)}")
         return 0
     if args.command == "helm":
         print(f"helm: {binaries.helm()}")
