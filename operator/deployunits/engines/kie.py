@@ -26,6 +26,7 @@ from deployunits.engines.kie_wire import (
     ContainerStatus,
     ProcessDefinition,
     ProcessDefinitionList,
+    ProcessInstance,
     ProcessInstanceList,
     ReleaseId,
     ServerInfo,
@@ -223,6 +224,11 @@ class KieServerClient(ClosingClient):
         params = {"status": "1", "page": "0", "pageSize": str(limit)}
         found = await self._json("GET", path, ProcessInstanceList, params=params)
         return [instance.id for instance in found.process_instance or ()]
+
+    async def instance_state(self, instance: int) -> int | None:
+        """A process instance's state (1 active, 2 completed, 3 aborted, ...)."""
+        path = ("queries", "processes", "instances", str(instance))
+        return (await self._json("GET", path, ProcessInstance)).state
 
     async def start_process(self, container_id: str, process_id: str) -> int:
         """POST /containers/{id}/processes/{pid}/instances without variables: the new id."""
