@@ -324,3 +324,48 @@ def test_a_container_deleted_behind_the_operators_back_is_created_again_once(
     wait_for(restored, 30, f"an EngineDeploymentRestored Event for {container}")
     assert list(containers(kie_server)).count(container) == 1
     assert status_of(api, deployment_id) == "DEPLOYED"
+
+
+def test_the_server_stopped_during_deploys_ends_with_every_container_once(
+    api: httpx.Client,
+    cluster: Cluster,
+    engine_space: str,
+    kie_server: RunningKieServer,
+    operator: OperatorProcess,
+) -> None:
+    deployment_ids = [new_id(f"restart{i}") for i in range(4)]
+    processes = {d: kie_server.publish(d)[0] for d in deployment_ids}
+    kie_server.process.stop()
+    try:
+        for deployment_id in deployment_ids:
+            deploy(api, deployment_id)
+        for deployment_id in deployment_ids:
+
+            def waiting(d: str = deployment_id) -> bool:
+                # The dialect's queue creates the unit a moment after its 202.
+                found = cluster.kubectl(
+                    "get", "du", ids.unit_name(d), "-n", engine_space, "-o", "json", check=False
+                )
+                status = (
+                    json.loads(found.stdout).get("status") or {} if found.returncode == 0 else {}
+                )
+                return "cannot reach the KIE Server" in json.dumps(status.get("conditions"))
+
+            wait_for(waiting, 60, f"{deployment_id} to wait for the server\n{operator.tail()}")
+            assert status_of(api, deployment_id) != "DEPLOYED"
+    finally:
+        # The same port: the ProcessEngine's URL stays right.
+        kie_server.process.start()
+    for deployment_id in deployment_ids:
+        wait_status(api, deployment_id, "DEPLOYED", operator, timeout=150)
+    found = containers(kie_server)
+    for deployment_id in deployment_ids:
+        container = kie.container_id(deployment_id)
+        assert found.get(container) == "STARTED"
+        assert unit(cluster, engine_space, deployment_id)["status"]["engine"]["deploymentId"] == (
+            container
+        )
+        instance = kie_server.call(
+            lambda client, c=container, d=deployment_id: client.start_process(c, processes[d])
+        )
+        assert instance_state(kie_server, instance) == 1
