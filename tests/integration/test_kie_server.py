@@ -369,3 +369,29 @@ def test_the_server_stopped_during_deploys_ends_with_every_container_once(
             lambda client, c=container, d=deployment_id: client.start_process(c, processes[d])
         )
         assert instance_state(kie_server, instance) == 1
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {},
+        {
+            "camunda7": {"url": "http://camunda:8080/engine-rest"},
+            "kieServer": {"url": "http://kie:8080/rest/server"},
+        },
+    ],
+)
+def test_the_api_server_takes_exactly_one_kind_of_engine(
+    cluster: Cluster, engine_space: str, spec: dict[str, Any]
+) -> None:
+    manifest = {
+        "apiVersion": "bpm.deployunits.io/v1alpha1",
+        "kind": "ProcessEngine",
+        "metadata": {"name": f"wrong-{uuid.uuid4().hex[:6]}"},
+        "spec": spec,
+    }
+    refused = cluster.kubectl(
+        "apply", "-n", engine_space, "-f", "-", input=json.dumps(manifest), check=False
+    )
+    assert refused.returncode != 0
+    assert "set exactly one of camunda7 and kieServer" in refused.stderr

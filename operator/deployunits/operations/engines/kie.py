@@ -143,10 +143,15 @@ async def dispose(
 
 
 async def observe(client: KieServerClient) -> decide.EngineObservation:
-    """The server's version and capabilities, and its containers (those whose id is derived
-    from a deployment id count as pushed by units)."""
+    """The server's version and capabilities, and its started containers (those whose id is
+    derived from a deployment id count as pushed by units). A container that is not started
+    counts as missing: its unit is pushed again, which replaces it."""
     info = await client.info()
-    ids = {container.container_id for container in await client.containers()}
+    ids = {
+        container.container_id
+        for container in await client.containers()
+        if container.status is ContainerStatus.STARTED
+    }
     return decide.EngineObservation(
         version=info.version,
         deployment_ids=frozenset(ids),

@@ -13,6 +13,7 @@ from deployunits.engines import (
     EngineUnavailable,
     KieServerClient,
 )
+from deployunits.engines.kie_wire import ContainerStatus
 from deployunits.k8s.errors import ApiError
 from deployunits.k8s.gateway import ApiServer
 from deployunits.models.conditions import now
@@ -294,10 +295,12 @@ async def _container_again(
     sync = status.engine
     if sync is not None and sync.name == name and sync.deployment_id is not None:
         ctx.count("get")
-        if await client.container(sync.deployment_id) is not None:
+        found = await client.container(sync.deployment_id)
+        if found is not None and found.status is ContainerStatus.STARTED:
             return None
         reason = "EngineDeploymentRestored"
-        why = f"Container {sync.deployment_id} vanished from ProcessEngine '{name}'; created again"
+        state = "vanished from" if found is None else f"is {found.status} in"
+        why = f"Container {sync.deployment_id} {state} ProcessEngine '{name}'; created again"
     else:
         reason = "PushedToDefaultEngine"
         why = f"Pushed to ProcessEngine '{name}', the namespace's default engine"
