@@ -238,7 +238,11 @@ def jbpm_waiting_bpmn(
     return (
         '<?xml version="1.0" encoding="UTF-8"?>'
         '<bpmn2:definitions xmlns:bpmn2="http://www.omg.org/spec/BPMN/20100524/MODEL" '
-        'xmlns:drools="http://www.jboss.org/drools" id="defs" '
+        'xmlns:drools="http://www.jboss.org/drools" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        # As jBPM's designer writes it: the server validates against its bundled BPMN20.xsd
+        # (without it, it logs a schema error and parses without validation).
+        'xsi:schemaLocation="http://www.omg.org/spec/BPMN/20100524/MODEL BPMN20.xsd" id="defs" '
         f'targetNamespace="http://www.jboss.org/drools">{items}'
         '<bpmn2:signal id="go" name="go"/>'
         f'<bpmn2:process id="{key}" name="{key.title()}" isExecutable="true" '
