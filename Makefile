@@ -7,7 +7,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CLUSTER ?= embedded
-# The engine `make run` starts beside the operator: camunda7 (built once with Maven) or none.
+# The engine `make run` starts beside the operator: camunda7 or kie (a KIE Server, jBPM; each
+# built once with Maven), or none.
 ENGINE ?= camunda7
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -19,7 +20,7 @@ IMAGE ?= localhost/deployunits:0.1.0
 
 help:
 	@echo "make run     start control plane, CRDs, operator, shim and a Camunda 7 engine"
-	@echo "             (CLUSTER=existing to use KUBECONFIG, ENGINE=none to leave the engine out)"
+	@echo "             (CLUSTER=existing to use KUBECONFIG, ENGINE=kie for a KIE Server, ENGINE=none for no engine)"
 	@echo "make test    ruff, import contracts, mypy --strict, unit tests, integration tests on a real API server"
 	@echo "make test-gitops  the real Flux and Argo CD sync examples/gitops (builds them once)"
 	@echo "make drills  fault drills: crashes, control-plane restarts, engine faults, load, hostile input"
@@ -41,7 +42,8 @@ venv: $(STAMP)
 controlplane: $(STAMP)
 	$(VENV)/bin/deployunits-devcluster build
 
-# Builds (once, cached under ~/.cache/deployunits/engines) the Camunda 7 test engine with Maven.
+# Builds (once, cached under ~/.cache/deployunits/engines) the Camunda 7 and KIE Server test
+# engines with Maven (hack/engines/camunda7, hack/engines/kie).
 engines: $(STAMP)
 	$(VENV)/bin/deployunits-devcluster engines
 

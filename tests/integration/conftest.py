@@ -9,6 +9,8 @@ import pytest
 from devcluster.processes import OperatorProcess, ShimProcess
 from tests.support.cluster import Cluster, embedded_cluster, unique_name
 from tests.support.engine import RunningEngine, camunda7_engine
+from tests.support.kie import RunningKieServer
+from tests.support.kie import kie_server as start_kie_server
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -71,6 +73,14 @@ def camunda7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEngine
     """A real Camunda 7 engine (basic auth on) for the session, started on first use."""
     with camunda7_engine(tmp_path_factory.mktemp("camunda7")) as engine:
         yield engine
+
+
+@pytest.fixture(scope="session")
+def kie_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningKieServer]:
+    """A real KIE Server (basic auth on) for the session, started on first use, with the Maven
+    repository it resolves kjars from (give the same to the shim and the units)."""
+    with start_kie_server(tmp_path_factory.mktemp("kie")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -122,8 +122,15 @@ def test_process_engine_names_defaults_and_columns() -> None:
     [version] = engine["spec"]["versions"]
     assert version["subresources"] == {"status": {}}
     columns = [c["name"] for c in version["additionalPrinterColumns"] if "priority" not in c]
-    assert columns == ["URL", "Ready", "Version", "Synced", "Age"]
-    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    assert columns == ["URL", "KIE Server", "Ready", "Version", "Synced", "Age"]
+    schema = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert schema["x-kubernetes-validations"] == [
+        {
+            "rule": "has(self.camunda7) != has(self.kieServer)",
+            "message": "set exactly one of camunda7 and kieServer",
+        }
+    ]
+    spec = schema["properties"]
     assert spec["deletePolicy"]["default"] == "KeepInstances"
     assert spec["deletePolicy"]["enum"] == ["Cascade", "KeepInstances"]
     assert (spec["resyncSeconds"]["default"], spec["adoptExisting"]["default"]) == (60, False)

@@ -15,6 +15,7 @@ from deployunits.models.processengine import (
     DEFAULT_ENGINE_ANNOTATION,
     Camunda7,
     DeletePolicy,
+    KieServer,
     ProcessEngine,
     ProcessEngineSpec,
     SecretReference,
@@ -28,19 +29,27 @@ from devcluster.processes import spawn
 LOCAL_ENGINE_USER = engine.BasicCredentials("demo", "demo")
 #: The ProcessEngine (and its Secret) that `run` creates for the started engine.
 LOCAL_ENGINE_NAME = "camunda7"
+#: The same for a KIE Server (`--engine kie`).
+LOCAL_KIE_NAME = "kie"
+#: Where a KIE Server started by `run` resolves kjars unless DEPLOYUNITS_MAVEN_REPOSITORY says
+#: (the shim's jBPM dialect reads the same variable, so both look in one place).
+DEFAULT_MAVEN_REPOSITORY = "https://repo1.maven.org/maven2"
 
 
-def default_engine_manifests(namespace: str, url: str) -> str:
+def default_engine_manifests(namespace: str, url: str, kind: str = "camunda7") -> str:
     """The namespace, a Secret with the demo credentials, and the namespace's default
     ProcessEngine pointing at the started engine, as one multi-document YAML."""
-    secret = f"{LOCAL_ENGINE_NAME}-credentials"
+    name = LOCAL_KIE_NAME if kind == "kie" else LOCAL_ENGINE_NAME
+    secret = f"{name}-credentials"
+    reference = SecretReference(name=secret)
     process_engine = ProcessEngine(
         metadata={
-            "name": LOCAL_ENGINE_NAME,
+            "name": name,
             "annotations": {DEFAULT_ENGINE_ANNOTATION: "true"},
         },
         spec=ProcessEngineSpec(
-            camunda7=Camunda7(url=url, auth_secret_ref=SecretReference(name=secret)),
+            camunda7=Camunda7(url=url, auth_secret_ref=reference) if kind != "kie" else None,
+            kie_server=KieServer(url=url, auth_secret_ref=reference) if kind == "kie" else None,
             # A newcomer's experiments: an undeploy also removes the instances they started.
             delete_policy=DeletePolicy.CASCADE,
         ),
@@ -65,6 +74,15 @@ def _engine_lines(camunda7: engine.Camunda7Process | None, namespace: str) -> st
     if camunda7 is None:
         return "  engine:      none (ENGINE=none)\n"
     user = LOCAL_ENGINE_USER
+    if isinstance(camunda7, engine.KieServerProcess):
+        return (
+            f"  engine:      {camunda7.url}  (KIE Server, user {user.username}, password "
+            f"{user.password}; kjars from {camunda7.repository_url})\n"
+            f"               curl -u {user.username}:{user.password} -H Accept:application/json "
+            f"{camunda7.url}/containers\n"
+            f"               the default ProcessEngine '{LOCAL_KIE_NAME}' of namespace "
+            f"{namespace}\n"
+        )
     return (
         f"  engine:      {camunda7.url}  (Camunda 7, user {user.username}, password "
         f"{user.password})\n"
@@ -75,8 +93,8 @@ def _engine_lines(camunda7: engine.Camunda7Process | None, namespace: str) -> st
 
 def _start_line(camunda7: engine.Camunda7Process | None) -> str:
     """The curl that starts an instance of the sample process on the engine."""
-    if camunda7 is None:
-        return ""
+    if camunda7 is None or isinstance(camunda7, engine.KieServerProcess):
+        return ""  # the sample unit is inline BPMN, which a KIE Server does not take
     user = LOCAL_ENGINE_USER
     return (
         f"  curl -u {user.username}:{user.password} -H Content-Type:application/json -d '{{}}' \\\n"
@@ -137,6 +155,18 @@ def run(
                 port=engine_port,
             )
             camunda7.spawn()
+        elif engine_kind == "kie":
+            # Java 17 only; it starts in 20 to 50 s, while the control plane does.
+            camunda7 = engine.KieServerProcess(
+                engine.ensure_built(engine.KIE_MODULE),
+                dev_dir / "engine.log",
+                credentials=LOCAL_ENGINE_USER,
+                port=engine_port,
+                repository_url=os.environ.get(
+                    "DEPLOYUNITS_MAVEN_REPOSITORY", DEFAULT_MAVEN_REPOSITORY
+                ),
+            )
+            camunda7.spawn()
         if cluster == "embedded":
             plane = ControlPlane(binaries.ensure_built(), workdir=dev_dir / "plane", keep_data=True)
             plane.start()
@@ -173,7 +203,9 @@ def run(
                     "-f",
                     "-",
                 ],
-                input=default_engine_manifests(engine_namespace, camunda7.url).encode(),
+                input=default_engine_manifests(
+                    engine_namespace, camunda7.url, engine_kind
+                ).encode(),
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
@@ -213,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="deployunits-devcluster", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("build", help="build (or find) kube-apiserver, controller-manager, etcd")
-    commands.add_parser("engines", help="build (or find) the Camunda 7 test engine with Maven")
+    commands.add_parser(
+        "engines", help="build (or find) the Camunda 7 and KIE Server test engines with Maven"
+    )
     commands.add_parser("helm", help="build (or find) the pinned helm")
     commands.add_parser(
         "gitops", help="build (or find) Flux's controllers, Argo CD and kustomize for the tests"
@@ -223,7 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--dev-dir", type=Path, default=REPO / ".dev")
     run_parser.add_argument("--shim-port", type=int, default=8080)
     run_parser.add_argument(
-        "--engine", choices=["camunda7", "none"], default="camunda7", help="the engine to start"
+        "--engine",
+        choices=["camunda7", "kie", "none"],
+        default="camunda7",
+        help="the engine to start (kie: a KIE Server, jBPM)",
     )
     run_parser.add_argument("--engine-port", type=int, default=8180, help="0: any free port")
     run_parser.add_argument(
@@ -234,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "engines":
         print(f"camunda7: {engine.ensure_built()}")
+        print(f"kie: {engine.ensure_built(engine.KIE_MODULE)}")
         return 0
     if args.command == "helm":
         print(f"helm: {binaries.helm()}")

@@ -1,4 +1,4 @@
-"""Builds (once, with Maven) and runs the project's Camunda 7 engine as a plain loopback process."""
+"""Builds (once, with Maven) and runs the project's engines (Camunda 7, KIE Server) on loopback."""
 
 import hashlib
 import os
@@ -20,6 +20,12 @@ from devcluster.processes import spawn
 
 #: The Maven module of the engine (kept in the repository).
 MODULE = WRAPPERS.parent / "engines" / "camunda7"
+#: The Maven module of the KIE Server (jBPM) test engine.
+KIE_MODULE = WRAPPERS.parent / "engines" / "kie"
+#: The jar each module's `mvn package` leaves in target/ (its pom's finalName).
+_BUILT_JAR = {"camunda7": "camunda7-engine.jar", "kie": "kie-server.jar"}
+#: The environment variable that names a prebuilt jar instead of building one, per module.
+_GIVEN_JAR = {"camunda7": "DEPLOYUNITS_CAMUNDA7_JAR", "kie": "DEPLOYUNITS_KIE_SERVER_JAR"}
 _HOST = "127.0.0.1"
 #: The tiered compiler's first tier and the serial collector start the engine fastest on two
 #: shared cores (13 s against 59 s with full tiering, under the same load), and the 200 creates
@@ -43,16 +49,18 @@ def source_digest(module: Path = MODULE) -> str:
 
 def jar_path(module: Path = MODULE) -> Path:
     """Where the jar built from the module's current sources is cached."""
-    return cache_root() / "engines" / f"camunda7-{source_digest(module)[:16]}.jar"
+    return cache_root() / "engines" / f"{module.name}-{source_digest(module)[:16]}.jar"
 
 
 def ensure_built(module: Path = MODULE) -> Path:
     """The cached engine jar, built first with Maven (from Maven Central) when missing."""
-    given = os.environ.get("DEPLOYUNITS_CAMUNDA7_JAR")
+    variable = _GIVEN_JAR[module.name]
+    given = os.environ.get(variable)
     if given:
         if not Path(given).is_file():
-            raise EngineError(f"DEPLOYUNITS_CAMUNDA7_JAR={given} is not a file")
+            raise EngineError(f"{variable}={given} is not a file")
         return Path(given)
+    what = "the KIE Server" if module.name == "kie" else "the Camunda 7"
     target = jar_path(module)
     with locked(target.with_suffix(".lock")):
         if target.exists():
@@ -60,16 +68,14 @@ def ensure_built(module: Path = MODULE) -> Path:
         mvn = shutil.which("mvn")
         if mvn is None or shutil.which("java") is None:
             raise EngineError(
-                "Java 17+ and Maven are needed to build the Camunda 7 test engine once; install "
+                f"Java 17+ and Maven are needed to build {what} test engine once; install "
                 "them (Debian: apt-get install openjdk-17-jdk-headless maven)"
             )
         # Built in a copy, so the checkout gets no target/ folder and two checkouts never share one.
-        with tempfile.TemporaryDirectory(prefix="camunda7-build-") as scratch:
-            copy = Path(scratch) / "camunda7"
+        with tempfile.TemporaryDirectory(prefix=f"{module.name}-build-") as scratch:
+            copy = Path(scratch) / module.name
             shutil.copytree(module, copy, ignore=shutil.ignore_patterns("target"))
-            sys.stderr.write(
-                "building the Camunda 7 test engine with Maven (once, then cached) ...\n"
-            )
+            sys.stderr.write(f"building {what} test engine with Maven (once, then cached) ...\n")
             started = time.monotonic()
             result = subprocess.run(
                 [mvn, "--batch-mode", "--quiet", "-DskipTests", "package"],
@@ -85,7 +91,7 @@ def ensure_built(module: Path = MODULE) -> Path:
                 )
             target.parent.mkdir(parents=True, exist_ok=True)
             staged = target.with_suffix(".jar.partial")
-            shutil.copyfile(copy / "target" / "camunda7-engine.jar", staged)
+            shutil.copyfile(copy / "target" / _BUILT_JAR[module.name], staged)
             staged.rename(target)
             sys.stderr.write(f"built {target} in {time.monotonic() - started:.0f} s\n")
     return target
@@ -154,6 +160,13 @@ class Camunda7Process:
             return
         if self.port == 0:
             self.port = free_port()
+        command, env = self._command()
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self._popen = spawn(command, env, self.log)
+        self._spawned_at = time.monotonic()
+
+    def _command(self) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment of the JVM."""
         env = {**os.environ, "ENGINE_AUTH_ENABLED": str(self.credentials is not None).lower()}
         if self.credentials is not None:
             # From the environment rather than the command line, which every local user can read.
@@ -171,15 +184,17 @@ class Camunda7Process:
             command.append(
                 f"--spring.datasource.url=jdbc:h2:file:{self.database};DB_CLOSE_ON_EXIT=FALSE"
             )
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        self._popen = spawn(command, env, self.log)
-        self._spawned_at = time.monotonic()
+        return command, env
+
+    def _ready_url(self) -> str:
+        """What answers 200 once the engine is up."""
+        return f"{self.url}/version"
 
     def wait_ready(self) -> None:
-        """Wait until GET /version answers 200; raise EngineError with the log's tail if not."""
+        """Wait until the engine answers 200; raise EngineError with the log's tail if not."""
         assert self._popen is not None, "the engine was not spawned"
         deadline = self._spawned_at + self.start_timeout
-        request = urllib.request.Request(f"{self.url}/version")
+        request = urllib.request.Request(self._ready_url())
         if self.credentials is not None:
             request.add_header("Authorization", self.credentials.header())
         while time.monotonic() < deadline:
@@ -244,3 +259,123 @@ class Camunda7Process:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+#: Where Debian and most distributions keep a Java 17 beside a newer default `java`.
+_JAVA17_HOMES = ("/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/java-17-openjdk-arm64")
+
+
+def java17() -> str:
+    """A Java 17 `java`: KIE Server 7.74 does not start on 21+ (mvel2 uses java.lang.Compiler)."""
+    given = os.environ.get("DEPLOYUNITS_KIE_JAVA")
+    if given:
+        return given
+    for home in (os.environ.get("JAVA_HOME", ""), *_JAVA17_HOMES):
+        candidate = Path(home) / "bin" / "java"
+        if home and candidate.is_file() and _major(str(candidate)) == 17:
+            return str(candidate)
+    found = shutil.which("java")
+    if found is not None and _major(found) == 17:
+        return found
+    raise EngineError(
+        "KIE Server 7.74 needs Java 17 (it does not start on 21+); install it (Debian: apt-get "
+        "install openjdk-17-jre-headless) or name its java in DEPLOYUNITS_KIE_JAVA"
+    )
+
+
+def _major(java: str) -> int | None:
+    result = subprocess.run(
+        [java, "-XshowSettings:properties", "-version"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    for line in result.stderr.splitlines():
+        if "java.specification.version" in line:
+            return int(line.split("=")[1].strip().split(".")[0])
+    return None
+
+
+def maven_settings(repository_url: str, local_repository: Path) -> str:
+    """A Maven settings.xml that makes `repository_url` the KIE Server's one remote repository
+    (kjars are resolved from it, as the operator resolves them) and keeps its local repository
+    apart from the user's ~/.m2, so that nothing cached there hides a missing kjar."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<settings xmlns="http://maven.apache.org/SETTINGS/1.0.0">
+  <localRepository>{local_repository}</localRepository>
+  <offline>false</offline>
+  <mirrors>
+    <mirror>
+      <id>deployunits</id>
+      <mirrorOf>*</mirrorOf>
+      <url>{repository_url}</url>
+    </mirror>
+  </mirrors>
+  <profiles>
+    <profile>
+      <id>deployunits</id>
+      <repositories>
+        <repository>
+          <id>deployunits</id>
+          <url>{repository_url}</url>
+          <releases><enabled>true</enabled><updatePolicy>always</updatePolicy></releases>
+          <snapshots><enabled>true</enabled><updatePolicy>always</updatePolicy></snapshots>
+        </repository>
+      </repositories>
+    </profile>
+  </profiles>
+  <activeProfiles>
+    <activeProfile>deployunits</activeProfile>
+  </activeProfiles>
+</settings>
+"""
+
+
+@dataclass
+class KieServerProcess(Camunda7Process):
+    """One KIE Server (jBPM) on loopback, resolving kjars from `repository_url` only.
+
+    Its REST API is under `url` (`.../rest/server`), always behind HTTP basic auth: the server
+    takes the caller's identity from it.
+    """
+
+    #: The Maven repository the server resolves kjars from (its settings.xml's only one).
+    repository_url: str = ""
+    #: The serial collector keeps the RSS near the heap; the server holds every container's
+    #: compiled kbase, so it gets a larger heap than the Camunda engine.
+    jvm_options: tuple[str, ...] = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx768m")
+
+    @property
+    def url(self) -> str:
+        """The REST API's base (`.../rest/server`)."""
+        return f"http://{_HOST}:{self.port}/rest/server"
+
+    def _command(self) -> tuple[list[str], dict[str, str]]:
+        if self.credentials is None:
+            raise EngineError("the KIE Server needs credentials: its API is never open")
+        env = {
+            **os.environ,
+            # From the environment rather than the command line, which every local user can read.
+            "KIE_USER_NAME": self.credentials.username,
+            "KIE_USER_PASSWORD": self.credentials.password,
+        }
+        work = self.log.parent / "kie-server"
+        work.mkdir(parents=True, exist_ok=True)
+        settings = work / "settings.xml"
+        settings.write_text(maven_settings(self.repository_url, work / "m2"))
+        command = [
+            java17(),
+            *self.jvm_options,
+            f"-Dkie.maven.settings.custom={settings}",
+            # Where the server keeps its state file of containers (per process, not the cwd).
+            f"-Dorg.kie.server.repo={work}",
+            "-jar",
+            str(self.jar),
+            f"--server.port={self.port}",
+            f"--server.address={_HOST}",
+            f"--kieserver.location={self.url}",
+        ]
+        return command, env
+
+    def _ready_url(self) -> str:
+        return self.url

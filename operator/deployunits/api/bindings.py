@@ -109,6 +109,9 @@ class EngineBindings:
                     else None
                 )
                 camunda7 = objects.spec.camunda7
+                if camunda7 is None:
+                    # A KIE Server speaks no Camunda REST: nothing of the dialect goes there.
+                    raise EngineSettingsError("it is a KIE Server, not a Camunda 7 engine")
                 url = self._urls.get(namespace)
                 if url is not None:
                     camunda7 = camunda7.model_copy(update={"url": url})

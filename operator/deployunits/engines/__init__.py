@@ -14,6 +14,7 @@ from deployunits.engines.connection import (
     EngineSettingsError,
     connection_for,
     credentials_from_secret,
+    kie_connection_for,
 )
 from deployunits.engines.errors import (
     EngineError,
@@ -29,6 +30,12 @@ from deployunits.engines.forward import (
     ForwardedAnswer,
     NotForwardable,
     forwardable,
+)
+from deployunits.engines.kie import (
+    KieServerClient,
+    KieServerConnection,
+    MissingKjar,
+    classify_kie,
 )
 
 __all__ = [
@@ -46,12 +53,17 @@ __all__ = [
     "EngineUnauthorized",
     "EngineUnavailable",
     "ForwardedAnswer",
+    "KieServerClient",
+    "KieServerConnection",
+    "MissingKjar",
     "NewDeployment",
     "NewResource",
     "NotForwardable",
     "ResourceProblem",
     "classify",
+    "classify_kie",
     "connection_for",
     "credentials_from_secret",
     "forwardable",
+    "kie_connection_for",
 ]

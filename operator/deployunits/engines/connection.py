@@ -5,13 +5,16 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from yarl import URL
 
-from deployunits.models.processengine import Camunda7
+if TYPE_CHECKING:
+    from deployunits.engines.kie import KieServerConnection
+
+from deployunits.models.processengine import Camunda7, KieServer
 
 __all__ = [
     "BasicAuth",
@@ -21,6 +24,7 @@ __all__ = [
     "EngineSettingsError",
     "connection_for",
     "credentials_from_secret",
+    "kie_connection_for",
 ]
 
 
@@ -145,6 +149,20 @@ def connection_for(
     except ValidationError as error:
         reasons = "; ".join(str(e["msg"]) for e in error.errors())
         raise EngineSettingsError(f"spec.camunda7: {reasons}") from None
+
+
+def kie_connection_for(
+    spec: KieServer, credentials: Credentials | None = None, ca_bundle: str | None = None
+) -> KieServerConnection:
+    """How to reach the KIE Server a ProcessEngine's spec.kieServer describes."""
+    # Here rather than at the top: kie.py builds on this module.
+    from deployunits.engines.kie import KieServerConnection
+
+    try:
+        return KieServerConnection(url=spec.url, credentials=credentials, ca_bundle=ca_bundle)
+    except ValidationError as error:
+        reasons = "; ".join(str(e["msg"]) for e in error.errors())
+        raise EngineSettingsError(f"spec.kieServer: {reasons}") from None
 
 
 class ClosingClient:

@@ -71,7 +71,7 @@ async def read_engine(
         return None
     spec = ProcessEngineSpec.model_validate(body.get("spec") or {})
     versions = [str(body["metadata"].get("resourceVersion"))]
-    auth = spec.camunda7.auth_secret_ref
+    auth = spec.endpoint.auth_secret_ref
     data: dict[str, bytes] | None = None
     if auth is not None:
         found = await secrets.find(namespace, auth.name)
@@ -80,7 +80,7 @@ async def read_engine(
         data = secret_data(found)
         versions.append(str(found["metadata"].get("resourceVersion")))
     ca_bundle = None
-    ca = spec.camunda7.ca_bundle
+    ca = spec.endpoint.ca_bundle
     if ca is not None:
         value: bytes | None
         if ca.secret_key_ref is not None:

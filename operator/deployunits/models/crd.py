@@ -198,6 +198,7 @@ def process_engine_crd() -> dict[str, Any]:
         status=ProcessEngineStatus,
         columns=[
             {"name": "URL", "type": "string", "jsonPath": ".spec.camunda7.url"},
+            {"name": "KIE Server", "type": "string", "jsonPath": ".spec.kieServer.url"},
             _ready_column("Ready"),
             {"name": "Version", "type": "string", "jsonPath": ".status.engineVersion"},
             {"name": "Synced", "type": "integer", "jsonPath": ".status.deployments"},

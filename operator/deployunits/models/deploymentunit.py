@@ -308,10 +308,18 @@ class EngineDefinition(CamelModel):
     """The engine's id of the definition."""
     key: str = Field(max_length=255)
     """The definition's key."""
-    version: int = Field(ge=1)
-    """The engine's version of the definition."""
+    version: int | None = Field(default=None, ge=1)
+    """The engine's version of the definition (a KIE Server numbers none: see modelVersion)."""
     resource: ResourceName
-    """The resource the definition is in."""
+    """The resource the definition is in (empty when the engine does not say)."""
+    name: str | None = Field(default=None, max_length=1024)
+    """The definition's name, as a KIE Server reports it."""
+    package_name: str | None = Field(default=None, max_length=255)
+    """A jBPM process's package, as a KIE Server reports it."""
+    model_version: str | None = Field(default=None, max_length=255)
+    """A jBPM process's own version string, as a KIE Server reports it."""
+    variables: list[ProcessVariable] | None = Field(default=None, max_length=MAX_PROCESS_VARIABLES)
+    """A jBPM process's variables, as a KIE Server reports them."""
 
 
 class EngineProblem(CamelModel):

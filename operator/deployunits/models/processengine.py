@@ -1,8 +1,9 @@
-"""The ProcessEngine custom resource: a real engine (Camunda 7 REST API) to push units to."""
+"""The ProcessEngine custom resource: a real engine (Camunda 7 or KIE Server) to push units to."""
 
 from enum import StrEnum
+from typing import Self
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from deployunits import constants
 from deployunits.models.base import CamelModel, ConfigMapKey, K8sName
@@ -15,9 +16,11 @@ DEFAULT_ENGINE_ANNOTATION = f"{constants.PREFIX}/default-engine"
 class DeletePolicy(StrEnum):
     """What an undeploy does to the engine's running instances of the deployment."""
 
-    #: Delete the deployment with its instances, history and jobs (cascade=true).
+    #: Delete the deployment with its instances, history and jobs (cascade=true); a KIE
+    #: Server's container is deleted, which aborts its running instances.
     CASCADE = "Cascade"
-    #: Refuse while instances run (cascade=false): the engine answers ENGINE-03076.
+    #: Refuse while instances run: Camunda answers ENGINE-03076 (cascade=false); for a KIE
+    #: Server the operator asks for the container's active instances first.
     KEEP_INSTANCES = "KeepInstances"
 
 
@@ -82,10 +85,42 @@ class Camunda7(CamelModel):
     ca_bundle: CaBundle | None = None
 
 
-class ProcessEngineSpec(CamelModel):
-    """Where the engine is and how units are pushed to it."""
+class KieServer(CamelModel):
+    """How to reach a KIE Server (jBPM 7): kjar units become its containers."""
 
-    camunda7: Camunda7
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        pattern=r"^https?://[^/@?#\s]+(/[^?#\s]*)?$",
+        description="The REST API's base, for example http://kie:8080/kie-server/services/rest/"
+        "server (Spring Boot: .../rest/server); no credentials in it (use authSecretRef).",
+    )
+    auth_secret_ref: SecretReference | None = Field(
+        default=None,
+        description="A Secret with username and password (HTTP basic) or token (bearer); the "
+        "user needs the kie-server role.",
+    )
+    ca_bundle: CaBundle | None = None
+
+
+class ProcessEngineSpec(CamelModel):
+    """Where the engine is and how units are pushed to it: exactly one of camunda7, kieServer."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.camunda7) != has(self.kieServer)",
+                    "message": "set exactly one of camunda7 and kieServer",
+                }
+            ]
+        }
+    )
+
+    camunda7: Camunda7 | None = None
+    """A Camunda 7 engine (its REST API)."""
+    kie_server: KieServer | None = None
+    """A KIE Server (jBPM): units with a Maven kjar become its containers."""
     tenant_id: str | None = Field(
         default=None,
         max_length=64,
@@ -98,8 +133,22 @@ class ProcessEngineSpec(CamelModel):
     )
     adopt_existing: bool = Field(
         default=False,
-        description="Import each deployment that no unit owns, once, as a DeploymentUnit.",
+        description="Import each deployment that no unit owns, once, as a DeploymentUnit "
+        "(Camunda 7 only).",
     )
+
+    @model_validator(mode="after")
+    def _one_engine(self) -> Self:
+        if (self.camunda7 is None) == (self.kie_server is None):
+            raise ValueError("set exactly one of camunda7 and kieServer")
+        return self
+
+    @property
+    def endpoint(self) -> Camunda7 | KieServer:
+        """The engine's URL, credentials and CA bundle, whichever kind it is."""
+        endpoint = self.camunda7 or self.kie_server
+        assert endpoint is not None  # the validator above, and the CRD's rule
+        return endpoint
 
 
 class ProcessEngineStatus(CamelModel):

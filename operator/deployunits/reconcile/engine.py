@@ -242,18 +242,27 @@ def engine_definitions(
     merged = []
     for deployed in engine:
         parsed = by_key.get((deployed.kind, deployed.key))
+        # What a KIE Server reports of a process (name, package, version string, variables)
+        # is the engine's word too; what it leaves out stays as parsed.
+        reported = {
+            field: value
+            for field in ("name", "package_name", "model_version", "variables")
+            if (value := getattr(deployed, field)) is not None
+        }
         if parsed is not None:
-            merged.append(
-                parsed.model_copy(update={"id": deployed.id, "version": deployed.version})
-            )
+            update: dict[str, object] = {"id": deployed.id, **reported}
+            if deployed.version is not None:
+                update["version"] = deployed.version
+            merged.append(parsed.model_copy(update=update))
         else:
             merged.append(
                 Definition(
                     kind=deployed.kind,
                     id=deployed.id,
                     key=deployed.key,
-                    version=deployed.version,
+                    version=deployed.version or 1,
                     resource=deployed.resource,
+                    **reported,
                 )
             )
     return merged
@@ -471,6 +480,10 @@ class EngineObservation:
     pushed: frozenset[str] = frozenset()
     problem: str | None = None
     temporary: bool = True
+    #: What the engine is, for people (Ready's message).
+    product: str = "Camunda 7 engine"
+    #: What the engine says it can do (a KIE Server's capabilities: KieServer, BRM, BPM, ...).
+    capabilities: tuple[str, ...] = ()
 
 
 def engine_status(
@@ -493,7 +506,12 @@ def engine_status(
                 ConditionType.READY,
                 "True",
                 "EngineAnswers",
-                f"Camunda 7 engine {seen.version} answers at {url}.",
+                f"{seen.product} {seen.version} answers at {url}"
+                + (
+                    f" (capabilities: {', '.join(seen.capabilities)})."
+                    if seen.capabilities
+                    else "."
+                ),
             ),
             (ConditionType.RECONCILING, "False", "EngineAnswers", ""),
             (ConditionType.STALLED, "False", "EngineAnswers", ""),

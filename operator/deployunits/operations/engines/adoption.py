@@ -32,16 +32,16 @@ async def adopt(ctx: EnginesContext, ref: Ref, unmanaged: Sequence[str]) -> None
             continue
         try:
             ctx.count("get")
-            found = await engine.client.deployment(deployment_id)
+            found = await engine.camunda.deployment(deployment_id)
             if found is None:
                 continue
             ctx.count("resources")
-            resources = await engine.client.resources(deployment_id)
+            resources = await engine.camunda.resources(deployment_id)
             contents = []
             for resource in resources:
                 ctx.count("data")
                 contents.append(
-                    (resource.name, await engine.client.resource_data(deployment_id, resource.id))
+                    (resource.name, await engine.camunda.resource_data(deployment_id, resource.id))
                 )
         except EngineError as error:
             logger.warning("Adopting deployment %s of %s/%s failed: %s", deployment_id, *ref, error)

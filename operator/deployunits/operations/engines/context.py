@@ -13,8 +13,10 @@ from deployunits.content.digest import sha256_hex
 from deployunits.engines import (
     Camunda7Client,
     EngineSettingsError,
+    KieServerClient,
     connection_for,
     credentials_from_secret,
+    kie_connection_for,
 )
 from deployunits.k8s.errors import ApiError
 from deployunits.k8s.gateway import ApiServer
@@ -40,7 +42,19 @@ class Engine:
 
     fingerprint: str
     spec: ProcessEngineSpec
-    client: Camunda7Client
+    client: Camunda7Client | KieServerClient
+
+    @property
+    def camunda(self) -> Camunda7Client:
+        """The client of a Camunda 7 engine (the KIE Server's calls are others)."""
+        if not isinstance(self.client, Camunda7Client):
+            raise EngineSettingsError("this ProcessEngine is a KIE Server, not a Camunda 7 engine")
+        return self.client
+
+    @property
+    def kie(self) -> KieServerClient | None:
+        """The client of a KIE Server; None for a Camunda 7 engine."""
+        return self.client if isinstance(self.client, KieServerClient) else None
 
 
 @dataclass
@@ -134,21 +148,26 @@ class EnginesContext:
             raise EngineSettingsError(f"ProcessEngine '{name}' does not exist")
         spec = ProcessEngineSpec.model_validate(body.get("spec") or {})
         credentials, ca_bundle, versions = None, None, []
-        auth = spec.camunda7.auth_secret_ref
+        auth = spec.endpoint.auth_secret_ref
         if auth is not None:
             secret = await self._secret(namespace, auth.name)
             if secret is None:
                 raise EngineSettingsError(f"Secret {auth.name} does not exist")
             credentials = credentials_from_secret(auth.name, secret_data(secret))
             versions.append(str(secret["metadata"].get("resourceVersion")))
-        ca = spec.camunda7.ca_bundle
+        ca = spec.endpoint.ca_bundle
         if ca is not None:
             ca_bundle = await self._ca_bundle(namespace, ca.secret_key_ref, ca.config_map_key_ref)
         fingerprint = sha256_hex(f"{spec.model_dump_json()}|{versions}|{ca_bundle}".encode())
         if known is not None and known.fingerprint == fingerprint:
             return known
-        connection = connection_for(spec.camunda7, credentials, ca_bundle)
-        engine = Engine(fingerprint, spec, Camunda7Client(connection))
+        client: Camunda7Client | KieServerClient
+        if spec.camunda7 is not None:
+            client = Camunda7Client(connection_for(spec.camunda7, credentials, ca_bundle))
+        else:
+            assert spec.kie_server is not None  # the spec's rule: exactly one kind
+            client = KieServerClient(kie_connection_for(spec.kie_server, credentials, ca_bundle))
+        engine = Engine(fingerprint, spec, client)
         self._engines[ref] = engine
         if known is not None:
             await known.client.close()

@@ -31,6 +31,7 @@ from deployunits.models.deploymentunit import (
     Job,
 )
 from deployunits.models.processengine import ProcessEngineSpec
+from deployunits.operations.engines import kie
 from deployunits.operations.engines.binding import binding
 from deployunits.operations.engines.context import EnginesContext
 from deployunits.reconcile import engine as decide
@@ -153,10 +154,16 @@ async def push(
     adopted = (meta.get("annotations") or {}).get(constants.ADOPTED_FROM_ANNOTATION)
     try:
         engine = await ctx.client(namespace, name)
+        if engine.kie is not None:
+            # The container id is the unit's: a push is looked up by it, never repeated.
+            ctx.attempted.add(key)
+            sync = await kie.push_container(ctx, engine.kie, name, spec, job)
+            ctx.attempted.discard(key)
+            return PushOutcome(name, sync=sync)
         if adopted and (status is None or status.engine is None or not status.engine.job):
             # Imported from the engine: its deployment is the unit's, never pushed again.
             ctx.count("get")
-            existing = await engine.client.deployment(adopted)
+            existing = await engine.camunda.deployment(adopted)
             if existing is not None:
                 seen = decide.EngineDeploymentSeen(
                     existing.id,
@@ -165,7 +172,7 @@ async def push(
                     existing.tenant_id,
                     existing.deployment_time,
                 )
-                return PushOutcome(name, sync=await sync_of(ctx, engine.client, name, job, seen))
+                return PushOutcome(name, sync=await sync_of(ctx, engine.camunda, name, job, seen))
         deployment = new_deployment(meta, spec, engine.spec, content)
         if isinstance(deployment, str):
             return PushOutcome(name, refused=EngineRefused(deployment))
@@ -178,13 +185,13 @@ async def push(
         )
         if lookup:
             since = job.started or created or ctx.active_since
-            found = await find_push(ctx, namespace, engine.client, deployment, since)
+            found = await find_push(ctx, namespace, engine.camunda, deployment, since)
             if found is not None:
                 logger.info("Found the push of %s/%s in engine %s.", namespace, meta["name"], name)
-                return PushOutcome(name, sync=await sync_of(ctx, engine.client, name, job, found))
+                return PushOutcome(name, sync=await sync_of(ctx, engine.camunda, name, job, found))
         ctx.attempted.add(key)
         ctx.count("create")
-        answer = await engine.client.create_deployment(deployment)
+        answer = await engine.camunda.create_deployment(deployment)
     except EngineUnauthorized as error:
         ctx.forget_client((namespace, name))
         return PushOutcome(name, waiting=_waiting(error, name))

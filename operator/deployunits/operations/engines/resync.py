@@ -11,7 +11,9 @@ from deployunits.engines import (
     EngineSettingsError,
     EngineUnauthorized,
     EngineUnavailable,
+    KieServerClient,
 )
+from deployunits.engines.kie_wire import ContainerStatus
 from deployunits.k8s.errors import ApiError
 from deployunits.k8s.gateway import ApiServer
 from deployunits.models.conditions import now
@@ -23,6 +25,7 @@ from deployunits.models.processengine import (
     ProcessEngineSpec,
     ProcessEngineStatus,
 )
+from deployunits.operations.engines import kie
 from deployunits.operations.engines.adoption import adopt
 from deployunits.operations.engines.binding import binding
 from deployunits.operations.engines.context import EnginesContext, Ref
@@ -88,7 +91,7 @@ async def reconcile_engine(
     new = decide.engine_status(
         current,
         seen,
-        spec.camunda7.url,
+        spec.endpoint.url,
         synced,
         unmanaged,
         int(meta.get("generation") or 0),
@@ -109,7 +112,7 @@ async def reconcile_engine(
         return await _deletion(ctx, ref, body, held, retry_unit, spec.resync_seconds)
     if seen.version is None:
         return float(spec.resync_seconds)
-    if spec.adopt_existing:
+    if spec.adopt_existing and spec.camunda7 is not None:
         # Only what two resyncs in a row found unmanaged: a push whose answer is still on its
         # way (its unit records it seconds later) is never taken for a stranger.
         now_unmanaged = frozenset(strangers - ctx.claimed)
@@ -167,14 +170,18 @@ async def _deletion(
 async def _observe(ctx: EnginesContext, ref: Ref) -> decide.EngineObservation:
     try:
         engine = await ctx.client(*ref, fresh=True)
+        if engine.kie is not None:
+            ctx.count("version")
+            ctx.count("list")
+            return await kie.observe(engine.kie)
         ctx.count("version")
-        version = await engine.client.version()
+        version = await engine.camunda.version()
         ids: set[str] = set()
         pushed: set[str] = set()
         page = 0
         while True:
             ctx.count("list")
-            listed = await engine.client.deployments(first_result=page * 500, max_results=500)
+            listed = await engine.camunda.deployments(first_result=page * 500, max_results=500)
             ids.update(d.id for d in listed)
             pushed.update(d.id for d in listed if decide.pushed_by(d.source) is not None)
             if len(listed) < 500:
@@ -242,9 +249,11 @@ async def _push_again(
     namespace = meta["namespace"]
     engine = await ctx.client(namespace, name)
     sync = status.engine
+    if engine.kie is not None:
+        return await _container_again(ctx, engine.kie, name, spec, status, generation)
     if sync is not None and sync.name == name and sync.deployment_id is not None:
         ctx.count("get")
-        if await engine.client.deployment(sync.deployment_id) is not None:
+        if await engine.camunda.deployment(sync.deployment_id) is not None:
             return None
         reason = "EngineDeploymentRestored"
         why = f"Deployment {sync.deployment_id} vanished from ProcessEngine '{name}'; pushed again"
@@ -260,14 +269,41 @@ async def _push_again(
     # A push of an earlier resync that was not recorded (the operator died) is taken, not
     # repeated: the engine then holds the unit once.
     found = await find_push(
-        ctx, namespace, engine.client, deployment, status.deployment_time or ctx.active_since
+        ctx, namespace, engine.camunda, deployment, status.deployment_time or ctx.active_since
     )
     if found is not None:
-        new_sync = await sync_of(ctx, engine.client, name, status.job, found)
+        new_sync = await sync_of(ctx, engine.camunda, name, status.job, found)
     else:
         ctx.count("create")
-        answer = await engine.client.create_deployment(deployment)
+        answer = await engine.camunda.create_deployment(deployment)
         ctx.claimed.add(answer.id)
         new_sync = engine_sync(name, status.job, answer, created_definitions(answer))
     why += f" as deployment {new_sync.deployment_id}."
+    return decide.synced_status(status, new_sync, generation, now()), reason, why
+
+
+async def _container_again(
+    ctx: EnginesContext,
+    client: KieServerClient,
+    name: str,
+    spec: DeploymentUnitSpec,
+    status: DeploymentUnitStatus,
+    generation: int,
+) -> tuple[DeploymentUnitStatus, str, str] | None:
+    """A KIE Server's container that vanished (or a unit never pushed) created again."""
+    assert status.job is not None
+    sync = status.engine
+    if sync is not None and sync.name == name and sync.deployment_id is not None:
+        ctx.count("get")
+        found = await client.container(sync.deployment_id)
+        if found is not None and found.status is ContainerStatus.STARTED:
+            return None
+        reason = "EngineDeploymentRestored"
+        state = "vanished from" if found is None else f"is {found.status} in"
+        why = f"Container {sync.deployment_id} {state} ProcessEngine '{name}'; created again"
+    else:
+        reason = "PushedToDefaultEngine"
+        why = f"Pushed to ProcessEngine '{name}', the namespace's default engine"
+    new_sync = await kie.push_container(ctx, client, name, spec, status.job)
+    why += f" as container {new_sync.deployment_id}."
     return decide.synced_status(status, new_sync, generation, now()), reason, why

@@ -23,6 +23,7 @@ from deployunits.models.deploymentunit import (
 from deployunits.models.processengine import (
     DeletePolicy,
 )
+from deployunits.operations.engines import kie
 from deployunits.operations.engines.context import EnginesContext, Ref
 from deployunits.reconcile import engine as decide
 
@@ -75,8 +76,13 @@ async def withdraw(
     try:
         engine = await ctx.client(ref[0], sync.name)
         cascade = engine.spec.delete_policy is DeletePolicy.CASCADE
+        if engine.kie is not None:
+            # One container per unit, whatever its jobs: it goes, or stays while instances run.
+            if sync.deployment_id is not None:
+                await kie.dispose(ctx, engine.kie, sync.deployment_id, cascade=cascade)
+            return WithdrawOutcome(decide.withdrawn_status(undeployed, generation, now()))
         ctx.count("list")
-        listed = await engine.client.deployments(source=decide.pushed_source(spec, meta["uid"]))
+        listed = await engine.camunda.deployments(source=decide.pushed_source(spec, meta["uid"]))
         ids = [d.id for d in listed if d.id != sync.deployment_id]
         adopted = (meta.get("annotations") or {}).get(constants.ADOPTED_FROM_ANNOTATION)
         if adopted and adopted != sync.deployment_id:
@@ -85,7 +91,7 @@ async def withdraw(
             ids.append(sync.deployment_id)
         for deleting in ids:
             ctx.count("delete")
-            await engine.client.delete_deployment(deleting, cascade=cascade)
+            await engine.camunda.delete_deployment(deleting, cascade=cascade)
     except EngineUnauthorized as error:
         ctx.forget_client((ref[0], sync.name))
         return WithdrawOutcome(retry=str(error))

@@ -1,0 +1,328 @@
+"""An async client of the KIE Server REST API (jBPM 7), for exactly the calls the operator makes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import aiohttp
+from pydantic import BaseModel, ValidationError
+from yarl import URL
+
+from deployunits.engines.camunda7 import _network_reason, _read_bounded
+from deployunits.engines.connection import Camunda7Connection, ClosingClient
+from deployunits.engines.errors import (
+    EngineError,
+    EngineNotFound,
+    EngineRefused,
+    EngineUnauthorized,
+    EngineUnavailable,
+)
+from deployunits.engines.kie_wire import (
+    ConfigItem,
+    Container,
+    ContainerStatus,
+    ProcessDefinition,
+    ProcessDefinitionList,
+    ProcessInstance,
+    ProcessInstanceList,
+    ReleaseId,
+    ServerInfo,
+    ServiceResponse,
+    VariablesDefinition,
+    container_body,
+)
+
+__all__ = [
+    "KieServerClient",
+    "KieServerConnection",
+    "MissingKjar",
+    "classify_kie",
+]
+
+_Model = TypeVar("_Model", bound=BaseModel)
+_T = TypeVar("_T")
+Path = tuple[str, ...]
+_MAX_ERROR_BODY = 64 * 1024
+_MAX_MESSAGE = 4096
+#: How the server says a container id is unknown (it answers 200 FAILURE or a 500 with it).
+_NOT_INSTANTIATED = ("is not instantiated", "cannot find container")
+#: Definitions read per container: a kjar holds a few dozen processes at most.
+_PAGE = 1000
+#: Variables of this many processes are read at once.
+_PARALLEL = 8
+
+
+class KieServerConnection(Camunda7Connection):
+    """How to reach one KIE Server: its `/rest/server` base, credentials, TLS, timeouts."""
+
+    # A container's creation resolves the kjar from Maven and compiles its kbase: minutes for
+    # a large one on a busy server.
+    request_timeout: float = 300.0
+
+
+class MissingKjar(EngineRefused):
+    """The server cannot resolve the kjar from its Maven settings ("Cannot find KieModule")."""
+
+
+def classify_kie(operation: str, status: int, raw: bytes) -> EngineError:
+    """The failure a KIE Server answer with this status means (for any status >= 400, or a
+    200 FAILURE), from its ServiceResponse or its plain-text body."""
+    said = _said(raw)[:_MAX_MESSAGE]
+    suffix = f": {said}" if said else ""
+    if status in (401, 403):
+        reason = "not authenticated" if status == 401 else "not authorized"
+        return EngineUnauthorized(
+            f"{operation}: the KIE Server answered {status} ({reason}; check the credentials "
+            f"and that the user has the kie-server role)",
+            status=status,
+        )
+    if status in (429, 502, 503, 504):
+        return EngineUnavailable(
+            f"{operation}: the KIE Server is unavailable ({status}){suffix}", status=status
+        )
+    lowered = said.lower()
+    if any(marker in lowered for marker in _NOT_INSTANTIATED) or status == 404:
+        return EngineNotFound(f"{operation}: the KIE Server has no such container{suffix}")
+    if "cannot find kiemodule" in lowered:
+        return MissingKjar(f"{operation}: the KIE Server refused ({status}){suffix}", status=status)
+    if status >= 500 and not said:
+        return EngineUnavailable(
+            f"{operation}: the KIE Server answered {status} with no message", status=status
+        )
+    return EngineRefused(f"{operation}: the KIE Server refused ({status}){suffix}", status=status)
+
+
+def _said(raw: bytes) -> str:
+    """The message of a ServiceResponse, or the plain text the server answered."""
+    try:
+        loaded = json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace").strip()
+    if isinstance(loaded, str):
+        return loaded.strip()
+    if isinstance(loaded, dict):
+        try:
+            return (ServiceResponse.model_validate(loaded).msg or "").strip()
+        except ValidationError:
+            pass
+    return raw.decode(errors="replace").strip()
+
+
+class KieServerClient(ClosingClient):
+    """Calls one KIE Server; every failure is an EngineError (see errors.py and classify_kie).
+
+    Use as an async context manager, or call close().
+    """
+
+    def __init__(
+        self, connection: KieServerConnection, session: aiohttp.ClientSession | None = None
+    ) -> None:
+        self.connection = connection
+        self._base = URL(connection.url)
+        self._owns_session = session is None
+        self._session = session or aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=connection.ssl_context()),
+            timeout=aiohttp.ClientTimeout(
+                total=connection.request_timeout, sock_connect=connection.connect_timeout
+            ),
+            # The server answers XML unless asked for JSON.
+            headers={"Accept": "application/json"},
+        )
+        self._authorization = (
+            connection.credentials.header() if connection.credentials is not None else None
+        )
+
+    def __repr__(self) -> str:
+        return f"KieServerClient({str(self._base)!r})"
+
+    async def close(self) -> None:
+        if self._owns_session:
+            await self._session.close()
+
+    # -- the calls --------------------------------------------------------------------------
+
+    async def info(self) -> ServerInfo:
+        """GET /: the server's version and capabilities (also proves the credentials work)."""
+        answer = await self._service("GET", ())
+        if answer.result is None or answer.result.kie_server_info is None:
+            raise EngineRefused("GET /: the KIE Server's answer holds no kie-server-info")
+        return answer.result.kie_server_info
+
+    async def version(self) -> str:
+        """The server's version (GET /)."""
+        return (await self.info()).version
+
+    async def containers(self) -> list[Container]:
+        """GET /containers: every container, whatever its status."""
+        answer = await self._service("GET", ("containers",))
+        listed = answer.result.kie_containers if answer.result is not None else None
+        return list(listed.kie_container or ()) if listed is not None else []
+
+    async def container(self, container_id: str) -> Container | None:
+        """GET /containers/{id}; None when the server has no such container."""
+        try:
+            answer = await self._service("GET", ("containers", container_id))
+        except EngineNotFound:
+            return None
+        return answer.result.kie_container if answer.result is not None else None
+
+    async def create_container(
+        self, container_id: str, release: ReleaseId, settings: tuple[tuple[str, str], ...]
+    ) -> Container:
+        """PUT /containers/{id}: resolve the kjar, build its kbase and start the container.
+
+        A kjar the server cannot resolve raises MissingKjar; a kjar that does not build,
+        EngineRefused with the server's message (the container is then left FAILED).
+        """
+        items = [ConfigItem(itemName=name, itemValue=value) for name, value in settings]
+        body = container_body(container_id, release, items)
+        answer = await self._service("PUT", ("containers", container_id), json=body)
+        created = answer.result.kie_container if answer.result is not None else None
+        if created is None:
+            raise EngineRefused(
+                f"PUT /containers/{container_id}: the KIE Server's answer holds no container"
+            )
+        if created.status is not ContainerStatus.STARTED:
+            raise EngineRefused(
+                f"PUT /containers/{container_id}: the container is {created.status}: "
+                f"{created.said() or answer.msg or 'no message'}"
+            )
+        return created
+
+    async def dispose_container(self, container_id: str) -> bool:
+        """DELETE /containers/{id}, which aborts its running instances; False when it was
+        not there."""
+        answer = await self._service("DELETE", ("containers", container_id))
+        return "not instantiated" not in (answer.msg or "")
+
+    async def process_definitions(self, container_id: str) -> list[ProcessDefinition]:
+        """The container's process definitions with their variables (one call for the list,
+        one per process for its variables, which the listing leaves out)."""
+        path = ("queries", "containers", container_id, "processes", "definitions")
+        params = {"page": "0", "pageSize": str(_PAGE)}
+        listed = await self._json("GET", path, ProcessDefinitionList, params=params)
+        limit = asyncio.Semaphore(_PARALLEL)
+
+        async def with_variables(definition: ProcessDefinition) -> ProcessDefinition:
+            async with limit:
+                found = await self._json(
+                    "GET",
+                    ("containers", container_id, "processes", "definitions", definition.id),
+                    VariablesDefinition,
+                    path_suffix=("variables",),
+                )
+            return definition.model_copy(update={"process_variables": found.variables})
+
+        return list(await asyncio.gather(*(with_variables(d) for d in listed.processes or ())))
+
+    async def active_instances(self, container_id: str, limit: int = 100) -> list[int]:
+        """The ids of the container's active process instances (status 1), at most `limit`."""
+        path = ("queries", "containers", container_id, "process", "instances")
+        params = {"status": "1", "page": "0", "pageSize": str(limit)}
+        found = await self._json("GET", path, ProcessInstanceList, params=params)
+        return [instance.id for instance in found.process_instance or ()]
+
+    async def instance_state(self, instance: int) -> int | None:
+        """A process instance's state (1 active, 2 completed, 3 aborted, ...)."""
+        path = ("queries", "processes", "instances", str(instance))
+        return (await self._json("GET", path, ProcessInstance)).state
+
+    async def start_process(self, container_id: str, process_id: str) -> int:
+        """POST /containers/{id}/processes/{pid}/instances without variables: the new id."""
+        path = ("containers", container_id, "processes", process_id, "instances")
+        operation, url = self._target("POST", path)
+
+        async def read(response: aiohttp.ClientResponse) -> int:
+            return int(json.loads(await response.read()))
+
+        return await self._call(operation, "POST", url, read, json={})
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _target(self, method: str, path: Path) -> tuple[str, URL]:
+        operation = f"{method} /{'/'.join(path)}"
+        url = self._base
+        for segment in path:
+            # An id is one path segment: one with '/' or a dot segment would reach another path.
+            if not segment or "/" in segment or segment in (".", ".."):
+                raise EngineRefused(f"{operation}: {segment!r} is not a valid path segment")
+            url = url / segment
+        return operation, url
+
+    async def _service(self, method: str, path: Path, **kwargs: Any) -> ServiceResponse:
+        """A call answered with a ServiceResponse; a FAILURE raises like an error status."""
+        operation, url = self._target(method, path)
+
+        async def parse(response: aiohttp.ClientResponse) -> ServiceResponse:
+            raw = await response.read()
+            try:
+                answer = ServiceResponse.model_validate_json(raw)
+            except ValidationError:
+                raise EngineRefused(
+                    f"{operation}: the KIE Server's answer is not a ServiceResponse"
+                ) from None
+            if answer.type != "SUCCESS":
+                raise classify_kie(operation, response.status, raw)
+            return answer
+
+        return await self._call(operation, method, url, parse, **kwargs)
+
+    async def _json(
+        self,
+        method: str,
+        path: Path,
+        model: type[_Model],
+        *,
+        path_suffix: Path = (),
+        **kwargs: Any,
+    ) -> _Model:
+        operation, url = self._target(method, (*path, *path_suffix))
+
+        async def parse(response: aiohttp.ClientResponse) -> _Model:
+            raw = await response.read()
+            try:
+                return model.model_validate_json(raw)
+            except ValidationError as error:
+                raise EngineRefused(
+                    f"{operation}: the KIE Server's answer is not a {model.__name__}: "
+                    f"{error.error_count()} error(s), first: {error.errors()[0]['msg']}"
+                ) from None
+
+        return await self._call(operation, method, url, parse, **kwargs)
+
+    async def _call(
+        self,
+        operation: str,
+        method: str,
+        url: URL,
+        handle: Callable[[aiohttp.ClientResponse], Awaitable[_T]],
+        **kwargs: Any,
+    ) -> _T:
+        headers = {}
+        if self._authorization is not None:
+            headers["Authorization"] = self._authorization
+        try:
+            # No redirects: following one could carry the credentials to another host.
+            async with self._session.request(
+                method, url, headers=headers, allow_redirects=False, **kwargs
+            ) as response:
+                if response.status >= 400 or response.status in (301, 302, 303, 307, 308):
+                    raw = await _read_bounded(response, _MAX_ERROR_BODY)
+                    raise classify_kie(operation, response.status, raw)
+                return await handle(response)
+        except EngineError:
+            raise
+        except TimeoutError:
+            raise EngineUnavailable(
+                f"{operation}: the KIE Server did not answer within "
+                f"{self.connection.request_timeout:g} s"
+            ) from None
+        except aiohttp.ClientError as error:
+            # Raised without its cause: aiohttp's exceptions hold the request, headers included.
+            raise EngineUnavailable(
+                f"{operation}: cannot reach the KIE Server at {self._base.host}:"
+                f"{self._base.port} ({type(error).__name__}: {_network_reason(error)})"
+            ) from None
