@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -11,14 +10,14 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from yarl import URL
 
-from deployunits.engines.connection import Camunda7Connection, ClosingClient
+from deployunits.engines.connection import Camunda7Connection
 from deployunits.engines.errors import (
     EngineError,
     EngineNotFound,
     EngineRefused,
-    EngineUnavailable,
     classify,
 )
+from deployunits.engines.http import CHUNK, EngineHttpClient
 from deployunits.engines.wire import (
     CaseDefinition,
     CountResult,
@@ -39,10 +38,6 @@ _Model = TypeVar("_Model", bound=BaseModel)
 _T = TypeVar("_T")
 #: A path below the base, one segment per item (ids are never split or joined).
 Path = tuple[str, ...]
-_CHUNK = 64 * 1024
-# An error body is read this far: a ParseException lists every problem of every resource,
-# about 1 KiB each; a longer body is cut (and then read as no engine exception).
-_MAX_ERROR_BODY = 4 * 1024 * 1024
 
 
 class NewResource(BaseModel):
@@ -90,37 +85,25 @@ def engine_time(moment: datetime) -> str:
     )
 
 
-class Camunda7Client(ClosingClient):
+class Camunda7Client(EngineHttpClient):
     """Calls one Camunda 7 engine; every failure is an EngineError (see errors.py).
 
     Use as an async context manager, or call close(). A session may be passed in to share
     its connection pool; the client then leaves it open.
     """
 
+    peer = "the engine"
+    # A ParseException lists every problem of every resource, about 1 KiB each; a longer body
+    # is cut (and then read as no engine exception).
+    max_error_body = 4 * 1024 * 1024
+
     def __init__(
         self, connection: Camunda7Connection, session: aiohttp.ClientSession | None = None
     ) -> None:
-        self.connection = connection
-        self._base = connection.base()
-        self._owns_session = session is None
-        self._session = session or aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=connection.ssl_context()),
-            timeout=aiohttp.ClientTimeout(
-                total=connection.request_timeout, sock_connect=connection.connect_timeout
-            ),
-            # The engine is not asked to negotiate anything; its error bodies are JSON.
-            headers={"Accept": "application/json"},
-        )
-        self._authorization = (
-            connection.credentials.header() if connection.credentials is not None else None
-        )
+        super().__init__(connection, connection.base(), session)
 
-    def __repr__(self) -> str:
-        return f"Camunda7Client({str(self._base)!r})"
-
-    async def close(self) -> None:
-        if self._owns_session:
-            await self._session.close()
+    def classify(self, operation: str, status: int, raw: bytes) -> EngineError:
+        return classify(operation, status, raw)
 
     # -- the calls --------------------------------------------------------------------------
 
@@ -200,7 +183,7 @@ class Camunda7Client(ClosingClient):
         async def read(response: aiohttp.ClientResponse) -> bytes:
             chunks: list[bytes] = []
             size = 0
-            async for chunk in response.content.iter_chunked(_CHUNK):
+            async for chunk in response.content.iter_chunked(CHUNK):
                 size += len(chunk)
                 if size > limit:
                     raise EngineRefused(f"{operation}: the resource is larger than {limit} bytes")
@@ -339,59 +322,3 @@ class Camunda7Client(ClosingClient):
         return await self._json_list(
             "GET", (resource,), model, params={"deploymentId": deployment_id}
         )
-
-    async def _call(
-        self,
-        operation: str,
-        method: str,
-        url: URL,
-        handle: Callable[[aiohttp.ClientResponse], Awaitable[_T]],
-        *,
-        headers: Mapping[str, str] | None = None,
-        **kwargs: Any,
-    ) -> _T:
-        sent = dict(headers or {})
-        if self._authorization is not None:
-            sent["Authorization"] = self._authorization
-        try:
-            # No redirects: an engine's REST API does not send any, and following one could
-            # carry the credentials to another host.
-            async with self._session.request(
-                method, url, headers=sent, allow_redirects=False, **kwargs
-            ) as response:
-                if response.status >= 400 or response.status in (301, 302, 303, 307, 308):
-                    raw = await _read_bounded(response, _MAX_ERROR_BODY)
-                    raise classify(operation, response.status, raw)
-                return await handle(response)
-        except EngineError:
-            raise
-        except TimeoutError:
-            raise EngineUnavailable(
-                f"{operation}: the engine did not answer within "
-                f"{self.connection.request_timeout:g} s"
-            ) from None
-        except aiohttp.ClientError as error:
-            # Raised without its cause: aiohttp's exceptions hold the request, headers included.
-            raise EngineUnavailable(
-                f"{operation}: cannot reach the engine at {self._base.host}:{self._base.port} "
-                f"({type(error).__name__}: {_network_reason(error)})"
-            ) from None
-
-
-async def _read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(_CHUNK):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= limit:
-            break
-    return b"".join(chunks)[:limit]
-
-
-def _network_reason(error: aiohttp.ClientError) -> str:
-    if isinstance(error, aiohttp.ClientConnectorError):
-        return str(error.os_error.strerror or error.os_error)
-    if isinstance(error, aiohttp.ClientResponseError):
-        return f"{error.status} {error.message}"
-    return str(error) or "no detail"

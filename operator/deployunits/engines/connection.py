@@ -5,14 +5,11 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, Self
+from typing import Literal, Self
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from yarl import URL
-
-if TYPE_CHECKING:
-    from deployunits.engines.kie import KieServerConnection
 
 from deployunits.models.processengine import Camunda7, KieServer
 
@@ -22,6 +19,7 @@ __all__ = [
     "Camunda7Connection",
     "Credentials",
     "EngineSettingsError",
+    "KieServerConnection",
     "connection_for",
     "credentials_from_secret",
     "kie_connection_for",
@@ -107,6 +105,14 @@ class Camunda7Connection(BaseModel):
         return ssl.create_default_context(cadata=self.ca_bundle)
 
 
+class KieServerConnection(Camunda7Connection):
+    """How to reach one KIE Server: its `/rest/server` base, credentials, TLS, timeouts."""
+
+    # A container's creation resolves the kjar from Maven and compiles its kbase: minutes for
+    # a large one on a busy server.
+    request_timeout: float = 300.0
+
+
 class EngineSettingsError(ValueError):
     """A ProcessEngine's settings, or its Secret, cannot make a connection (never shows values)."""
 
@@ -155,9 +161,6 @@ def kie_connection_for(
     spec: KieServer, credentials: Credentials | None = None, ca_bundle: str | None = None
 ) -> KieServerConnection:
     """How to reach the KIE Server a ProcessEngine's spec.kieServer describes."""
-    # Here rather than at the top: kie.py builds on this module.
-    from deployunits.engines.kie import KieServerConnection
-
     try:
         return KieServerConnection(url=spec.url, credentials=credentials, ca_bundle=ca_bundle)
     except ValidationError as error:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
 from pydantic import BaseModel, ValidationError
 from yarl import URL
 
-from deployunits.engines.camunda7 import _network_reason, _read_bounded
-from deployunits.engines.connection import Camunda7Connection, ClosingClient
+from deployunits.engines.connection import KieServerConnection
 from deployunits.engines.errors import (
     EngineError,
     EngineNotFound,
@@ -20,6 +18,7 @@ from deployunits.engines.errors import (
     EngineUnauthorized,
     EngineUnavailable,
 )
+from deployunits.engines.http import EngineHttpClient
 from deployunits.engines.kie_wire import (
     ConfigItem,
     Container,
@@ -45,7 +44,6 @@ __all__ = [
 _Model = TypeVar("_Model", bound=BaseModel)
 _T = TypeVar("_T")
 Path = tuple[str, ...]
-_MAX_ERROR_BODY = 64 * 1024
 _MAX_MESSAGE = 4096
 #: How the server says a container id is unknown (it answers 200 FAILURE or a 500 with it).
 _NOT_INSTANTIATED = ("is not instantiated", "cannot find container")
@@ -53,14 +51,6 @@ _NOT_INSTANTIATED = ("is not instantiated", "cannot find container")
 _PAGE = 1000
 #: Variables of this many processes are read at once.
 _PARALLEL = 8
-
-
-class KieServerConnection(Camunda7Connection):
-    """How to reach one KIE Server: its `/rest/server` base, credentials, TLS, timeouts."""
-
-    # A container's creation resolves the kjar from Maven and compiles its kbase: minutes for
-    # a large one on a busy server.
-    request_timeout: float = 300.0
 
 
 class MissingKjar(EngineRefused):
@@ -111,36 +101,22 @@ def _said(raw: bytes) -> str:
     return raw.decode(errors="replace").strip()
 
 
-class KieServerClient(ClosingClient):
+class KieServerClient(EngineHttpClient):
     """Calls one KIE Server; every failure is an EngineError (see errors.py and classify_kie).
 
     Use as an async context manager, or call close().
     """
 
+    peer = "the KIE Server"
+    max_error_body = 64 * 1024
+
     def __init__(
         self, connection: KieServerConnection, session: aiohttp.ClientSession | None = None
     ) -> None:
-        self.connection = connection
-        self._base = URL(connection.url)
-        self._owns_session = session is None
-        self._session = session or aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=connection.ssl_context()),
-            timeout=aiohttp.ClientTimeout(
-                total=connection.request_timeout, sock_connect=connection.connect_timeout
-            ),
-            # The server answers XML unless asked for JSON.
-            headers={"Accept": "application/json"},
-        )
-        self._authorization = (
-            connection.credentials.header() if connection.credentials is not None else None
-        )
+        super().__init__(connection, URL(connection.url), session)
 
-    def __repr__(self) -> str:
-        return f"KieServerClient({str(self._base)!r})"
-
-    async def close(self) -> None:
-        if self._owns_session:
-            await self._session.close()
+    def classify(self, operation: str, status: int, raw: bytes) -> EngineError:
+        return classify_kie(operation, status, raw)
 
     # -- the calls --------------------------------------------------------------------------
 
@@ -292,37 +268,3 @@ class KieServerClient(ClosingClient):
                 ) from None
 
         return await self._call(operation, method, url, parse, **kwargs)
-
-    async def _call(
-        self,
-        operation: str,
-        method: str,
-        url: URL,
-        handle: Callable[[aiohttp.ClientResponse], Awaitable[_T]],
-        **kwargs: Any,
-    ) -> _T:
-        headers = {}
-        if self._authorization is not None:
-            headers["Authorization"] = self._authorization
-        try:
-            # No redirects: following one could carry the credentials to another host.
-            async with self._session.request(
-                method, url, headers=headers, allow_redirects=False, **kwargs
-            ) as response:
-                if response.status >= 400 or response.status in (301, 302, 303, 307, 308):
-                    raw = await _read_bounded(response, _MAX_ERROR_BODY)
-                    raise classify_kie(operation, response.status, raw)
-                return await handle(response)
-        except EngineError:
-            raise
-        except TimeoutError:
-            raise EngineUnavailable(
-                f"{operation}: the KIE Server did not answer within "
-                f"{self.connection.request_timeout:g} s"
-            ) from None
-        except aiohttp.ClientError as error:
-            # Raised without its cause: aiohttp's exceptions hold the request, headers included.
-            raise EngineUnavailable(
-                f"{operation}: cannot reach the KIE Server at {self._base.host}:"
-                f"{self._base.port} ({type(error).__name__}: {_network_reason(error)})"
-            ) from None
