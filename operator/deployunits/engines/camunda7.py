@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from yarl import URL
 
 from deployunits.engines.connection import Camunda7Connection
 from deployunits.engines.errors import (
@@ -17,7 +16,7 @@ from deployunits.engines.errors import (
     EngineRefused,
     classify,
 )
-from deployunits.engines.http import CHUNK, EngineHttpClient
+from deployunits.engines.http import CHUNK, EngineHttpClient, Path
 from deployunits.engines.wire import (
     CaseDefinition,
     CountResult,
@@ -36,8 +35,6 @@ __all__ = ["Camunda7Client", "DeploymentDefinitions", "NewDeployment", "NewResou
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _T = TypeVar("_T")
-#: A path below the base, one segment per item (ids are never split or joined).
-Path = tuple[str, ...]
 
 
 class NewResource(BaseModel):
@@ -261,37 +258,6 @@ class Camunda7Client(EngineHttpClient):
         return await self._json("POST", (*path, "start"), ProcessInstance, json=body)
 
     # -- plumbing ---------------------------------------------------------------------------
-
-    def _target(self, method: str, path: Path) -> tuple[str, URL]:
-        operation = f"{method} /{'/'.join(path)}"
-        url = self._base
-        for segment in path:
-            # An id is one path segment: one with '/' or a dot segment would reach another path.
-            if not segment or "/" in segment or segment in (".", ".."):
-                raise EngineRefused(f"{operation}: {segment!r} is not a valid path segment")
-            url = url / segment
-        return operation, url
-
-    async def _json(
-        self,
-        method: str,
-        path: Path,
-        model: type[_Model],
-        **kwargs: Any,
-    ) -> _Model:
-        operation, url = self._target(method, path)
-
-        async def parse(response: aiohttp.ClientResponse) -> _Model:
-            raw = await response.read()
-            try:
-                return model.model_validate_json(raw)
-            except ValidationError as error:
-                raise EngineRefused(
-                    f"{operation}: the engine's answer is not a {model.__name__}: "
-                    f"{error.error_count()} error(s), first: {error.errors()[0]['msg']}"
-                ) from None
-
-        return await self._call(operation, method, url, parse, **kwargs)
 
     async def _json_list(
         self,

@@ -7,12 +7,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 import aiohttp
+from pydantic import BaseModel, ValidationError
 from yarl import URL
 
 from deployunits.engines.connection import Camunda7Connection, ClosingClient
-from deployunits.engines.errors import EngineError, EngineUnavailable
+from deployunits.engines.errors import EngineError, EngineRefused, EngineUnavailable
 
 _T = TypeVar("_T")
+_Model = TypeVar("_Model", bound=BaseModel)
+#: A path below the base, one segment per item (ids are never split or joined).
+Path = tuple[str, ...]
 CHUNK = 64 * 1024
 
 
@@ -58,6 +62,33 @@ class EngineHttpClient(ClosingClient):
 
     def classify(self, operation: str, status: int, raw: bytes) -> EngineError:
         raise NotImplementedError
+
+    def _target(self, method: str, path: Path) -> tuple[str, URL]:
+        """The operation's name for messages, and its URL below the base."""
+        operation = f"{method} /{'/'.join(path)}"
+        url = self._base
+        for segment in path:
+            # An id is one path segment: one with '/' or a dot segment would reach another path.
+            if not segment or "/" in segment or segment in (".", ".."):
+                raise EngineRefused(f"{operation}: {segment!r} is not a valid path segment")
+            url = url / segment
+        return operation, url
+
+    async def _json(self, method: str, path: Path, model: type[_Model], **kwargs: Any) -> _Model:
+        """A call whose answer is one JSON object of `model`."""
+        operation, url = self._target(method, path)
+
+        async def parse(response: aiohttp.ClientResponse) -> _Model:
+            raw = await response.read()
+            try:
+                return model.model_validate_json(raw)
+            except ValidationError as error:
+                raise EngineRefused(
+                    f"{operation}: {self.peer}'s answer is not a {model.__name__}: "
+                    f"{error.error_count()} error(s), first: {error.errors()[0]['msg']}"
+                ) from None
+
+        return await self._call(operation, method, url, parse, **kwargs)
 
     async def _call(
         self,

@@ -18,7 +18,7 @@ from deployunits.engines.errors import (
     EngineUnauthorized,
     EngineUnavailable,
 )
-from deployunits.engines.http import EngineHttpClient
+from deployunits.engines.http import EngineHttpClient, Path
 from deployunits.engines.kie_wire import (
     ConfigItem,
     Container,
@@ -43,7 +43,6 @@ __all__ = [
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _T = TypeVar("_T")
-Path = tuple[str, ...]
 _MAX_MESSAGE = 4096
 #: How the server says a container id is unknown (it answers 200 FAILURE or a 500 with it).
 _NOT_INSTANTIATED = ("is not instantiated", "cannot find container")
@@ -186,9 +185,15 @@ class KieServerClient(EngineHttpClient):
             async with limit:
                 found = await self._json(
                     "GET",
-                    ("containers", container_id, "processes", "definitions", definition.id),
+                    (
+                        "containers",
+                        container_id,
+                        "processes",
+                        "definitions",
+                        definition.id,
+                        "variables",
+                    ),
                     VariablesDefinition,
-                    path_suffix=("variables",),
                 )
             return definition.model_copy(update={"process_variables": found.variables})
 
@@ -218,16 +223,6 @@ class KieServerClient(EngineHttpClient):
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _target(self, method: str, path: Path) -> tuple[str, URL]:
-        operation = f"{method} /{'/'.join(path)}"
-        url = self._base
-        for segment in path:
-            # An id is one path segment: one with '/' or a dot segment would reach another path.
-            if not segment or "/" in segment or segment in (".", ".."):
-                raise EngineRefused(f"{operation}: {segment!r} is not a valid path segment")
-            url = url / segment
-        return operation, url
-
     async def _service(self, method: str, path: Path, **kwargs: Any) -> ServiceResponse:
         """A call answered with a ServiceResponse; a FAILURE raises like an error status."""
         operation, url = self._target(method, path)
@@ -243,28 +238,5 @@ class KieServerClient(EngineHttpClient):
             if answer.type != "SUCCESS":
                 raise classify_kie(operation, response.status, raw)
             return answer
-
-        return await self._call(operation, method, url, parse, **kwargs)
-
-    async def _json(
-        self,
-        method: str,
-        path: Path,
-        model: type[_Model],
-        *,
-        path_suffix: Path = (),
-        **kwargs: Any,
-    ) -> _Model:
-        operation, url = self._target(method, (*path, *path_suffix))
-
-        async def parse(response: aiohttp.ClientResponse) -> _Model:
-            raw = await response.read()
-            try:
-                return model.model_validate_json(raw)
-            except ValidationError as error:
-                raise EngineRefused(
-                    f"{operation}: the KIE Server's answer is not a {model.__name__}: "
-                    f"{error.error_count()} error(s), first: {error.errors()[0]['msg']}"
-                ) from None
 
         return await self._call(operation, method, url, parse, **kwargs)
