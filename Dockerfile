@@ -29,18 +29,14 @@ COPY operator ./operator
 RUN test -f operator/deployunits/api/console/static/index.html \
  || { echo "the console is not built: run 'make console' first" >&2; exit 1; }
 # pip from a throw-away venv: a base with Python and its venv module is enough. Byte code is
-# compiled here, at install time, so nothing is written when the processes start. The kubernetes
-# client's asyncio twin (kubernetes/aio, 68 MB with its byte code) is removed: the project reads
-# kubeconfigs with the client's config module only, and nothing imports aio (the image test runs
-# both processes from the result).
+# compiled here, at install time, so nothing is written when the processes start.
 RUN python3 -m venv /build \
  && /build/bin/pip wheel --no-deps --wheel-dir /wheels . \
  && /build/bin/pip wheel --only-binary=:all: --wheel-dir /wheels /wheels/deployunits-*.whl \
  && python3 -m venv /opt/deployunits \
  && /opt/deployunits/bin/pip install --no-index --find-links=/wheels --only-binary=:all: \
       --compile deployunits \
- && /opt/deployunits/bin/pip uninstall --yes pip setuptools \
- && rm -rf /opt/deployunits/lib/python3.*/site-packages/kubernetes/aio
+ && /opt/deployunits/bin/pip uninstall --yes pip setuptools
 
 # Runtime: the same base (so the venv's interpreter is where it points), the venv, and nothing
 # else: no pip, no wheels, no sources.
