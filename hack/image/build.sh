@@ -4,10 +4,12 @@
 #   hack/image/build.sh [IMAGE]        (make image; IMAGE defaults to localhost/deployunits:0.1.0)
 #
 # 1. podman, buildah, runc and mmdebstrap are installed from Debian's packages when missing;
-# 2. the base, Python 3.11 with its venv module and the CA certificates, is made from Debian's
-#    packages with mmdebstrap (the machine's own package sources) and imported with podman, once
-#    per recipe: its tag carries a hash of this recipe;
-# 3. the Dockerfile, unchanged, is built on it with `--build-arg PYTHON_IMAGE=<that base>`.
+# 2. the runtime's base, Python 3.11 with its venv module and the CA certificates, is made from
+#    Debian's packages with mmdebstrap (the machine's own package sources) and imported with
+#    podman, once per recipe: its tag carries a hash of the recipe; the builder's base is the
+#    same plus binutils (to strip debug information from the wheels' extensions);
+# 3. the Dockerfile, unchanged, is built on them with `--build-arg PYTHON_IMAGE=<runtime base>`
+#    and `--build-arg BUILDER_IMAGE=<builder base>`.
 #
 # The Dockerfile stays the one source of truth: `docker build .` builds the same file on the
 # public python:3.11-slim. Prints the image's size and digest.
@@ -20,11 +22,11 @@ SUITE=bookworm
 # need. merged-usr sets up /usr without the usrmerge package (which would pull in perl);
 # documentation, manuals and translations are left out, and glibc's iconv converters (8 MB;
 # Python's codecs are its own).
+BASE_PACKAGES=python3,python3-venv,ca-certificates
 BASE_RECIPE=(
   --variant=essential
   --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr
   --aptopt='APT::Install-Recommends "false"'
-  --include=python3,python3-venv,ca-certificates
   --dpkgopt='path-exclude=/usr/share/doc/*'
   --dpkgopt='path-exclude=/usr/share/man/*'
   --dpkgopt='path-exclude=/usr/share/locale/*'
@@ -53,10 +55,12 @@ install_tools() {
     podman buildah runc mmdebstrap uidmap >/dev/null
 }
 
+# ensure_base NAME PACKAGES: the base NAME (tagged with the recipe's hash) made with PACKAGES,
+# once; its tag in BASE.
 ensure_base() {
-  local hash
-  hash=$(printf '%s\n' "${BASE_RECIPE[@]}" | sha256sum | cut -c1-12)
-  BASE="localhost/deployunits-base:$SUITE-$hash"
+  local name=$1 recipe=(--include="$2" "${BASE_RECIPE[@]}") hash
+  hash=$(printf '%s\n' "${recipe[@]}" | sha256sum | cut -c1-12)
+  BASE="localhost/$name:$SUITE-$hash"
   if "${PODMAN[@]}" image exists "$BASE"; then
     return
   fi
@@ -65,7 +69,7 @@ ensure_base() {
   tarball=$(mktemp --suffix=.tar)
   trap 'rm -f "$tarball"' RETURN
   # Its hooks talk a lot; the log is shown only when it fails.
-  if ! mmdebstrap "${BASE_RECIPE[@]}" "$tarball" >"$tarball.log" 2>&1; then
+  if ! mmdebstrap "${recipe[@]}" "$tarball" >"$tarball.log" 2>&1; then
     tail -40 "$tarball.log" >&2
     exit 1
   fi
@@ -77,11 +81,15 @@ ensure_base() {
 }
 
 install_tools
-ensure_base
-echo "building $IMAGE on $BASE ..." >&2
+ensure_base deployunits-base "$BASE_PACKAGES"
+RUNTIME_BASE=$BASE
+ensure_base deployunits-builder "$BASE_PACKAGES,binutils"
+BUILDER_BASE=$BASE
+echo "building $IMAGE on $RUNTIME_BASE (builder: $BUILDER_BASE) ..." >&2
 "${PODMAN[@]}" build --quiet --network host "${ULIMITS[@]}" \
   --volume "$CA_BUNDLE:$CA_BUNDLE:ro" \
-  --build-arg "PYTHON_IMAGE=$BASE" \
+  --build-arg "PYTHON_IMAGE=$RUNTIME_BASE" \
+  --build-arg "BUILDER_IMAGE=$BUILDER_BASE" \
   --tag "$IMAGE" --file "$REPO/Dockerfile" "$REPO" >/dev/null
 size=$("${PODMAN[@]}" image inspect "$IMAGE" --format '{{.Size}}')
 digest=$("${PODMAN[@]}" image inspect "$IMAGE" --format '{{.Digest}}')
