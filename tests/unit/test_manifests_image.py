@@ -177,10 +177,11 @@ class TestDockerfile:
         self, dockerfile: dict[str, list[tuple[str, str]]]
     ) -> None:
         assert set(dockerfile) == {"", "builder", "runtime"}
-        # One base for both stages (the venv points at its interpreter); `make image` passes
-        # its Debian-made base as PYTHON_IMAGE.
+        # One base for both stages by default (the venv points at its interpreter); `make image`
+        # passes its Debian-made base as PYTHON_IMAGE and the same plus binutils as BUILDER_IMAGE.
         assert "PYTHON_IMAGE=python:3.11-slim" in arguments(dockerfile[""], "ARG")
-        assert arguments(dockerfile["builder"], "FROM") == ["${PYTHON_IMAGE} AS builder"]
+        assert "BUILDER_IMAGE=${PYTHON_IMAGE}" in arguments(dockerfile[""], "ARG")
+        assert arguments(dockerfile["builder"], "FROM") == ["${BUILDER_IMAGE} AS builder"]
         assert arguments(dockerfile["runtime"], "FROM") == ["${PYTHON_IMAGE} AS runtime"]
         builder = " ".join(arguments(dockerfile["builder"], "RUN"))
         assert "pip wheel --no-deps" in builder
