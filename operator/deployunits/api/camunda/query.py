@@ -184,38 +184,40 @@ def has_filters(query: DeploymentQuery) -> bool:
 
 
 def matcher(query: DeploymentQuery) -> Callable[[CachedUnit], bool]:
-    """A predicate that keeps the units the query selects."""
-    like = like_pattern(query.name_like) if query.name_like is not None else None
-    tenants = frozenset(query.tenant_ids) if query.tenant_ids is not None else None
+    """A predicate that keeps the units the query selects: one check per filter the query has,
+    cheap ones first (a list query scans the namespace's units until its page is full)."""
+    checks: list[Callable[[CachedUnit], bool]] = []
+    if query.without_tenant_id:
+        checks.append(lambda u: u.spec.tenant_id is None)
+    elif query.tenant_ids is not None:
+        tenants, include_without = frozenset(query.tenant_ids), query.include_without_tenant_id
+        checks.append(
+            lambda u: include_without if u.spec.tenant_id is None else u.spec.tenant_id in tenants
+        )
+    if (deployment_id := query.id) is not None:
+        checks.append(lambda u: u.spec.deployment_id == deployment_id)
+    if (name := query.name) is not None:
+        checks.append(lambda u: u.spec.name == name)
+    if query.without_source:
+        checks.append(lambda u: u.spec.source is None)
+    if (source := query.source) is not None:
+        checks.append(lambda u: u.spec.source == source)
+    if query.before is not None or query.after is not None:
+        checks.append(lambda u: _in_time_range(u, query.before, query.after))
+    if query.name_like is not None:
+        like = like_pattern(query.name_like).fullmatch
+        checks.append(lambda u: u.spec.name is not None and like(u.spec.name) is not None)
+    if len(checks) == 1:
+        return checks[0]
+    return lambda u: all(check(u) for check in checks)
 
-    def matches(unit: CachedUnit) -> bool:
-        spec = unit.spec
-        if query.id is not None and spec.deployment_id != query.id:
-            return False
-        if query.name is not None and spec.name != query.name:
-            return False
-        if like is not None and (spec.name is None or like.fullmatch(spec.name) is None):
-            return False
-        if query.without_source and spec.source is not None:
-            return False
-        if query.source is not None and spec.source != query.source:
-            return False
-        time = unit.status.deployment_time
-        if time is not None:
-            time = _aware(time)
-        if query.before is not None and (time is None or not time < query.before):
-            return False
-        if query.after is not None and (time is None or not time > query.after):
-            return False
-        if query.without_tenant_id:
-            return spec.tenant_id is None
-        if tenants is not None:
-            if spec.tenant_id is None:
-                return query.include_without_tenant_id
-            return spec.tenant_id in tenants
-        return True
 
-    return matches
+def _in_time_range(unit: CachedUnit, before: datetime | None, after: datetime | None) -> bool:
+    time = unit.status.deployment_time
+    if time is None:
+        return False
+    time = _aware(time)
+    return (before is None or time < before) and (after is None or time > after)
 
 
 def _text_key(value: str | None) -> tuple[int, str]:
