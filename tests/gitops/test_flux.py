@@ -6,10 +6,11 @@ the Git folder is served over smart HTTP by the test. The Kustomization is the p
 repository and namespace.
 
 The tests of this module run in order on one repository, as a user's history would:
-first sync → unit Ready, Kustomization Ready; an edited BPMN → a new hashed ConfigMap, the old one
-pruned, versions 2 2; a broken BPMN → Ready=False HealthCheckFailed and the unit Stalled with the
+first sync → unit Ready, Kustomization Ready; a default ProcessEngine committed → the unit in the
+test engine; an edited BPMN → a new hashed ConfigMap, the old one pruned, versions 2 2 (the
+engine's own); a broken BPMN → Ready=False HealthCheckFailed and the unit Stalled with the
 operator's message; fixed again → Ready; a Redeploy committed → Succeeded and Ready; the unit
-removed from Git → pruned, its finalizer's undeploy done.
+removed from Git → pruned, its finalizer's undeploy done (its deployment gone from the engine).
 """
 
 from __future__ import annotations
