@@ -139,6 +139,7 @@ def test_kubeconfig_files_merge_the_first_one_winning(tmp_path: Path) -> None:
         ("[]", "is not a mapping"),
         ("kind: Config", "no current-context"),
         ("current-context: x", "no context 'x'"),
+        ("current-context: x\ncontexts: [{name: x, context: oops}]", "no known cluster"),
     ],
 )
 def test_a_broken_explicit_kubeconfig_is_an_error(tmp_path: Path, text: str, message: str) -> None:

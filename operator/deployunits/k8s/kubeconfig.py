@@ -109,8 +109,9 @@ def from_files(paths: list[Path]) -> Credentials:
         for kind, entries in merged.items():
             for item in document.get(kind) or []:
                 name = item.get("name") if isinstance(item, dict) else None
+                value = item.get(kind[:-1]) if isinstance(item, dict) else None
                 if name and name not in entries:
-                    entries[name] = (item.get(kind[:-1]) or {}, path.parent)
+                    entries[name] = (value if isinstance(value, dict) else {}, path.parent)
     where = ", ".join(str(p) for p in paths)
     if not current:
         raise KubeconfigError(f"the kubeconfig ({where}) has no current-context")
