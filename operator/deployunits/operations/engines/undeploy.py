@@ -74,7 +74,9 @@ async def withdraw(
     spec = DeploymentUnitSpec.model_validate(body.get("spec") or {})
     deleting = sync.deployment_id
     try:
-        engine = await ctx.client(ref[0], sync.name)
+        # Fresh: the deletePolicy decides whether running instances are aborted, so a policy
+        # changed a moment ago must count (the cached client may predate the change).
+        engine = await ctx.client(ref[0], sync.name, fresh=True)
         cascade = engine.spec.delete_policy is DeletePolicy.CASCADE
         if engine.kie is not None:
             # One container per unit, whatever its jobs: it goes, or stays while instances run.
