@@ -6,24 +6,27 @@ CPU per request. This one only reads the status of the `http.response.start` it 
 `app.py` installs it outside the exception handlers, so the answers they make are counted.
 """
 
+import re
 import time
 
 from prometheus_client import Counter, Histogram
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+_CONVERTOR = re.compile(r"\{(\w+):\w+\}")
 
-def route_template(request: Request) -> str:
-    """The path with its parameters named, e.g. /engine-rest/engine/{engine}/deployment/{id}.
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path with its parameters named, e.g.
+    /engine-rest/engine/{engine}/deployment/{id}.
 
     Ids in label values would make the series unbounded; unrouted paths share one label.
     """
-    if request.scope.get("route") is None:
+    route = scope.get("route")
+    if route is None:
         return "unmatched"
-    segments = request.url.path.split("/")
-    for name, value in request.path_params.items():
-        segments = [f"{{{name}}}" if segment == str(value) else segment for segment in segments]
-    return "/".join(segments)
+    path: str = getattr(route, "path", "")
+    # A parameter's convertor ({path:forwardable}) is not part of its name.
+    return _CONVERTOR.sub(r"{\1}", path) if ":" in path else path
 
 
 class RequestMetrics:
@@ -43,7 +46,7 @@ class RequestMetrics:
 
         def record(status: int) -> None:
             # The router has added the matched route to the scope by the time anything answers.
-            template = route_template(Request(scope))
+            template = route_template(scope)
             method = scope["method"]
             self.requests.labels(template, method, str(status)).inc()
             self.latency.labels(template, method).observe(time.perf_counter() - started)

@@ -9,7 +9,7 @@ forwarded: the operator is the only code that deploys to engines.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from urllib.parse import unquote
 
 import aiohttp
@@ -75,7 +75,7 @@ class ForwardedAnswer:
         #: The engine's headers as sent (repeated ones kept), without hop-by-hop headers.
         self.headers: list[tuple[bytes, bytes]] = end_to_end_headers(response.raw_headers)
 
-    async def body(self) -> AsyncIterator[bytes]:
+    async def body(self) -> AsyncGenerator[bytes]:
         """The body's bytes as the engine sent them (still compressed, if it compressed)."""
         try:
             async for chunk in self._response.content.iter_any():
@@ -87,6 +87,11 @@ class ForwardedAnswer:
             ) from None
         finally:
             self._response.release()
+
+    @property
+    def complete(self) -> bool:
+        """Whether the whole body has been read (or there is none)."""
+        return self._response.content.at_eof()
 
     async def aclose(self) -> None:
         """Give the connection back (or drop it) whether or not the body was read."""

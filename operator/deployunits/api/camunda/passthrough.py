@@ -9,20 +9,20 @@ namespace that is not bound. A forwarded call needs `get` on the bound ProcessEn
 
 import re
 from collections.abc import AsyncIterator
-from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
-from fastapi.responses import Response, StreamingResponse
-from starlette.background import BackgroundTask
+import anyio
+from fastapi import APIRouter, Request
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from deployunits import constants
 from deployunits.api.auth import Access
 from deployunits.api.bindings import EngineNotBound
 from deployunits.api.camunda.errors import unavailable, web_error
-from deployunits.api.deps import ServicesDep, SettingsDep, authorize
-from deployunits.engines import EngineUnavailable, NotForwardable
+from deployunits.api.deps import Services, authorize
+from deployunits.engines import EngineUnavailable, ForwardedAnswer, NotForwardable
 
 #: Every method a Camunda client uses; the engine answers the ones it does not serve.
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
@@ -85,8 +85,9 @@ def _has_body(request: Request) -> bool:
 _PREFIX = re.compile(rf"^{re.escape(constants.CAMUNDA_PREFIX)}(?:/engine/[^/]+)?/")
 
 
-async def forward(request: Request, services: ServicesDep, namespace: str) -> Response:
-    """Forward the request to the namespace's bound engine and stream its answer back."""
+async def forward(request: Request, services: Services, namespace: str) -> ForwardedAnswer:
+    """Send the request to the namespace's bound engine; its answer once status and headers
+    are in."""
     engine = services.bindings.engine_of(namespace)
     if engine is None:
         raise StarletteHTTPException(404)
@@ -106,7 +107,7 @@ async def forward(request: Request, services: ServicesDep, namespace: str) -> Re
     body = CallerBody(request.stream(), limit) if _has_body(request) else None
     try:
         forwarder = await services.bindings.forwarder(namespace)
-        answer = await forwarder.open(
+        return await forwarder.open(
             request.method,
             segments,
             request.scope.get("query_string", b"").decode("latin-1"),
@@ -123,35 +124,76 @@ async def forward(request: Request, services: ServicesDep, namespace: str) -> Re
         if body is not None and body.error is not None:
             raise body.error from None
         raise unavailable(f"The process engine cannot be reached: {error}") from None
-    # The background task releases the engine's connection even if the caller went away
-    # before the body started.
-    response = StreamingResponse(
-        answer.body(), status_code=answer.status, background=BackgroundTask(answer.aclose)
-    )
-    response.raw_headers = answer.headers
-    return response
+
+
+async def relay(answer: ForwardedAnswer, receive: Receive, send: Send) -> None:
+    """Send the engine's answer on as it arrives; the engine's connection is released however
+    it ends.
+
+    Most answers arrive whole with their head and go out in two messages. A longer one streams,
+    watched for the caller going away, which stops the reading of the engine's answer.
+    """
+    chunks = answer.body()
+    try:
+        await send(
+            {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
+        )
+        first = await anext(chunks, b"")
+        if answer.complete:
+            await send({"type": "http.response.body", "body": first})
+            return
+        async with anyio.create_task_group() as group:
+
+            async def stop_when_the_caller_leaves() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                group.cancel_scope.cancel()
+
+            group.start_soon(stop_when_the_caller_leaves)
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+            async for chunk in chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+            group.cancel_scope.cancel()
+    finally:
+        await chunks.aclose()
+        await answer.aclose()
+
+
+class Forward:
+    """The ASGI endpoint of a pass-through route.
+
+    A plain ASGI application rather than a FastAPI endpoint: forwarded calls are the sidecar's
+    hot path, and dependency solving and a response object (with its task group) per call
+    cost more than the second hop itself. Failures raise the shim's usual exceptions, so the
+    application's handlers answer them as for every other route.
+    """
+
+    def __init__(self, *, named: bool) -> None:
+        self.named = named
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        services: Services = request.app.state.services
+        if self.named:
+            namespace = request.path_params["engine"]
+            if services.bindings.engine_of(
+                namespace
+            ) is None or not await services.named_engines.exists(namespace):
+                raise StarletteHTTPException(404)
+        else:
+            namespace = services.settings.namespace
+        await relay(await forward(request, services, namespace), receive, send)
 
 
 def passthrough_router() -> APIRouter:
     """The catch-all routes; included after every route of the shim's own."""
     router = APIRouter(include_in_schema=False)
-
-    @router.api_route("/engine/{engine}/{path:forwardable}", methods=METHODS)
-    async def forward_to_named_engine(
-        request: Request,
-        engine: Annotated[str, Path(description="The engine name: a namespace.")],
-        services: ServicesDep,
-    ) -> Response:
-        if services.bindings.engine_of(engine) is None or not await services.named_engines.exists(
-            engine
-        ):
-            raise StarletteHTTPException(404)
-        return await forward(request, services, engine)
-
-    @router.api_route("/{path:forwardable}", methods=METHODS)
-    async def forward_to_default_engine(
-        request: Request, services: ServicesDep, settings: SettingsDep
-    ) -> Response:
-        return await forward(request, services, settings.namespace)
-
+    for path, named in (
+        ("/engine/{engine}/{path:forwardable}", True),
+        ("/{path:forwardable}", False),
+    ):
+        router.routes.append(
+            Route(path, Forward(named=named), methods=METHODS, include_in_schema=False)
+        )
     return router
