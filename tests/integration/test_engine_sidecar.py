@@ -310,6 +310,20 @@ class TestPassThrough:
         assert through.json() == direct.json()
         assert through.headers["content-type"] == direct.headers["content-type"]
 
+    def test_a_forwarded_answer_has_the_engines_headers_only(
+        self, shim_http: httpx.Client, engine_http: httpx.Client
+    ) -> None:
+        through = shim_http.get("/process-definition/count")
+        direct = engine_http.get("/process-definition/count")
+        # Connection and Keep-Alive are about the engine's connection, not the answer.
+        hop_by_hop = {"connection", "keep-alive"}
+        assert sorted(through.headers.keys()) == sorted(set(direct.headers.keys()) - hop_by_hop)
+        assert len(through.headers.get_list("date")) == 1
+        assert "server" not in through.headers
+        # The shim's own answers are dated once too.
+        own = shim_http.get("/deployment/count")
+        assert len(own.headers.get_list("date")) == 1
+
     # (A percent-encoded `/deployment/create` is the shim's own route, which makes a unit.)
     @pytest.mark.parametrize(
         "path",

@@ -32,6 +32,7 @@ from deployunits.api.console import routes as console
 from deployunits.api.console.feed import UnitFeed
 from deployunits.api.content import ContentStore
 from deployunits.api.deps import Services
+from deployunits.api.headers import DateHeader
 from deployunits.api.jbpm import errors as jbpm_errors
 from deployunits.api.jbpm.errors import JbpmError
 from deployunits.api.jbpm.routes import add_links as jbpm_openapi_links
@@ -212,6 +213,7 @@ def create_app(settings: ShimSettings | None = None) -> FastAPI:
     app.add_middleware(BodyDeadline, seconds=settings.request_body_timeout_seconds)
     # Added last, so it wraps the others: it counts the answers of every exception handler.
     app.add_middleware(RequestMetrics, requests=requests, latency=latency)
+    app.add_middleware(DateHeader)
     app.include_router(camunda_router(settings))
     app.include_router(jbpm_router())
     console.install(app)

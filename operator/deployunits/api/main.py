@@ -26,6 +26,10 @@ def main() -> int:
         ),
         log_config=None,
         access_log=False,
+        # The engines send no Server header; the shim's own answers get their Date from the
+        # application (api/headers.py), forwarded ones keep the engine's.
+        server_header=False,
+        date_header=False,
     )
     return 0
 
