@@ -324,6 +324,21 @@ class TestPassThrough:
         own = shim_http.get("/deployment/count")
         assert len(own.headers.get_list("date")) == 1
 
+    def test_version_is_the_engines_and_forwarded_calls_count_under_one_route(
+        self, sidecar: ShimProcess, shim_http: httpx.Client, engine_http: httpx.Client
+    ) -> None:
+        assert shim_http.get("/version").json() == engine_http.get("/version").json()
+        shim_http.get("/process-definition/key/no-such-key")
+        metrics = httpx.get(f"{sidecar.url}/metrics").text
+        forwarded = 'method="GET",route="/engine-rest/{path}",status="200"'
+        assert any(
+            line.startswith("deployunits_shim_requests_total{") for line in metrics.splitlines()
+        )
+        assert forwarded in metrics
+        # Answered by the engine, not by the shim's own /version; no ids in the labels.
+        assert 'route="/engine-rest/version"' not in metrics
+        assert "no-such-key" not in metrics
+
     # (A percent-encoded `/deployment/create` is the shim's own route, which makes a unit.)
     @pytest.mark.parametrize(
         "path",

@@ -1,8 +1,9 @@
 """The shim's request metrics: each answer counted once by route template, method and status.
 
-Covered: a normal answer (path parameters named in the route label), an error that an exception
-handler answers, an exception that escapes every handler (the server's 500), an unrouted path,
-and an answer that fails after its head was sent (counted with the status already sent).
+Covered: a normal answer (path parameters named in the route label, one spanning segments
+too), an error that an exception handler answers, an exception that escapes every handler (the
+server's 500), an unrouted path, and an answer that fails after its head was sent (counted with
+the status already sent).
 """
 
 import asyncio
@@ -26,6 +27,10 @@ def app() -> FastAPI:
     @app.get("/things/{name}")
     async def thing(name: str) -> dict[str, str]:
         return {"name": name}
+
+    @app.get("/files/{rest:path}")
+    async def files(rest: str) -> dict[str, str]:
+        return {"rest": rest}
 
     @app.get("/not-ready")
     async def not_ready() -> None:
@@ -73,6 +78,12 @@ def test_a_normal_answer_is_counted_under_its_route_template(app: FastAPI) -> No
     assert get(app, "/things/b") == 200
     assert counted(app, "/things/{name}", "200") == 2
     assert timed(app, "/things/{name}") == 2
+
+
+def test_a_parameter_spanning_segments_names_the_paths_tail(app: FastAPI) -> None:
+    assert get(app, "/files/a/b/c") == 200
+    assert get(app, "/files/d/e") == 200
+    assert counted(app, "/files/{rest}", "200") == 2
 
 
 def test_an_error_answered_by_an_exception_handler_is_counted_with_its_status(

@@ -6,27 +6,30 @@ CPU per request. This one only reads the status of the `http.response.start` it 
 `app.py` installs it outside the exception handlers, so the answers they make are counted.
 """
 
-import re
 import time
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_CONVERTOR = re.compile(r"\{(\w+):\w+\}")
-
 
 def route_template(scope: Scope) -> str:
-    """The matched route's path with its parameters named, e.g.
-    /engine-rest/engine/{engine}/deployment/{id}.
+    """The path with its parameters named, e.g. /engine-rest/engine/{engine}/deployment/{id}.
 
-    Ids in label values would make the series unbounded; unrouted paths share one label.
+    Ids in label values would make the series unbounded; unrouted paths share one label. A
+    parameter may span several segments (a forwarded call's path): it names the path's tail.
     """
-    route = scope.get("route")
-    if route is None:
+    if scope.get("route") is None and scope.get("endpoint") is None:
         return "unmatched"
-    path: str = getattr(route, "path", "")
-    # A parameter's convertor ({path:forwardable}) is not part of its name.
-    return _CONVERTOR.sub(r"{\1}", path) if ":" in path else path
+    path: str = scope["path"]
+    params: dict[str, object] = scope.get("path_params", {})
+    for name, value in params.items():
+        text = str(value)
+        if "/" in text and path.endswith("/" + text):
+            path = f"{path[: -len(text)]}{{{name}}}"
+    segments = path.split("/")
+    for name, value in params.items():
+        segments = [f"{{{name}}}" if segment == str(value) else segment for segment in segments]
+    return "/".join(segments)
 
 
 class RequestMetrics:

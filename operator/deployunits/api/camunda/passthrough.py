@@ -1,10 +1,11 @@
 """An engine-bound shim's pass-through: every other /engine-rest call goes to the bound engine.
 
-Process definitions, instances, tasks, history, messages: whatever a client calls after it
-deployed reaches the engine through the engines gateway's forwarder, streamed both ways. The
-routes match only paths that are not the shim's own: nothing under `deployment` (deployments
-are units, and the operator is the only code that deploys to engines), nor `engine/...` of a
-namespace that is not bound. A forwarded call needs `get` on the bound ProcessEngine.
+Process definitions, instances, tasks, history, messages, `/version`: whatever a client calls
+after it deployed reaches the engine through the engines gateway's forwarder, streamed both
+ways. The routes match only paths that are not the shim's own: nothing under `deployment`
+(deployments are units, and the operator is the only code that deploys to engines), nor
+`engine/...` of a namespace that is not bound. A forwarded call needs `get` on the bound
+ProcessEngine.
 """
 
 import re
@@ -186,13 +187,16 @@ class Forward:
         await relay(await forward(request, services, namespace), receive, send)
 
 
-def passthrough_router() -> APIRouter:
-    """The catch-all routes; included after every route of the shim's own."""
+def passthrough_router(*, default_bound: bool) -> APIRouter:
+    """The pass-through routes, matched before the shim's own: their paths exclude every first
+    segment the shim serves itself (`deployment`, `engine`), so the order decides nothing but
+    how soon a forwarded call finds its route. With the default engine bound, its `/version`
+    is the engine's too."""
     router = APIRouter(include_in_schema=False)
-    for path, named in (
-        ("/engine/{engine}/{path:forwardable}", True),
-        ("/{path:forwardable}", False),
-    ):
+    paths = [("/engine/{engine}/{path:forwardable}", True)]
+    if default_bound:
+        paths.append(("/{path:forwardable}", False))
+    for path, named in paths:
         router.routes.append(
             Route(path, Forward(named=named), methods=METHODS, include_in_schema=False)
         )

@@ -377,8 +377,12 @@ def engine_router(settings_namespaces: list[str], default_namespace: str) -> API
 
 
 def camunda_router(settings: ShimSettings) -> APIRouter:
-    """Everything under /engine-rest; with bound engines, the pass-through last."""
+    """Everything under /engine-rest; with bound engines, the pass-through too."""
     router = APIRouter(prefix=constants.CAMUNDA_PREFIX)
+    bindings = settings.bindings()
+    if bindings:
+        # First: forwarded calls are the bound shim's most frequent ones.
+        router.include_router(passthrough_router(default_bound=settings.namespace in bindings))
     router.include_router(build_router(default_engine, named=False))
     router.include_router(
         build_router(named_engine, named=True),
@@ -386,6 +390,4 @@ def camunda_router(settings: ShimSettings) -> APIRouter:
         generate_unique_id_function=lambda route: f"named_{route.name}",
     )
     router.include_router(engine_router(settings.namespaces, settings.namespace))
-    if settings.bindings():
-        router.include_router(passthrough_router())
     return router
