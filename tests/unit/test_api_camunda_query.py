@@ -1,6 +1,9 @@
 """Camunda query parsing, validation, filtering, sorting and paging over cached units."""
 
+import random
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -67,9 +70,22 @@ UNITS = [
 ]
 
 
-def select(pairs: list[tuple[str, str]]) -> list[str]:
+def run_both(pairs: list[tuple[str, str]], units: list[CachedUnit]) -> tuple[list[str], list[str]]:
+    """The ids a query selects scanning the sorted units, and starting from the name index."""
     parsed = query.parse_query(pairs)
-    return [u.deployment_id for u in query.run(parsed, lambda _name, key: sorted(UNITS, key=key))]
+
+    def view(_name: str, key: Callable[[CachedUnit], Any]) -> list[CachedUnit]:
+        return sorted(units, key=key)
+
+    scanned = query.run(parsed, view)
+    indexed = query.run(parsed, view, lambda: query.by_name(units))
+    return [u.deployment_id for u in scanned], [u.deployment_id for u in indexed]
+
+
+def select(pairs: list[tuple[str, str]]) -> list[str]:
+    scanned, indexed = run_both(pairs, UNITS)
+    assert indexed == scanned
+    return scanned
 
 
 def test_default_order_is_by_id() -> None:
@@ -118,6 +134,46 @@ def test_filters_sorting_and_paging(pairs: list[tuple[str, str]], expected: list
 def test_count_ignores_paging() -> None:
     parsed = query.parse_query([("nameLike", "%nvoice%"), ("maxResults", "x")], paging=False)
     assert query.count(parsed, UNITS) == 3
+    assert query.count(parsed, UNITS, query.by_name(UNITS)) == 3
+
+
+def test_the_name_index_selects_what_a_scan_selects() -> None:
+    shuffle = random.Random(7)
+    names = [None, "invoice", "invoice 1", "invoice 10", "Invoice", "order", "a_b", "a%b"]
+    units = [
+        unit(
+            f"id-{index:03d}",
+            shuffle.choice(names),
+            tenant=shuffle.choice([None, "t1", "t2", "t3"]),
+            at=datetime(2026, 1, 1 + shuffle.randrange(28), tzinfo=UTC),
+        )
+        for index in range(300)
+    ]
+    filters = [
+        [("nameLike", "invoice%")],
+        [("nameLike", "%1%"), ("tenantIdIn", "t1,t2")],
+        [("nameLike", "a\\_b")],
+        [("nameLike", "a\\%b"), ("withoutTenantId", "true")],
+        [("name", "order"), ("nameLike", "o%")],
+        [("name", "missing")],
+        [("nameLike", "%"), ("tenantIdIn", "t3"), ("includeDeploymentsWithoutTenantId", "true")],
+    ]
+    orders = [
+        [],
+        *(
+            [("sortBy", key), ("sortOrder", order)]
+            for key in query.SORT_KEYS
+            for order in query.SORT_ORDERS
+        ),
+    ]
+    pages = [[], [("maxResults", "7")], [("firstResult", "5"), ("maxResults", "10")]]
+    for where in filters:
+        for order in orders:
+            for paging in pages:
+                scanned, indexed = run_both([*where, *order, *paging], units)
+                assert indexed == scanned, (where, order, paging)
+        counted = query.parse_query(where, paging=False)
+        assert query.count(counted, units, query.by_name(units)) == query.count(counted, units)
 
 
 @pytest.mark.parametrize(

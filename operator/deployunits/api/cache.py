@@ -3,9 +3,9 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypedDict, TypeVar
+from typing import Any, Generic, Protocol, TypedDict, TypeVar
 
 from pydantic import ValidationError
 
@@ -174,6 +174,7 @@ def parse_redeploy(obj: JSON) -> CachedRedeploy | None:
 
 
 T = TypeVar("T", CachedUnit, CachedRedeploy)
+V = TypeVar("V")
 Key = tuple[str, str]
 
 
@@ -404,6 +405,47 @@ class _Mirror(Generic[T]):
             await future
 
 
+class UnitReads(Protocol):
+    """The reads the Camunda routes make: by id, all, derived views (UnitCache, or the view of
+    the units synced to a bound engine)."""
+
+    def deployment(self, namespace: str, deployment_id: str) -> CachedUnit | None: ...
+
+    def deployments(self, namespace: str) -> list[CachedUnit]: ...
+
+    def sorted_view(
+        self, namespace: str, name: str, key: Callable[[CachedUnit], Any]
+    ) -> list[CachedUnit]: ...
+
+    def derived(self, namespace: str, name: str, build: Callable[[], V]) -> V: ...
+
+
+def sorted_view(
+    reads: UnitReads, namespace: str, name: str, key: Callable[[CachedUnit], Any]
+) -> list[CachedUnit]:
+    """The units of `reads` sorted by key (`name` names the order); kept until they change."""
+    return reads.derived(
+        namespace, f"sorted:{name}", lambda: sorted(reads.deployments(namespace), key=key)
+    )
+
+
+class DerivedViews:
+    """Values derived from a set of units (sorted lists, indexes), each kept until the set's
+    version changes: a read builds one at most once per change."""
+
+    def __init__(self) -> None:
+        self._views: dict[Hashable, tuple[int, Any]] = {}
+
+    def get(self, key: Hashable, version: int, build: Callable[[], V]) -> V:
+        cached = self._views.get(key)
+        if cached is not None and cached[0] == version:
+            value: V = cached[1]
+            return value
+        value = build()
+        self._views[key] = (version, value)
+        return value
+
+
 class UnitCache(_Mirror[CachedUnit]):
     """Every DeploymentUnit the shim serves, indexed by (namespace, deploymentId)."""
 
@@ -415,7 +457,7 @@ class UnitCache(_Mirror[CachedUnit]):
         #: Bumped whenever the visible set of a namespace changes (keys sorted views).
         self._versions: dict[str, int] = {}
         self._visible: dict[str, dict[str, CachedUnit]] = {}
-        self._views: dict[tuple[str, str], tuple[int, list[CachedUnit]]] = {}
+        self._views = DerivedViews()
         self._ids: dict[Key, str] = {}
         self._listeners: list[Callable[[Key, CachedUnit | None], None]] = []
 
@@ -486,13 +528,12 @@ class UnitCache(_Mirror[CachedUnit]):
         self, namespace: str, name: str, key: Callable[[CachedUnit], Any]
     ) -> list[CachedUnit]:
         """The visible units sorted by key; cached until the namespace's visible set changes."""
-        version = self._versions.get(namespace, 0)
-        cached = self._views.get((namespace, name))
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        view = sorted(self._visible.get(namespace, {}).values(), key=key)
-        self._views[(namespace, name)] = (version, view)
-        return view
+        return sorted_view(self, namespace, name, key)
+
+    def derived(self, namespace: str, name: str, build: Callable[[], V]) -> V:
+        """A value derived from the namespace's visible units (`name` tells it apart), built
+        again only once they change."""
+        return self._views.get((namespace, name), self._versions.get(namespace, 0), build)
 
     def count(self) -> int:
         return len(self._store.objects)

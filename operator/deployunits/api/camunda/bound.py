@@ -10,21 +10,11 @@ too. The index is fed by the unit cache's listener, before the cache wakes its w
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, TypeVar
 
-from deployunits.api.cache import CachedUnit, Key, UnitCache
+from deployunits.api.cache import CachedUnit, DerivedViews, Key, UnitCache, sorted_view
 
-
-class UnitReads(Protocol):
-    """The reads the Camunda routes make: by id, all, sorted (UnitCache, or a bound view)."""
-
-    def deployment(self, namespace: str, deployment_id: str) -> CachedUnit | None: ...
-
-    def deployments(self, namespace: str) -> list[CachedUnit]: ...
-
-    def sorted_view(
-        self, namespace: str, name: str, key: Callable[[CachedUnit], Any]
-    ) -> list[CachedUnit]: ...
+V = TypeVar("V")
 
 
 def engine_deployment_id(unit: CachedUnit) -> tuple[str, str] | None:
@@ -49,7 +39,7 @@ class BoundIndex:
         self._of: dict[Key, tuple[str, str]] = {}
         #: Bumped on every change of an engine's set, for sorted views.
         self._versions: dict[tuple[str, str], int] = {}
-        self._views: dict[tuple[str, str, str], tuple[int, list[CachedUnit]]] = {}
+        self._views = DerivedViews()
         units.add_listener(self._changed)
 
     def _changed(self, key: Key, unit: CachedUnit | None) -> None:
@@ -82,17 +72,10 @@ class BoundIndex:
         """Every unit synced to the engine, presented."""
         return list(self._by_engine.get((namespace, engine), {}).values())
 
-    def sorted_units(
-        self, namespace: str, engine: str, name: str, key: Callable[[CachedUnit], Any]
-    ) -> list[CachedUnit]:
-        """The units sorted by key; cached until the engine's set changes."""
+    def derived(self, namespace: str, engine: str, name: str, build: Callable[[], V]) -> V:
+        """A value derived from the units synced to the engine; built again once they change."""
         version = self._versions.get((namespace, engine), 0)
-        cached = self._views.get((namespace, engine, name))
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        view = sorted(self.units(namespace, engine), key=key)
-        self._views[(namespace, engine, name)] = (version, view)
-        return view
+        return self._views.get((namespace, engine, name), version, build)
 
 
 class BoundUnits:
@@ -124,4 +107,7 @@ class BoundUnits:
     def sorted_view(
         self, namespace: str, name: str, key: Callable[[CachedUnit], Any]
     ) -> list[CachedUnit]:
-        return self._index.sorted_units(namespace, self.engine, name, key)
+        return sorted_view(self, namespace, name, key)
+
+    def derived(self, namespace: str, name: str, build: Callable[[], V]) -> V:
+        return self._index.derived(namespace, self.engine, name, build)

@@ -1,7 +1,7 @@
 """GET /deployment and /count: parse, validate, filter, sort and page as Camunda's query does."""
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -183,9 +183,10 @@ def has_filters(query: DeploymentQuery) -> bool:
     )
 
 
-def matcher(query: DeploymentQuery) -> Callable[[CachedUnit], bool]:
+def matcher(query: DeploymentQuery, *, names_chosen: bool = False) -> Callable[[CachedUnit], bool]:
     """A predicate that keeps the units the query selects: one check per filter the query has,
-    cheap ones first (a list query scans the namespace's units until its page is full)."""
+    cheap ones first (a list query scans the namespace's units until its page is full).
+    `names_chosen`: the units come from the names the name filters select (`named`)."""
     checks: list[Callable[[CachedUnit], bool]] = []
     if query.without_tenant_id:
         checks.append(lambda u: u.spec.tenant_id is None)
@@ -196,7 +197,7 @@ def matcher(query: DeploymentQuery) -> Callable[[CachedUnit], bool]:
         )
     if (deployment_id := query.id) is not None:
         checks.append(lambda u: u.spec.deployment_id == deployment_id)
-    if (name := query.name) is not None:
+    if (name := query.name) is not None and not names_chosen:
         checks.append(lambda u: u.spec.name == name)
     if query.without_source:
         checks.append(lambda u: u.spec.source is None)
@@ -204,12 +205,43 @@ def matcher(query: DeploymentQuery) -> Callable[[CachedUnit], bool]:
         checks.append(lambda u: u.spec.source == source)
     if query.before is not None or query.after is not None:
         checks.append(lambda u: _in_time_range(u, query.before, query.after))
-    if query.name_like is not None:
+    if query.name_like is not None and not names_chosen:
         like = like_pattern(query.name_like).fullmatch
         checks.append(lambda u: u.spec.name is not None and like(u.spec.name) is not None)
+    if not checks:
+        return lambda u: True
     if len(checks) == 1:
         return checks[0]
     return lambda u: all(check(u) for check in checks)
+
+
+#: The units of a namespace by name (None: unnamed), for the name filters.
+NameIndex = Mapping[str | None, Sequence[CachedUnit]]
+
+
+def by_name(units: Iterable[CachedUnit]) -> dict[str | None, list[CachedUnit]]:
+    """An index of the units by name."""
+    index: dict[str | None, list[CachedUnit]] = {}
+    for unit in units:
+        index.setdefault(unit.spec.name, []).append(unit)
+    return index
+
+
+def named(query: DeploymentQuery, index: NameIndex) -> list[CachedUnit] | None:
+    """The units whose names the query's name filters select, in no order; None if it has none.
+
+    A deployment has one of few names (a CI job deploys under its own, again and again), so
+    matching the names once each beats matching every unit.
+    """
+    if query.name is None and query.name_like is None:
+        return None
+    names: Iterable[str | None] = (
+        index if query.name is None else ([query.name] if query.name in index else [])
+    )
+    if query.name_like is not None:
+        like = like_pattern(query.name_like).fullmatch
+        names = [n for n in names if n is not None and like(n) is not None]
+    return [unit for n in names if n is not None for unit in index[n]]
 
 
 def _in_time_range(unit: CachedUnit, before: datetime | None, after: datetime | None) -> bool:
@@ -254,9 +286,24 @@ def page(items: Sequence[CachedUnit], query: DeploymentQuery) -> Sequence[Cached
 def run(
     query: DeploymentQuery,
     sorted_view: Callable[[str, Callable[[CachedUnit], Any]], Sequence[CachedUnit]],
+    names: Callable[[], NameIndex] | None = None,
 ) -> Sequence[CachedUnit]:
-    """The selected units in order: sorted views come from the cache, filters apply on top."""
+    """The selected units in order: sorted views come from the cache, filters apply on top.
+
+    With an index of names (`names`), a query filtering by name starts from the units of the
+    names it selects, rather than from every unit in order.
+    """
     sort_by = query.sort_by or "id"
+    candidates = named(query, names()) if names is not None else None
+    if candidates is not None:
+        matches = matcher(query, names_chosen=True)
+        # The sort keys end with the deployment id, unique in a view: the order is the view's.
+        selected = sorted(
+            (u for u in candidates if matches(u)),
+            key=SORTERS[sort_by],
+            reverse=query.sort_order == "desc",
+        )
+        return page(selected, query)
     ordered = sorted_view(sort_by, SORTERS[sort_by])
     if query.sort_order == "desc":
         ordered = ordered[::-1]
@@ -272,7 +319,7 @@ def run(
     # count, with nothing.
     if first < 0 or count <= 0:
         return []
-    selected: list[CachedUnit] = []
+    selected_page: list[CachedUnit] = []
     skipped = 0
     for unit in ordered:
         if not matches(unit):
@@ -280,14 +327,20 @@ def run(
         if skipped < first:
             skipped += 1
             continue
-        selected.append(unit)
-        if len(selected) >= count:
+        selected_page.append(unit)
+        if len(selected_page) >= count:
             break
-    return selected
+    return selected_page
 
 
-def count(query: DeploymentQuery, units: Sequence[CachedUnit]) -> int:
+def count(
+    query: DeploymentQuery, units: Sequence[CachedUnit], names: NameIndex | None = None
+) -> int:
     if not has_filters(query):
         return len(units)
+    candidates = named(query, names) if names is not None else None
+    if candidates is not None:
+        matches = matcher(query, names_chosen=True)
+        return sum(1 for unit in candidates if matches(unit))
     matches = matcher(query)
     return sum(1 for unit in units if matches(unit))

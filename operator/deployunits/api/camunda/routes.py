@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from deployunits import constants
 from deployunits.api.auth import Access, Decision
+from deployunits.api.cache import UnitReads
 from deployunits.api.camunda import openapi, query, schemas, wire
 from deployunits.api.camunda.bound import BoundUnits
 from deployunits.api.camunda.errors import CamundaError, invalid_request, no_engine, web_error
@@ -37,6 +38,11 @@ from deployunits.settings import AuthMode, ShimSettings
 
 #: The engine version the shim answers like.
 ENGINE_VERSION = "7.24.0"
+
+
+def names_of(units: UnitReads, namespace: str) -> query.NameIndex:
+    """The namespace's units by name, kept until they change."""
+    return units.derived(namespace, "names", lambda: query.by_name(units.deployments(namespace)))
 
 
 def _checked(namespace: str, units: UnitsDep) -> str:
@@ -202,7 +208,11 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
     ) -> Response:
         parsed = query.parse_query(request.query_params.multi_items())
         units = deployments.units
-        found = query.run(parsed, lambda name, key: units.sorted_view(namespace, name, key))
+        found = query.run(
+            parsed,
+            lambda name, key: units.sorted_view(namespace, name, key),
+            lambda: names_of(units, namespace),
+        )
         return _json(schemas.deployments_json([wire.deployment(u) for u in found]))
 
     @router.get(
@@ -216,7 +226,8 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
         request: Request, namespace: Engine, deployments: Deployments, _: CanList
     ) -> Response:
         parsed = query.parse_query(request.query_params.multi_items(), paging=False)
-        count = query.count(parsed, deployments.units.deployments(namespace))
+        units = deployments.units
+        count = query.count(parsed, units.deployments(namespace), names_of(units, namespace))
         return _json(schemas.dump_json(CountResultDto.model_construct(count=count)))
 
     @router.get(

@@ -8,9 +8,9 @@ from typing import Any
 
 from deployunits import constants
 from deployunits.api.bindings import EngineBindings, EngineNotBound
-from deployunits.api.cache import CachedUnit, UnitCache
+from deployunits.api.cache import CachedUnit, UnitCache, UnitReads
 from deployunits.api.camunda import wire
-from deployunits.api.camunda.bound import BoundUnits, UnitReads
+from deployunits.api.camunda.bound import BoundUnits
 from deployunits.api.camunda.errors import (
     CamundaError,
     engine_error,
