@@ -9,6 +9,7 @@ from deployunits import constants
 from deployunits.models.base import (
     CamelModel,
     ConfigMapKey,
+    CustomResource,
     K8sName,
     ObservedStatus,
     cel_rules,
@@ -153,11 +154,9 @@ class ProcessEngineStatus(ObservedStatus):
     """Ready, as metav1.Conditions."""
 
 
-class ProcessEngine(CamelModel):
+class ProcessEngine(CustomResource):
     """A ProcessEngine object as read from the API server."""
 
-    api_version: str = constants.API_VERSION
     kind: str = constants.PROCESS_ENGINE_KIND
-    metadata: dict[str, object] = Field(default_factory=dict)
     spec: ProcessEngineSpec
     status: ProcessEngineStatus | None = None
