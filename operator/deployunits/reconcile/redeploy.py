@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from deployunits import constants
 from deployunits.models import conditions as cond
@@ -179,8 +179,7 @@ def _status(
     )
 
 
-@dataclass(frozen=True)
-class NewUnit:
+class NewUnit(NamedTuple):
     """The unit a request created: its name, and its deployment's id and name."""
 
     unit_name: str
@@ -190,10 +189,11 @@ class NewUnit:
 
 def _new_unit_fields(new: NewUnit | None) -> dict[str, Any]:
     """Where the request's new deployment is, as far as it is known yet."""
+    unit_name, deployment_id, name = new or (None, None, None)
     return {
-        "new_deployment_id": new.deployment_id if new is not None else None,
-        "new_deployment_name": new.name if new is not None else None,
-        "new_unit_name": new.unit_name if new is not None else None,
+        "new_deployment_id": deployment_id,
+        "new_deployment_name": name,
+        "new_unit_name": unit_name,
     }
 
 
