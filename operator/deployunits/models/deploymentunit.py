@@ -190,13 +190,12 @@ class DeploymentUnitSpec(CamelModel):
         "Camunda-style id.",
         json_schema_extra={
             "x-kubernetes-validations": [
-                {
-                    "rule": _ID_RULE,
-                    "message": "deploymentId must be a jBPM id groupId:artifactId:version"
-                    "[:kbase[:ksession]] (letters, digits, '_', '.', '-') or a Camunda-style id "
-                    "without ':'",
-                },
-                {"rule": "self == oldSelf", "message": "deploymentId is immutable"},
+                cel_rule(
+                    _ID_RULE,
+                    "deploymentId must be a jBPM id groupId:artifactId:version[:kbase[:ksession]] "
+                    "(letters, digits, '_', '.', '-') or a Camunda-style id without ':'",
+                ),
+                cel_rule("self == oldSelf", "deploymentId is immutable"),
             ]
         },
     )
