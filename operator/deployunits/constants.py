@@ -1,26 +1,37 @@
 """Fixed names of the API: group, kinds, plurals, every label, annotation and finalizer, ports."""
 
-from typing import Final
+from typing import Final, NamedTuple
 
 GROUP: Final = "bpm.deployunits.io"
 VERSION: Final = "v1alpha1"
 API_VERSION: Final = f"{GROUP}/{VERSION}"
 CATEGORY: Final = "bpm"
 
+
+class Names(NamedTuple):
+    """How a kind is named in its CRD and by kubectl."""
+
+    kind: str
+    plural: str
+    short_names: tuple[str, ...]
+
+    @property
+    def singular(self) -> str:
+        """The kind in lower case, the singular Kubernetes would give it by default."""
+        return self.kind.lower()
+
+
 DEPLOYMENT_UNIT_KIND: Final = "DeploymentUnit"
 DEPLOYMENT_UNIT_PLURAL: Final = "deploymentunits"
-DEPLOYMENT_UNIT_SINGULAR: Final = "deploymentunit"
-DEPLOYMENT_UNIT_SHORT_NAMES: Final = ("du",)
+DEPLOYMENT_UNIT_NAMES: Final = Names(DEPLOYMENT_UNIT_KIND, DEPLOYMENT_UNIT_PLURAL, ("du",))
 
 REDEPLOY_KIND: Final = "Redeploy"
 REDEPLOY_PLURAL: Final = "redeploys"
-REDEPLOY_SINGULAR: Final = "redeploy"
-REDEPLOY_SHORT_NAMES: Final = ("rdp",)
+REDEPLOY_NAMES: Final = Names(REDEPLOY_KIND, REDEPLOY_PLURAL, ("rdp",))
 
 PROCESS_ENGINE_KIND: Final = "ProcessEngine"
 PROCESS_ENGINE_PLURAL: Final = "processengines"
-PROCESS_ENGINE_SINGULAR: Final = "processengine"
-PROCESS_ENGINE_SHORT_NAMES: Final = ("pe",)
+PROCESS_ENGINE_NAMES: Final = Names(PROCESS_ENGINE_KIND, PROCESS_ENGINE_PLURAL, ("pe",))
 
 #: Prefix of every label, annotation and finalizer the project writes.
 PREFIX: Final = GROUP

@@ -11,6 +11,8 @@ import time
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from deployunits.api.middleware import HttpMiddleware
+
 
 def route_template(scope: Scope) -> str:
     """The path with its parameters named, e.g. /engine-rest/engine/{engine}/deployment/{id}.
@@ -32,18 +34,15 @@ def route_template(scope: Scope) -> str:
     return "/".join(segments)
 
 
-class RequestMetrics:
+class RequestMetrics(HttpMiddleware):
     """ASGI middleware: counts answers by route, method and status; times them to their head."""
 
     def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram) -> None:
-        self.app = app
+        super().__init__(app)
         self.requests = requests
         self.latency = latency
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         answered = False
 

@@ -22,6 +22,8 @@ import httptools
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from deployunits.api.middleware import HttpMiddleware
+
 
 def _raw_answer(status: int, text: str) -> bytes:
     """A whole answer that closes the connection, written before any request exists."""
@@ -204,17 +206,14 @@ def head_limited_protocol(seconds: float, max_bytes: int) -> type[HttpToolsProto
     return HeadLimitedProtocol
 
 
-class BodyDeadline:
+class BodyDeadline(HttpMiddleware):
     """ASGI middleware: the whole request body must arrive within `seconds` of the request."""
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
-        self.app = app
+        super().__init__(app)
         self.seconds = seconds
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.seconds
         body_done = False

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from deployunits.engines.wire import ExceptionBody
 
 __all__ = [
+    "UNAVAILABLE_STATUSES",
     "EngineError",
     "EngineNotFound",
     "EngineRefused",
@@ -19,6 +20,8 @@ __all__ = [
     "EngineUnavailable",
     "ResourceProblem",
     "classify",
+    "unauthorized_message",
+    "unavailable_message",
 ]
 
 # Engine exception codes (BuiltinExceptionCode) that a retry can clear: optimistic locking and
@@ -146,6 +149,22 @@ def _problems(body: ExceptionBody) -> tuple[ResourceProblem, ...]:
     )
 
 
+#: Statuses of something that cannot answer now: the engine, or a proxy in front of it.
+UNAVAILABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def unauthorized_message(operation: str, status: int, engine: str, rights: str) -> str:
+    """What a 401 or 403 means and what to check; `engine` names the server, `rights` what
+    the user needs."""
+    reason = "not authenticated" if status == 401 else "not authorized"
+    return f"{operation}: {engine} answered {status} ({reason}; check the credentials and {rights})"
+
+
+def unavailable_message(operation: str, status: int, engine: str) -> str:
+    """What one of the UNAVAILABLE_STATUSES means; `engine` names the server."""
+    return f"{operation}: {engine} is unavailable ({status})"
+
+
 def classify(operation: str, status: int, raw: bytes) -> EngineError:
     """The failure an answer with this status and body means (for any status >= 400).
 
@@ -158,21 +177,13 @@ def classify(operation: str, status: int, raw: bytes) -> EngineError:
     said = said[:_MAX_MESSAGE]
     detail = f"{engine_type}: {said}" if engine_type and said else (engine_type or said)
     suffix = f": {detail}" if detail else ""
+    details: _Details = {"status": status, "engine_type": engine_type, "code": code}
     if status in (401, 403):
-        reason = "not authenticated" if status == 401 else "not authorized"
-        return EngineUnauthorized(
-            f"{operation}: the engine answered {status} ({reason}; check the credentials and "
-            f"the user's rights){suffix}",
-            status=status,
-            engine_type=engine_type,
-            code=code,
-        )
-    if status in (502, 503, 504) or status == 429:
+        message = unauthorized_message(operation, status, "the engine", "the user's rights")
+        return EngineUnauthorized(message + suffix, **details)
+    if status in UNAVAILABLE_STATUSES:
         return EngineUnavailable(
-            f"{operation}: the engine is unavailable ({status}){suffix}",
-            status=status,
-            engine_type=engine_type,
-            code=code,
+            unavailable_message(operation, status, "the engine") + suffix, **details
         )
     if status >= 500 and (
         engine_type is None or code in _TRANSIENT_CODES or engine_type in _TRANSIENT_TYPES
@@ -183,20 +194,15 @@ def classify(operation: str, status: int, raw: bytes) -> EngineError:
             engine_type or "", "no engine exception in the answer"
         )
         return EngineUnavailable(
-            f"{operation}: the engine answered {status} ({why}){suffix}",
-            status=status,
-            engine_type=engine_type,
-            code=code,
+            f"{operation}: the engine answered {status} ({why}){suffix}", **details
         )
     if _NO_ENGINE.match(said):
         return EngineRefused(
             f"{operation}: the engine has no process engine of that name ({status}){suffix}",
-            status=status,
-            engine_type=engine_type,
-            code=code,
+            **details,
         )
     kind = EngineNotFound if status == 404 else EngineRefused
     problems = _problems(body) if body is not None else ()
     # A ParseException's message lists every problem already; they are in `problems` too.
     message = f"{operation}: the engine refused ({status}){suffix}"
-    return kind(message, status=status, engine_type=engine_type, code=code, problems=problems)
+    return kind(message, problems=problems, **details)

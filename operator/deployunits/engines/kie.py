@@ -12,11 +12,14 @@ from yarl import URL
 
 from deployunits.engines.connection import KieServerConnection
 from deployunits.engines.errors import (
+    UNAVAILABLE_STATUSES,
     EngineError,
     EngineNotFound,
     EngineRefused,
     EngineUnauthorized,
     EngineUnavailable,
+    unauthorized_message,
+    unavailable_message,
 )
 from deployunits.engines.http import EngineHttpClient, Path
 from deployunits.engines.kie_wire import (
@@ -62,16 +65,12 @@ def classify_kie(operation: str, status: int, raw: bytes) -> EngineError:
     said = _said(raw)[:_MAX_MESSAGE]
     suffix = f": {said}" if said else ""
     if status in (401, 403):
-        reason = "not authenticated" if status == 401 else "not authorized"
-        return EngineUnauthorized(
-            f"{operation}: the KIE Server answered {status} ({reason}; check the credentials "
-            f"and that the user has the kie-server role)",
-            status=status,
-        )
-    if status in (429, 502, 503, 504):
-        return EngineUnavailable(
-            f"{operation}: the KIE Server is unavailable ({status}){suffix}", status=status
-        )
+        rights = "that the user has the kie-server role"
+        message = unauthorized_message(operation, status, "the KIE Server", rights)
+        return EngineUnauthorized(message, status=status)
+    if status in UNAVAILABLE_STATUSES:
+        message = unavailable_message(operation, status, "the KIE Server") + suffix
+        return EngineUnavailable(message, status=status)
     lowered = said.lower()
     if any(marker in lowered for marker in _NOT_INSTANTIATED) or status == 404:
         return EngineNotFound(f"{operation}: the KIE Server has no such container{suffix}")

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any, Self, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic.alias_generators import to_camel
 
 from deployunits import constants
@@ -33,6 +33,27 @@ class CamelModel(BaseModel):
         return cast(Self, cls.model_construct(None, **given))
 
 
+def cel_rule(rule: str, message: str, field_path: str | None = None) -> dict[str, JsonValue]:
+    """One CEL rule of a schema (`x-kubernetes-validations`) and the message the API server
+    answers when an object breaks it."""
+    found: dict[str, JsonValue] = {"rule": rule, "message": message}
+    if field_path is not None:
+        found["fieldPath"] = field_path
+    return found
+
+
+def exactly_one(first: str, second: str) -> dict[str, JsonValue]:
+    """The CEL rule that exactly one of two optional fields is set."""
+    return cel_rule(
+        f"has(self.{first}) != has(self.{second})", f"set exactly one of {first} and {second}"
+    )
+
+
+def cel_rules(*rules: JsonValue) -> ConfigDict:
+    """The config of a model whose schema carries these CEL rules (merged with its base's)."""
+    return ConfigDict(json_schema_extra={"x-kubernetes-validations": list(rules)})
+
+
 class CustomResource(CamelModel):
     """An object of one of the project's kinds; subclasses narrow kind, spec and status."""
 
@@ -54,6 +75,13 @@ class CustomResource(CamelModel):
             "metadata": dict(self.metadata),
             "spec": self.spec.model_dump(by_alias=True, exclude_unset=True, mode="json"),
         }
+
+
+class ObservedStatus(CamelModel):
+    """The status of one of the project's kinds: what every one of them records first."""
+
+    observed_generation: int | None = Field(default=None, ge=0)
+    """The generation of the spec this status describes."""
 
 
 #: A Kubernetes object name (DNS subdomain).

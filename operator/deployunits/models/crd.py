@@ -88,10 +88,7 @@ _AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"
 
 def _crd(
     *,
-    kind: str,
-    plural: str,
-    singular: str,
-    short_names: tuple[str, ...],
+    names: constants.Names,
     spec: type[BaseModel],
     status: type[BaseModel],
     columns: list[dict[str, Any]],
@@ -127,15 +124,15 @@ def _crd(
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{constants.GROUP}"},
+        "metadata": {"name": f"{names.plural}.{constants.GROUP}"},
         "spec": {
             "group": constants.GROUP,
             "names": {
-                "kind": kind,
-                "listKind": f"{kind}List",
-                "plural": plural,
-                "singular": singular,
-                "shortNames": list(short_names),
+                "kind": names.kind,
+                "listKind": f"{names.kind}List",
+                "plural": names.plural,
+                "singular": names.singular,
+                "shortNames": list(names.short_names),
                 "categories": [constants.CATEGORY],
             },
             "scope": "Namespaced",
@@ -147,10 +144,7 @@ def _crd(
 def deployment_unit_crd() -> dict[str, Any]:
     """The DeploymentUnit CRD."""
     return _crd(
-        kind=constants.DEPLOYMENT_UNIT_KIND,
-        plural=constants.DEPLOYMENT_UNIT_PLURAL,
-        singular=constants.DEPLOYMENT_UNIT_SINGULAR,
-        short_names=constants.DEPLOYMENT_UNIT_SHORT_NAMES,
+        names=constants.DEPLOYMENT_UNIT_NAMES,
         spec=DeploymentUnitSpec,
         status=DeploymentUnitStatus,
         selectable=(".spec.deploymentId", ".status.status"),
@@ -172,10 +166,7 @@ def deployment_unit_crd() -> dict[str, Any]:
 def redeploy_crd() -> dict[str, Any]:
     """The Redeploy CRD."""
     return _crd(
-        kind=constants.REDEPLOY_KIND,
-        plural=constants.REDEPLOY_PLURAL,
-        singular=constants.REDEPLOY_SINGULAR,
-        short_names=constants.REDEPLOY_SHORT_NAMES,
+        names=constants.REDEPLOY_NAMES,
         spec=RedeploySpec,
         status=RedeployStatus,
         selectable=(".spec.deploymentId",),
@@ -190,10 +181,7 @@ def redeploy_crd() -> dict[str, Any]:
 def process_engine_crd() -> dict[str, Any]:
     """The ProcessEngine CRD."""
     return _crd(
-        kind=constants.PROCESS_ENGINE_KIND,
-        plural=constants.PROCESS_ENGINE_PLURAL,
-        singular=constants.PROCESS_ENGINE_SINGULAR,
-        short_names=constants.PROCESS_ENGINE_SHORT_NAMES,
+        names=constants.PROCESS_ENGINE_NAMES,
         spec=ProcessEngineSpec,
         status=ProcessEngineStatus,
         columns=[

@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, JsonValue
+from pydantic import Field, JsonValue
 
 from deployunits import constants
 from deployunits.models.base import (
@@ -12,8 +12,11 @@ from deployunits.models.base import (
     ConfigMapKey,
     CustomResource,
     K8sName,
+    ObservedStatus,
     Sha256Hex,
     ShortText,
+    cel_rule,
+    cel_rules,
 )
 from deployunits.models.conditions import Conditions
 
@@ -111,17 +114,12 @@ class SnapshotRef(CamelModel):
 class ResourceSources(CamelModel):
     """Where the unit's content comes from: exactly one kind of source."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "[has(self.configMaps), has(self.inline), has(self.maven),"
-                    " has(self.snapshots)].exists_one(x, x)",
-                    "message": "exactly one content source must be set: configMaps, inline, "
-                    "maven or snapshots",
-                }
-            ]
-        }
+    model_config = cel_rules(
+        cel_rule(
+            "[has(self.configMaps), has(self.inline), has(self.maven),"
+            " has(self.snapshots)].exists_one(x, x)",
+            "exactly one content source must be set: configMaps, inline, maven or snapshots",
+        )
     )
 
     config_maps: list[ConfigMapSource] | None = Field(default=None, min_length=1, max_length=16)
@@ -141,12 +139,12 @@ _ID_RULE = (
 
 
 def _immutable_optional(field: str) -> dict[str, JsonValue]:
-    return {
-        "rule": f"has(self.{field}) == has(oldSelf.{field})"
+    return cel_rule(
+        f"has(self.{field}) == has(oldSelf.{field})"
         f" && (!has(self.{field}) || self.{field} == oldSelf.{field})",
-        "message": f"{field} is immutable",
-        "fieldPath": f".{field}",
-    }
+        f"{field} is immutable",
+        f".{field}",
+    )
 
 
 class EngineRef(CamelModel):
@@ -160,34 +158,29 @@ class EngineRef(CamelModel):
 #: the main resource the API server keeps the stored status, so `oldSelf.status` is what the
 #: operator last wrote, and a unit counts as deployed once it has a deploymentTime.
 OBJECT_RULES: list[JsonValue] = [
-    {
-        "rule": "!has(oldSelf.status) || !has(oldSelf.status.deploymentTime)"
+    cel_rule(
+        "!has(oldSelf.status) || !has(oldSelf.status.deploymentTime)"
         " || (has(self.spec.engineRef) == has(oldSelf.spec.engineRef)"
         " && (!has(self.spec.engineRef) || self.spec.engineRef == oldSelf.spec.engineRef))",
-        "message": "spec.engineRef cannot change once the unit has been deployed; create a new "
-        "unit (or a Redeploy) for another engine",
-        "fieldPath": ".spec.engineRef",
-    }
+        "spec.engineRef cannot change once the unit has been deployed; create a new unit (or a "
+        "Redeploy) for another engine",
+        ".spec.engineRef",
+    )
 ]
 
 
 class DeploymentUnitSpec(CamelModel):
     """Identity, content and desired state of one deployment."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                _immutable_optional("name"),
-                _immutable_optional("source"),
-                _immutable_optional("tenantId"),
-                {
-                    "rule": "!has(oldSelf.strategy)"
-                    " || (has(self.strategy) && self.strategy == oldSelf.strategy)",
-                    "message": "strategy cannot change once set",
-                    "fieldPath": ".strategy",
-                },
-            ]
-        }
+    model_config = cel_rules(
+        _immutable_optional("name"),
+        _immutable_optional("source"),
+        _immutable_optional("tenantId"),
+        cel_rule(
+            "!has(oldSelf.strategy) || (has(self.strategy) && self.strategy == oldSelf.strategy)",
+            "strategy cannot change once set",
+            ".strategy",
+        ),
     )
 
     deployment_id: str = Field(
@@ -197,13 +190,12 @@ class DeploymentUnitSpec(CamelModel):
         "Camunda-style id.",
         json_schema_extra={
             "x-kubernetes-validations": [
-                {
-                    "rule": _ID_RULE,
-                    "message": "deploymentId must be a jBPM id groupId:artifactId:version"
-                    "[:kbase[:ksession]] (letters, digits, '_', '.', '-') or a Camunda-style id "
-                    "without ':'",
-                },
-                {"rule": "self == oldSelf", "message": "deploymentId is immutable"},
+                cel_rule(
+                    _ID_RULE,
+                    "deploymentId must be a jBPM id groupId:artifactId:version[:kbase[:ksession]] "
+                    "(letters, digits, '_', '.', '-') or a Camunda-style id without ':'",
+                ),
+                cel_rule("self == oldSelf", "deploymentId is immutable"),
             ]
         },
     )
@@ -375,11 +367,9 @@ class Job(CamelModel):
     """Why it failed, or what it did."""
 
 
-class DeploymentUnitStatus(CamelModel):
+class DeploymentUnitStatus(ObservedStatus):
     """What the operator observed and did; written only by the operator."""
 
-    observed_generation: int | None = Field(default=None, ge=0)
-    """The generation of the spec this status describes."""
     status: DeploymentStatus | None = None
     """The job status as jBPM names it (ACCEPTED, DEPLOYING, DEPLOYED, DEPLOY_FAILED, UNDEPLOYING,
     UNDEPLOYED, UNDEPLOY_FAILED)."""

@@ -1,13 +1,21 @@
 """The ProcessEngine custom resource: a real engine (Camunda 7 or KIE Server) to push units to."""
 
 from enum import StrEnum
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from deployunits import constants
-from deployunits.models.base import CamelModel, ConfigMapKey, K8sName
-from deployunits.models.conditions import Condition
+from deployunits.models.base import (
+    CamelModel,
+    ConfigMapKey,
+    CustomResource,
+    K8sName,
+    ObservedStatus,
+    cel_rules,
+    exactly_one,
+)
+from deployunits.models.conditions import Conditions
 
 #: The annotation that makes a ProcessEngine its namespace's default engine.
 DEFAULT_ENGINE_ANNOTATION = f"{constants.PREFIX}/default-engine"
@@ -40,19 +48,16 @@ class KeySelector(CamelModel):
     """The key that holds the PEM certificates."""
 
 
+#: An engine's REST base: http(s), a host, a path; never credentials, a query or a fragment.
+EngineUrl = Annotated[
+    str, Field(min_length=1, max_length=2048, pattern=r"^https?://[^/@?#\s]+(/[^?#\s]*)?$")
+]
+
+
 class CaBundle(CamelModel):
     """PEM certificates to trust for the engine's https URL, from a Secret or a ConfigMap."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.secretKeyRef) != has(self.configMapKeyRef)",
-                    "message": "set exactly one of secretKeyRef and configMapKeyRef",
-                }
-            ]
-        }
-    )
+    model_config = cel_rules(exactly_one("secretKeyRef", "configMapKeyRef"))
 
     secret_key_ref: KeySelector | None = None
     """A key of a Secret."""
@@ -63,12 +68,9 @@ class CaBundle(CamelModel):
 class Camunda7(CamelModel):
     """How to reach an engine that speaks Camunda 7's REST API."""
 
-    url: str = Field(
-        min_length=1,
-        max_length=2048,
-        pattern=r"^https?://[^/@?#\s]+(/[^?#\s]*)?$",
+    url: EngineUrl = Field(
         description="The REST API's base, for example http://camunda:8080/engine-rest; no "
-        "credentials in it (use authSecretRef).",
+        "credentials in it (use authSecretRef)."
     )
     auth_secret_ref: SecretReference | None = Field(
         default=None,
@@ -88,12 +90,9 @@ class Camunda7(CamelModel):
 class KieServer(CamelModel):
     """How to reach a KIE Server (jBPM 7): kjar units become its containers."""
 
-    url: str = Field(
-        min_length=1,
-        max_length=2048,
-        pattern=r"^https?://[^/@?#\s]+(/[^?#\s]*)?$",
+    url: EngineUrl = Field(
         description="The REST API's base, for example http://kie:8080/kie-server/services/rest/"
-        "server (Spring Boot: .../rest/server); no credentials in it (use authSecretRef).",
+        "server (Spring Boot: .../rest/server); no credentials in it (use authSecretRef)."
     )
     auth_secret_ref: SecretReference | None = Field(
         default=None,
@@ -106,16 +105,7 @@ class KieServer(CamelModel):
 class ProcessEngineSpec(CamelModel):
     """Where the engine is and how units are pushed to it: exactly one of camunda7, kieServer."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.camunda7) != has(self.kieServer)",
-                    "message": "set exactly one of camunda7 and kieServer",
-                }
-            ]
-        }
-    )
+    model_config = cel_rules(exactly_one("camunda7", "kieServer"))
 
     camunda7: Camunda7 | None = None
     """A Camunda 7 engine (its REST API)."""
@@ -151,33 +141,22 @@ class ProcessEngineSpec(CamelModel):
         return endpoint
 
 
-class ProcessEngineStatus(CamelModel):
+class ProcessEngineStatus(ObservedStatus):
     """What the operator last saw of the engine; written only by the operator."""
 
-    observed_generation: int | None = Field(default=None, ge=0)
-    """The generation of the spec this status describes."""
     engine_version: str | None = Field(default=None, max_length=64)
     """The engine's version, as it reports it."""
     deployments: int | None = Field(default=None, ge=0)
     """How many bound units are synced to the engine."""
     unmanaged_deployments: int | None = Field(default=None, ge=0)
     """Deployments in the engine that no unit owns."""
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        max_length=16,
-        json_schema_extra={
-            "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["type"],
-        },
-    )
+    conditions: Conditions = Field(default_factory=list)
     """Ready, as metav1.Conditions."""
 
 
-class ProcessEngine(CamelModel):
+class ProcessEngine(CustomResource):
     """A ProcessEngine object as read from the API server."""
 
-    api_version: str = constants.API_VERSION
     kind: str = constants.PROCESS_ENGINE_KIND
-    metadata: dict[str, object] = Field(default_factory=dict)
     spec: ProcessEngineSpec
     status: ProcessEngineStatus | None = None

@@ -3,25 +3,28 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from deployunits import constants
-from deployunits.models.base import CamelModel, CustomResource, K8sName, ShortText
+from deployunits.models.base import (
+    CamelModel,
+    CustomResource,
+    K8sName,
+    ObservedStatus,
+    ShortText,
+    cel_rule,
+    cel_rules,
+)
 from deployunits.models.conditions import Conditions
 
 
 class RedeploySpec(CamelModel):
     """Which deployment to redeploy, which of its resources, and with which source."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self == oldSelf",
-                    "message": "a Redeploy is immutable; create a new one for another redeploy",
-                }
-            ]
-        }
+    model_config = cel_rules(
+        cel_rule(
+            "self == oldSelf", "a Redeploy is immutable; create a new one for another redeploy"
+        )
     )
 
     deployment_id: str = Field(min_length=1, max_length=253)
@@ -40,11 +43,9 @@ class RedeploySpec(CamelModel):
     """Delete the request this long after it finished; kept when absent."""
 
 
-class RedeployStatus(CamelModel):
+class RedeployStatus(ObservedStatus):
     """The outcome of the request; written only by the operator."""
 
-    observed_generation: int | None = Field(default=None, ge=0)
-    """The generation of the spec this status describes."""
     new_deployment_id: str | None = Field(default=None, max_length=253)
     """The new deployment's id."""
     new_deployment_name: ShortText | None = None

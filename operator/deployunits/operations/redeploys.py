@@ -170,23 +170,10 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
                 return 1.0
 
     unit_status = _unit_status(unit)
-    new_id = str(unit["spec"]["deploymentId"])
-    new_name = unit["spec"].get("name")
+    new = decide.NewUnit(unit_name, str(unit["spec"]["deploymentId"]), unit["spec"].get("name"))
     if unit_status is not None and _settled(unit):
         if unit_status.status is DeploymentStatus.DEPLOYED:
-            await _write(
-                ctx,
-                body,
-                status,
-                decide.succeeded_status(
-                    status,
-                    generation,
-                    at,
-                    new_deployment_id=new_id,
-                    new_name=new_name,
-                    unit_name=unit_name,
-                ),
-            )
+            await _write(ctx, body, status, decide.succeeded_status(status, generation, at, new))
             # The status write comes back as an event; the finished branch handles the TTL.
             return None
         stalled = next((c for c in unit_status.conditions if c.type == ConditionType.STALLED), None)
@@ -198,8 +185,7 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
         await _write(ctx, body, status, decide.failed_status(status, failure, generation, at))
         return None
     if status is None or status.new_unit_name != unit_name:
-        message = f"Deploying the new deployment {new_id}."
-        new = (unit_name, new_id, new_name)
+        message = f"Deploying the new deployment {new.deployment_id}."
         await _progress(
             ctx, body, status, generation, at, decide.RedeployReason.IN_PROGRESS, message, new
         )
@@ -215,19 +201,11 @@ async def _progress(
     at: datetime,
     reason: decide.RedeployReason,
     message: str,
-    new: tuple[str, str, str | None] | None = None,
+    new: decide.NewUnit | None = None,
 ) -> None:
-    """Still working; `new` is the new unit's (name, deploymentId, name) once it exists."""
-    unit_name, new_id, new_name = new or (None, None, None)
+    """Still working; `new` is the new unit once it exists."""
     progress = decide.progress_status(
-        status,
-        generation,
-        at,
-        new_deployment_id=new_id,
-        new_name=new_name,
-        unit_name=unit_name,
-        reason=reason,
-        message=message,
+        status, generation, at, new=new, reason=reason, message=message
     )
     await _write(ctx, body, status, progress)
 

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from deployunits import constants
 from deployunits.models import conditions as cond
@@ -131,22 +131,34 @@ def new_unit(
     )
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """Where a request stands, as its Succeeded, Stalled and Reconciling conditions say."""
+
+    succeeded: cond.ConditionStatus
+    stalled: bool
+    reconciling: bool
+
+
+_IN_PROGRESS = _Outcome("Unknown", stalled=False, reconciling=True)
+_SUCCEEDED = _Outcome("True", stalled=False, reconciling=False)
+_FAILED = _Outcome("False", stalled=True, reconciling=False)
+
+
 def _status(
     current: RedeployStatus | None,
     generation: int,
     now: datetime,
-    fields: dict[str, Any],
-    *,
-    succeeded: cond.ConditionStatus,
-    stalled: bool,
-    reconciling: bool,
+    outcome: _Outcome,
     reason: str,
     message: str,
+    fields: dict[str, Any],
 ) -> RedeployStatus:
     """The request's status after a pass: the given fields and its three conditions, at once."""
+    stalled, reconciling = outcome.stalled, outcome.reconciling
     items = list(current.conditions) if current is not None else []
     for type_, status, why, text in (
-        (ConditionType.SUCCEEDED, succeeded, reason, message),
+        (ConditionType.SUCCEEDED, outcome.succeeded, reason, message),
         (
             ConditionType.STALLED,
             "True" if stalled else "False",
@@ -167,13 +179,20 @@ def _status(
     )
 
 
-def _new_unit_fields(
-    new_deployment_id: str | None, new_name: str | None, unit_name: str | None
-) -> dict[str, Any]:
+class NewUnit(NamedTuple):
+    """The unit a request created: its name, and its deployment's id and name."""
+
+    unit_name: str
+    deployment_id: str
+    name: str | None
+
+
+def _new_unit_fields(new: NewUnit | None) -> dict[str, Any]:
     """Where the request's new deployment is, as far as it is known yet."""
+    unit_name, deployment_id, name = new or (None, None, None)
     return {
-        "new_deployment_id": new_deployment_id,
-        "new_deployment_name": new_name,
+        "new_deployment_id": deployment_id,
+        "new_deployment_name": name,
         "new_unit_name": unit_name,
     }
 
@@ -182,17 +201,8 @@ def failed_status(
     current: RedeployStatus | None, failure: Failure, generation: int, now: datetime
 ) -> RedeployStatus:
     """Stalled with the engine's reason and message."""
-    return _status(
-        current,
-        generation,
-        now,
-        {"completion_time": now},
-        succeeded="False",
-        stalled=True,
-        reconciling=False,
-        reason=failure.reason,
-        message=failure.message,
-    )
+    done = {"completion_time": now}
+    return _status(current, generation, now, _FAILED, failure.reason, failure.message, done)
 
 
 def progress_status(
@@ -200,47 +210,21 @@ def progress_status(
     generation: int,
     now: datetime,
     *,
-    new_deployment_id: str | None,
-    new_name: str | None,
-    unit_name: str | None,
+    new: NewUnit | None,
     reason: RedeployReason,
     message: str,
 ) -> RedeployStatus:
     """Still working: the new unit exists (or the source is still deploying)."""
-    return _status(
-        current,
-        generation,
-        now,
-        _new_unit_fields(new_deployment_id, new_name, unit_name),
-        succeeded="Unknown",
-        stalled=False,
-        reconciling=True,
-        reason=reason,
-        message=message,
-    )
+    return _status(current, generation, now, _IN_PROGRESS, reason, message, _new_unit_fields(new))
 
 
 def succeeded_status(
-    current: RedeployStatus | None,
-    generation: int,
-    now: datetime,
-    *,
-    new_deployment_id: str,
-    new_name: str | None,
-    unit_name: str,
+    current: RedeployStatus | None, generation: int, now: datetime, new: NewUnit
 ) -> RedeployStatus:
     """The new deployment is deployed."""
-    return _status(
-        current,
-        generation,
-        now,
-        {**_new_unit_fields(new_deployment_id, new_name, unit_name), "completion_time": now},
-        succeeded="True",
-        stalled=False,
-        reconciling=False,
-        reason=RedeployReason.REDEPLOYED,
-        message=f"Redeployed as deployment {new_deployment_id}.",
-    )
+    done = {**_new_unit_fields(new), "completion_time": now}
+    message = f"Redeployed as deployment {new.deployment_id}."
+    return _status(current, generation, now, _SUCCEEDED, RedeployReason.REDEPLOYED, message, done)
 
 
 def expires_in(spec: RedeploySpec, status: RedeployStatus | None, now: datetime) -> float | None:

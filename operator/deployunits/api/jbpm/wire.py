@@ -8,10 +8,10 @@ the plain Jackson 1.x mapper: camelCase bean names, every key present, nulls wri
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 from xml.sax.saxutils import escape
 
 from deployunits.content import javaorder
@@ -24,6 +24,7 @@ JSON_MEDIA_TYPE = "application/json"
 #: Largest deployment descriptor accepted.
 MAX_DESCRIPTOR_BYTES = 1024 * 1024
 JSONDict = dict[str, Any]
+_Item = TypeVar("_Item")
 
 
 class JaxbDeploymentStatus(StrEnum):
@@ -75,12 +76,17 @@ class DeploymentJobResult:
 
 
 @dataclass(frozen=True)
-class JaxbDeploymentUnitList:
-    """JaxbDeploymentUnitList."""
+class _Page(Generic[_Item]):
+    """A page of a JAXB list: its items, and the paging the client asked for (if any)."""
 
-    units: Sequence[JaxbDeploymentUnit]
+    items: Sequence[_Item]
     page_number: int | None = None
     page_size: int | None = None
+
+
+@dataclass(frozen=True)
+class JaxbDeploymentUnitList(_Page[JaxbDeploymentUnit]):
+    """JaxbDeploymentUnitList."""
 
 
 @dataclass(frozen=True)
@@ -102,12 +108,8 @@ class ProcessDefinition:
 
 
 @dataclass(frozen=True)
-class ProcessDefinitionList:
+class ProcessDefinitionList(_Page[ProcessDefinition]):
     """JaxbProcessDefinitionList."""
-
-    definitions: Sequence[ProcessDefinition]
-    page_number: int | None = None
-    page_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -128,31 +130,53 @@ WireObject = (
 )
 
 
-# JSON.
+# The fields both forms write.
 
 
-def unit_json(unit: JaxbDeploymentUnit) -> JSONDict:
+def _unit_fields(unit: JaxbDeploymentUnit) -> dict[str, object]:
+    """JaxbDeploymentUnit's fields in JAXB order, by the name both forms give them."""
     return {
         "groupId": unit.group_id,
         "artifactId": unit.artifact_id,
         "version": unit.version,
         "kbaseName": unit.kbase_name,
         "ksessionName": unit.ksession_name,
-        "strategy": unit.strategy.value if unit.strategy else None,
-        "status": unit.status.value if unit.status else None,
+        "strategy": unit.strategy,
+        "status": unit.status,
+    }
+
+
+def _definition_fields(definition: ProcessDefinition) -> tuple[tuple[str, str, str | None], ...]:
+    """JaxbProcessDefinition's simple fields in JAXB order: JSON name, XML name, value."""
+    return (
+        ("id", "id", definition.id),
+        ("name", "name", definition.name),
+        ("version", "version", definition.version),
+        ("packageName", "package-name", definition.package_name),
+        ("deploymentId", "deployment-id", definition.deployment_id),
+    )
+
+
+# JSON.
+
+
+def unit_json(unit: JaxbDeploymentUnit) -> JSONDict:
+    return {
+        name: value.value if isinstance(value, StrEnum) else value
+        for name, value in _unit_fields(unit).items()
     }
 
 
 def _definition_json(definition: ProcessDefinition) -> JSONDict:
     return {
-        "id": definition.id,
-        "name": definition.name,
-        "version": definition.version,
-        "packageName": definition.package_name,
-        "deploymentId": definition.deployment_id,
+        **{name: value for name, _, value in _definition_fields(definition)},
         "forms": {},
         "variables": dict(definition.variables_in_engine_order()),
     }
+
+
+def _page_json(key: str, items: list[JSONDict], page: _Page[Any]) -> JSONDict:
+    return {key: items, "pageNumber": page.page_number, "pageSize": page.page_size}
 
 
 def to_json(obj: WireObject) -> JSONDict:
@@ -169,17 +193,11 @@ def to_json(obj: WireObject) -> JSONDict:
                 "explanation": obj.explanation,
             }
         case JaxbDeploymentUnitList():
-            return {
-                "deploymentUnitList": [unit_json(u) for u in obj.units],
-                "pageNumber": obj.page_number,
-                "pageSize": obj.page_size,
-            }
+            return _page_json("deploymentUnitList", [unit_json(u) for u in obj.items], obj)
         case ProcessDefinitionList():
-            return {
-                "processDefinitionList": [_definition_json(d) for d in obj.definitions],
-                "pageNumber": obj.page_number,
-                "pageSize": obj.page_size,
-            }
+            return _page_json(
+                "processDefinitionList", [_definition_json(d) for d in obj.items], obj
+            )
         case RestRequestException():
             return {"status": obj.status.value, "url": obj.url, "message": obj.message}
 
@@ -201,31 +219,12 @@ def _element(name: str, value: object) -> str:
 
 
 def _unit_children(unit: JaxbDeploymentUnit) -> str:
-    return "".join(
-        (
-            _element("groupId", unit.group_id),
-            _element("artifactId", unit.artifact_id),
-            _element("version", unit.version),
-            _element("kbaseName", unit.kbase_name),
-            _element("ksessionName", unit.ksession_name),
-            _element("strategy", unit.strategy),
-            _element("status", unit.status),
-        )
-    )
+    return "".join(_element(name, value) for name, value in _unit_fields(unit).items())
 
 
 def _definition_children(definition: ProcessDefinition) -> str:
-    return "".join(
-        (
-            _element("id", definition.id),
-            _element("name", definition.name),
-            _element("version", definition.version),
-            _element("package-name", definition.package_name),
-            _element("deployment-id", definition.deployment_id),
-            "<forms/>",
-            _variables_xml(definition),
-        )
-    )
+    fields = "".join(_element(name, value) for _, name, value in _definition_fields(definition))
+    return f"{fields}<forms/>{_variables_xml(definition)}"
 
 
 def _variables_xml(definition: ProcessDefinition) -> str:
@@ -237,8 +236,11 @@ def _variables_xml(definition: ProcessDefinition) -> str:
     return f"<variables>{entries}</variables>" if entries else "<variables/>"
 
 
-def _paging(page_number: int | None, page_size: int | None) -> str:
-    return _element("page-number", page_number) + _element("page-size", page_size)
+def _page_xml(tag: str, item_tag: str, children: Iterable[str], page: _Page[Any]) -> str:
+    """A JAXB list: each item's children in an element of its own, then the paging."""
+    items = "".join(f"<{item_tag}>{child}</{item_tag}>" for child in children)
+    paging = _element("page-number", page.page_number) + _element("page-size", page.page_size)
+    return f"<{tag}>{items}{paging}</{tag}>"
 
 
 def to_xml(obj: WireObject) -> str:
@@ -257,22 +259,11 @@ def to_xml(obj: WireObject) -> str:
                 + "</deployment-job-result>"
             )
         case JaxbDeploymentUnitList():
-            units = "".join(
-                f"<deployment-unit>{_unit_children(u)}</deployment-unit>" for u in obj.units
-            )
-            body = (
-                f"<deployment-unit-list>{units}{_paging(obj.page_number, obj.page_size)}"
-                "</deployment-unit-list>"
-            )
+            units = (_unit_children(u) for u in obj.items)
+            body = _page_xml("deployment-unit-list", "deployment-unit", units, obj)
         case ProcessDefinitionList():
-            definitions = "".join(
-                f"<process-definition>{_definition_children(d)}</process-definition>"
-                for d in obj.definitions
-            )
-            body = (
-                f"<process-definition-list>{definitions}"
-                f"{_paging(obj.page_number, obj.page_size)}</process-definition-list>"
-            )
+            definitions = (_definition_children(d) for d in obj.items)
+            body = _page_xml("process-definition-list", "process-definition", definitions, obj)
         case RestRequestException():
             # JaxbRestRequestException.prettyPrint(): JAXB_FORMATTED_OUTPUT, four spaces.
             lines = [

@@ -20,6 +20,7 @@ from deployunits.models.conditions import now
 from deployunits.models.deploymentunit import (
     DeploymentUnitSpec,
     DeploymentUnitStatus,
+    EngineSync,
 )
 from deployunits.models.processengine import (
     ProcessEngineSpec,
@@ -28,7 +29,7 @@ from deployunits.models.processengine import (
 from deployunits.operations.engines import kie
 from deployunits.operations.engines.adoption import adopt
 from deployunits.operations.engines.binding import binding
-from deployunits.operations.engines.context import EnginesContext, Ref
+from deployunits.operations.engines.context import Engine, EnginesContext, Ref
 from deployunits.operations.engines.push import (
     created_definitions,
     engine_sync,
@@ -215,13 +216,19 @@ async def content_from_snapshots(
     return found
 
 
+#: A resync's outcome: the unit's status to write, and its Event's reason and message.
+Resynced = tuple[DeploymentUnitStatus, str, str]
+#: What the engine was given again: the unit's new record, and the Event's reason and message.
+_Pushed = tuple[EngineSync, str, str]
+
+
 async def resync_unit(
     ctx: EnginesContext,
     body: Mapping[str, Any],
     spec: DeploymentUnitSpec,
     status: DeploymentUnitStatus,
     generation: int,
-) -> tuple[DeploymentUnitStatus, str, str] | None:
+) -> Resynced | None:
     """A deployed unit that its engine lacks (never pushed, or vanished): push its snapshot and
     return the status to write with an Event's reason and message; None when nothing is to be
     done."""
@@ -230,36 +237,56 @@ async def resync_unit(
     bound = binding(ctx, namespace, spec, status)
     if bound.engine is None or bound.problem is not None or status.job is None:
         return None
+    name = bound.engine
     try:
-        return await _push_again(ctx, meta, bound.engine, spec, status, generation)
+        engine = await ctx.client(namespace, name)
+        if engine.kie is not None:
+            pushed = await _container_again(ctx, engine.kie, name, spec, status)
+        else:
+            pushed = await _deployment_again(ctx, engine, meta, name, spec, status)
     except (EngineError, EngineSettingsError, ApiError) as error:
         logger.warning("Resync of %s/%s with its engine failed: %s", namespace, meta["name"], error)
         return None
+    if pushed is None:
+        return None
+    new_sync, reason, why = pushed
+    return decide.synced_status(status, new_sync, generation, now()), reason, why
 
 
-async def _push_again(
+def _pushed_before(name: str, status: DeploymentUnitStatus) -> str | None:
+    """The id the engine gave the unit's deployment, if the unit was pushed to this engine."""
+    sync = status.engine
+    return sync.deployment_id if sync is not None and sync.name == name else None
+
+
+def _to_default_engine(name: str) -> tuple[str, str]:
+    """The Event's reason and message of a push to an engine that holds no record of the unit."""
+    return (
+        "PushedToDefaultEngine",
+        f"Pushed to ProcessEngine '{name}', the namespace's default engine",
+    )
+
+
+async def _deployment_again(
     ctx: EnginesContext,
+    engine: Engine,
     meta: Mapping[str, Any],
     name: str,
     spec: DeploymentUnitSpec,
     status: DeploymentUnitStatus,
-    generation: int,
-) -> tuple[DeploymentUnitStatus, str, str] | None:
+) -> _Pushed | None:
+    """A Camunda 7 deployment that vanished (or a unit never pushed) deployed again."""
     assert status.job is not None
     namespace = meta["namespace"]
-    engine = await ctx.client(namespace, name)
-    sync = status.engine
-    if engine.kie is not None:
-        return await _container_again(ctx, engine.kie, name, spec, status, generation)
-    if sync is not None and sync.name == name and sync.deployment_id is not None:
+    pushed_as = _pushed_before(name, status)
+    if pushed_as is not None:
         ctx.count("get")
-        if await engine.camunda.deployment(sync.deployment_id) is not None:
+        if await engine.camunda.deployment(pushed_as) is not None:
             return None
         reason = "EngineDeploymentRestored"
-        why = f"Deployment {sync.deployment_id} vanished from ProcessEngine '{name}'; pushed again"
+        why = f"Deployment {pushed_as} vanished from ProcessEngine '{name}'; pushed again"
     else:
-        reason = "PushedToDefaultEngine"
-        why = f"Pushed to ProcessEngine '{name}', the namespace's default engine"
+        reason, why = _to_default_engine(name)
     content = await content_from_snapshots(ctx.kube, namespace, status)
     if content is None:
         return None
@@ -278,8 +305,7 @@ async def _push_again(
         answer = await engine.camunda.create_deployment(deployment)
         ctx.claimed.add(answer.id)
         new_sync = engine_sync(name, status.job, answer, created_definitions(answer))
-    why += f" as deployment {new_sync.deployment_id}."
-    return decide.synced_status(status, new_sync, generation, now()), reason, why
+    return new_sync, reason, f"{why} as deployment {new_sync.deployment_id}."
 
 
 async def _container_again(
@@ -288,22 +314,19 @@ async def _container_again(
     name: str,
     spec: DeploymentUnitSpec,
     status: DeploymentUnitStatus,
-    generation: int,
-) -> tuple[DeploymentUnitStatus, str, str] | None:
+) -> _Pushed | None:
     """A KIE Server's container that vanished (or a unit never pushed) created again."""
     assert status.job is not None
-    sync = status.engine
-    if sync is not None and sync.name == name and sync.deployment_id is not None:
+    pushed_as = _pushed_before(name, status)
+    if pushed_as is not None:
         ctx.count("get")
-        found = await client.container(sync.deployment_id)
+        found = await client.container(pushed_as)
         if found is not None and found.status is ContainerStatus.STARTED:
             return None
         reason = "EngineDeploymentRestored"
         state = "vanished from" if found is None else f"is {found.status} in"
-        why = f"Container {sync.deployment_id} {state} ProcessEngine '{name}'; created again"
+        why = f"Container {pushed_as} {state} ProcessEngine '{name}'; created again"
     else:
-        reason = "PushedToDefaultEngine"
-        why = f"Pushed to ProcessEngine '{name}', the namespace's default engine"
+        reason, why = _to_default_engine(name)
     new_sync = await kie.push_container(ctx, client, name, spec, status.job)
-    why += f" as container {new_sync.deployment_id}."
-    return decide.synced_status(status, new_sync, generation, now()), reason, why
+    return new_sync, reason, f"{why} as container {new_sync.deployment_id}."
