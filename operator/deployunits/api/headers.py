@@ -10,12 +10,14 @@ from email.utils import formatdate
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from deployunits.api.middleware import HttpMiddleware
 
-class DateHeader:
+
+class DateHeader(HttpMiddleware):
     """ASGI middleware: adds a Date header (RFC 9110 6.6.1) to an answer that has none."""
 
     def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+        super().__init__(app)
         self._second = -1
         self._value = b""
 
@@ -25,11 +27,7 @@ class DateHeader:
             self._second, self._value = second, formatdate(second, usegmt=True).encode()
         return self._value
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def dated_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
