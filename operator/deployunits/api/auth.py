@@ -172,20 +172,16 @@ class KubernetesAuthorizer:
         if self._audiences:
             spec["audiences"] = self._audiences
         status = await self._reviews.token(spec)
-        if not status.get("authenticated"):
-            logger.info("token refused: %s", status.get("error") or "not authenticated")
+        if not status.authenticated:
+            logger.info("token refused: %s", status.error or "not authenticated")
             self._callers.put(key, (None,), self._deny_ttl)
             return None
-        user = status.get("user") or {}
+        user = status.user
         caller = Caller(
-            username=str(user.get("username", "")),
-            uid=str(user.get("uid", "")),
-            groups=tuple(str(g) for g in user.get("groups") or ()),
-            extra=tuple(
-                sorted(
-                    (str(k), tuple(str(x) for x in v)) for k, v in (user.get("extra") or {}).items()
-                )
-            ),
+            username=user.username,
+            uid=user.uid,
+            groups=tuple(user.groups),
+            extra=tuple(sorted((k, tuple(v)) for k, v in user.extra.items())),
         )
         self._callers.put(key, (caller,), self._ttl)
         return caller
@@ -214,6 +210,6 @@ class KubernetesAuthorizer:
         if caller.extra:
             spec["extra"] = {k: list(v) for k, v in caller.extra}
         status = await self._reviews.access(spec)
-        result = (bool(status.get("allowed")), str(status.get("reason") or ""))
+        result = (status.allowed, status.reason)
         self._verdicts.put((caller, access), result, self._ttl if result[0] else self._deny_ttl)
         return result

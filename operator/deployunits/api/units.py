@@ -161,7 +161,7 @@ class UnitWriter:
                 await self._drop_snapshots(namespace, "", snapshots_created)
                 raise refusal from error
             raise
-        uid = str(created["metadata"]["uid"])
+        uid = created.uid
 
         def outcome(unit: CachedUnit) -> bool:
             return unit.deleting or unit.reconciled
@@ -240,7 +240,7 @@ class UnitWriter:
             if refusal is not None:
                 raise refusal from error
             raise
-        uid = str(created["metadata"]["uid"])
+        uid = created.uid
 
         def outcome(request: CachedRedeploy) -> bool:
             conditions = request.status.conditions

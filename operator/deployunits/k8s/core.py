@@ -1,7 +1,8 @@
 """Core objects the project reads: source ConfigMaps, namespaces, and the server's version."""
 
+from deployunits.k8s._objects import or_none
 from deployunits.k8s._transport import KubeClient, core_path
-from deployunits.k8s.errors import JSON, ApiError
+from deployunits.k8s.errors import JSON
 
 
 class ConfigMaps:
@@ -23,21 +24,12 @@ class Namespaces:
 
     async def exists(self, name: str) -> bool:
         """Whether a namespace of that name exists (the shim's named engines)."""
-        try:
-            await self._kube.get(core_path("namespaces", None, name))
-        except ApiError as error:
-            if error.status != 404:
-                raise
-            return False
-        return True
+        return await or_none(self._kube.get(core_path("namespaces", None, name))) is not None
 
     async def annotation(self, name: str, key: str) -> str | None:
         """A namespace's annotation, or None if either is missing."""
-        try:
-            found = await self._kube.get(core_path("namespaces", None, name))
-        except ApiError as error:
-            if error.status != 404:
-                raise
+        found = await or_none(self._kube.get(core_path("namespaces", None, name)))
+        if found is None:
             return None
         value = (found["metadata"].get("annotations") or {}).get(key)
         return None if value is None else str(value)

@@ -7,19 +7,23 @@ from typing import Any
 
 from deployunits import constants
 from deployunits.content.digest import sha256_hex
-from deployunits.k8s._objects import CustomObjects
+from deployunits.k8s._objects import CustomObjects, or_none
 from deployunits.k8s._transport import KubeClient, core_path
 from deployunits.k8s.core import ConfigMaps
 from deployunits.k8s.errors import JSON, ApiError
-from deployunits.models.processengine import ProcessEngineSpec, ProcessEngineStatus
+from deployunits.k8s.meta import ObjectMeta
+from deployunits.models.processengine import ProcessEngine, ProcessEngineSpec, ProcessEngineStatus
 
 
-class EngineStore(CustomObjects):
+class EngineStore(CustomObjects[ProcessEngine]):
     """Reads ProcessEngines and writes their status."""
 
     plural = constants.PROCESS_ENGINE_PLURAL
+    model = ProcessEngine
 
-    async def write_status(self, namespace: str, name: str, status: ProcessEngineStatus) -> JSON:
+    async def write_status(
+        self, namespace: str, name: str, status: ProcessEngineStatus
+    ) -> ObjectMeta:
         """Replace the engine's status; returns the written object's metadata."""
         return await self._write_status(namespace, name, status.to_wire())
 
@@ -32,12 +36,7 @@ class Secrets:
 
     async def find(self, namespace: str, name: str) -> JSON | None:
         """The Secret as stored, or None if there is none."""
-        try:
-            return await self._kube.get(core_path("secrets", namespace, name))
-        except ApiError as error:
-            if error.not_found:
-                return None
-            raise
+        return await or_none(self._kube.get(core_path("secrets", namespace, name)))
 
 
 @dataclass(frozen=True)
@@ -66,11 +65,11 @@ async def read_engine(
     engines: EngineStore, secrets: Secrets, config_maps: ConfigMaps, namespace: str, name: str
 ) -> EngineObjects | None:
     """The ProcessEngine `name` with its credentials Secret and CA bundle; None if it is gone."""
-    body = await engines.find(namespace, name)
-    if body is None:
+    engine = await engines.find(namespace, name)
+    if engine is None:
         return None
-    spec = ProcessEngineSpec.model_validate(body.get("spec") or {})
-    versions = [str(body["metadata"].get("resourceVersion"))]
+    spec = engine.spec
+    versions = [str(engine.metadata.get("resourceVersion"))]
     auth = spec.endpoint.auth_secret_ref
     data: dict[str, bytes] | None = None
     if auth is not None:

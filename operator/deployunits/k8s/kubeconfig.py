@@ -1,5 +1,5 @@
-"""Reads a kubeconfig, or the Pod's service account, into where the API server is and how to
-authenticate to it.
+"""Reads a kubeconfig, or the Pod's service account, into a `Connection`: where the API server
+is and how to authenticate to it.
 
 What the project needs of kubeconfigs, without the official client (58 MiB in the image): the
 current context (or a named one), its cluster's server, CA (file or data) and
@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import os
+import ssl
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -35,8 +36,9 @@ class KubeconfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class Credentials:
-    """What a kubeconfig or the Pod says: the server, TLS files, and a token or token file."""
+class Connection:
+    """Where the API server is and how to authenticate to it: the server, TLS files, and a
+    token or token file."""
 
     server: str
     ca_file: str | None = None
@@ -46,13 +48,33 @@ class Credentials:
     token: str | None = None
     token_file: str | None = None
 
+    @classmethod
+    def load(cls, kubeconfig: str | None = None) -> "Connection":
+        """From a kubeconfig (explicit, $KUBECONFIG or ~/.kube/config) or the Pod's account."""
+        return load(kubeconfig)
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        if not self.verify:
+            return False
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_file and self.key_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+    def bearer(self) -> str | None:
+        if self.token_file:
+            # Projected tokens rotate; reading the file each time picks up the new one.
+            with open(self.token_file) as handle:
+                return handle.read().strip()
+        return self.token
+
 
 def load(
     kubeconfig: str | None = None,
     *,
     environ: Mapping[str, str] | None = None,
     service_account: Path = SERVICE_ACCOUNT,
-) -> Credentials:
+) -> Connection:
     """From `kubeconfig`, else the files of $KUBECONFIG or ~/.kube/config, else the Pod's
     service account. An explicit kubeconfig that cannot be read is an error, never a fallback."""
     env = os.environ if environ is None else environ
@@ -68,7 +90,7 @@ def load(
     return in_cluster(env, service_account)
 
 
-def in_cluster(env: Mapping[str, str], service_account: Path = SERVICE_ACCOUNT) -> Credentials:
+def in_cluster(env: Mapping[str, str], service_account: Path = SERVICE_ACCOUNT) -> Connection:
     """The Pod's service account: the API server's Service from the environment, its token
     file (read at each request, as projected tokens rotate) and CA."""
     host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
@@ -80,14 +102,14 @@ def in_cluster(env: Mapping[str, str], service_account: Path = SERVICE_ACCOUNT) 
         )
     server_host = f"[{host}]" if ":" in host else host
     ca = service_account / "ca.crt"
-    return Credentials(
+    return Connection(
         server=f"https://{server_host}:{port}",
         ca_file=str(ca) if ca.is_file() else None,
         token_file=str(token),
     )
 
 
-def from_files(paths: list[Path]) -> Credentials:
+def from_files(paths: list[Path]) -> Connection:
     """The current context of the merged files."""
     merged: dict[str, dict[str, tuple[dict[str, Any], Path]]] = {
         "clusters": {},
@@ -133,9 +155,7 @@ def from_files(paths: list[Path]) -> Credentials:
     )
 
 
-def _user_credentials(
-    user: Mapping[str, Any], base: Path, name: str, **cluster: Any
-) -> Credentials:
+def _user_credentials(user: Mapping[str, Any], base: Path, name: str, **cluster: Any) -> Connection:
     if user.get("auth-provider"):
         provider = user["auth-provider"].get("name", "?")
         raise KubeconfigError(
@@ -154,7 +174,7 @@ def _user_credentials(
         if status.get("clientCertificateData") and status.get("clientKeyData"):
             cert = _private_file(str(status["clientCertificateData"]).encode(), "client.crt")
             key = _private_file(str(status["clientKeyData"]).encode(), "client.key")
-    return Credentials(
+    return Connection(
         cert_file=cert,
         key_file=key,
         token=str(token) if token else None,

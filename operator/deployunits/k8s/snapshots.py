@@ -14,12 +14,13 @@ import gzip
 import json
 import logging
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from deployunits import constants
 from deployunits.content.digest import sha256_hex
+from deployunits.k8s._objects import or_none
 from deployunits.k8s._transport import KubeClient, core_path
 from deployunits.k8s.errors import JSON, ApiError
 
@@ -80,6 +81,22 @@ def _index_reference(index: JSON) -> dict[str, Any]:
         "uid": meta["uid"],
         "blockOwnerDeletion": False,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A snapshot (or part) ConfigMap as read: its name and its binaryData as stored."""
+
+    name: str
+    binary_data: dict[str, str]
+
+    @classmethod
+    def of(cls, config_map: Mapping[str, Any]) -> "Snapshot":
+        """The snapshot a ConfigMap holds, as the API server sends it."""
+        return cls(
+            str((config_map.get("metadata") or {}).get("name") or ""),
+            dict(config_map.get("binaryData") or {}),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,12 +209,17 @@ def unpack(packed: bytes, *, max_bytes: int = MAX_CONTENT_BYTES) -> bytes:
     return content
 
 
-def index_of(config_map: JSON) -> list[Part] | None:
+def _snapshot(config_map: Snapshot | Mapping[str, Any]) -> Snapshot:
+    return config_map if isinstance(config_map, Snapshot) else Snapshot.of(config_map)
+
+
+def index_of(config_map: Snapshot | Mapping[str, Any]) -> list[Part] | None:
     """The parts a split snapshot names, in order; None for a snapshot that holds its content."""
-    value = (config_map.get("binaryData") or {}).get(PARTS_KEY)
+    snapshot = _snapshot(config_map)
+    value = snapshot.binary_data.get(PARTS_KEY)
     if value is None:
         return None
-    name = config_map["metadata"]["name"]
+    name = snapshot.name
     try:
         listed = json.loads(base64.b64decode(value, validate=True))
         parts = [Part(str(p["sha256"]), int(p["size"])) for p in listed]
@@ -208,11 +230,12 @@ def index_of(config_map: JSON) -> list[Part] | None:
     return parts
 
 
-def content_of(config_map: JSON, sha256: str) -> bytes:
+def content_of(config_map: Snapshot | Mapping[str, Any], sha256: str) -> bytes:
     """The content a snapshot ConfigMap holds itself (gzipped, or plain from before), checked by
     sha256; a split snapshot's content is read with `SnapshotStore.read`."""
-    name = config_map["metadata"]["name"]
-    binary = config_map.get("binaryData") or {}
+    snapshot = _snapshot(config_map)
+    name = snapshot.name
+    binary = snapshot.binary_data
     packed, plain = binary.get(CONTENT_KEY), binary.get(PLAIN_CONTENT_KEY)
     try:
         if packed is not None:
@@ -244,16 +267,12 @@ class SnapshotStore:
         #: Units of this process that share a content join an existing shard together.
         self.owners = SnapshotOwners(self)
 
-    async def get(self, namespace: str, name: str) -> JSON | None:
+    async def get(self, namespace: str, name: str) -> Snapshot | None:
         """A snapshot ConfigMap by name, or None if it does not exist."""
-        try:
-            return await self._kube.get(core_path("configmaps", namespace, name))
-        except ApiError as error:
-            if error.not_found:
-                return None
-            raise
+        found = await or_none(self._kube.get(core_path("configmaps", namespace, name)))
+        return None if found is None else Snapshot.of(found)
 
-    async def find(self, namespace: str, sha256: str) -> JSON | None:
+    async def find(self, namespace: str, sha256: str) -> Snapshot | None:
         """Any shard of the snapshot of this content (all hold the same bytes)."""
         found = await self.get(namespace, snapshot_name(sha256))
         if found is not None:
@@ -264,36 +283,35 @@ class SnapshotStore:
             params={"labelSelector": f"{constants.SNAPSHOT_LABEL}={sha256[:63]}", "limit": "1"},
         )
         items = page.get("items") or []
-        return dict(items[0]) if items else None
+        return Snapshot.of(items[0]) if items else None
 
     async def content(self, namespace: str, name: str, sha256: str) -> bytes | None:
         """The content a snapshot ConfigMap holds, or None if it is gone or does not match."""
-        config_map = await self.get(namespace, name)
-        if config_map is None:
+        snapshot = await self.get(namespace, name)
+        if snapshot is None:
             return None
         try:
             # Whatever the status names as its key: a snapshot written before compression
             # holds the same content under the plain key.
-            return await self.read(namespace, config_map, sha256)
+            return await self.read(namespace, snapshot, sha256)
         except ValueError:
             return None
 
-    async def read(self, namespace: str, config_map: JSON, sha256: str) -> bytes:
+    async def read(self, namespace: str, snapshot: Snapshot, sha256: str) -> bytes:
         """The content of a snapshot ConfigMap, its parts joined when it is split; ValueError if
         it (or a part) is missing, unreadable or does not match its sha256."""
-        parts = index_of(config_map)
+        parts = index_of(snapshot)
         if parts is None:
-            return content_of(config_map, sha256)
+            return content_of(snapshot, sha256)
         pieces = []
         for part in parts:
             stored = await self.get(namespace, part_name(part.sha256))
             if stored is None:
-                name = config_map["metadata"]["name"]
-                raise ValueError(f"snapshot {name} misses its part {part.sha256}")
+                raise ValueError(f"snapshot {snapshot.name} misses its part {part.sha256}")
             pieces.append(content_of(stored, part.sha256))
         content = b"".join(pieces)
         if sha256_hex(content) != sha256:
-            raise ValueError(f"snapshot {config_map['metadata']['name']} does not match its sha256")
+            raise ValueError(f"snapshot {snapshot.name} does not match its sha256")
         return content
 
     async def create(self, namespace: str, sha256: str, content: bytes) -> bool:

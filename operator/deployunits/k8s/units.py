@@ -1,9 +1,11 @@
 """The DeploymentUnit store: create from a spec, patch the desired state, write the status."""
 
+from typing import Any
+
 from deployunits import constants
 from deployunits.k8s._objects import CustomObjects
 from deployunits.k8s._transport import custom_path
-from deployunits.k8s.errors import JSON
+from deployunits.k8s.meta import ObjectMeta, metadata_of
 from deployunits.models.deploymentunit import (
     DeploymentUnit,
     DeploymentUnitStatus,
@@ -13,17 +15,21 @@ from deployunits.models.deploymentunit import (
 )
 
 
-class UnitStore(CustomObjects):
+class UnitStore(CustomObjects[DeploymentUnit]):
     """Reads and writes DeploymentUnits."""
 
     plural = constants.DEPLOYMENT_UNIT_PLURAL
+    model = DeploymentUnit
 
-    async def create(self, namespace: str, unit: DeploymentUnit, *, whole: bool = False) -> JSON:
+    async def create(self, namespace: str, unit: DeploymentUnit) -> ObjectMeta:
         """Create the unit with the project's finalizer on it (the operator would add it anyway;
-        set now, it saves a write); returns its metadata, or the whole object with `whole`."""
-        manifest = unit.manifest()
-        manifest["metadata"]["finalizers"] = [constants.FINALIZER]
-        return await self._create(namespace, manifest, metadata_only=not whole)
+        set now, it saves a write); returns its metadata."""
+        return metadata_of(await self._create(namespace, _manifest(unit), metadata_only=True))
+
+    async def create_whole(self, namespace: str, unit: DeploymentUnit) -> DeploymentUnit:
+        """Create the unit as `create` does; returns the whole object as created."""
+        created = await self._create(namespace, _manifest(unit), metadata_only=False)
+        return DeploymentUnit.model_validate(created)
 
     async def patch_state(
         self,
@@ -35,7 +41,7 @@ class UnitStore(CustomObjects):
         annotations: dict[str, str],
         strategy: RuntimeStrategy | None = None,
         merge_mode: MergeMode | None = None,
-    ) -> JSON:
+    ) -> ObjectMeta:
         """Change spec.state (and the jBPM settings given) under the resourceVersion
         precondition, if any; returns the written object's metadata."""
         spec: dict[str, str] = {"state": state.value}
@@ -46,13 +52,17 @@ class UnitStore(CustomObjects):
         metadata: dict[str, object] = {"annotations": annotations}
         if resource_version is not None:
             metadata["resourceVersion"] = str(resource_version)
-        return await self._kube.patch(
-            custom_path(self.plural, namespace, name),
-            {"metadata": metadata, "spec": spec},
-            metadata_only=True,
+        return metadata_of(
+            await self._kube.patch(
+                custom_path(self.plural, namespace, name),
+                {"metadata": metadata, "spec": spec},
+                metadata_only=True,
+            )
         )
 
-    async def write_status(self, namespace: str, name: str, status: DeploymentUnitStatus) -> JSON:
+    async def write_status(
+        self, namespace: str, name: str, status: DeploymentUnitStatus
+    ) -> ObjectMeta:
         """Replace the unit's status; returns the written object's metadata."""
         return await self._write_status(namespace, name, status.to_wire())
 
@@ -60,3 +70,9 @@ class UnitStore(CustomObjects):
         """Delete the unit (uid, resourceVersion: which one); the operator's finalizer undeploys
         it first."""
         await self._delete(namespace, name, preconditions, background=True)
+
+
+def _manifest(unit: DeploymentUnit) -> dict[str, Any]:
+    manifest = unit.manifest()
+    manifest["metadata"]["finalizers"] = [constants.FINALIZER]
+    return manifest

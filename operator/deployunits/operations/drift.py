@@ -19,7 +19,7 @@ async def check_drift(
     """Compare a source ConfigMap with the unit's snapshot and record SourceDrifted."""
     # Under the unit's pass lock: the drift is written on the status a pass may be writing.
     async with ctx.runner.lock((namespace, unit_name)):
-        body = await ctx.kube.units.find(namespace, unit_name)
+        body = await ctx.kube.units.find_body(namespace, unit_name)
         if body is None:
             return
         spec = DeploymentUnitSpec.model_validate(body.get("spec") or {})

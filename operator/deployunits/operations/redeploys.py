@@ -9,7 +9,7 @@ from deployunits.k8s.errors import JSON, ApiError
 from deployunits.k8s.gateway import ApiServer
 from deployunits.metrics import OperatorMetrics
 from deployunits.models.conditions import ConditionType, now
-from deployunits.models.deploymentunit import DeploymentStatus, DeploymentUnitStatus
+from deployunits.models.deploymentunit import DeploymentStatus, DeploymentUnit, DeploymentUnitStatus
 from deployunits.models.redeploy import RedeploySpec, RedeployStatus
 from deployunits.operations.retries import ObjectRef
 from deployunits.operations.runner import PassRunner, ref_of
@@ -31,7 +31,7 @@ class RedeploysContext:
     def __post_init__(self) -> None:
         self.runner = PassRunner(
             "Redeploy",
-            find=lambda ref: self.kube.redeploys.find(*ref),
+            find=lambda ref: self.kube.redeploys.find_body(*ref),
             # Every event of a request gets a pass: the pass itself finds out what is left.
             plan=lambda body: body,
             act=lambda body, _: _pass(self, body),
@@ -62,13 +62,13 @@ def forget(ctx: RedeploysContext, body: dict[str, Any]) -> None:
     ctx.runner.forget(ref_of(body))
 
 
-async def _get_unit(ctx: RedeploysContext, namespace: str, name: str) -> dict[str, Any] | None:
+async def _get_unit(ctx: RedeploysContext, namespace: str, name: str) -> DeploymentUnit | None:
     return await ctx.kube.units.find(namespace, name)
 
 
 async def _find_source(
     ctx: RedeploysContext, namespace: str, deployment_id: str
-) -> dict[str, Any] | None:
+) -> DeploymentUnit | None:
     """The unit holding the deployment, looked up in the index, else in the API server.
 
     The index follows its own watch: a unit created just before the request may not be in it
@@ -77,7 +77,7 @@ async def _find_source(
     name = ctx.unit_name(namespace, deployment_id)
     if name is not None:
         found = await _get_unit(ctx, namespace, name)
-        if found is not None and found["spec"].get("deploymentId") == deployment_id:
+        if found is not None and found.spec.deployment_id == deployment_id:
             return found
     token = ""
     while True:
@@ -89,24 +89,26 @@ async def _find_source(
                 raise
             token = ""  # the continue token expired: list again from the start
             continue
+        # Only the unit found is parsed: a page holds hundreds of whole units.
         for unit in page.get("items") or []:
             if (unit.get("spec") or {}).get("deploymentId") == deployment_id:
-                return dict(unit)
+                return DeploymentUnit.model_validate(unit)
         token = str((page.get("metadata") or {}).get("continue") or "")
         if not token:
             return None
 
 
-def _unit_status(unit: dict[str, Any] | None) -> DeploymentUnitStatus | None:
-    raw = (unit or {}).get("status") or {}
-    return DeploymentUnitStatus.model_validate(raw) if raw else None
+def _unit_status(unit: DeploymentUnit | None) -> DeploymentUnitStatus | None:
+    status = unit.status if unit is not None else None
+    # An empty status ({}) is none yet.
+    return status if status is not None and status.model_fields_set else None
 
 
-def _settled(unit: dict[str, Any]) -> bool:
+def _settled(unit: DeploymentUnit) -> bool:
     status = _unit_status(unit)
     return (
         status is not None
-        and status.observed_generation == unit["metadata"].get("generation")
+        and status.observed_generation == unit.metadata.get("generation")
         and status.status is not DeploymentStatus.DEPLOYING
     )
 
@@ -158,8 +160,8 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
             await _write(ctx, body, status, decide.failed_status(status, chosen, generation, at))
             return None
         try:
-            unit = await ctx.kube.units.create(
-                namespace, decide.new_unit(body, source["spec"], chosen), whole=True
+            unit = await ctx.kube.units.create_whole(
+                namespace, decide.new_unit(body, source.spec.to_wire(), chosen)
             )
         except ApiError as error:
             if error.status != 409:
@@ -170,7 +172,7 @@ async def _pass(ctx: RedeploysContext, body: dict[str, Any]) -> float | None:
                 return 1.0
 
     unit_status = _unit_status(unit)
-    new = decide.NewUnit(unit_name, str(unit["spec"]["deploymentId"]), unit["spec"].get("name"))
+    new = decide.NewUnit(unit_name, unit.spec.deployment_id, unit.spec.name)
     if unit_status is not None and _settled(unit):
         if unit_status.status is DeploymentStatus.DEPLOYED:
             await _write(ctx, body, status, decide.succeeded_status(status, generation, at, new))

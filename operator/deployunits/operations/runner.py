@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from deployunits.k8s.errors import JSON
+from deployunits.k8s.meta import ObjectMeta
 from deployunits.metrics import OperatorMetrics
 from deployunits.operations.retries import ObjectRef, RetryScheduler, temporary
 
@@ -25,10 +26,15 @@ def resource_version(body: JSON) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def at_version(body: JSON, written: JSON) -> JSON:
+def meta_of(body: JSON) -> ObjectMeta:
+    """A body's metadata, typed (the stores' writes take it)."""
+    return ObjectMeta.model_validate(body["metadata"])
+
+
+def at_version(body: JSON, written: ObjectMeta) -> JSON:
     """`body` under the precondition of the version just written (the one it was read at
     always conflicts after a write)."""
-    version = written["metadata"]["resourceVersion"]
+    version = written.resource_version
     return {**body, "metadata": {**body["metadata"], "resourceVersion": version}}
 
 
@@ -146,13 +152,12 @@ class PassRunner(Generic[PlanT]):
         seen, written = resource_version(body), self.written.get(ref)
         return seen is not None and written is not None and seen < written
 
-    def remember(self, written: JSON | None) -> None:
+    def remember(self, written: ObjectMeta | None) -> None:
         """Note an object as this process wrote it: events of older versions are stale."""
-        if written:
-            version = resource_version(written)
-            if version is not None:
-                ref = ref_of(written)
-                self.written[ref] = max(version, self.written.get(ref, 0))
+        if written is not None and written.resource_version.isdigit():
+            version = int(written.resource_version)
+            ref = (written.namespace or "", written.name)
+            self.written[ref] = max(version, self.written.get(ref, 0))
 
     def forget(self, ref: ObjectRef) -> None:
         """The object is gone: drop its lock and pending retries."""

@@ -72,15 +72,15 @@ async def _from_snapshots(
 ) -> list[NamedContent] | ContentProblem:
     collected: list[NamedContent] = []
     for ref in spec.resources.snapshots or []:
-        config_map = await kube.snapshots.find(namespace, ref.sha256)
-        if config_map is None:
+        snapshot = await kube.snapshots.find(namespace, ref.sha256)
+        if snapshot is None:
             return ContentProblem(
                 f"snapshot of resource '{ref.name}' (sha256 {ref.sha256}) not found",
                 False,
                 UnitReason.INVALID_CONTENT,
             )
         try:
-            content = await kube.snapshots.read(namespace, config_map, ref.sha256)
+            content = await kube.snapshots.read(namespace, snapshot, ref.sha256)
             collected.append(NamedContent(ref.name, content))
         except ValueError as error:
             return ContentProblem(str(error), False, UnitReason.INVALID_CONTENT)

@@ -11,6 +11,7 @@ from deployunits import constants
 from deployunits.content.maven import MavenHttp
 from deployunits.k8s.errors import ApiError
 from deployunits.k8s.gateway import ApiServer
+from deployunits.k8s.meta import ObjectMeta
 from deployunits.metrics import OperatorMetrics
 from deployunits.models.conditions import now, now_ms
 from deployunits.models.deploymentunit import (
@@ -24,7 +25,7 @@ from deployunits.operations import engines, sources
 from deployunits.operations.engines import EnginesContext
 from deployunits.operations.history import DuplicateHistory, HistoryKey, history_key
 from deployunits.operations.retries import ObjectRef, RetryLater
-from deployunits.operations.runner import PassRunner, PassSlots, at_version, ref_of
+from deployunits.operations.runner import PassRunner, PassSlots, at_version, meta_of, ref_of
 from deployunits.operations.versions import VersionAllocator, VersionSlot
 from deployunits.reconcile import deploymentunit as decide
 from deployunits.settings import OperatorSettings
@@ -69,7 +70,7 @@ class UnitsContext:
         self.versions = VersionAllocator(self.latest_version)
         self.runner = PassRunner(
             "DeploymentUnit",
-            find=lambda ref: self.kube.units.find(*ref),
+            find=lambda ref: self.kube.units.find_body(*ref),
             plan=lambda body: _plan(self, body),
             act=self._act,
             metrics=self.metrics,
@@ -174,7 +175,7 @@ async def _pass(ctx: UnitsContext, body: dict[str, Any], plan: _Plan) -> None:
         await _finalize(ctx, body, status, generation)
         return
     # The finalizer goes on while the pass works; the status is written only once it is on.
-    finalizing = asyncio.ensure_future(ctx.kube.units.set_finalizer(body, present=True))
+    finalizing = asyncio.ensure_future(ctx.kube.units.set_finalizer(meta_of(body), present=True))
     try:
         if action is decide.Action.NOTHING:
             return
@@ -194,7 +195,7 @@ async def _pass(ctx: UnitsContext, body: dict[str, Any], plan: _Plan) -> None:
 
 
 #: The finalizer being set while a pass works; the status is written once it is on.
-Finalizing = asyncio.Future[dict[str, Any] | None]
+Finalizing = asyncio.Future[ObjectMeta | None]
 
 
 async def _deploy(
@@ -335,7 +336,7 @@ async def _undeploy(
     generation: int,
     *,
     after: Finalizing | None = None,
-) -> dict[str, Any] | None:
+) -> ObjectMeta | None:
     """Write the undeployed status once the engine's deployment is gone (engine hook, issue
     19); None when the engine keeps it, after writing its refusal if there is one to show."""
     withdrawn = await engines.withdraw(ctx.engines, body, status, undeployed, job, generation)
@@ -366,7 +367,7 @@ async def _finalize(
         # the pass started from (that one always conflicts).
         body = at_version(body, written)
     try:
-        await ctx.kube.units.set_finalizer(body, present=False)
+        await ctx.kube.units.set_finalizer(meta_of(body), present=False)
     except ApiError as error:
         if not error.not_found:
             raise
@@ -379,8 +380,8 @@ async def write_status(
     new: DeploymentUnitStatus,
     *,
     after: Finalizing | None = None,
-) -> dict[str, Any]:
-    """Write the status; returns the object as written."""
+) -> ObjectMeta:
+    """Write the status; returns the written object's metadata."""
     meta = body["metadata"]
     if after is not None:
         await asyncio.shield(after)
@@ -405,7 +406,7 @@ async def resync_with_engine(ctx: UnitsContext, ref: ObjectRef) -> None:
     if ctx.engines is None:
         return
     async with ctx.runner.lock(ref):
-        body = await ctx.kube.units.find(*ref)
+        body = await ctx.kube.units.find_body(*ref)
         if body is None or body["metadata"].get("deletionTimestamp") or not body.get("status"):
             return
         spec = DeploymentUnitSpec.model_validate(body.get("spec") or {})

@@ -27,7 +27,6 @@ from deployunits.api.deps import Services, ServicesDep
 from deployunits.k8s.errors import ApiError, ApiUnavailable
 from deployunits.models.deploymentunit import (
     DeploymentStatus,
-    DeploymentUnitSpec,
     InlineResource,
 )
 
@@ -246,10 +245,10 @@ async def _unstored(request: Request, services: Services, unit: CachedUnit) -> l
     if unit.status.resources or unit.status.status is not DeploymentStatus.DEPLOY_FAILED:
         return []
     try:
-        raw = await services.kube.units.find(unit.namespace, unit.name)
-        if raw is None:
+        stored = await services.kube.units.find(unit.namespace, unit.name)
+        if stored is None:
             return []
-        sources = DeploymentUnitSpec.model_validate(raw.get("spec") or {}).resources
+        sources = stored.spec.resources
         if sources.inline:
             return list(sources.inline)
         found: list[InlineResource] = []

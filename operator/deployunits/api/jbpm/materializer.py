@@ -18,8 +18,9 @@ from deployunits import constants
 from deployunits.api.jbpm import ids
 from deployunits.api.jbpm.jobs import Record
 from deployunits.api.jbpm.queue import JobQueue
-from deployunits.k8s.errors import JSON, ApiError, ApiUnavailable
+from deployunits.k8s.errors import ApiError, ApiUnavailable
 from deployunits.k8s.gateway import ApiServer
+from deployunits.k8s.meta import ObjectMeta
 from deployunits.models.deploymentunit import (
     DeploymentUnit,
     DeploymentUnitSpec,
@@ -43,17 +44,12 @@ class _Transient(Exception):
     """Worth trying again later (API server unavailable, throttled, failing)."""
 
 
-def _version(obj: JSON) -> int:
-    try:
-        return int(obj.get("metadata", {}).get("resourceVersion") or 0)
-    except (TypeError, ValueError):
-        return 0
+def _job_of(meta: ObjectMeta) -> str | None:
+    return meta.annotations.get(constants.JBPM_JOB_ANNOTATION)
 
 
-def _job_of(obj: JSON) -> str | None:
-    annotations = obj.get("metadata", {}).get("annotations") or {}
-    value = annotations.get(constants.JBPM_JOB_ANNOTATION)
-    return str(value) if value is not None else None
+def _meta(unit: DeploymentUnit) -> ObjectMeta:
+    return ObjectMeta.model_validate(unit.metadata)
 
 
 def new_unit(record: Record, repository: str | None) -> DeploymentUnit:
@@ -191,13 +187,13 @@ class Materializer:
             created = await self._kube.units.create(
                 self.namespace, new_unit(record, self.repository)
             )
-            return _version(created)
+            return created.version
         except ApiError as error:
             if not error.conflict:
                 raise
-        existing = await self._kube.units.get(self.namespace, record.unit)
+        existing = _meta(await self._kube.units.get(self.namespace, record.unit))
         if _job_of(existing) == str(record.seq):
-            return _version(existing)
+            return existing.version
         logger.warning(
             "job %s: unit %s was created by someone else first; the job is superseded",
             record.seq,
@@ -236,27 +232,27 @@ class Materializer:
                     return 0
                 if not error.conflict:
                     raise
-                current = await self._kube.units.get(self.namespace, record.unit)
+                current = _meta(await self._kube.units.get(self.namespace, record.unit))
                 outcome = self._reconsider(record, current)
                 if isinstance(outcome, int):
                     return outcome
                 ours, version = outcome
                 continue
             if step_one:
-                ours, version = True, _version(patched)
+                ours, version = True, patched.version
                 continue
-            return _version(patched)
+            return patched.version
         raise _Transient(f"unit {record.unit} kept changing")
 
     @staticmethod
-    def _reconsider(record: Record, current: JSON) -> int | tuple[bool, int]:
+    def _reconsider(record: Record, current: ObjectMeta) -> int | tuple[bool, int]:
         """After a conflict: done (its resourceVersion, or 0 if superseded), or how to go on."""
-        generation = int(current["metadata"].get("generation") or 0)
+        generation = current.generation or 0
         mine = _job_of(current) == str(record.seq)
         if mine and generation >= record.expected_generation:
-            return _version(current)
+            return current.version
         if mine and record.action == "retry" and generation == record.generation + 1:
-            return True, _version(current)
+            return True, current.version
         if generation != record.generation:
             logger.warning(
                 "job %s: unit %s changed since the job was admitted; the job is superseded",
@@ -264,4 +260,4 @@ class Materializer:
                 record.unit,
             )
             return 0
-        return False, _version(current)
+        return False, current.version

@@ -32,6 +32,7 @@ from deployunits.api.jbpm.jobs import Admit, Record, Refuse, Request, UnitState
 from deployunits.api.jbpm.wire import DeploymentJobResult
 from deployunits.k8s.errors import JSON, ApiError
 from deployunits.k8s.gateway import ApiServer
+from deployunits.k8s.ledger import LedgerData
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,14 @@ class Ledger:
 
     @classmethod
     def parse(cls, obj: JSON) -> "Ledger":
-        data: dict[str, str] = obj.get("data") or {}
+        """The ledger of its ConfigMap as the API server sends it."""
+        version = str(obj.get("metadata", {}).get("resourceVersion") or "") or None
+        return cls.of(LedgerData(obj.get("data") or {}, version))
+
+    @classmethod
+    def of(cls, found: LedgerData) -> "Ledger":
+        """The ledger of its ConfigMap as the ledger store reads it."""
+        data = found.data
         records: dict[str, Record] = {}
         legacy = [key for key in data if key.startswith(_LEGACY_RECORD_PREFIX)]
         for key in legacy:
@@ -96,7 +104,7 @@ class Ledger:
         for unit, item in stored.items():
             _add_record(records, unit, item)
         return cls(
-            resource_version=str(obj.get("metadata", {}).get("resourceVersion") or "") or None,
+            resource_version=found.resource_version,
             seq=_int(data.get(_SEQ_KEY)),
             watermark=_int(data.get(_WATERMARK_KEY)),
             records=records,
@@ -412,7 +420,7 @@ class JobQueue:
 
     async def _fetch(self) -> Ledger:
         found = await self._store.read()
-        return Ledger(None) if found is None else Ledger.parse(found)
+        return Ledger(None) if found is None else Ledger.of(found)
 
     async def _write(self, base: Ledger, evaluation: _Evaluation) -> Ledger:
         new = evaluation.ledger
@@ -427,5 +435,5 @@ class JobQueue:
             if error.conflict or (error.not_found and base.resource_version is not None):
                 raise _Conflict() from error
             raise
-        version = str(written.get("metadata", {}).get("resourceVersion") or "") or None
+        version = written.resource_version or None
         return Ledger(version, new.seq, new.watermark, new.records)

@@ -143,10 +143,10 @@ class EnginesContext:
         known = self._engines.get(ref)
         if known is not None and not fresh:
             return known
-        body = await self.kube.engines.find(namespace, name)
-        if body is None:
+        found = await self.kube.engines.find(namespace, name)
+        if found is None:
             raise EngineSettingsError(f"ProcessEngine '{name}' does not exist")
-        spec = ProcessEngineSpec.model_validate(body.get("spec") or {})
+        spec = found.spec
         credentials, ca_bundle, versions = None, None, []
         auth = spec.endpoint.auth_secret_ref
         if auth is not None:

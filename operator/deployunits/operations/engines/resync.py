@@ -16,15 +16,12 @@ from deployunits.engines import (
 from deployunits.engines.kie_wire import ContainerStatus
 from deployunits.k8s.errors import ApiError
 from deployunits.k8s.gateway import ApiServer
+from deployunits.k8s.meta import ObjectMeta
 from deployunits.models.conditions import now
 from deployunits.models.deploymentunit import (
     DeploymentUnitSpec,
     DeploymentUnitStatus,
     EngineSync,
-)
-from deployunits.models.processengine import (
-    ProcessEngineSpec,
-    ProcessEngineStatus,
 )
 from deployunits.operations.engines import kie
 from deployunits.operations.engines.adoption import adopt
@@ -37,7 +34,6 @@ from deployunits.operations.engines.push import (
     new_deployment,
     sync_of,
 )
-from deployunits.operations.runner import at_version
 from deployunits.reconcile import engine as decide
 from deployunits.reconcile.deploymentunit import NamedContent
 
@@ -54,29 +50,28 @@ async def reconcile_engine(
     Returns the seconds until the next resync (None: the ProcessEngine is gone).
     """
     namespace, name = ref
-    body = await ctx.kube.engines.find(namespace, name)
-    if body is None:
+    engine = await ctx.kube.engines.find(namespace, name)
+    if engine is None:
         ctx.forget(ref)
         return None
-    meta = body["metadata"]
-    spec = ProcessEngineSpec.model_validate(body.get("spec") or {})
-    raw_status = body.get("status") or {}
-    current = ProcessEngineStatus.model_validate(raw_status) if raw_status else None
-    default = (
-        str((meta.get("annotations") or {}).get(constants.DEFAULT_ENGINE_ANNOTATION, "")).lower()
-        == "true"
+    meta = ObjectMeta.model_validate(engine.metadata)
+    spec = engine.spec
+    # An empty status ({}) is none yet.
+    current = (
+        engine.status if engine.status is not None and engine.status.model_fields_set else None
     )
-    deleting = bool(meta.get("deletionTimestamp"))
-    if not deleting and constants.FINALIZER not in (meta.get("finalizers") or []):
+    default = meta.annotations.get(constants.DEFAULT_ENGINE_ANNOTATION, "").lower() == "true"
+    deleting = bool(meta.deletion_timestamp)
+    if not deleting and constants.FINALIZER not in meta.finalizers:
         # Its deletion waits for the units that have deployments in it (see below).
         try:
-            written = await ctx.kube.engines.set_finalizer(body, present=True)
+            written = await ctx.kube.engines.set_finalizer(meta, present=True)
         except ApiError as error:
             if not (error.conflict or error.not_found):
                 raise
             return 1.0  # changed meanwhile: read again soon
         if written is not None:
-            body = at_version(body, written)
+            meta = meta.at(written)
     seen = await _observe(ctx, ref)
     units = ctx.units_of(namespace)
     holding = decide.holding_units(name, units) if deleting else None
@@ -95,13 +90,13 @@ async def reconcile_engine(
         spec.endpoint.url,
         synced,
         unmanaged,
-        int(meta.get("generation") or 0),
+        meta.generation or 0,
         now(),
         holding,
     )
     if new != current:
         try:
-            body = at_version(body, await ctx.kube.engines.write_status(namespace, name, new))
+            meta = meta.at(await ctx.kube.engines.write_status(namespace, name, new))
         except ApiError as error:
             if not error.not_found:
                 raise
@@ -110,7 +105,7 @@ async def reconcile_engine(
     if holding is not None:
         names = set(holding)
         held = [u for u in units if u.name in names]
-        return await _deletion(ctx, ref, body, held, retry_unit, spec.resync_seconds)
+        return await _deletion(ctx, ref, meta, held, retry_unit, spec.resync_seconds)
     if seen.version is None:
         return float(spec.resync_seconds)
     if spec.adopt_existing and spec.camunda7 is not None:
@@ -139,7 +134,7 @@ async def reconcile_engine(
 async def _deletion(
     ctx: EnginesContext,
     ref: Ref,
-    body: Mapping[str, Any],
+    meta: ObjectMeta,
     holding: Sequence[decide.UnitEntry],
     retry_unit: UnitAction,
     resync_seconds: int,
@@ -148,7 +143,7 @@ async def _deletion(
     it pushes nothing and adopts nothing, and retries the undeploys its engine refused."""
     if not holding:
         try:
-            await ctx.kube.engines.set_finalizer(body, present=False)
+            await ctx.kube.engines.set_finalizer(meta, present=False)
         except ApiError as error:
             if error.conflict:
                 return 1.0
