@@ -8,7 +8,8 @@ same engine:
 
 - p50 and p99 of a forwarded `GET /process-definition/count` and
   `POST /process-definition/key/{key}/start` through the bound shim versus straight to the
-  engine (target: at most 2 ms added at p50, and at most 1.2x the direct p50);
+  engine (target: at most 2 ms added at p50, and at most 1.2x the direct p50); the count also
+  through bench/baselines/least_forwarder.py, the floor of any Python second hop;
 - create of a one-resource deployment through the bound shim versus the sum of the engine's
   direct create p50 and the unbound shim's create p50, the two hops the call makes (target: at
   most that sum plus 5 ms at p50);
@@ -22,6 +23,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -37,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import cpu_seconds, describe, install_crds, percentile, rss_mib
 from devcluster import binaries, engine
-from devcluster.plane import ControlPlane
+from devcluster.plane import ControlPlane, free_port
 from devcluster.processes import OperatorProcess, ShimProcess
 
 NAMESPACE = "bench-sidecar"
@@ -111,6 +113,32 @@ def add_engine(plane: ControlPlane, process: engine.Camunda7Process) -> None:
     )
 
 
+def start_least_forwarder(
+    process: engine.Camunda7Process,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """bench/baselines/least_forwarder.py in front of the engine; its /engine-rest URL."""
+    assert process.credentials is not None
+    port = free_port()
+    secret = f"{process.credentials.username}:{process.credentials.password}"
+    env = {
+        **os.environ,
+        "ENGINE_AUTHORIZATION": "Basic " + base64.b64encode(secret.encode()).decode(),
+    }
+    script = Path(__file__).resolve().parent / "baselines" / "least_forwarder.py"
+    least = subprocess.Popen([sys.executable, str(script), str(port), process.url], env=env)
+    url = f"http://127.0.0.1:{port}/engine-rest"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{url}/version", timeout=2)
+            return least, url
+        except httpx.TransportError:
+            if time.monotonic() > deadline or least.poll() is not None:
+                least.kill()
+                raise
+            time.sleep(0.2)
+
+
 async def sample(
     count: int, call: Callable[[], Awaitable[httpx.Response]], expect: int
 ) -> list[float]:
@@ -140,7 +168,11 @@ def form(key: str) -> dict[str, tuple[str, bytes]]:
 
 
 async def forwarded(
-    engine_http: httpx.AsyncClient, bound: httpx.AsyncClient, shim_pid: int, samples: int
+    engine_http: httpx.AsyncClient,
+    bound: httpx.AsyncClient,
+    least: httpx.AsyncClient,
+    shim_pid: int,
+    samples: int,
 ) -> None:
     created = await engine_http.post("/deployment/create", files=form("bench_start"))
     assert created.status_code == 200, created.text
@@ -148,9 +180,11 @@ async def forwarded(
     # Warm both paths (connections, the shim's forwarder) before measuring.
     await sample(20, lambda: bound.get("/process-definition/count"), 200)
     await sample(20, lambda: engine_http.get("/process-definition/count"), 200)
+    await sample(20, lambda: least.get("/process-definition/count"), 200)
     shim_cpu = 0.0
     count_direct: list[float] = []
     count_through: list[float] = []
+    count_least: list[float] = []
     start_direct: list[float] = []
     start_through: list[float] = []
     # Interleaved in rounds, so that both see the same load on a shared machine.
@@ -159,11 +193,17 @@ async def forwarded(
         before = cpu_seconds(shim_pid)
         count_through += await sample(50, lambda: bound.get("/process-definition/count"), 200)
         shim_cpu += cpu_seconds(shim_pid) - before
+        count_least += await sample(50, lambda: least.get("/process-definition/count"), 200)
         start_direct += await sample(50, lambda: engine_http.post(path, json={}), 200)
         start_through += await sample(50, lambda: bound.post(path, json={}), 200)
     compare("GET /process-definition/count", count_direct, count_through)
     # What the shim itself spends, whatever the machine's load does to the latencies.
     print(f"  shim CPU per forwarded count {shim_cpu / len(count_through) * 1000:.2f} ms")
+    d50, l50 = percentile(count_direct, 0.5) * 1000, percentile(count_least, 0.5) * 1000
+    print(
+        f"  least forwarder         {describe(count_least)}: added at p50 {l50 - d50:+.2f} ms, "
+        f"ratio {l50 / d50:.2f}x (the floor of a Python second hop, bench/baselines)"
+    )
     compare("POST /process-definition/key/{key}/start", start_direct, start_through)
 
 
@@ -243,7 +283,11 @@ async def download(
 
 
 async def measure(
-    process: engine.Camunda7Process, bound_shim: ShimProcess, plain_shim: ShimProcess, args: Any
+    process: engine.Camunda7Process,
+    bound_shim: ShimProcess,
+    plain_shim: ShimProcess,
+    least_url: str,
+    args: Any,
 ) -> None:
     assert process.credentials is not None
     auth = (process.credentials.username, process.credentials.password)
@@ -252,9 +296,10 @@ async def measure(
         httpx.AsyncClient(base_url=process.url, auth=auth, timeout=60, limits=limits) as direct,
         httpx.AsyncClient(base_url=bound_shim.engine(), timeout=60, limits=limits) as bound,
         httpx.AsyncClient(base_url=plain_shim.engine(), timeout=60, limits=limits) as plain,
+        httpx.AsyncClient(base_url=least_url, timeout=60, limits=limits) as least,
     ):
         assert bound_shim.popen is not None
-        await forwarded(direct, bound, bound_shim.popen.pid, args.samples)
+        await forwarded(direct, bound, least, bound_shim.popen.pid, args.samples)
         await creates(direct, bound, plain, args.creates)
         await download(direct, bound, bound_shim, args.download_mib)
 
@@ -268,6 +313,7 @@ async def run(args: argparse.Namespace) -> None:
     )
     plane.start()
     operator = bound_shim = plain_shim = None
+    least: subprocess.Popen[bytes] | None = None
     try:
         process.spawn()
         install_crds(plane)
@@ -285,8 +331,12 @@ async def run(args: argparse.Namespace) -> None:
         bound_shim.start()
         plain_shim = ShimProcess(plane.kubeconfig, workdir / "plain-shim.log", namespace=PLAIN)
         plain_shim.start()
-        await measure(process, bound_shim, plain_shim, args)
+        least, least_url = start_least_forwarder(process)
+        await measure(process, bound_shim, plain_shim, least_url, args)
     finally:
+        if least is not None:
+            least.terminate()
+            least.wait(10)
         for shim in (bound_shim, plain_shim):
             if shim is not None:
                 shim.stop()
