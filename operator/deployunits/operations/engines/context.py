@@ -74,6 +74,8 @@ class EnginesContext:
     #: Units whose failed undeploy is tried again (the engine's resync, not every event).
     retry_undeploy: set[Ref] = field(default_factory=set)
     _engines: dict[Ref, Engine] = field(default_factory=dict)
+    #: Replaced clients, closed once the calls that use them are done.
+    _retiring: set[asyncio.Task[None]] = field(default_factory=set)
     _index: Mapping[tuple[str], Iterable[decide.EngineCandidate]] | None = None
     _units: Mapping[tuple[str], Iterable[decide.UnitEntry]] | None = None
     _due: dict[Ref, float] = field(default_factory=dict)
@@ -129,7 +131,25 @@ class EnginesContext:
         """Build the engine's client again at its next use (its settings or Secret changed)."""
         engine = self._engines.pop(ref, None)
         if engine is not None:
-            asyncio.get_running_loop().create_task(engine.client.close())
+            self._retire(engine)
+
+    def _retire(self, engine: Engine) -> None:
+        """Close a client once the calls still using it have had their time.
+
+        Closing it at once would cut a push in flight: the engine may deploy what it received
+        while the operator hears of a broken connection, and pushes again before the look-up
+        can see the first deployment.
+        """
+
+        async def close_later() -> None:
+            try:
+                await asyncio.sleep(engine.client.connection.request_timeout)
+            finally:
+                await engine.client.close()
+
+        task = asyncio.get_running_loop().create_task(close_later())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     def forget(self, ref: Ref) -> None:
         """The ProcessEngine is gone: no more resyncs, and its client is closed."""
@@ -170,7 +190,7 @@ class EnginesContext:
         engine = Engine(fingerprint, spec, client)
         self._engines[ref] = engine
         if known is not None:
-            await known.client.close()
+            self._retire(known)
         return engine
 
     async def _secret(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -256,6 +276,10 @@ class EnginesContext:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for retiring in list(self._retiring):
+            retiring.cancel()  # closes its client now
+            with contextlib.suppress(asyncio.CancelledError):
+                await retiring
         for engine in self._engines.values():
             await engine.client.close()
         self._engines.clear()
