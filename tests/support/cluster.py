@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from devcluster import binaries, install
 from devcluster.plane import ControlPlane
 from devcluster.processes import ManagedProcess
@@ -93,6 +95,12 @@ class Cluster:
     def apply(self, manifest: str, namespace: str) -> subprocess.CompletedProcess[str]:
         """kubectl apply -f - into the namespace."""
         return self.kubectl("apply", "-n", namespace, "-f", "-", input=manifest)
+
+    def apply_objects(
+        self, namespace: str, *objects: dict[str, Any]
+    ) -> subprocess.CompletedProcess[str]:
+        """kubectl apply of these objects (one YAML stream) into the namespace."""
+        return self.apply(yaml.safe_dump_all(objects, sort_keys=False), namespace)
 
     @contextlib.contextmanager
     def scratch_namespace(self, prefix: str) -> Iterator[str]:

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from pydantic import SecretStr
 
@@ -92,39 +92,50 @@ def _quoted(content: bytes) -> str:
     return json.dumps(content.decode())
 
 
-def engine_auth_secret(
+def credentials_secret(
     cluster: Cluster,
     namespace: str,
-    camunda7: RunningEngine,
-    *,
-    name: str = "camunda",
+    name: str,
+    credentials: engine.BasicCredentials,
     password: str | None = None,
 ) -> None:
-    """The Secret `{name}-auth` with the engine's credentials (or a wrong password)."""
-    secret = password if password is not None else camunda7.credentials.password
+    """The Secret `name` (an engine's `authSecretRef`) with these credentials (or a wrong
+    password)."""
     cluster.kubectl(
         "create",
         "secret",
         "generic",
-        f"{name}-auth",
+        name,
         "-n",
         namespace,
-        f"--from-literal=username={camunda7.credentials.username}",
-        f"--from-literal=password={secret}",
+        f"--from-literal=username={credentials.username}",
+        f"--from-literal=password={password if password is not None else credentials.password}",
     )
 
 
-def engine_manifest(
-    camunda7: RunningEngine,
-    *,
-    name: str = "camunda",
-    default: bool = False,
-    resync: int = 60,
-    policy: str = "KeepInstances",
-) -> str:
-    """A ProcessEngine for the test engine, its credentials in the Secret `{name}-auth`."""
+def engine_auth_secret(cluster: Cluster, namespace: str, camunda7: RunningEngine) -> None:
+    """The Secret `camunda-auth` with the engine's credentials (`add_engine` without the
+    ProcessEngine)."""
+    credentials_secret(cluster, namespace, "camunda-auth", camunda7.credentials)
+
+
+class EngineSpec(TypedDict, total=False):
+    """What tests vary in a ProcessEngine besides its name: whether it is its namespace's
+    default engine (the annotation), `resyncSeconds` and `deletePolicy`."""
+
+    default: bool
+    resync: int
+    policy: str
+
+
+def process_engine_manifest(flavour: str, url: str, name: str, **spec: Unpack[EngineSpec]) -> str:
+    """A ProcessEngine of that flavour (`camunda7`, `kieServer`) at `url`, its credentials in
+    the Secret `{name}-auth`; not a default engine, resync 60 s, `KeepInstances` unless `spec`
+    says otherwise."""
     annotation = (
-        '\n  annotations:\n    bpm.deployunits.io/default-engine: "true"' if default else ""
+        '\n  annotations:\n    bpm.deployunits.io/default-engine: "true"'
+        if spec.get("default", False)
+        else ""
     )
     return f"""
 apiVersion: bpm.deployunits.io/v1alpha1
@@ -132,13 +143,20 @@ kind: ProcessEngine
 metadata:
   name: {name}{annotation}
 spec:
-  camunda7:
-    url: {camunda7.url}
+  {flavour}:
+    url: {url}
     authSecretRef:
       name: {name}-auth
-  deletePolicy: {policy}
-  resyncSeconds: {resync}
+  deletePolicy: {spec.get("policy", "KeepInstances")}
+  resyncSeconds: {spec.get("resync", 60)}
 """
+
+
+def engine_manifest(
+    camunda7: RunningEngine, *, name: str = "camunda", **spec: Unpack[EngineSpec]
+) -> str:
+    """A ProcessEngine for the test engine, its credentials in the Secret `{name}-auth`."""
+    return process_engine_manifest("camunda7", camunda7.url, name, **spec)
 
 
 def add_engine(
@@ -148,14 +166,11 @@ def add_engine(
     *,
     name: str = "camunda",
     password: str | None = None,
-    default: bool = False,
-    resync: int = 60,
-    policy: str = "KeepInstances",
+    **spec: Unpack[EngineSpec],
 ) -> None:
     """A Secret with the engine's credentials (or a wrong password) and a ProcessEngine."""
-    engine_auth_secret(cluster, namespace, camunda7, name=name, password=password)
-    manifest = engine_manifest(camunda7, name=name, default=default, resync=resync, policy=policy)
-    cluster.apply(manifest, namespace)
+    credentials_secret(cluster, namespace, f"{name}-auth", camunda7.credentials, password)
+    cluster.apply(engine_manifest(camunda7, name=name, **spec), namespace)
 
 
 def patch_engine(cluster: Cluster, namespace: str, spec: dict[str, Any]) -> None:

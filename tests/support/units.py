@@ -1,0 +1,60 @@
+"""DeploymentUnits and their ConfigMap sources as objects, for `Cluster.apply_objects`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+API_VERSION = "bpm.deployunits.io/v1alpha1"
+
+
+def deployment_unit(
+    name: str,
+    *,
+    deployment_id: str | None = None,
+    inline: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+    config_maps: Sequence[str | dict[str, Any]] = (),
+    **spec: Any,
+) -> dict[str, Any]:
+    """A DeploymentUnit `name`, deployment id `{name}-1` unless given, with the resources
+    `inline` (name to content, or pairs, which may repeat a name) and `config_maps` (names, or
+    entries with their `keys`), and the rest of `spec` as given."""
+    pairs = inline.items() if isinstance(inline, Mapping) else inline
+    resources: dict[str, Any] = {}
+    if pairs:
+        resources["inline"] = [{"name": key, "content": content} for key, content in pairs]
+    if config_maps:
+        resources["configMaps"] = [
+            {"name": source} if isinstance(source, str) else source for source in config_maps
+        ]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "DeploymentUnit",
+        "metadata": {"name": name},
+        "spec": {"deploymentId": deployment_id or f"{name}-1", **spec, "resources": resources},
+    }
+
+
+def config_map(
+    name: str, data: Mapping[str, str], binary_data: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A ConfigMap `name` (a unit's source) with `data` and, base64, `binary_data`."""
+    found: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name},
+        "data": dict(data),
+    }
+    if binary_data:
+        found["binaryData"] = dict(binary_data)
+    return found
+
+
+def redeploy(name: str, deployment_id: str, **spec: Any) -> dict[str, Any]:
+    """A Redeploy `name` of the deployment `deployment_id`, with the rest of `spec` as given."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Redeploy",
+        "metadata": {"name": name},
+        "spec": {"deploymentId": deployment_id, **spec},
+    }
