@@ -1,4 +1,5 @@
-"""DeploymentUnits and their ConfigMap sources as objects, for `Cluster.apply_objects`."""
+"""DeploymentUnits, their ConfigMap sources and Redeploys as objects: what the integration tests
+apply (`Cluster.apply_objects`), and units as the API server lists them (for the shim's cache)."""
 
 from __future__ import annotations
 
@@ -58,3 +59,35 @@ def redeploy(name: str, deployment_id: str, **spec: Any) -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {"deploymentId": deployment_id, **spec},
     }
+
+
+def listed_unit(
+    name: str,
+    rv: int = 1,
+    *,
+    deployment_id: str | None = None,
+    namespace: str = "ns",
+    status: dict[str, Any] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    """A DeploymentUnit as the API server lists it: uid `uid-{name}`, resourceVersion `rv`,
+    generation 1, deployment id `name` unless given, one inline resource and the rest of
+    `spec`; its `status` (observedGeneration 1 added), or none with None."""
+    body: dict[str, Any] = {
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": f"uid-{name}",
+            "resourceVersion": str(rv),
+            "generation": 1,
+            "creationTimestamp": "2026-12-04T10:00:00Z",
+        },
+        "spec": {
+            "deploymentId": deployment_id or name,
+            **spec,
+            "resources": {"inline": [{"name": "a.bpmn", "content": "<x/>"}]},
+        },
+    }
+    if status is not None:
+        body["status"] = {"observedGeneration": 1, **status}
+    return body
