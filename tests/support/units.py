@@ -11,15 +11,18 @@ API_VERSION = "bpm.deployunits.io/v1alpha1"
 
 def deployment_unit(
     name: str,
+    /,
     *,
     deployment_id: str | None = None,
     inline: Mapping[str, str] | Sequence[tuple[str, str]] = (),
     config_maps: Sequence[str | dict[str, Any]] = (),
+    maven: Mapping[str, str] | None = None,
     **spec: Any,
 ) -> dict[str, Any]:
     """A DeploymentUnit `name`, deployment id `{name}-1` unless given, with the resources
-    `inline` (name to content, or pairs, which may repeat a name) and `config_maps` (names, or
-    entries with their `keys`), and the rest of `spec` as given."""
+    `inline` (name to content, or pairs, which may repeat a name), `config_maps` (names, or
+    entries with their `keys`) and `maven` (the artifact's fields), and the rest of `spec` as
+    given."""
     pairs = inline.items() if isinstance(inline, Mapping) else inline
     resources: dict[str, Any] = {}
     if pairs:
@@ -28,6 +31,8 @@ def deployment_unit(
         resources["configMaps"] = [
             {"name": source} if isinstance(source, str) else source for source in config_maps
         ]
+    if maven is not None:
+        resources["maven"] = dict(maven)
     return {
         "apiVersion": API_VERSION,
         "kind": "DeploymentUnit",
