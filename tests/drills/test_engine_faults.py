@@ -211,18 +211,7 @@ def test_engine_restart_with_lost_data(
     figures.record(drill, "all restored after the start (s)", time.monotonic() - started)
     again = recorded(cluster, namespace)
     assert all(again[n] != first[n] for n in names), "a unit kept an id the engine lost"
-    events = json.loads(
-        cluster.kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "--field-selector",
-            "reason=EngineDeploymentRestored",
-            "-o",
-            "json",
-        ).stdout
-    )["items"]
+    events = cluster.events(namespace, "reason=EngineDeploymentRestored")
     figures.record(
         drill, "EngineDeploymentRestored events", sum(e.get("count") or 1 for e in events)
     )

@@ -55,9 +55,7 @@ pytestmark = pytest.mark.usefixtures("operator")
 
 def events_of(cluster: Cluster, namespace: str, selector: str) -> str:
     """The namespace's Events that match a field selector, as kubectl prints them in JSON."""
-    return cluster.kubectl(
-        "get", "events", "-n", namespace, "--field-selector", selector, "-o", "json"
-    ).stdout
+    return json.dumps(cluster.events(namespace, selector))
 
 
 def ready_engine(

@@ -308,16 +308,7 @@ def test_a_container_deleted_behind_the_operators_back_is_created_again_once(
     )
 
     def restored() -> bool:
-        events = cluster.kubectl(
-            "get",
-            "events",
-            "-n",
-            engine_space,
-            "--field-selector",
-            "reason=EngineDeploymentRestored",
-            "-o",
-            "json",
-        ).stdout
+        events = json.dumps(cluster.events(engine_space, "reason=EngineDeploymentRestored"))
         return f"Container {container} vanished" in events
 
     # Events are posted after the status is written.

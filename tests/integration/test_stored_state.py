@@ -82,17 +82,7 @@ def assert_stalled(unit: dict[str, Any], reason: str, *fragments: str) -> None:
 
 
 def events(cluster: Cluster, namespace: str, name: str) -> list[str]:
-    out = cluster.kubectl(
-        "get",
-        "events",
-        "-n",
-        namespace,
-        "--field-selector",
-        f"involvedObject.name={name}",
-        "-o",
-        "json",
-    ).stdout
-    return [item["reason"] for item in json.loads(out)["items"]]
+    return [item["reason"] for item in cluster.events(namespace, f"involvedObject.name={name}")]
 
 
 # Maven sources

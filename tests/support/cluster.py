@@ -69,6 +69,14 @@ class Cluster:
         result: dict[str, Any] = json.loads(out)
         return result
 
+    def events(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """The namespace's Events that match a field selector."""
+        out = self.kubectl(
+            "get", "events", "-n", namespace, "--field-selector", selector, "-o", "json"
+        ).stdout
+        found: list[dict[str, Any]] = json.loads(out)["items"]
+        return found
+
     def wait_condition(
         self, name: str, namespace: str, condition: str, log: ManagedProcess, kind: str = "du"
     ) -> dict[str, Any]:
