@@ -40,10 +40,10 @@ from tests.support.engine import (
     RunningEngine,
     add_engine,
     add_unit,
+    bound_unit,
     call,
     camunda7_engine,
     patch_engine,
-    unit_manifest,
     user_task_process,
 )
 from tests.support.maven_repo import MavenRepo, maven_repo_fixture  # noqa: F401
@@ -534,11 +534,11 @@ class TestEngineOutage:
             add_engine(cluster, namespace, own, resync=5)
             cluster.wait_condition("camunda", namespace, "Ready", operator, kind="pe")
             names = [f"burst-{i}" for i in range(50)]
-            manifests = [
-                unit_manifest(namespace, n, {f"{n}.bpmn": bpmn(n.replace("-", "_")).encode()})
+            units = [
+                bound_unit(namespace, n, {f"{n}.bpmn": bpmn(n.replace("-", "_")).encode()})
                 for n in names
             ]
-            cluster.apply("---".join(manifests), namespace)
+            cluster.apply_objects(namespace, *units)
 
             def pushed() -> list[Any]:
                 return call(own.connection(), lambda client: client.deployments())

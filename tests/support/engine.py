@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar, Unpack
 
+import yaml
 from pydantic import SecretStr
 
 from deployunits.engines import BasicAuth, Camunda7Client, Camunda7Connection
 from devcluster import engine
 from tests.support.cluster import Cluster
+from tests.support.units import API_VERSION, deployment_unit
 
 T = TypeVar("T")
 
@@ -88,10 +90,6 @@ def call(connection: Camunda7Connection, action: Callable[[Camunda7Client], Awai
     return asyncio.run(run())
 
 
-def _quoted(content: bytes) -> str:
-    return json.dumps(content.decode())
-
-
 def credentials_secret(
     cluster: Cluster,
     namespace: str,
@@ -128,35 +126,31 @@ class EngineSpec(TypedDict, total=False):
     policy: str
 
 
-def process_engine_manifest(flavour: str, url: str, name: str, **spec: Unpack[EngineSpec]) -> str:
+def process_engine(flavour: str, url: str, name: str, **spec: Unpack[EngineSpec]) -> dict[str, Any]:
     """A ProcessEngine of that flavour (`camunda7`, `kieServer`) at `url`, its credentials in
     the Secret `{name}-auth`; not a default engine, resync 60 s, `KeepInstances` unless `spec`
     says otherwise."""
-    annotation = (
-        '\n  annotations:\n    bpm.deployunits.io/default-engine: "true"'
-        if spec.get("default", False)
-        else ""
-    )
-    return f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: ProcessEngine
-metadata:
-  name: {name}{annotation}
-spec:
-  {flavour}:
-    url: {url}
-    authSecretRef:
-      name: {name}-auth
-  deletePolicy: {spec.get("policy", "KeepInstances")}
-  resyncSeconds: {spec.get("resync", 60)}
-"""
+    metadata: dict[str, Any] = {"name": name}
+    if spec.get("default", False):
+        metadata["annotations"] = {"bpm.deployunits.io/default-engine": "true"}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ProcessEngine",
+        "metadata": metadata,
+        "spec": {
+            flavour: {"url": url, "authSecretRef": {"name": f"{name}-auth"}},
+            "deletePolicy": spec.get("policy", "KeepInstances"),
+            "resyncSeconds": spec.get("resync", 60),
+        },
+    }
 
 
 def engine_manifest(
     camunda7: RunningEngine, *, name: str = "camunda", **spec: Unpack[EngineSpec]
 ) -> str:
-    """A ProcessEngine for the test engine, its credentials in the Secret `{name}-auth`."""
-    return process_engine_manifest("camunda7", camunda7.url, name, **spec)
+    """A ProcessEngine for the test engine, its credentials in the Secret `{name}-auth`, as
+    YAML."""
+    return yaml.safe_dump(process_engine("camunda7", camunda7.url, name, **spec), sort_keys=False)
 
 
 def add_engine(
@@ -179,33 +173,29 @@ def patch_engine(cluster: Cluster, namespace: str, spec: dict[str, Any]) -> None
     cluster.kubectl("patch", "pe", "camunda", "-n", namespace, "--type=merge", "-p", patch)
 
 
-def unit_manifest(
-    namespace: str,
-    name: str,
-    resources: dict[str, bytes],
-    *,
-    engine: str | None = "camunda",
-    annotations: dict[str, str] | None = None,
-) -> str:
+class Binding(TypedDict, total=False):
+    """How a test unit is bound: `engine`, its ProcessEngine (`camunda` unless given; None:
+    stored only), and the unit's `annotations`."""
+
+    engine: str | None
+    annotations: dict[str, str]
+
+
+def bound_unit(
+    namespace: str, name: str, resources: dict[str, bytes], **binding: Unpack[Binding]
+) -> dict[str, Any]:
     """An inline unit named `name`, deployed as `{namespace}-{name}`, bound to `engine`."""
-    inline = "".join(
-        f"\n      - name: {key}\n        content: {_quoted(value)}"
-        for key, value in resources.items()
+    engine = binding.get("engine", "camunda")
+    unit = deployment_unit(
+        name,
+        deployment_id=f"{namespace}-{name}",
+        name=f"{namespace}-{name}",
+        inline={key: content.decode() for key, content in resources.items()},
+        **({"engineRef": {"name": engine}} if engine else {}),
     )
-    ref = f"\n  engineRef:\n    name: {engine}" if engine else ""
-    notes = "".join(f"\n    {k}: {json.dumps(v)}" for k, v in (annotations or {}).items())
-    header = f"\n  annotations:{notes}" if notes else ""
-    return f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: {name}{header}
-spec:
-  deploymentId: {namespace}-{name}
-  name: {namespace}-{name}{ref}
-  resources:
-    inline:{inline}
-"""
+    if binding.get("annotations"):
+        unit["metadata"]["annotations"] = dict(binding.get("annotations", {}))
+    return unit
 
 
 def add_unit(
@@ -213,10 +203,7 @@ def add_unit(
     namespace: str,
     name: str,
     resources: dict[str, bytes],
-    *,
-    engine: str | None = "camunda",
-    annotations: dict[str, str] | None = None,
+    **binding: Unpack[Binding],
 ) -> None:
-    """Apply `unit_manifest`."""
-    manifest = unit_manifest(namespace, name, resources, engine=engine, annotations=annotations)
-    cluster.apply(manifest, namespace)
+    """Apply `bound_unit`."""
+    cluster.apply_objects(namespace, bound_unit(namespace, name, resources, **binding))

@@ -18,7 +18,7 @@ from deployunits.engines import BasicAuth, KieServerClient, KieServerConnection
 from devcluster import engine
 from devcluster.kjars import build_kjar, jbpm_waiting_bpmn
 from tests.support.cluster import Cluster
-from tests.support.engine import EngineSpec, credentials_secret, process_engine_manifest
+from tests.support.engine import EngineSpec, credentials_secret, process_engine
 from tests.support.maven_repo import MavenRepo
 
 T = TypeVar("T")
@@ -103,8 +103,8 @@ def add_kie_engine(
     """A Secret with the server's credentials and a ProcessEngine with spec.kieServer, its
     namespace's default engine unless `default=False`."""
     credentials_secret(cluster, namespace, f"{name}-auth", server.credentials)
-    manifest = process_engine_manifest("kieServer", server.url, name, **{"default": True, **spec})
-    cluster.apply(manifest, namespace)
+    engine = process_engine("kieServer", server.url, name, **{"default": True, **spec})
+    cluster.apply_objects(namespace, engine)
 
 
 def instance_state(server: RunningKieServer, instance: int) -> int:
