@@ -1,6 +1,8 @@
-"""Test options shared by every suite (which cluster the integration tests run on), and the
-session fixtures the suites against a cluster share (integration tests, drills, GitOps tests): the
-cluster, the operator, the Camunda 7 engine, shims, and namespaces."""
+"""Options of every suite, and the session fixtures of the suites that run against a cluster.
+
+The integration tests, the drills and the GitOps tests share them: the cluster (and which one it
+is), the operator, the Camunda 7 engine, shims, and namespaces.
+"""
 
 from collections.abc import Callable, Iterator
 from pathlib import Path

@@ -1,5 +1,4 @@
-"""What the project stores in a namespace (units, snapshots, snapshot parts), and waiting until
-a refusal or a deletion has left none of it behind."""
+"""What the project stores in a namespace, and waiting until none of it is left behind."""
 
 from __future__ import annotations
 

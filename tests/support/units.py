@@ -1,5 +1,4 @@
-"""DeploymentUnits, their ConfigMap sources and Redeploys as objects: what the integration tests
-apply (`Cluster.apply_objects`), and units as the API server lists them (for the shim's cache)."""
+"""DeploymentUnits, ConfigMaps and Redeploys as objects: what tests apply, what the API lists."""
 
 from __future__ import annotations
 
