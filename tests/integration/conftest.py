@@ -1,6 +1,8 @@
-"""Fixtures of the integration tests alone: control planes of a module's own, the KIE Server,
-the default shim. The session's cluster, operator, engine and namespaces are in tests/conftest.py,
-shared with the drills and the GitOps tests."""
+"""Fixtures of the integration tests alone: own control planes, the KIE Server, the shim.
+
+The session's cluster, operator, engine and namespaces are in tests/conftest.py, shared with the
+drills and the GitOps tests.
+"""
 
 from collections.abc import Callable, Iterator
 

@@ -103,8 +103,8 @@ def add_kie_engine(
     """A Secret with the server's credentials and a ProcessEngine with spec.kieServer, its
     namespace's default engine unless `default=False`."""
     credentials_secret(cluster, namespace, f"{name}-auth", server.credentials)
-    engine = process_engine("kieServer", server.url, name, **{"default": True, **spec})
-    cluster.apply_objects(namespace, engine)
+    settings: EngineSpec = {"default": True, **spec}
+    cluster.apply_objects(namespace, process_engine("kieServer", server.url, name, **settings))
 
 
 def instance_state(server: RunningKieServer, instance: int) -> int:
