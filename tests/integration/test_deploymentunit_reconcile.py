@@ -128,8 +128,9 @@ def test_an_invalid_model_stalls_the_unit_with_each_problems_line_and_column(
         "</definitions>\n"
     )
     cluster.kubectl("create", "configmap", "broken", "-n", namespace, f"--from-file={broken}")
-    cluster.apply_objects(namespace, deployment_unit("broken", config_maps=["broken"]))
-    unit = cluster.wait_condition("broken", namespace, "Stalled", operator)
+    unit = cluster.apply_and_wait(
+        namespace, deployment_unit("broken", config_maps=["broken"]), "Stalled", operator
+    )
     assert unit["status"]["status"] == "DEPLOY_FAILED"
     stalled = condition(unit, "Stalled")
     assert stalled is not None
@@ -147,8 +148,9 @@ def test_an_invalid_model_stalls_the_unit_with_each_problems_line_and_column(
 def test_undeploy_reaches_undeployed_and_stays_ready(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    cluster.apply_objects(namespace, deployment_unit("goes", inline={"a.dmn": DMN}))
-    cluster.wait_condition("goes", namespace, "Ready", operator)
+    cluster.apply_and_wait(
+        namespace, deployment_unit("goes", inline={"a.dmn": DMN}), "Ready", operator
+    )
     cluster.kubectl(
         "patch",
         "du",
@@ -197,8 +199,7 @@ def test_the_operator_puts_back_a_finalizer_the_policy_did_not_set(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     # A cluster without manifests/admission: the unit arrives without the finalizer.
-    cluster.apply_objects(namespace, INLINE_UNIT)
-    cluster.wait_condition("guarded", namespace, "Ready", operator)
+    cluster.apply_and_wait(namespace, INLINE_UNIT, "Ready", operator)
     cluster.kubectl(
         "patch", "du", "guarded", "-n", namespace, "--type=json",
         "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]',

@@ -47,16 +47,18 @@ def assess(obj: dict[str, Any]) -> tuple[str, KStatus, KStatus]:
 
 
 def test_ready_unit_is_healthy(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
-    cluster.apply_objects(namespace, deployment_unit("good", inline=INLINE))
-    found = cluster.wait_condition("good", namespace, "Ready", operator)
+    found = cluster.apply_and_wait(
+        namespace, deployment_unit("good", inline=INLINE), "Ready", operator
+    )
     assert assess(found) == ("Healthy", KStatus.CURRENT, KStatus.CURRENT)
 
 
 def test_failed_unit_is_degraded_with_the_operators_message(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    cluster.apply_objects(namespace, deployment_unit("twice", inline=TWICE))
-    found = cluster.wait_condition("twice", namespace, "Stalled", operator)
+    found = cluster.apply_and_wait(
+        namespace, deployment_unit("twice", inline=TWICE), "Stalled", operator
+    )
     assert found["status"]["status"] == "DEPLOY_FAILED"
     assert assess(found) == ("Degraded", KStatus.FAILED, KStatus.FAILED)
     stalled = next(c for c in found["status"]["conditions"] if c["type"] == "Stalled")
@@ -67,8 +69,9 @@ def test_failed_unit_is_degraded_with_the_operators_message(
 def test_unit_waiting_for_content_is_progressing_then_healthy(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    cluster.apply_objects(namespace, deployment_unit("waiting", config_maps=["later"]))
-    found = cluster.wait_condition("waiting", namespace, "Reconciling", operator)
+    found = cluster.apply_and_wait(
+        namespace, deployment_unit("waiting", config_maps=["later"]), "Reconciling", operator
+    )
     assert assess(found) == ("Progressing", KStatus.IN_PROGRESS, KStatus.IN_PROGRESS)
     assert "later" in argocd_health(found).message
     cluster.kubectl(
@@ -81,8 +84,9 @@ def test_unit_waiting_for_content_is_progressing_then_healthy(
 def test_undeployed_unit_is_healthy(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    cluster.apply_objects(namespace, deployment_unit("resting", inline=INLINE, state="Undeployed"))
-    found = cluster.wait_condition("resting", namespace, "Ready", operator)
+    found = cluster.apply_and_wait(
+        namespace, deployment_unit("resting", inline=INLINE, state="Undeployed"), "Ready", operator
+    )
     assert found["status"]["status"] == "UNDEPLOYED"
     assert assess(found) == ("Healthy", KStatus.CURRENT, KStatus.CURRENT)
 
@@ -90,8 +94,7 @@ def test_undeployed_unit_is_healthy(
 def test_unobserved_spec_change_is_progressing(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    cluster.apply_objects(namespace, deployment_unit("changing", inline=INLINE))
-    cluster.wait_condition("changing", namespace, "Ready", operator)
+    cluster.apply_and_wait(namespace, deployment_unit("changing", inline=INLINE), "Ready", operator)
     # The server's own answer to a spec change, before any operator could act on it.
     answer = cluster.kubectl(
         "patch",
@@ -115,8 +118,9 @@ def test_unobserved_spec_change_is_progressing(
 def test_unit_being_deleted_is_progressing(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    cluster.apply_objects(namespace, deployment_unit("leaving", inline=INLINE))
-    found = cluster.wait_condition("leaving", namespace, "Ready", operator)
+    found = cluster.apply_and_wait(
+        namespace, deployment_unit("leaving", inline=INLINE), "Ready", operator
+    )
     assert constants.FINALIZER in found["metadata"].get("finalizers", [])
     # With a finalizer, a (dry-run) delete answers with the object marked for deletion.
     path = (
@@ -131,10 +135,10 @@ def test_unit_being_deleted_is_progressing(
 def test_succeeded_redeploy_is_healthy(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    cluster.apply_objects(namespace, deployment_unit("source", inline=INLINE))
-    cluster.wait_condition("source", namespace, "Ready", operator)
-    cluster.apply_objects(namespace, redeploy("again", "source-1", resourceNames=["p.bpmn"]))
-    found = cluster.wait_condition("again", namespace, "Succeeded", operator, kind="redeploy")
+    cluster.apply_and_wait(namespace, deployment_unit("source", inline=INLINE), "Ready", operator)
+    found = cluster.apply_and_wait(
+        namespace, redeploy("again", "source-1", resourceNames=["p.bpmn"]), "Succeeded", operator
+    )
     assert assess(found) == ("Healthy", KStatus.CURRENT, KStatus.CURRENT)
 
 

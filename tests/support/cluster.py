@@ -110,6 +110,15 @@ class Cluster:
         """kubectl apply of these objects (one YAML stream) into the namespace."""
         return self.apply(yaml.safe_dump_all(objects, sort_keys=False), namespace)
 
+    def apply_and_wait(
+        self, namespace: str, obj: dict[str, Any], condition: str, log: ManagedProcess
+    ) -> dict[str, Any]:
+        """Apply one unit (or Redeploy) and wait for its condition (`wait_condition`, which
+        fails with `log`'s tail); the object as shown then."""
+        self.apply_objects(namespace, obj)
+        kind = "redeploy" if obj["kind"] == "Redeploy" else "du"
+        return self.wait_condition(obj["metadata"]["name"], namespace, condition, log, kind=kind)
+
     @contextlib.contextmanager
     def scratch_namespace(self, prefix: str) -> Iterator[str]:
         """A new namespace named after `prefix`, deleted afterwards (without waiting)."""
