@@ -50,7 +50,7 @@ class Controller(ManagedProcess):
     """One controller process with its log, run against the kubeconfig (`KUBECONFIG`) and
     probed on a loopback health URL; `env` is added to this process's environment."""
 
-    command: list[str] = field(default_factory=list)
+    command: list[str]
     #: None for a program that answers no HTTP (redis, whose clients retry): started unprobed.
     health_url: str | None = None
     name: str = "controller"
