@@ -1,4 +1,5 @@
-"""Drill fixtures: the integration suite's cluster and operator, and a figures report.
+"""Drill fixtures: an operator of the drill's own, and a figures report (the cluster and the
+session's operator are tests/conftest.py's).
 
 Each drill records what it measured with `figures.record(drill, name, value)`; the report is
 printed at the end of the run (also without `-s`) and written to `.dev/drills.json`.
@@ -12,15 +13,6 @@ import pytest
 
 from devcluster.processes import OperatorProcess
 from tests.drills.figures import Figures
-from tests.integration.conftest import (  # noqa: F401 - fixtures shared with the drills
-    camunda7,
-    cluster,
-    namespace,
-    operator,
-    pytest_runtest_makereport,
-    space,
-    start_shim,
-)
 from tests.support.cluster import Cluster
 
 REPORT = Path(__file__).resolve().parents[2] / ".dev" / "drills.json"
@@ -34,8 +26,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 def own_operator(
-    operator: OperatorProcess,  # noqa: F811 - the session fixtures imported above
-    cluster: Cluster,  # noqa: F811
+    operator: OperatorProcess,
+    cluster: Cluster,
     tmp_path: Path,
 ) -> Iterator[OperatorProcess]:
     """An operator only this drill starts and kills; the session's one is paused meanwhile.

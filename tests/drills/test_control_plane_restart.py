@@ -19,6 +19,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import threading
 import time
 import urllib.request
@@ -194,16 +195,7 @@ class Load:
     def _kubectl_loop(self) -> None:
         while not self.stopped.is_set():
             name = f"k-{uuid.uuid4().hex[:10]}"
-            created = self.cluster.kubectl(
-                "create",
-                "-n",
-                NAMESPACE,
-                "--request-timeout=10s",
-                "-f",
-                "-",
-                input=json.dumps(unit_manifest(name)),
-                check=False,
-            )
+            created = create_unit(self.cluster, name, "10s")
             with self._lock:
                 if created.returncode == 0:
                     self.kubectl_units[name] = name
@@ -237,6 +229,20 @@ def unit_manifest(name: str) -> dict[str, Any]:
             "resources": {"inline": [{"name": f"{name}.bpmn", "content": bpmn(name)}]},
         },
     }
+
+
+def create_unit(cluster: Cluster, name: str, timeout: str) -> subprocess.CompletedProcess[str]:
+    """kubectl create of `unit_manifest(name)` with that request timeout; not checked."""
+    return cluster.kubectl(
+        "create",
+        "-n",
+        NAMESPACE,
+        f"--request-timeout={timeout}",
+        "-f",
+        "-",
+        input=json.dumps(unit_manifest(name)),
+        check=False,
+    )
 
 
 def publish(repo: MavenRepo, deployment_id: str) -> None:
@@ -307,16 +313,7 @@ def create_until_accepted(cluster: Cluster, name: str, within: float) -> None:
     """kubectl create, again until the API server takes it (it may still be warming up)."""
     deadline = time.monotonic() + within
     while True:
-        created = cluster.kubectl(
-            "create",
-            "-n",
-            NAMESPACE,
-            "--request-timeout=5s",
-            "-f",
-            "-",
-            input=json.dumps(unit_manifest(name)),
-            check=False,
-        )
+        created = create_unit(cluster, name, "5s")
         if created.returncode == 0 or "AlreadyExists" in created.stderr:
             return
         assert time.monotonic() < deadline, f"kubectl create {name}: {created.stderr}"

@@ -25,9 +25,9 @@ from tests.support.cluster import Cluster
 from tests.support.engine import (
     RunningEngine,
     add_engine,
+    bound_unit,
     call,
     camunda7_engine,
-    unit_manifest,
 )
 from tests.support.metrics import scrape
 from tests.support.models import bpmn
@@ -59,13 +59,11 @@ def burst(
     add_engine(cluster, namespace, engine, resync=RESYNC_SECONDS)
     cluster.wait_condition("camunda", namespace, "Ready", operator, kind="pe")
     names = [f"unit-{i:03d}" for i in range(UNITS)]
-    manifests = [
-        unit_manifest(
-            namespace, n, {f"{n}.bpmn": bpmn(f"{namespace}_{n}".replace("-", "_")).encode()}
-        )
+    units = [
+        bound_unit(namespace, n, {f"{n}.bpmn": bpmn(f"{namespace}_{n}".replace("-", "_")).encode()})
         for n in names
     ]
-    cluster.apply("---".join(manifests), namespace)
+    cluster.apply_objects(namespace, *units)
     return names
 
 
@@ -211,18 +209,7 @@ def test_engine_restart_with_lost_data(
     figures.record(drill, "all restored after the start (s)", time.monotonic() - started)
     again = recorded(cluster, namespace)
     assert all(again[n] != first[n] for n in names), "a unit kept an id the engine lost"
-    events = json.loads(
-        cluster.kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "--field-selector",
-            "reason=EngineDeploymentRestored",
-            "-o",
-            "json",
-        ).stdout
-    )["items"]
+    events = cluster.events(namespace, "reason=EngineDeploymentRestored")
     figures.record(
         drill, "EngineDeploymentRestored events", sum(e.get("count") or 1 for e in events)
     )

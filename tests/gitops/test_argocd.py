@@ -22,11 +22,12 @@ import pytest
 import yaml
 
 from devcluster.gitops_controllers import ArgoCD, Kube
-from devcluster.gitserver import GitFolder, GitServer
 from devcluster.processes import OperatorProcess
-from tests.support.cluster import REPO, Cluster, condition
+from tests.support import gitops
+from tests.support.cluster import Cluster, condition
 from tests.support.gitops import (
     BPMN,
+    NAME,
     add_redeploy,
     break_bpmn,
     configmaps,
@@ -34,28 +35,19 @@ from tests.support.gitops import (
     eventually,
     get_json,
     remove_units,
+    served_examples,
 )
-
-NAME = "bpm-units"
 
 
 @dataclass
-class Synced:
-    """The cluster, the namespace Argo CD applies to, the Git working copy, Argo CD."""
+class Synced(gitops.Synced):
+    """The synced repository, with Argo CD."""
 
-    cluster: Cluster
-    namespace: str
-    folder: GitFolder
     argocd: ArgoCD
-    operator: OperatorProcess
 
-    def push(self, message: str) -> tuple[str, float]:
-        """Commit and push, then ask for a hard refresh (what Git's webhook does); the commit
-        and when it was pushed."""
-        commit = self.folder.commit_and_push(message)
-        pushed = time.monotonic()
+    def refresh(self) -> None:
+        """A hard refresh of the Application."""
         self.argocd.refresh(NAME)
-        return commit, pushed
 
     def application(self) -> dict[str, Any]:
         return self.argocd.application(NAME)
@@ -68,18 +60,14 @@ class Synced:
                 return dict(self.application()["status"])
             return None
 
-        return eventually(
+        return self.wait(
             probe,
             timeout,
             lambda: (
                 f"Application Synced at {commit} and {health}:\n"
-                f"{yaml.safe_dump(self.application().get('status'))}\n{self.argocd.logs()}\n"
-                f"operator:\n{self.operator.tail()}"
+                f"{yaml.safe_dump(self.application().get('status'))}\n{self.argocd.logs()}"
             ),
         )
-
-    def unit(self) -> dict[str, Any] | None:
-        return get_json(self.cluster, "du", "invoice", self.namespace)
 
 
 @pytest.fixture(scope="module")
@@ -92,19 +80,14 @@ def synced(
     """Argo CD running, a repository holding examples/gitops, and an Application that syncs it
     into the module's namespace (automated, with prune)."""
     work = tmp_path_factory.mktemp("argocd")
-    (work / "served").mkdir()
-    server = GitServer(work / "served")
-    server.start()
-    folder = server.repository("units", REPO / "examples/gitops", work / "checkout")
-    with cluster.scratch_namespace("argocd") as home:
+    with served_examples(work) as folder, cluster.scratch_namespace("argocd") as home:
         argocd = ArgoCD(Kube(cluster.kubectl_path, cluster.kubeconfig), work, home)
         try:
             argocd.start()
             argocd.sync(NAME, folder.url, space)
-            yield Synced(cluster, space, folder, argocd, operator)
+            yield Synced(cluster, space, folder, operator, argocd)
         finally:
             argocd.stop()
-            server.stop()
 
 
 def test_first_sync_deploys_the_unit_and_argocd_reports_healthy(synced: Synced) -> None:
@@ -171,10 +154,5 @@ def test_a_unit_removed_from_git_is_pruned_after_its_undeploy(synced: Synced) ->
     remove_units(synced.folder)
     commit, _ = synced.push("Remove the unit")
     synced.synced(commit, "Healthy")
-    # The unit is gone only once the operator's finalizer has undeployed it.
-    eventually(
-        lambda: True if synced.unit() is None else None,
-        60,
-        lambda: f"unit still there:\n{yaml.safe_dump((synced.unit() or {}).get('metadata'))}",
-    )
+    synced.wait_until_pruned()
     assert configmaps(synced.cluster, synced.namespace) == []

@@ -24,12 +24,13 @@ import pytest
 import yaml
 
 from devcluster.gitops_controllers import Flux, Kube
-from devcluster.gitserver import GitFolder, GitServer
 from devcluster.processes import OperatorProcess
-from tests.support.cluster import REPO, Cluster, condition
+from tests.support import gitops
+from tests.support.cluster import Cluster, condition
 from tests.support.engine import RunningEngine, call, engine_auth_secret
 from tests.support.gitops import (
     BPMN,
+    NAME,
     add_engine,
     add_redeploy,
     break_bpmn,
@@ -38,30 +39,21 @@ from tests.support.gitops import (
     eventually,
     get_json,
     remove_units,
+    served_examples,
 )
-
-NAME = "bpm-units"
 
 
 @dataclass
-class Synced:
-    """What a test needs: the cluster, the namespace Flux applies to, the Git working copy."""
+class Synced(gitops.Synced):
+    """The synced repository, with Flux."""
 
-    cluster: Cluster
-    namespace: str
-    folder: GitFolder
     flux: Flux
-    operator: OperatorProcess
     #: The unit's deployment in the test engine, once a ProcessEngine is committed.
     engine_deployment: str | None = None
 
-    def push(self, message: str) -> tuple[str, float]:
-        """Commit and push, then ask source-controller to fetch now (`flux reconcile source
-        git`); the commit and when it was pushed."""
-        commit = self.folder.commit_and_push(message)
-        pushed = time.monotonic()
+    def refresh(self) -> None:
+        """source-controller fetches now (`flux reconcile source git`)."""
         self.flux.refresh(NAME, self.namespace)
-        return commit, pushed
 
     def kustomization(self) -> dict[str, Any]:
         return self.flux.kustomization(NAME, self.namespace)
@@ -74,18 +66,14 @@ class Synced:
                 return self.kustomization()
             return None
 
-        return eventually(
+        return self.wait(
             probe,
             timeout,
             lambda: (
                 f"Kustomization at {commit} Ready={ready}:\n"
-                f"{yaml.safe_dump(self.kustomization().get('status'))}\n{self.flux.logs()}\n"
-                f"operator:\n{self.operator.tail()}"
+                f"{yaml.safe_dump(self.kustomization().get('status'))}\n{self.flux.logs()}"
             ),
         )
-
-    def unit(self) -> dict[str, Any] | None:
-        return get_json(self.cluster, "du", "invoice", self.namespace)
 
 
 @pytest.fixture(scope="module")
@@ -98,18 +86,14 @@ def synced(
     """Flux running, a repository holding examples/gitops, and the GitRepository and
     Kustomization that sync it into the module's namespace."""
     work = tmp_path_factory.mktemp("flux")
-    (work / "served").mkdir()
-    server = GitServer(work / "served")
-    server.start()
-    folder = server.repository("units", REPO / "examples/gitops", work / "checkout")
-    flux = Flux(Kube(cluster.kubectl_path, cluster.kubeconfig), work, space)
-    try:
-        flux.start()
-        flux.sync(NAME, space, folder.url)
-        yield Synced(cluster, space, folder, flux, operator)
-    finally:
-        flux.stop()
-        server.stop()
+    with served_examples(work) as folder:
+        flux = Flux(Kube(cluster.kubectl_path, cluster.kubeconfig), work, space)
+        try:
+            flux.start()
+            flux.sync(NAME, space, folder.url)
+            yield Synced(cluster, space, folder, operator, flux)
+        finally:
+            flux.stop()
 
 
 def test_first_sync_deploys_the_unit_and_flux_reports_ready(synced: Synced) -> None:
@@ -215,12 +199,7 @@ def test_a_unit_removed_from_git_is_pruned_after_its_undeploy(
     remove_units(synced.folder)
     commit, _ = synced.push("Remove the unit")
     synced.applied(commit, "True")
-    # The unit is gone only once the operator's finalizer has undeployed it.
-    eventually(
-        lambda: True if synced.unit() is None else None,
-        60,
-        lambda: f"unit still there:\n{yaml.safe_dump((synced.unit() or {}).get('metadata'))}",
-    )
+    synced.wait_until_pruned()
     assert configmaps(synced.cluster, synced.namespace) == []
     # The finalizer's undeploy took the unit's deployment out of the engine.
     deployment_id = synced.engine_deployment

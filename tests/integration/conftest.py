@@ -1,14 +1,15 @@
-"""Fixtures for integration tests: a session-wide cluster and operator, a namespace per test."""
+"""Fixtures of the integration tests alone: own control planes, the KIE Server, the shim.
+
+The session's cluster, operator, engine and namespaces are in tests/conftest.py, shared with the
+drills and the GitOps tests.
+"""
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from devcluster.processes import OperatorProcess, ShimProcess
-from tests.support.cluster import Cluster, embedded_cluster, unique_name
-from tests.support.engine import RunningEngine, camunda7_engine
+from devcluster.processes import ShimProcess
+from tests.support.cluster import Cluster, embedded_cluster
 from tests.support.kie import RunningKieServer
 from tests.support.kie import kie_server as start_kie_server
 
@@ -16,26 +17,6 @@ from tests.support.kie import kie_server as start_kie_server
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(pytest.mark.integration)
-
-
-@pytest.fixture(scope="session")
-def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    """The cluster of the run, with the CRDs installed."""
-    kubeconfig = request.config.getoption("--kubeconfig")
-    backend = request.config.getoption("--cluster")
-    if kubeconfig:
-        found = Cluster(Path(kubeconfig).resolve(), None)
-    elif backend == "kind":
-        kind = request.getfixturevalue("kind_cluster")
-        found = Cluster(Path(kind.kubeconfig_path), None)
-    else:
-        found = embedded_cluster()
-    try:
-        found.install_crds()
-        yield found
-    finally:
-        if found.plane is not None:
-            found.plane.stop()
 
 
 @pytest.fixture(scope="module")
@@ -58,24 +39,6 @@ def own_cluster(own_plane: Cluster) -> Cluster:
 
 
 @pytest.fixture(scope="session")
-def operator(
-    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    """One operator subprocess for the session, watching every namespace."""
-    process = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "log")
-    process.start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture(scope="session")
-def camunda7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEngine]:
-    """A real Camunda 7 engine (basic auth on) for the session, started on first use."""
-    with camunda7_engine(tmp_path_factory.mktemp("camunda7")) as engine:
-        yield engine
-
-
-@pytest.fixture(scope="session")
 def kie_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningKieServer]:
     """A real KIE Server (basic auth on) for the session, started on first use, with the Maven
     repository it resolves kjars from (give the same to the shim and the units)."""
@@ -84,56 +47,7 @@ def kie_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningKieS
 
 
 @pytest.fixture(scope="module")
-def start_shim(
-    cluster: Cluster, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[..., ShimProcess]]:
-    """Starts shims (with ShimProcess's options) while the operator runs; stops them after the
-    module. Each logs to a file of its own."""
-    started: list[ShimProcess] = []
-
-    def start(**options: Any) -> ShimProcess:
-        process = ShimProcess(
-            cluster.kubeconfig, tmp_path_factory.mktemp("shim") / "log", **options
-        )
-        started.append(process)
-        process.start()
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
-
-
-@pytest.fixture(scope="module")
 def shim(start_shim: Callable[..., ShimProcess]) -> ShimProcess:
     """A shim with the default settings (no auth; the default engine is namespace `default`).
     Modules that need other settings define a `shim` of their own."""
     return start_shim()
-
-
-@pytest.fixture(scope="module")
-def space(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A namespace for the module, named after it: where a module's shim serves its own
-    namespace (the jBPM dialect and the default engine address it)."""
-    module = request.module.__name__.rsplit(".", 1)[-1]
-    with cluster.scratch_namespace(module.removeprefix("test_").replace("_", "-")) as name:
-        yield name
-
-
-@pytest.fixture
-def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace for one test, deleted afterwards (without waiting)."""
-    name = unique_name("t")
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    failed = getattr(request.node, "rep_call", None)
-    if failed is not None and failed.failed:
-        print(cluster.kubectl("get", "events", "-n", name, check=False).stdout)
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
-    report = yield
-    setattr(item, f"rep_{report.when}", report)
-    return report

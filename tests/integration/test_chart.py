@@ -168,35 +168,39 @@ class TestRendering:
         assert "replica" in unknown.stderr, unknown.stderr
 
 
+def install(plane: Cluster, release: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """helm install of the chart as `release` into INSTALL_NAMESPACE (created), with `args`."""
+    return helm(
+        "install",
+        release,
+        str(CHART),
+        "--namespace",
+        INSTALL_NAMESPACE,
+        "--create-namespace",
+        *args,
+        kubeconfig=plane.kubeconfig,
+    )
+
+
+def uninstall(plane: Cluster, release: str) -> subprocess.CompletedProcess[str]:
+    """helm uninstall of `release`, waiting until its objects are gone."""
+    return helm(
+        "uninstall", release, "-n", INSTALL_NAMESPACE, "--wait", kubeconfig=plane.kubeconfig
+    )
+
+
 class TestInstall:
     """The chart on a real API server (a control plane of the module's own)."""
 
     def test_dry_run_on_the_server_creates_nothing(self, own_plane: Cluster) -> None:
-        result = helm(
-            "install",
-            "deployunits",
-            str(CHART),
-            "--namespace",
-            INSTALL_NAMESPACE,
-            "--create-namespace",
-            "--dry-run=server",
-            kubeconfig=own_plane.kubeconfig,
-        )
+        result = install(own_plane, "deployunits", "--dry-run=server")
         assert result.returncode == 0, result.stderr
         assert "STATUS: pending-install" in result.stdout, result.stdout
         missing = own_plane.kubectl("get", "clusterrole", "deployunits-operator", check=False)
         assert missing.returncode != 0
 
     def test_install_and_uninstall(self, own_plane: Cluster) -> None:
-        installed = helm(
-            "install",
-            "deployunits",
-            str(CHART),
-            "--namespace",
-            INSTALL_NAMESPACE,
-            "--create-namespace",
-            kubeconfig=own_plane.kubeconfig,
-        )
+        installed = install(own_plane, "deployunits")
         assert installed.returncode == 0, installed.stderr
         for crd in [o for o in helm_template() if o["kind"] == "CustomResourceDefinition"]:
             own_plane.kubectl("get", "crd", crd["metadata"]["name"])
@@ -215,14 +219,7 @@ class TestInstall:
         )
         assert json.loads(status.stdout)["info"]["status"] == "deployed"
 
-        removed = helm(
-            "uninstall",
-            "deployunits",
-            "-n",
-            INSTALL_NAMESPACE,
-            "--wait",
-            kubeconfig=own_plane.kubeconfig,
-        )
+        removed = uninstall(own_plane, "deployunits")
         assert removed.returncode == 0, removed.stderr
         for item in objects:
             scope = ["-n", INSTALL_NAMESPACE] if "namespace" in item["metadata"] else []
@@ -240,15 +237,8 @@ class TestInstall:
             # The embedded plane is Kubernetes 1.35: the policy's beta API.
             "admission.apiVersion=admissionregistration.k8s.io/v1beta1",
         ]
-        installed = helm(
-            "install",
-            "deployunits-ha",
-            str(CHART),
-            "--namespace",
-            INSTALL_NAMESPACE,
-            "--create-namespace",
-            *[part for value in values for part in ("--set", value)],
-            kubeconfig=own_plane.kubeconfig,
+        installed = install(
+            own_plane, "deployunits-ha", *[part for value in values for part in ("--set", value)]
         )
         assert installed.returncode == 0, installed.stderr
         own_plane.kubectl("get", "clusterkopfpeering", "deployunits")
@@ -259,14 +249,7 @@ class TestInstall:
             ).stdout
         )
         assert deployment["spec"]["replicas"] == 2
-        removed = helm(
-            "uninstall",
-            "deployunits-ha",
-            "-n",
-            INSTALL_NAMESPACE,
-            "--wait",
-            kubeconfig=own_plane.kubeconfig,
-        )
+        removed = uninstall(own_plane, "deployunits-ha")
         assert removed.returncode == 0, removed.stderr
         gone = own_plane.kubectl(
             "get", "mutatingadmissionpolicy", "deployunits-finalizer", check=False

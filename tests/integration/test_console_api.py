@@ -23,7 +23,12 @@ import pytest
 from devcluster.processes import OperatorProcess, ShimProcess, wait_for
 from tests.support import rbac
 from tests.support.cluster import Cluster
-from tests.support.console import apply_failing_configmap_unit, apply_unit, drawn_process
+from tests.support.console import (
+    apply_failing_configmap_unit,
+    apply_ready_unit,
+    apply_unit,
+    drawn_process,
+)
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -106,8 +111,9 @@ class TestUnits:
     def test_the_list_shows_an_applied_unit_with_its_conditions(
         self, cluster: Cluster, operator: OperatorProcess, shim: ShimProcess, namespace: str
     ) -> None:
-        apply_unit(cluster, namespace, "listed", {"listed.bpmn": drawn_process("listed")})
-        cluster.wait_condition("listed", namespace, "Ready", operator)
+        apply_ready_unit(
+            cluster, operator, namespace, "listed", {"listed.bpmn": drawn_process("listed")}
+        )
         with console(shim) as client:
             answer = client.get("api/units").json()
         assert namespace in answer["namespaces"]
@@ -148,8 +154,9 @@ class TestUnitPage:
         self, cluster: Cluster, operator: OperatorProcess, shim: ShimProcess, namespace: str
     ) -> None:
         content = drawn_process("paged")
-        apply_unit(cluster, namespace, "paged", {"paged.bpmn": content, "notes.txt": b"hello"})
-        cluster.wait_condition("paged", namespace, "Ready", operator)
+        apply_ready_unit(
+            cluster, operator, namespace, "paged", {"paged.bpmn": content, "notes.txt": b"hello"}
+        )
         with console(shim) as client:
             page = client.get(f"api/units/{namespace}/paged").json()
             assert page["summary"]["name"] == "paged"
@@ -185,10 +192,12 @@ class TestUnitPage:
     def test_versions_of_a_key_across_units(
         self, cluster: Cluster, operator: OperatorProcess, shim: ShimProcess, namespace: str
     ) -> None:
-        apply_unit(cluster, namespace, "first", {"flow.bpmn": drawn_process("flow")})
-        cluster.wait_condition("first", namespace, "Ready", operator)
-        apply_unit(cluster, namespace, "second", {"flow.bpmn": drawn_process("flow", "Check")})
-        cluster.wait_condition("second", namespace, "Ready", operator)
+        apply_ready_unit(
+            cluster, operator, namespace, "first", {"flow.bpmn": drawn_process("flow")}
+        )
+        apply_ready_unit(
+            cluster, operator, namespace, "second", {"flow.bpmn": drawn_process("flow", "Check")}
+        )
         with console(shim) as client:
             versions = client.get(f"api/versions/{namespace}/flow").json()["versions"]
         assert [(v["version"], v["unit"]) for v in versions] == [(2, "second"), (1, "first")]
@@ -222,8 +231,9 @@ class TestKubernetesAuth:
         guarded: ShimProcess,
         namespace: str,
     ) -> None:
-        apply_unit(cluster, namespace, "guarded", {"guarded.bpmn": drawn_process("guarded")})
-        cluster.wait_condition("guarded", namespace, "Ready", operator)
+        apply_ready_unit(
+            cluster, operator, namespace, "guarded", {"guarded.bpmn": drawn_process("guarded")}
+        )
         tokens = rbac.accounts(cluster, namespace, ACCOUNTS)
         with console(guarded, tokens["nobody"]) as client:
             session = client.get("api/session").json()

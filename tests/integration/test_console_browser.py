@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from devcluster.processes import OperatorProcess, ShimProcess
 from tests.support import rbac
 from tests.support.cluster import Cluster
-from tests.support.console import apply_unit, decision_table, drawn_process
+from tests.support.console import apply_ready_unit, apply_unit, decision_table, drawn_process
 from tests.support.engine import RunningEngine, add_engine
 
 pytestmark = pytest.mark.usefixtures("operator")
@@ -57,8 +57,7 @@ def test_the_units_page_shows_a_new_unit_live_and_fits_a_narrow_screen(
     page.goto(f"{shim.url}/console/")
     expect(page.get_by_role("heading", name="Deployment units")).to_be_visible()
     expect(page.locator(".live.on")).to_be_visible()
-    apply_unit(cluster, namespace, "fresh", {"fresh.bpmn": drawn_process("fresh")})
-    cluster.wait_condition("fresh", namespace, "Ready", operator)
+    apply_ready_unit(cluster, operator, namespace, "fresh", {"fresh.bpmn": drawn_process("fresh")})
     row = page.locator(f'tr[data-unit="{namespace}/fresh"]')
     # Live: the same page, no reload, within 2 s of the unit's becoming Ready.
     expect(row.get_by_text("Ready: True")).to_be_visible(timeout=2000)
@@ -86,8 +85,7 @@ def test_a_units_page_draws_its_bpmn_and_dmn_and_colours_other_text(
         "rules.dmn": decision_table("discount"),
         "form.json": b'{"field": "amount"}',
     }
-    apply_unit(cluster, namespace, "drawn", resources)
-    cluster.wait_condition("drawn", namespace, "Ready", operator)
+    apply_ready_unit(cluster, operator, namespace, "drawn", resources)
     page.goto(f"{shim.url}/console/#/unit/{namespace}/drawn")
     diagram = page.get_by_role("group", name="Diagram of drawn.bpmn")
     for element in ("start", "toTask", "task", "toEnd", "end"):
@@ -135,10 +133,12 @@ def test_a_refused_bpmn_shows_the_error_and_marks_the_element(
 def test_the_diff_of_two_versions_marks_the_changed_task(
     cluster: Cluster, operator: OperatorProcess, shim: ShimProcess, page: Page, namespace: str
 ) -> None:
-    apply_unit(cluster, namespace, "v1", {"order.bpmn": drawn_process("order", "Pack")})
-    cluster.wait_condition("v1", namespace, "Ready", operator)
-    apply_unit(cluster, namespace, "v2", {"order.bpmn": drawn_process("order", "Pack and ship")})
-    cluster.wait_condition("v2", namespace, "Ready", operator)
+    apply_ready_unit(
+        cluster, operator, namespace, "v1", {"order.bpmn": drawn_process("order", "Pack")}
+    )
+    apply_ready_unit(
+        cluster, operator, namespace, "v2", {"order.bpmn": drawn_process("order", "Pack and ship")}
+    )
     page.goto(f"{shim.url}/console/#/versions/{namespace}/order")
     expect(page.get_by_role("heading", name="Versions of order")).to_be_visible()
     newer = page.get_by_role("group", name="Diagram of version 2 in v2")
@@ -167,8 +167,9 @@ class TestKubernetesAuth:
         page: Page,
         namespace: str,
     ) -> None:
-        apply_unit(cluster, namespace, "secret", {"secret.bpmn": drawn_process("secret")})
-        cluster.wait_condition("secret", namespace, "Ready", operator)
+        apply_ready_unit(
+            cluster, operator, namespace, "secret", {"secret.bpmn": drawn_process("secret")}
+        )
         tokens = rbac.accounts(
             cluster, namespace, {"nobody": {}, "reader": {"deploymentunits": ["get", "list"]}}
         )

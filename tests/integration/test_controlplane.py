@@ -18,6 +18,7 @@ from devcluster import binaries
 from devcluster.plane import ControlPlane, free_port
 from devcluster.processes import wait_for
 from tests.support.cluster import REPO, Cluster
+from tests.support.launcher import start_run_command
 
 
 def _alive(pid: int) -> bool:
@@ -112,31 +113,16 @@ def test_run_command_starts_operator_and_shim_and_stops_on_ctrl_c(
     cluster: Cluster, tmp_path: Path
 ) -> None:
     shim_port, probe_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "DEPLOYUNITS_PROBE_PORT": str(probe_port),
-        # Keep this second operator away from the session operator's objects.
-        "DEPLOYUNITS_NAMESPACES": '["run-command-test"]',
-    }
-    launcher = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "deployunits-devcluster"),
-            "run",
-            "--cluster",
-            "existing",
-            "--dev-dir",
-            str(tmp_path),
-            "--shim-port",
-            str(shim_port),
-            # The engine has tests of its own (test_engine_launcher.py).
-            "--engine",
-            "none",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    launcher = start_run_command(
+        cluster,
+        tmp_path,
+        "run-command-test",
+        "--shim-port",
+        str(shim_port),
+        # The engine has tests of its own (test_engine_launcher.py).
+        "--engine",
+        "none",
+        probe_port=probe_port,
     )
     try:
         wait_for(lambda: _get(f"http://127.0.0.1:{shim_port}/healthz") == 200, 60, "shim")

@@ -4,32 +4,23 @@ Matrix: valid jBPM and Camunda ids accepted; bad ids, two content sources, no so
 identity fields and a set strategy immutable; a least-privilege user refused.
 """
 
+import json
+from typing import Any
+
 import pytest
 
 from tests.support.cluster import Cluster
+from tests.support.units import deployment_unit
 
-UNIT = """
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: {name}
-spec:
-  deploymentId: "{deployment_id}"
-  name: invoice
-  resources:
-{resources}
-"""
-INLINE = """    inline:
-      - name: hello.bpmn
-        content: "<definitions/>"
-"""
-CONFIG_MAP = """    configMaps:
-      - name: processes
-"""
+INLINE: dict[str, Any] = {"inline": {"hello.bpmn": "<definitions/>"}}
+CONFIG_MAP: dict[str, Any] = {"config_maps": ["processes"]}
 
 
-def unit(name: str, deployment_id: str, resources: str = INLINE) -> str:
-    return UNIT.format(name=name, deployment_id=deployment_id, resources=resources)
+def unit(name: str, deployment_id: str, resources: dict[str, Any] = INLINE) -> str:
+    """A unit `name` (spec.name `invoice`) with these resources, as JSON for kubectl."""
+    return json.dumps(
+        deployment_unit(name, deployment_id=deployment_id, name="invoice", **resources)
+    )
 
 
 @pytest.mark.parametrize(
@@ -61,7 +52,7 @@ def test_two_content_sources_are_refused(cluster: Cluster, namespace: str) -> No
         namespace,
         "-f",
         "-",
-        input=unit("two", "g:a:1", INLINE + CONFIG_MAP),
+        input=unit("two", "g:a:1", {**INLINE, **CONFIG_MAP}),
         check=False,
     )
     assert result.returncode != 0
@@ -70,7 +61,7 @@ def test_two_content_sources_are_refused(cluster: Cluster, namespace: str) -> No
 
 def test_no_content_source_is_refused(cluster: Cluster, namespace: str) -> None:
     result = cluster.kubectl(
-        "apply", "-n", namespace, "-f", "-", input=unit("none", "g:a:1", "    {}\n"), check=False
+        "apply", "-n", namespace, "-f", "-", input=unit("none", "g:a:1", {}), check=False
     )
     assert result.returncode != 0
     assert "exactly one content source must be set" in result.stderr

@@ -16,6 +16,7 @@ import pytest
 from devcluster.processes import OperatorProcess, wait_for
 from tests.support.cluster import Cluster, condition
 from tests.support.models import bpmn, dmn
+from tests.support.units import config_map, deployment_unit
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -26,20 +27,11 @@ DMN = dmn("approve")
 def test_inline_unit_becomes_ready_with_its_resources(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    cluster.apply(
-        f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: hello
-spec:
-  deploymentId: org.example:hello:1.0.0
-  resources:
-    inline:
-      - name: hello.bpmn
-        content: '{BPMN}'
-""",
+    cluster.apply_objects(
         namespace,
+        deployment_unit(
+            "hello", deployment_id="org.example:hello:1.0.0", inline={"hello.bpmn": BPMN}
+        ),
     )
     cluster.wait_condition("hello", namespace, "Ready", operator)
     unit = cluster.get("du", "hello", namespace)
@@ -76,40 +68,17 @@ def test_config_map_unit_takes_data_and_binary_data(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     form = bytes(range(256))
-    cluster.apply(
-        f"""
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: processes
-data:
-  hello.bpmn: '{BPMN}'
-  readme.txt: not a process
-binaryData:
-  form.bin: {base64.b64encode(form).decode()}
----
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: whole
-spec:
-  deploymentId: whole-1
-  resources:
-    configMaps:
-      - name: processes
----
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: picked
-spec:
-  deploymentId: picked-1
-  resources:
-    configMaps:
-      - name: processes
-        keys: [hello.bpmn, form.bin]
-""",
+    cluster.apply_objects(
         namespace,
+        config_map(
+            "processes",
+            {"hello.bpmn": BPMN, "readme.txt": "not a process"},
+            {"form.bin": base64.b64encode(form).decode()},
+        ),
+        deployment_unit("whole", config_maps=["processes"]),
+        deployment_unit(
+            "picked", config_maps=[{"name": "processes", "keys": ["hello.bpmn", "form.bin"]}]
+        ),
     )
     cluster.wait_condition("whole", namespace, "Ready", operator)
     cluster.wait_condition("picked", namespace, "Ready", operator)
@@ -124,20 +93,7 @@ spec:
 def test_unit_waits_for_its_config_map_then_becomes_ready(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    cluster.apply(
-        """
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: early
-spec:
-  deploymentId: early-1
-  resources:
-    configMaps:
-      - name: later
-""",
-        namespace,
-    )
+    cluster.apply_objects(namespace, deployment_unit("early", config_maps=["later"]))
 
     def reconciling() -> bool:
         found = condition(cluster.get("du", "early", namespace), "Reconciling")
@@ -172,21 +128,9 @@ def test_an_invalid_model_stalls_the_unit_with_each_problems_line_and_column(
         "</definitions>\n"
     )
     cluster.kubectl("create", "configmap", "broken", "-n", namespace, f"--from-file={broken}")
-    cluster.apply(
-        """
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: broken
-spec:
-  deploymentId: broken-1
-  resources:
-    configMaps:
-      - name: broken
-""",
-        namespace,
+    unit = cluster.apply_and_wait(
+        namespace, deployment_unit("broken", config_maps=["broken"]), "Stalled", operator
     )
-    unit = cluster.wait_condition("broken", namespace, "Stalled", operator)
     assert unit["status"]["status"] == "DEPLOY_FAILED"
     stalled = condition(unit, "Stalled")
     assert stalled is not None
@@ -204,22 +148,9 @@ spec:
 def test_undeploy_reaches_undeployed_and_stays_ready(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    cluster.apply(
-        f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: goes
-spec:
-  deploymentId: goes-1
-  resources:
-    inline:
-      - name: a.dmn
-        content: '{DMN}'
-""",
-        namespace,
+    cluster.apply_and_wait(
+        namespace, deployment_unit("goes", inline={"a.dmn": DMN}), "Ready", operator
     )
-    cluster.wait_condition("goes", namespace, "Ready", operator)
     cluster.kubectl(
         "patch",
         "du",
@@ -247,18 +178,7 @@ spec:
     assert deployed["status"] == "False"
 
 
-INLINE_UNIT = f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: guarded
-spec:
-  deploymentId: guarded
-  resources:
-    inline:
-      - name: hello.bpmn
-        content: '{BPMN}'
-"""
+INLINE_UNIT = deployment_unit("guarded", deployment_id="guarded", inline={"hello.bpmn": BPMN})
 
 
 def test_the_admission_policy_puts_the_finalizer_on_at_creation(
@@ -266,7 +186,7 @@ def test_the_admission_policy_puts_the_finalizer_on_at_creation(
 ) -> None:
     created = json.loads(
         cluster.kubectl(
-            "create", "-n", namespace, "-o", "json", "-f", "-", input=INLINE_UNIT
+            "create", "-n", namespace, "-o", "json", "-f", "-", input=json.dumps(INLINE_UNIT)
         ).stdout
     )
     # The create's own answer carries it: no operator write was needed for it.
@@ -279,8 +199,7 @@ def test_the_operator_puts_back_a_finalizer_the_policy_did_not_set(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     # A cluster without manifests/admission: the unit arrives without the finalizer.
-    cluster.apply(INLINE_UNIT, namespace)
-    cluster.wait_condition("guarded", namespace, "Ready", operator)
+    cluster.apply_and_wait(namespace, INLINE_UNIT, "Ready", operator)
     cluster.kubectl(
         "patch", "du", "guarded", "-n", namespace, "--type=json",
         "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]',
@@ -299,21 +218,7 @@ def test_units_can_be_selected_by_job_status_and_deployment_id(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
     for name, content in (("good", BPMN), ("broken", "<bpmn:definitions")):
-        cluster.apply(
-            f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: {name}
-spec:
-  deploymentId: {name}-1
-  resources:
-    inline:
-      - name: {name}.bpmn
-        content: '{content}'
-""",
-            namespace,
-        )
+        cluster.apply_objects(namespace, deployment_unit(name, inline={f"{name}.bpmn": content}))
     cluster.wait_condition("good", namespace, "Ready", operator)
     wait_for(
         lambda: (

@@ -9,7 +9,6 @@ its data lost.
 """
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from devcluster import engine
 from devcluster.plane import free_port
 from devcluster.processes import wait_for
 from tests.support.cluster import REPO, Cluster
+from tests.support.launcher import start_run_command
 
 
 def _status(url: str, user: str | None = None) -> int:
@@ -59,31 +59,16 @@ def _alive(pid: int) -> bool:
 
 def test_run_starts_the_engine_shows_it_and_stops_it(cluster: Cluster, tmp_path: Path) -> None:
     engine_port = free_port()
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "DEPLOYUNITS_PROBE_PORT": str(free_port()),
-        "DEPLOYUNITS_NAMESPACES": '["engine-run-test"]',
-    }
-    launcher = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "deployunits-devcluster"),
-            "run",
-            "--cluster",
-            "existing",
-            "--dev-dir",
-            str(tmp_path),
-            "--shim-port",
-            str(free_port()),
-            "--engine-port",
-            str(engine_port),
-            "--engine-namespace",
-            "engine-run-test",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    launcher = start_run_command(
+        cluster,
+        tmp_path,
+        "engine-run-test",
+        "--shim-port",
+        str(free_port()),
+        "--engine-port",
+        str(engine_port),
+        "--engine-namespace",
+        "engine-run-test",
     )
     url = f"http://127.0.0.1:{engine_port}/engine-rest"
     assert launcher.stdout is not None

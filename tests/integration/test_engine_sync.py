@@ -40,10 +40,10 @@ from tests.support.engine import (
     RunningEngine,
     add_engine,
     add_unit,
+    bound_unit,
     call,
     camunda7_engine,
     patch_engine,
-    unit_manifest,
     user_task_process,
 )
 from tests.support.maven_repo import MavenRepo, maven_repo_fixture  # noqa: F401
@@ -55,9 +55,7 @@ pytestmark = pytest.mark.usefixtures("operator")
 
 def events_of(cluster: Cluster, namespace: str, selector: str) -> str:
     """The namespace's Events that match a field selector, as kubectl prints them in JSON."""
-    return cluster.kubectl(
-        "get", "events", "-n", namespace, "--field-selector", selector, "-o", "json"
-    ).stdout
+    return json.dumps(cluster.events(namespace, selector))
 
 
 def ready_engine(
@@ -93,6 +91,18 @@ def eventually(
     except AssertionError:
         raise AssertionError(json.dumps(seen, indent=1)) from None
     return seen
+
+
+def reconciling(status: dict[str, Any]) -> bool:
+    """A job is in progress (Reconciling=True)."""
+    return any(
+        c["type"] == "Reconciling" and c["status"] == "True" for c in status.get("conditions", [])
+    )
+
+
+def deployed_anew(old: str) -> Callable[[dict[str, Any]], bool]:
+    """The unit's engine deployment is another than `old`."""
+    return lambda status: (status.get("engine") or {}).get("deploymentId") not in (None, old)
 
 
 class TestPush:
@@ -316,15 +326,7 @@ class TestCredentials:
         assert ready["status"] == "False"
         assert "401" in ready["message"] and "credentials" in ready["message"]
         add_unit(cluster, namespace, "waits", {"waits.bpmn": bpmn("waits").encode()})
-        status = eventually(
-            cluster,
-            "waits",
-            namespace,
-            lambda s: any(
-                c["type"] == "Reconciling" and c["status"] == "True"
-                for c in s.get("conditions", [])
-            ),
-        )
+        status = eventually(cluster, "waits", namespace, reconciling)
         assert status["status"] == "DEPLOYING"
         for shown in (json.dumps(status), json.dumps(engine.get("status"))):
             assert wrong not in shown
@@ -405,12 +407,7 @@ class TestResync:
         old = unit["status"]["engine"]["deploymentId"]
         call(camunda7.connection(), lambda c: c.delete_deployment(old, cascade=True))
         started = time.monotonic()
-        status = eventually(
-            cluster,
-            "drift",
-            namespace,
-            lambda s: (s.get("engine") or {}).get("deploymentId") not in (None, old),
-        )
+        status = eventually(cluster, "drift", namespace, deployed_anew(old))
         assert time.monotonic() - started < 5 + 15
         new = status["engine"]["deploymentId"]
         assert call(camunda7.connection(), lambda c: c.deployment(new)) is not None
@@ -511,15 +508,7 @@ class TestEngineDeletion:
         wait_for(waiting, timeout=30, what="the deletion to wait for the unit")
         # Meanwhile its units stay in the engine, and no new unit is pushed to it.
         add_unit(cluster, namespace, "late", {"late.bpmn": bpmn("late").encode()})
-        late = eventually(
-            cluster,
-            "late",
-            namespace,
-            lambda s: any(
-                c["type"] == "Reconciling" and c["status"] == "True"
-                for c in s.get("conditions", [])
-            ),
-        )
+        late = eventually(cluster, "late", namespace, reconciling)
         assert late["status"] == "DEPLOYING"
         assert engine_deployments(camunda7, f"{namespace}-late") == []
         assert call(camunda7.connection(), lambda c: c.deployment(deployment_id)) is not None
@@ -545,11 +534,11 @@ class TestEngineOutage:
             add_engine(cluster, namespace, own, resync=5)
             cluster.wait_condition("camunda", namespace, "Ready", operator, kind="pe")
             names = [f"burst-{i}" for i in range(50)]
-            manifests = [
-                unit_manifest(namespace, n, {f"{n}.bpmn": bpmn(n.replace("-", "_")).encode()})
+            units = [
+                bound_unit(namespace, n, {f"{n}.bpmn": bpmn(n.replace("-", "_")).encode()})
                 for n in names
             ]
-            cluster.apply("---".join(manifests), namespace)
+            cluster.apply_objects(namespace, *units)
 
             def pushed() -> list[Any]:
                 return call(own.connection(), lambda client: client.deployments())
@@ -605,12 +594,7 @@ class TestEdits:
         first_id = first["status"]["engine"]["deploymentId"]
         # An edit is a new job: a new deployment in the engine, as Camunda's own redeploy.
         add_unit(cluster, namespace, "edited", {"edited.bpmn": bpmn(key).encode()})
-        second = eventually(
-            cluster,
-            "edited",
-            namespace,
-            lambda s: (s.get("engine") or {}).get("deploymentId") not in (None, first_id),
-        )
+        second = eventually(cluster, "edited", namespace, deployed_anew(first_id))
         second_id = second["engine"]["deploymentId"]
         assert [d["version"] for d in second["definitions"]] == [2]
         listed = call(empty_engine.connection(), lambda c: c.deployments())

@@ -27,6 +27,7 @@ from deployunits import constants
 from devcluster.processes import OperatorProcess
 from tests.support.cluster import Cluster
 from tests.support.health import KStatus, argocd_health, flux_health, kstatus
+from tests.support.units import deployment_unit, redeploy
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -36,28 +37,8 @@ BPMN = (
 )
 
 
-def unit(name: str, resources: str, state: str = "Deployed") -> str:
-    return f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: {name}
-spec:
-  deploymentId: {name}-1
-  state: {state}
-  resources:
-{resources}
-"""
-
-
-INLINE = f"""    inline:
-      - name: p.bpmn
-        content: '{BPMN}'"""
-TWICE = f"""    inline:
-      - name: p.bpmn
-        content: '{BPMN}'
-      - name: p.bpmn
-        content: '{BPMN}'"""
+INLINE = {"p.bpmn": BPMN}
+TWICE = [("p.bpmn", BPMN), ("p.bpmn", BPMN)]
 
 
 def assess(obj: dict[str, Any]) -> tuple[str, KStatus, KStatus]:
@@ -66,16 +47,18 @@ def assess(obj: dict[str, Any]) -> tuple[str, KStatus, KStatus]:
 
 
 def test_ready_unit_is_healthy(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
-    cluster.apply(unit("good", INLINE), namespace)
-    found = cluster.wait_condition("good", namespace, "Ready", operator)
+    found = cluster.apply_and_wait(
+        namespace, deployment_unit("good", inline=INLINE), "Ready", operator
+    )
     assert assess(found) == ("Healthy", KStatus.CURRENT, KStatus.CURRENT)
 
 
 def test_failed_unit_is_degraded_with_the_operators_message(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    cluster.apply(unit("twice", TWICE), namespace)
-    found = cluster.wait_condition("twice", namespace, "Stalled", operator)
+    found = cluster.apply_and_wait(
+        namespace, deployment_unit("twice", inline=TWICE), "Stalled", operator
+    )
     assert found["status"]["status"] == "DEPLOY_FAILED"
     assert assess(found) == ("Degraded", KStatus.FAILED, KStatus.FAILED)
     stalled = next(c for c in found["status"]["conditions"] if c["type"] == "Stalled")
@@ -86,10 +69,9 @@ def test_failed_unit_is_degraded_with_the_operators_message(
 def test_unit_waiting_for_content_is_progressing_then_healthy(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    source = """    configMaps:
-      - name: later"""
-    cluster.apply(unit("waiting", source), namespace)
-    found = cluster.wait_condition("waiting", namespace, "Reconciling", operator)
+    found = cluster.apply_and_wait(
+        namespace, deployment_unit("waiting", config_maps=["later"]), "Reconciling", operator
+    )
     assert assess(found) == ("Progressing", KStatus.IN_PROGRESS, KStatus.IN_PROGRESS)
     assert "later" in argocd_health(found).message
     cluster.kubectl(
@@ -102,8 +84,9 @@ def test_unit_waiting_for_content_is_progressing_then_healthy(
 def test_undeployed_unit_is_healthy(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    cluster.apply(unit("resting", INLINE, state="Undeployed"), namespace)
-    found = cluster.wait_condition("resting", namespace, "Ready", operator)
+    found = cluster.apply_and_wait(
+        namespace, deployment_unit("resting", inline=INLINE, state="Undeployed"), "Ready", operator
+    )
     assert found["status"]["status"] == "UNDEPLOYED"
     assert assess(found) == ("Healthy", KStatus.CURRENT, KStatus.CURRENT)
 
@@ -111,8 +94,7 @@ def test_undeployed_unit_is_healthy(
 def test_unobserved_spec_change_is_progressing(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    cluster.apply(unit("changing", INLINE), namespace)
-    cluster.wait_condition("changing", namespace, "Ready", operator)
+    cluster.apply_and_wait(namespace, deployment_unit("changing", inline=INLINE), "Ready", operator)
     # The server's own answer to a spec change, before any operator could act on it.
     answer = cluster.kubectl(
         "patch",
@@ -136,8 +118,9 @@ def test_unobserved_spec_change_is_progressing(
 def test_unit_being_deleted_is_progressing(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    cluster.apply(unit("leaving", INLINE), namespace)
-    found = cluster.wait_condition("leaving", namespace, "Ready", operator)
+    found = cluster.apply_and_wait(
+        namespace, deployment_unit("leaving", inline=INLINE), "Ready", operator
+    )
     assert constants.FINALIZER in found["metadata"].get("finalizers", [])
     # With a finalizer, a (dry-run) delete answers with the object marked for deletion.
     path = (
@@ -149,32 +132,22 @@ def test_unit_being_deleted_is_progressing(
     assert assess(leaving) == ("Progressing", KStatus.TERMINATING, KStatus.IN_PROGRESS)
 
 
-def redeploy(name: str, deployment_id: str) -> str:
-    return f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: Redeploy
-metadata:
-  name: {name}
-spec:
-  deploymentId: {deployment_id}
-  resourceNames: [p.bpmn]
-"""
-
-
 def test_succeeded_redeploy_is_healthy(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    cluster.apply(unit("source", INLINE), namespace)
-    cluster.wait_condition("source", namespace, "Ready", operator)
-    cluster.apply(redeploy("again", "source-1"), namespace)
-    found = cluster.wait_condition("again", namespace, "Succeeded", operator, kind="redeploy")
+    cluster.apply_and_wait(namespace, deployment_unit("source", inline=INLINE), "Ready", operator)
+    found = cluster.apply_and_wait(
+        namespace, redeploy("again", "source-1", resourceNames=["p.bpmn"]), "Succeeded", operator
+    )
     assert assess(found) == ("Healthy", KStatus.CURRENT, KStatus.CURRENT)
 
 
 def test_refused_redeploy_is_degraded(
     cluster: Cluster, operator: OperatorProcess, namespace: str
 ) -> None:
-    cluster.apply(redeploy("nowhere", "no-such-deployment"), namespace)
+    cluster.apply_objects(
+        namespace, redeploy("nowhere", "no-such-deployment", resourceNames=["p.bpmn"])
+    )
     found = cluster.wait_condition("nowhere", namespace, "Stalled", operator, kind="redeploy")
     assert assess(found) == ("Degraded", KStatus.FAILED, KStatus.FAILED)
     stalled = next(c for c in found["status"]["conditions"] if c["type"] == "Stalled")

@@ -33,6 +33,7 @@ from tests.support import jbpm
 from tests.support.cluster import Cluster
 from tests.support.kie import RunningKieServer, add_kie_engine, instance_state
 from tests.support.maven_repo import MavenRepo
+from tests.support.units import deployment_unit
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -101,6 +102,14 @@ def deploy(api: httpx.Client, deployment_id: str, **query: str) -> None:
     assert response.status_code == 202, response.text
 
 
+def deploy_and_wait(
+    api: httpx.Client, deployment_id: str, operator: OperatorProcess, **query: str
+) -> None:
+    """Deploy through the dialect (202), then wait until the unit is DEPLOYED."""
+    deploy(api, deployment_id, **query)
+    wait_status(api, deployment_id, "DEPLOYED", operator)
+
+
 def undeploy(api: httpx.Client, deployment_id: str) -> None:
     response = api.post(f"/deployment/{deployment_id}/undeploy", headers=JSON_ACCEPT)
     assert response.status_code == 202, response.text
@@ -145,8 +154,7 @@ def test_a_kjar_deployed_through_the_dialect_is_a_started_container_whose_proces
 ) -> None:
     deployment_id = new_id("evaluation")
     [process] = kie_server.publish(deployment_id, VARIABLES)
-    deploy(api, deployment_id, strategy="per_process_instance")
-    wait_status(api, deployment_id, "DEPLOYED", operator)
+    deploy_and_wait(api, deployment_id, operator, strategy="per_process_instance")
 
     container = kie.container_id(deployment_id)
     found = kie_server.call(lambda client: client.container(container))
@@ -185,8 +193,7 @@ def test_keep_instances_refuses_undeploy_while_an_instance_runs_and_cascade_abor
     set_policy(cluster, engine_space, "KeepInstances")
     deployment_id = new_id("approval")
     [process] = kie_server.publish(deployment_id)
-    deploy(api, deployment_id)
-    wait_status(api, deployment_id, "DEPLOYED", operator)
+    deploy_and_wait(api, deployment_id, operator)
     container = kie.container_id(deployment_id)
     instance = kie_server.call(lambda client: client.start_process(container, process))
 
@@ -228,26 +235,14 @@ def test_a_kjar_the_server_cannot_resolve_fails_the_job_with_its_message(
         )
         elsewhere.publish(MavenCoordinates(group, artifact, version), jar)
         name = ids.unit_name(deployment_id)
-        cluster.apply(
-            json.dumps(
-                {
-                    "apiVersion": "bpm.deployunits.io/v1alpha1",
-                    "kind": "DeploymentUnit",
-                    "metadata": {"name": name},
-                    "spec": {
-                        "deploymentId": deployment_id,
-                        "resources": {
-                            "maven": {
-                                "groupId": group,
-                                "artifactId": artifact,
-                                "version": version,
-                                "repository": elsewhere.url,
-                            }
-                        },
-                    },
-                }
-            ),
-            engine_space,
+        maven = {
+            "groupId": group,
+            "artifactId": artifact,
+            "version": version,
+            "repository": elsewhere.url,
+        }
+        cluster.apply_objects(
+            engine_space, deployment_unit(name, deployment_id=deployment_id, maven=maven)
         )
         wait_status(api, deployment_id, "DEPLOY_FAILED", operator)
         job = unit(cluster, engine_space, deployment_id)["status"]["job"]
@@ -264,19 +259,9 @@ def test_an_inline_bpmn_unit_bound_to_the_server_is_refused_with_the_reason(
 ) -> None:
     name = f"inline-{uuid.uuid4().hex[:6]}"
     content = jbpm_waiting_bpmn("inline_process").decode()
-    cluster.apply(
-        json.dumps(
-            {
-                "apiVersion": "bpm.deployunits.io/v1alpha1",
-                "kind": "DeploymentUnit",
-                "metadata": {"name": name},
-                "spec": {
-                    "deploymentId": f"org.acme:{name}:1.0",
-                    "resources": {"inline": [{"name": "p.bpmn2", "content": content}]},
-                },
-            }
-        ),
-        engine_space,
+    inline = {"p.bpmn2": content}
+    cluster.apply_objects(
+        engine_space, deployment_unit(name, deployment_id=f"org.acme:{name}:1.0", inline=inline)
     )
     found = cluster.wait_condition(name, engine_space, "Stalled", operator)
     assert found["status"]["status"] == "DEPLOY_FAILED"
@@ -294,8 +279,7 @@ def test_a_container_deleted_behind_the_operators_back_is_created_again_once(
 ) -> None:
     deployment_id = new_id("drift")
     kie_server.publish(deployment_id)
-    deploy(api, deployment_id)
-    wait_status(api, deployment_id, "DEPLOYED", operator)
+    deploy_and_wait(api, deployment_id, operator)
     container = kie.container_id(deployment_id)
     assert kie_server.call(lambda client: client.dispose_container(container))
     assert container not in containers(kie_server)
@@ -308,16 +292,7 @@ def test_a_container_deleted_behind_the_operators_back_is_created_again_once(
     )
 
     def restored() -> bool:
-        events = cluster.kubectl(
-            "get",
-            "events",
-            "-n",
-            engine_space,
-            "--field-selector",
-            "reason=EngineDeploymentRestored",
-            "-o",
-            "json",
-        ).stdout
+        events = json.dumps(cluster.events(engine_space, "reason=EngineDeploymentRestored"))
         return f"Container {container} vanished" in events
 
     # Events are posted after the status is written.

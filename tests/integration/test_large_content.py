@@ -4,13 +4,11 @@ is stored, in the caller's dialect."""
 
 import json
 import random
-import time
 from typing import Any
 
 import httpx
 import pytest
 
-from deployunits import constants
 from deployunits.content.maven import MavenCoordinates
 from deployunits.k8s import snapshots
 from devcluster.kjars import build_kjar
@@ -18,6 +16,8 @@ from devcluster.processes import ShimProcess, wait_for
 from tests.support.cluster import Cluster
 from tests.support.maven_repo import MavenRepo, maven_repo_fixture  # noqa: F401
 from tests.support.models import bpmn
+from tests.support.stored import assert_nothing_stored, stored_objects
+from tests.support.units import deployment_unit
 
 MIB = 1024 * 1024
 
@@ -37,16 +37,6 @@ def documented_bpmn(process_id: str, size: int) -> bytes:
     room = size - len(head) - len(tail)
     prose = " ".join(f"{rng.choice(words)}{rng.randrange(100)}" for _ in range(room // 8 + 1))
     return head + prose.encode()[:room] + tail
-
-
-def stored_objects(cluster: Cluster, namespace: str) -> list[str]:
-    """Units, snapshots and snapshot parts in the namespace."""
-    found = cluster.kubectl("get", "du", "-n", namespace, "-o", "name").stdout.split()
-    for label in (constants.SNAPSHOT_LABEL, constants.SNAPSHOT_PART_LABEL):
-        found += cluster.kubectl(
-            "get", "cm", "-n", namespace, f"-l{label}", "-o", "name"
-        ).stdout.split()
-    return found
 
 
 def config_map(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
@@ -108,17 +98,9 @@ def test_a_kjar_resource_too_large_for_one_configmap_is_split_and_collected_with
         version="1",
     )
     maven_repo.publish(MavenCoordinates("g", "large", "1"), kjar)
-    cluster.apply(
-        f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata: {{name: large}}
-spec:
-  deploymentId: "g:large:1"
-  resources:
-    maven: {{repository: "{maven_repo.url}", groupId: g, artifactId: large, version: "1"}}
-""",
-        namespace,
+    maven = {"repository": maven_repo.url, "groupId": "g", "artifactId": "large", "version": "1"}
+    cluster.apply_objects(
+        namespace, deployment_unit("large", deployment_id="g:large:1", maven=maven)
     )
 
     def unit() -> dict[str, Any]:
@@ -134,10 +116,7 @@ spec:
     assert assert_split_and_owned(cluster, namespace, image) >= 4
 
     cluster.kubectl("delete", "du", "large", "-n", namespace, "--wait=true")
-    deadline = time.monotonic() + 60
-    while stored_objects(cluster, namespace):
-        assert time.monotonic() < deadline, f"left behind: {stored_objects(cluster, namespace)}"
-        time.sleep(0.5)
+    assert_nothing_stored(cluster, namespace, timeout=60)
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,15 @@ def dry_run(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
+def server_dry_run_create(
+    cluster: Cluster, namespace: str, obj: dict[str, Any]
+) -> subprocess.CompletedProcess[str]:
+    """kubectl create --dry-run=server of one object, the outcome left to the caller."""
+    return cluster.kubectl(
+        "create", "--dry-run=server", "-n", namespace, "-f", "-", input=json.dumps(obj), check=False
+    )
+
+
 class TestBase:
     """The base install as the API server sees it."""
 
@@ -68,30 +77,12 @@ class TestBase:
             "metadata": {"name": "pod-security-check", "labels": template["metadata"]["labels"]},
             "spec": template["spec"],
         }
-        result = cluster.kubectl(
-            "create",
-            "--dry-run=server",
-            "-n",
-            install_namespace,
-            "-f",
-            "-",
-            input=json.dumps(pod),
-            check=False,
-        )
+        result = server_dry_run_create(cluster, install_namespace, pod)
         assert result.returncode == 0, result.stderr
         assert "PodSecurity" not in result.stderr, result.stderr
         # The namespace enforces the level: a container that keeps its capabilities is refused.
         del pod["spec"]["containers"][0]["securityContext"]["capabilities"]
-        refused = cluster.kubectl(
-            "create",
-            "--dry-run=server",
-            "-n",
-            install_namespace,
-            "-f",
-            "-",
-            input=json.dumps(pod),
-            check=False,
-        )
+        refused = server_dry_run_create(cluster, install_namespace, pod)
         assert refused.returncode != 0
         assert "violates PodSecurity" in refused.stderr, refused.stderr
 

@@ -41,6 +41,7 @@ from tests.support.cluster import Cluster, embedded_cluster
 from tests.support.console import apply_unit, drawn_process
 from tests.support.engine import RunningEngine, add_engine, add_unit, call
 from tests.support.models import bpmn
+from tests.support.units import config_map, deployment_unit, redeploy
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_NAMESPACE = "deployunits-system"
@@ -221,50 +222,12 @@ class TestOperator:
         self, installed: Installed, account_operator: OperatorProcess, namespace: str
     ) -> None:
         cluster = installed.cluster
-        cluster.apply(
-            f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: inline
-spec:
-  deploymentId: inline-1
-  resources:
-    inline:
-      - name: p.bpmn
-        content: '{BPMN}'
----
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: sources
-data:
-  p.bpmn: '{BPMN}'
----
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: from-config-map
-spec:
-  deploymentId: from-config-map-1
-  resources:
-    configMaps:
-      - name: sources
----
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: twice
-spec:
-  deploymentId: twice-1
-  resources:
-    inline:
-      - name: p.bpmn
-        content: '{BPMN}'
-      - name: p.bpmn
-        content: '{BPMN}'
-""",
+        cluster.apply_objects(
             namespace,
+            deployment_unit("inline", inline={"p.bpmn": BPMN}),
+            config_map("sources", {"p.bpmn": BPMN}),
+            deployment_unit("from-config-map", config_maps=["sources"]),
+            deployment_unit("twice", inline=[("p.bpmn", BPMN), ("p.bpmn", BPMN)]),
         )
         for name, condition in (
             ("inline", "Ready"),
@@ -311,36 +274,13 @@ spec:
         self, installed: Installed, account_operator: OperatorProcess, namespace: str
     ) -> None:
         cluster = installed.cluster
-        cluster.apply(
-            f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: original
-spec:
-  deploymentId: original-1
-  resources:
-    inline:
-      - name: p.bpmn
-        content: '{BPMN}'
-""",
-            namespace,
-        )
+        cluster.apply_objects(namespace, deployment_unit("original", inline={"p.bpmn": BPMN}))
         cluster.kubectl(
             "wait", "--for=condition=Ready", "--timeout=60s", "du/original", "-n", namespace
         )
-        cluster.apply(
-            """
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: Redeploy
-metadata:
-  name: again
-spec:
-  deploymentId: original-1
-  resourceNames: [p.bpmn]
-  ttlSecondsAfterFinished: 0
-""",
+        cluster.apply_objects(
             namespace,
+            redeploy("again", "original-1", resourceNames=["p.bpmn"], ttlSecondsAfterFinished=0),
         )
         result = cluster.kubectl(
             "wait", "--for=delete", "--timeout=60s", "redeploy/again", "-n", namespace, check=False

@@ -10,6 +10,7 @@ from devcluster.processes import OperatorProcess, ShimProcess, wait_for
 from tests.support.cluster import Cluster
 from tests.support.metrics import scrape
 from tests.support.models import bpmn
+from tests.support.units import deployment_unit
 
 
 def test_healthz_reports_the_api_server(operator: OperatorProcess) -> None:
@@ -26,17 +27,7 @@ def test_metrics_count_reconciles_and_units_by_state(
     before = scrape(operator)
     assert "deployunits_jobs_pending" in before
     assert 'deployunits_units{status="DEPLOYED"}' in before
-    cluster.apply(
-        f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata: {{name: counted}}
-spec:
-  deploymentId: counted-1
-  resources: {{inline: [{{name: c.bpmn, content: {json.dumps(bpmn("counted"))}}}]}}
-""",
-        namespace,
-    )
+    cluster.apply_objects(namespace, deployment_unit("counted", inline={"c.bpmn": bpmn("counted")}))
     cluster.kubectl("wait", "--for=condition=Ready", "--timeout=60s", "du/counted", "-n", namespace)
     key = 'deployunits_reconciles_total{kind="DeploymentUnit",result="ok"}'
 

@@ -10,43 +10,34 @@ import time
 from typing import Any
 
 import pytest
+import yaml
 
 from deployunits.k8s import snapshots
 from deployunits.reconcile import redeploy as decide
 from devcluster.processes import OperatorProcess, wait_for
 from tests.support.cluster import Cluster, condition
 from tests.support.models import bpmn, dmn
+from tests.support.units import deployment_unit, redeploy
 
 pytestmark = pytest.mark.usefixtures("operator")
 
-ORIGINAL = f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata: {{name: original}}
-spec:
-  deploymentId: orig-1
-  name: invoice
-  tenantId: acme
-  source: modeler
-  resources:
-    inline:
-      - {{name: a.bpmn, content: {json.dumps(bpmn("a"))}}}
-      - {{name: b.bpmn, content: {json.dumps(bpmn("b"))}}}
-      - {{name: c.dmn, content: {json.dumps(dmn("c"))}}}
-"""
+ORIGINAL = deployment_unit(
+    "original",
+    deployment_id="orig-1",
+    name="invoice",
+    tenantId="acme",
+    source="modeler",
+    inline={"a.bpmn": bpmn("a"), "b.bpmn": bpmn("b"), "c.dmn": dmn("c")},
+)
 
 
 def redeploy_yaml(name: str, deployment_id: str = "orig-1", **spec: Any) -> str:
-    fields = "".join(f"  {key}: {json.dumps(value)}\n" for key, value in spec.items())
-    return (
-        "apiVersion: bpm.deployunits.io/v1alpha1\nkind: Redeploy\n"
-        f"metadata:\n  name: {name}\nspec:\n  deploymentId: {deployment_id}\n{fields}"
-    )
+    return yaml.safe_dump(redeploy(name, deployment_id, **spec))
 
 
 @pytest.fixture
 def original(cluster: Cluster, namespace: str) -> dict[str, Any]:
-    cluster.apply(ORIGINAL, namespace)
+    cluster.apply_objects(namespace, ORIGINAL)
     cluster.kubectl(
         "wait", "--for=condition=Ready", "--timeout=60s", "du/original", "-n", namespace
     )

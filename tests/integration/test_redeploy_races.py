@@ -7,11 +7,11 @@ older than the status the process wrote must not report the outcome a second tim
 """
 
 import asyncio
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from deployunits.k8s.connection import Connection
 from deployunits.k8s.gateway import ApiServer
@@ -21,25 +21,15 @@ from deployunits.reconcile import redeploy as decide
 from devcluster.processes import OperatorProcess, wait_for
 from tests.support.cluster import Cluster, condition
 from tests.support.models import bpmn
+from tests.support.units import deployment_unit, redeploy
 
-SOURCE = f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata: {{name: source}}
-spec:
-  deploymentId: source-1
-  name: lookup
-  resources:
-    inline:
-      - {{name: a.bpmn, content: {json.dumps(bpmn("lookup"))}}}
-"""
+SOURCE = deployment_unit(
+    "source", deployment_id="source-1", name="lookup", inline={"a.bpmn": bpmn("lookup")}
+)
 
 
 def request_yaml(name: str, deployment_id: str) -> str:
-    return (
-        "apiVersion: bpm.deployunits.io/v1alpha1\nkind: Redeploy\n"
-        f"metadata: {{name: {name}}}\nspec: {{deploymentId: {deployment_id}}}\n"
-    )
+    return yaml.safe_dump(redeploy(name, deployment_id))
 
 
 async def one_pass_with_an_empty_index(cluster: Cluster, request: dict[str, Any]) -> None:
@@ -57,7 +47,7 @@ def paused_operator(
     cluster: Cluster, namespace: str, operator: OperatorProcess
 ) -> Iterator[OperatorProcess]:
     """The source deployed by the session operator, which then stops until the test ends."""
-    cluster.apply(SOURCE, namespace)
+    cluster.apply_objects(namespace, SOURCE)
     cluster.kubectl("wait", "--for=condition=Ready", "--timeout=60s", "du/source", "-n", namespace)
     operator.stop()
     try:
@@ -127,16 +117,5 @@ def test_a_stale_event_does_not_report_the_outcome_twice(
     asyncio.run(succeed_then_see_a_stale_event(cluster, namespace))
     request = cluster.get("redeploy", "twice", namespace)
     assert (condition(request, "Succeeded") or {}).get("status") == "True", request["status"]
-    events = json.loads(
-        cluster.kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "--field-selector",
-            "involvedObject.name=twice",
-            "-o",
-            "json",
-        ).stdout
-    )["items"]
+    events = cluster.events(namespace, "involvedObject.name=twice")
     assert [e["reason"] for e in events] == ["Succeeded"]

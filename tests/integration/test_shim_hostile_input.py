@@ -15,10 +15,11 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from deployunits import constants
 from deployunits.settings import ShimSettings
 from devcluster.processes import ShimProcess
 from tests.support.cluster import Cluster
+from tests.support.stored import assert_nothing_stored
+from tests.support.stored import stored_objects as stored
 
 MAX_RESOURCES = 5
 HEADER_TIMEOUT = 1.0
@@ -40,23 +41,6 @@ def shim(start_shim: Callable[..., ShimProcess]) -> ShimProcess:
             "DEPLOYUNITS_REQUEST_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
         }
     )
-
-
-def stored(cluster: Cluster, namespace: str) -> list[str]:
-    units = cluster.kubectl("get", "du", "-n", namespace, "-o", "name").stdout.split()
-    snapshots = []
-    for label in (constants.SNAPSHOT_LABEL, constants.SNAPSHOT_PART_LABEL):
-        snapshots += cluster.kubectl(
-            "get", "cm", "-n", namespace, f"-l{label}", "-o", "name"
-        ).stdout.split()
-    return units + snapshots
-
-
-def assert_nothing_stored(cluster: Cluster, namespace: str) -> None:
-    deadline = time.monotonic() + 30
-    while stored(cluster, namespace):
-        assert time.monotonic() < deadline, f"left behind: {stored(cluster, namespace)}"
-        time.sleep(0.2)
 
 
 @pytest.mark.parametrize(

@@ -82,17 +82,7 @@ def assert_stalled(unit: dict[str, Any], reason: str, *fragments: str) -> None:
 
 
 def events(cluster: Cluster, namespace: str, name: str) -> list[str]:
-    out = cluster.kubectl(
-        "get",
-        "events",
-        "-n",
-        namespace,
-        "--field-selector",
-        f"involvedObject.name={name}",
-        "-o",
-        "json",
-    ).stdout
-    return [item["reason"] for item in json.loads(out)["items"]]
+    return [item["reason"] for item in cluster.events(namespace, f"involvedObject.name={name}")]
 
 
 # Maven sources
@@ -140,14 +130,24 @@ def test_maven_release_and_snapshot_kjars_deploy(
     assert any("maven-metadata.xml" in path for path in maven_repo.requested_paths)
 
 
+def apply_kjar_unit_with_the_repository_down(
+    cluster: Cluster, namespace: str, maven_repo: MavenRepo, name: str, key: str, artifact: str
+) -> None:
+    """A unit `name` of the kjar g:{artifact}:1 (one process, `key`), published to the
+    repository, which then goes down."""
+    jar = build_kjar(
+        {"p.bpmn": bpmn(key).encode()}, group_id="g", artifact_id=artifact, version="1"
+    )
+    maven_repo.publish(MavenCoordinates("g", artifact, "1"), jar)
+    maven_repo.unavailable = True
+    source = maven_source(maven_repo, "g", artifact, "1")
+    cluster.apply(unit_yaml(name, f"g:{artifact}:1", source), namespace)
+
+
 def test_repository_down_is_retried_then_deploys(
     cluster: Cluster, namespace: str, maven_repo: MavenRepo
 ) -> None:
-    jar = build_kjar({"p.bpmn": bpmn("later").encode()}, group_id="g", artifact_id="a", version="1")
-    maven_repo.publish(MavenCoordinates("g", "a", "1"), jar)
-    maven_repo.unavailable = True
-    source = maven_source(maven_repo, "g", "a", "1")
-    cluster.apply(unit_yaml("waits", "g:a:1", source), namespace)
+    apply_kjar_unit_with_the_repository_down(cluster, namespace, maven_repo, "waits", "later", "a")
 
     def reconciling() -> bool:
         found = condition(cluster.get("du", "waits", namespace), "Reconciling")
@@ -208,17 +208,6 @@ def test_snapshots_are_immutable_shared_and_survive_source_edits(
     )
     assert refused.returncode != 0
     # Editing the source leaves the unit as it was, and shows the drift.
-    cluster.kubectl(
-        "create",
-        "configmap",
-        "src",
-        "-n",
-        namespace,
-        f"--from-literal=shared.bpmn={bpmn('edited')}",
-        "--dry-run=client",
-        "-o",
-        "yaml",
-    )
     edited = cluster.kubectl(
         "create",
         "configmap",
@@ -421,11 +410,7 @@ def test_custom_code_policy_is_set_per_namespace(cluster: Cluster, namespace: st
 def test_operator_killed_mid_job_finishes_the_job_once(
     cluster: Cluster, namespace: str, operator: OperatorProcess, maven_repo: MavenRepo
 ) -> None:
-    jar = build_kjar({"p.bpmn": bpmn("crash").encode()}, group_id="g", artifact_id="c", version="1")
-    maven_repo.publish(MavenCoordinates("g", "c", "1"), jar)
-    maven_repo.unavailable = True
-    source = maven_source(maven_repo, "g", "c", "1")
-    cluster.apply(unit_yaml("crash", "g:c:1", source), namespace)
+    apply_kjar_unit_with_the_repository_down(cluster, namespace, maven_repo, "crash", "crash", "c")
 
     def deploying() -> bool:
         return cluster.get("du", "crash", namespace).get("status", {}).get("status") == "DEPLOYING"

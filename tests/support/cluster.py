@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from devcluster import binaries, install
 from devcluster.plane import ControlPlane
 from devcluster.processes import ManagedProcess
@@ -67,6 +69,14 @@ class Cluster:
         result: dict[str, Any] = json.loads(out)
         return result
 
+    def events(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """The namespace's Events that match a field selector."""
+        out = self.kubectl(
+            "get", "events", "-n", namespace, "--field-selector", selector, "-o", "json"
+        ).stdout
+        found: list[dict[str, Any]] = json.loads(out)["items"]
+        return found
+
     def wait_condition(
         self, name: str, namespace: str, condition: str, log: ManagedProcess, kind: str = "du"
     ) -> dict[str, Any]:
@@ -93,6 +103,21 @@ class Cluster:
     def apply(self, manifest: str, namespace: str) -> subprocess.CompletedProcess[str]:
         """kubectl apply -f - into the namespace."""
         return self.kubectl("apply", "-n", namespace, "-f", "-", input=manifest)
+
+    def apply_objects(
+        self, namespace: str, *objects: dict[str, Any]
+    ) -> subprocess.CompletedProcess[str]:
+        """kubectl apply of these objects (one YAML stream) into the namespace."""
+        return self.apply(yaml.safe_dump_all(objects, sort_keys=False), namespace)
+
+    def apply_and_wait(
+        self, namespace: str, obj: dict[str, Any], condition: str, log: ManagedProcess
+    ) -> dict[str, Any]:
+        """Apply one unit (or Redeploy) and wait for its condition (`wait_condition`, which
+        fails with `log`'s tail); the object as shown then."""
+        self.apply_objects(namespace, obj)
+        kind = "redeploy" if obj["kind"] == "Redeploy" else "du"
+        return self.wait_condition(obj["metadata"]["name"], namespace, condition, log, kind=kind)
 
     @contextlib.contextmanager
     def scratch_namespace(self, prefix: str) -> Iterator[str]:

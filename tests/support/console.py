@@ -1,7 +1,11 @@
 """What the console tests share: BPMN documents with diagrams, units applied with kubectl."""
 
+from typing import Any
+
+from devcluster.processes import OperatorProcess
 from tests.support.cluster import Cluster
 from tests.support.engine import add_unit
+from tests.support.units import deployment_unit
 
 
 def drawn_process(
@@ -77,6 +81,18 @@ def apply_unit(
     add_unit(cluster, namespace, name, resources, engine=options.get("engine"))
 
 
+def apply_ready_unit(
+    cluster: Cluster,
+    operator: OperatorProcess,
+    namespace: str,
+    name: str,
+    resources: dict[str, bytes],
+) -> dict[str, Any]:
+    """`apply_unit` (stored only), then wait until the unit is Ready; the unit as shown then."""
+    apply_unit(cluster, namespace, name, resources)
+    return cluster.wait_condition(name, namespace, "Ready", operator)
+
+
 def apply_failing_configmap_unit(cluster: Cluster, namespace: str, name: str) -> None:
     """A unit whose ConfigMap source holds malformed XML: the operator refuses it (Stalled)
     and stores nothing."""
@@ -88,17 +104,7 @@ def apply_failing_configmap_unit(cluster: Cluster, namespace: str, name: str) ->
         namespace,
         "--from-literal=cut.bpmn=<definitions><process",
     )
-    cluster.apply(
-        f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: {name}
-spec:
-  deploymentId: {namespace}-{name}
-  resources:
-    configMaps:
-      - name: {name}-src
-""",
+    cluster.apply_objects(
         namespace,
+        deployment_unit(name, deployment_id=f"{namespace}-{name}", config_maps=[f"{name}-src"]),
     )

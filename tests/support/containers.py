@@ -8,6 +8,7 @@ import subprocess
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from devcluster.plane import free_port
 from devcluster.processes import ManagedProcess
@@ -135,24 +136,42 @@ class Container(ManagedProcess):
         raise AssertionError("no Uid line")
 
 
-def operator_container(kubeconfig: Path, log: Path, image: str = IMAGE) -> Container:
-    """The image's default command: the operator, standalone, probes on a free port."""
+def loopback_container(
+    kubeconfig: Path,
+    log: Path,
+    image: str,
+    address: str,
+    env: dict[str, str],
+    **options: Any,
+) -> Container:
+    """A container of the image serving on a free loopback port, which it reads from its
+    settings `{address}HOST` and `{address}PORT`, and logging JSON; `env` and `options` added.
+
+    The kubernetes client writes a kubeconfig's inline certificates (*-data) to temporary files.
+    In a Pod the programs read the ServiceAccount's files and need no /tmp; with a kubeconfig
+    like this one they do.
+    """
     port = free_port()
     return Container(
         kubeconfig,
         log,
         image=image,
-        args=["--standalone"],
         port=port,
-        # The kubernetes client writes a kubeconfig's inline certificates (*-data) to temporary
-        # files. In a Pod the operator reads the ServiceAccount's files and needs no /tmp; with
-        # a kubeconfig like this one it does.
         tmpfs=True,
         container_env={
-            "DEPLOYUNITS_PROBE_HOST": "127.0.0.1",
-            "DEPLOYUNITS_PROBE_PORT": str(port),
+            f"{address}HOST": "127.0.0.1",
+            f"{address}PORT": str(port),
+            **env,
             "DEPLOYUNITS_LOG_FORMAT": "json",
         },
+        **options,
+    )
+
+
+def operator_container(kubeconfig: Path, log: Path, image: str = IMAGE) -> Container:
+    """The image's default command: the operator, standalone, probes on a free port."""
+    return loopback_container(
+        kubeconfig, log, image, "DEPLOYUNITS_PROBE_", {}, args=["--standalone"]
     )
 
 
@@ -162,19 +181,7 @@ def shim_container(kubeconfig: Path, log: Path, namespace: str, image: str = IMA
     Auth mode `kubernetes`, as the Deployment runs it: callers present a token, which the shim
     checks with a TokenReview, and each request is authorized with a SubjectAccessReview.
     """
-    port = free_port()
-    return Container(
-        kubeconfig,
-        log,
-        image=image,
-        entrypoint="deployunits-shim",
-        port=port,
-        tmpfs=True,
-        container_env={
-            "DEPLOYUNITS_HOST": "127.0.0.1",
-            "DEPLOYUNITS_PORT": str(port),
-            "DEPLOYUNITS_AUTH_MODE": "kubernetes",
-            "DEPLOYUNITS_NAMESPACE": namespace,
-            "DEPLOYUNITS_LOG_FORMAT": "json",
-        },
+    env = {"DEPLOYUNITS_AUTH_MODE": "kubernetes", "DEPLOYUNITS_NAMESPACE": namespace}
+    return loopback_container(
+        kubeconfig, log, image, "DEPLOYUNITS_", env, entrypoint="deployunits-shim"
     )

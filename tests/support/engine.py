@@ -10,13 +10,15 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
+import yaml
 from pydantic import SecretStr
 
 from deployunits.engines import BasicAuth, Camunda7Client, Camunda7Connection
 from devcluster import engine
 from tests.support.cluster import Cluster
+from tests.support.units import API_VERSION, deployment_unit
 
 T = TypeVar("T")
 
@@ -88,57 +90,67 @@ def call(connection: Camunda7Connection, action: Callable[[Camunda7Client], Awai
     return asyncio.run(run())
 
 
-def _quoted(content: bytes) -> str:
-    return json.dumps(content.decode())
-
-
-def engine_auth_secret(
+def credentials_secret(
     cluster: Cluster,
     namespace: str,
-    camunda7: RunningEngine,
-    *,
-    name: str = "camunda",
+    name: str,
+    credentials: engine.BasicCredentials,
     password: str | None = None,
 ) -> None:
-    """The Secret `{name}-auth` with the engine's credentials (or a wrong password)."""
-    secret = password if password is not None else camunda7.credentials.password
+    """The Secret `name` (an engine's `authSecretRef`) with these credentials (or a wrong
+    password)."""
     cluster.kubectl(
         "create",
         "secret",
         "generic",
-        f"{name}-auth",
+        name,
         "-n",
         namespace,
-        f"--from-literal=username={camunda7.credentials.username}",
-        f"--from-literal=password={secret}",
+        f"--from-literal=username={credentials.username}",
+        f"--from-literal=password={password if password is not None else credentials.password}",
     )
+
+
+def engine_auth_secret(cluster: Cluster, namespace: str, camunda7: RunningEngine) -> None:
+    """The Secret `camunda-auth` with the engine's credentials (`add_engine` without the
+    ProcessEngine)."""
+    credentials_secret(cluster, namespace, "camunda-auth", camunda7.credentials)
+
+
+class EngineSpec(TypedDict, total=False):
+    """What tests vary in a ProcessEngine besides its name: whether it is its namespace's
+    default engine (the annotation), `resyncSeconds` and `deletePolicy`."""
+
+    default: bool
+    resync: int
+    policy: str
+
+
+def process_engine(flavour: str, url: str, name: str, **spec: Unpack[EngineSpec]) -> dict[str, Any]:
+    """A ProcessEngine of that flavour (`camunda7`, `kieServer`) at `url`, its credentials in
+    the Secret `{name}-auth`; not a default engine, resync 60 s, `KeepInstances` unless `spec`
+    says otherwise."""
+    metadata: dict[str, Any] = {"name": name}
+    if spec.get("default", False):
+        metadata["annotations"] = {"bpm.deployunits.io/default-engine": "true"}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ProcessEngine",
+        "metadata": metadata,
+        "spec": {
+            flavour: {"url": url, "authSecretRef": {"name": f"{name}-auth"}},
+            "deletePolicy": spec.get("policy", "KeepInstances"),
+            "resyncSeconds": spec.get("resync", 60),
+        },
+    }
 
 
 def engine_manifest(
-    camunda7: RunningEngine,
-    *,
-    name: str = "camunda",
-    default: bool = False,
-    resync: int = 60,
-    policy: str = "KeepInstances",
+    camunda7: RunningEngine, *, name: str = "camunda", **spec: Unpack[EngineSpec]
 ) -> str:
-    """A ProcessEngine for the test engine, its credentials in the Secret `{name}-auth`."""
-    annotation = (
-        '\n  annotations:\n    bpm.deployunits.io/default-engine: "true"' if default else ""
-    )
-    return f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: ProcessEngine
-metadata:
-  name: {name}{annotation}
-spec:
-  camunda7:
-    url: {camunda7.url}
-    authSecretRef:
-      name: {name}-auth
-  deletePolicy: {policy}
-  resyncSeconds: {resync}
-"""
+    """A ProcessEngine for the test engine, its credentials in the Secret `{name}-auth`, as
+    YAML."""
+    return yaml.safe_dump(process_engine("camunda7", camunda7.url, name, **spec), sort_keys=False)
 
 
 def add_engine(
@@ -148,14 +160,11 @@ def add_engine(
     *,
     name: str = "camunda",
     password: str | None = None,
-    default: bool = False,
-    resync: int = 60,
-    policy: str = "KeepInstances",
+    **spec: Unpack[EngineSpec],
 ) -> None:
     """A Secret with the engine's credentials (or a wrong password) and a ProcessEngine."""
-    engine_auth_secret(cluster, namespace, camunda7, name=name, password=password)
-    manifest = engine_manifest(camunda7, name=name, default=default, resync=resync, policy=policy)
-    cluster.apply(manifest, namespace)
+    credentials_secret(cluster, namespace, f"{name}-auth", camunda7.credentials, password)
+    cluster.apply(engine_manifest(camunda7, name=name, **spec), namespace)
 
 
 def patch_engine(cluster: Cluster, namespace: str, spec: dict[str, Any]) -> None:
@@ -164,33 +173,29 @@ def patch_engine(cluster: Cluster, namespace: str, spec: dict[str, Any]) -> None
     cluster.kubectl("patch", "pe", "camunda", "-n", namespace, "--type=merge", "-p", patch)
 
 
-def unit_manifest(
-    namespace: str,
-    name: str,
-    resources: dict[str, bytes],
-    *,
-    engine: str | None = "camunda",
-    annotations: dict[str, str] | None = None,
-) -> str:
+class Binding(TypedDict, total=False):
+    """How a test unit is bound: `engine`, its ProcessEngine (`camunda` unless given; None:
+    stored only), and the unit's `annotations`."""
+
+    engine: str | None
+    annotations: dict[str, str]
+
+
+def bound_unit(
+    namespace: str, name: str, resources: dict[str, bytes], **binding: Unpack[Binding]
+) -> dict[str, Any]:
     """An inline unit named `name`, deployed as `{namespace}-{name}`, bound to `engine`."""
-    inline = "".join(
-        f"\n      - name: {key}\n        content: {_quoted(value)}"
-        for key, value in resources.items()
+    engine = binding.get("engine", "camunda")
+    unit = deployment_unit(
+        name,
+        deployment_id=f"{namespace}-{name}",
+        name=f"{namespace}-{name}",
+        inline={key: content.decode() for key, content in resources.items()},
+        **({"engineRef": {"name": engine}} if engine else {}),
     )
-    ref = f"\n  engineRef:\n    name: {engine}" if engine else ""
-    notes = "".join(f"\n    {k}: {json.dumps(v)}" for k, v in (annotations or {}).items())
-    header = f"\n  annotations:{notes}" if notes else ""
-    return f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: DeploymentUnit
-metadata:
-  name: {name}{header}
-spec:
-  deploymentId: {namespace}-{name}
-  name: {namespace}-{name}{ref}
-  resources:
-    inline:{inline}
-"""
+    if binding.get("annotations"):
+        unit["metadata"]["annotations"] = dict(binding.get("annotations", {}))
+    return unit
 
 
 def add_unit(
@@ -198,10 +203,7 @@ def add_unit(
     namespace: str,
     name: str,
     resources: dict[str, bytes],
-    *,
-    engine: str | None = "camunda",
-    annotations: dict[str, str] | None = None,
+    **binding: Unpack[Binding],
 ) -> None:
-    """Apply `unit_manifest`."""
-    manifest = unit_manifest(namespace, name, resources, engine=engine, annotations=annotations)
-    cluster.apply(manifest, namespace)
+    """Apply `bound_unit`."""
+    cluster.apply_objects(namespace, bound_unit(namespace, name, resources, **binding))

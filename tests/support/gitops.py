@@ -1,4 +1,5 @@
-"""What the GitOps tests share: waiting, reading objects, and the edits they commit to Git.
+"""What the GitOps tests share: the synced repository and what a test does with it, waiting,
+reading objects, and the edits they commit to Git.
 
 The controllers themselves (`devcluster.gitops_controllers`) and the Git server
 (`devcluster.gitserver`) are in the dev kit, which the GitOps benchmark uses too.
@@ -6,15 +7,18 @@ The controllers themselves (`devcluster.gitops_controllers`) and the Git server
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
-from devcluster.gitserver import GitFolder
+from devcluster.gitserver import GitFolder, GitServer
+from devcluster.processes import OperatorProcess
 from tests.support.cluster import REPO, Cluster
 from tests.support.engine import RunningEngine, engine_manifest
 
@@ -40,6 +44,59 @@ def get_json(cluster: Cluster, kind: str, name: str, namespace: str) -> dict[str
         return None
     found: dict[str, Any] = json.loads(result.stdout)
     return found
+
+
+#: The name of the tool's objects (Flux's GitRepository and Kustomization, Argo CD's Application).
+NAME = "bpm-units"
+
+
+@contextlib.contextmanager
+def served_examples(work: Path) -> Iterator[GitFolder]:
+    """A Git server serving a repository that holds examples/gitops, checked out under `work`."""
+    (work / "served").mkdir()
+    server = GitServer(work / "served")
+    server.start()
+    try:
+        yield server.repository("units", REPO / "examples/gitops", work / "checkout")
+    finally:
+        server.stop()
+
+
+@dataclass
+class Synced:
+    """What a test needs: the cluster, the namespace the tool applies to, the Git working copy,
+    the operator. Each tool's own says how it is asked to look at Git, and what it reports."""
+
+    cluster: Cluster
+    namespace: str
+    folder: GitFolder
+    operator: OperatorProcess
+
+    def refresh(self) -> None:
+        """Ask the tool to look at Git now, as Git's webhook would."""
+        raise NotImplementedError
+
+    def push(self, message: str) -> tuple[str, float]:
+        """Commit and push, then ask for a refresh; the commit and when it was pushed."""
+        commit = self.folder.commit_and_push(message)
+        pushed = time.monotonic()
+        self.refresh()
+        return commit, pushed
+
+    def wait(self, probe: Callable[[], T | None], timeout: float, what: Callable[[], str]) -> T:
+        """`eventually`, failing with the operator's log after `what()`."""
+        return eventually(probe, timeout, lambda: f"{what()}\noperator:\n{self.operator.tail()}")
+
+    def unit(self) -> dict[str, Any] | None:
+        return get_json(self.cluster, "du", "invoice", self.namespace)
+
+    def wait_until_pruned(self) -> None:
+        """The unit is gone, which it is only once the operator's finalizer has undeployed it."""
+        eventually(
+            lambda: True if self.unit() is None else None,
+            60,
+            lambda: f"unit still there:\n{yaml.safe_dump((self.unit() or {}).get('metadata'))}",
+        )
 
 
 #: The process file the tests edit, in the Git folder.

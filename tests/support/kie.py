@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, Unpack
 
 from pydantic import SecretStr
 
@@ -18,6 +18,7 @@ from deployunits.engines import BasicAuth, KieServerClient, KieServerConnection
 from devcluster import engine
 from devcluster.kjars import build_kjar, jbpm_waiting_bpmn
 from tests.support.cluster import Cluster
+from tests.support.engine import EngineSpec, credentials_secret, process_engine
 from tests.support.maven_repo import MavenRepo
 
 T = TypeVar("T")
@@ -97,40 +98,13 @@ def add_kie_engine(
     server: RunningKieServer,
     *,
     name: str = "kie",
-    default: bool = True,
-    resync: int = 60,
-    policy: str = "KeepInstances",
+    **spec: Unpack[EngineSpec],
 ) -> None:
-    """A Secret with the server's credentials and a ProcessEngine with spec.kieServer."""
-    cluster.kubectl(
-        "create",
-        "secret",
-        "generic",
-        f"{name}-auth",
-        "-n",
-        namespace,
-        f"--from-literal=username={server.credentials.username}",
-        f"--from-literal=password={server.credentials.password}",
-    )
-    annotation = (
-        '\n  annotations:\n    bpm.deployunits.io/default-engine: "true"' if default else ""
-    )
-    cluster.apply(
-        f"""
-apiVersion: bpm.deployunits.io/v1alpha1
-kind: ProcessEngine
-metadata:
-  name: {name}{annotation}
-spec:
-  kieServer:
-    url: {server.url}
-    authSecretRef:
-      name: {name}-auth
-  deletePolicy: {policy}
-  resyncSeconds: {resync}
-""",
-        namespace,
-    )
+    """A Secret with the server's credentials and a ProcessEngine with spec.kieServer, its
+    namespace's default engine unless `default=False`."""
+    credentials_secret(cluster, namespace, f"{name}-auth", server.credentials)
+    settings: EngineSpec = {"default": True, **spec}
+    cluster.apply_objects(namespace, process_engine("kieServer", server.url, name, **settings))
 
 
 def instance_state(server: RunningKieServer, instance: int) -> int:

@@ -8,6 +8,7 @@ import pytest
 from deployunits.api.cache import UnitCache
 from deployunits.k8s.connect import connect
 from deployunits.k8s.connection import Connection
+from tests.support.units import listed_unit
 
 
 def obj(
@@ -21,26 +22,18 @@ def obj(
     duplicate_of: str | None = None,
     namespace: str = "ns",
 ) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "name": name,
-        "namespace": namespace,
-        "uid": f"uid-{name}",
-        "resourceVersion": str(rv),
-        "generation": 1,
-    }
+    shown: dict[str, Any] = {"status": status, "observedGeneration": observed}
+    if duplicate_of:
+        shown["duplicateOf"] = duplicate_of
+    body = listed_unit(
+        name,
+        rv,
+        deployment_id=deployment_id,
+        namespace=namespace,
+        status=shown if status is not None else None,
+    )
     if deleting:
-        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    body: dict[str, Any] = {
-        "metadata": meta,
-        "spec": {
-            "deploymentId": deployment_id,
-            "resources": {"inline": [{"name": "a.bpmn", "content": "<x/>"}]},
-        },
-    }
-    if status is not None:
-        body["status"] = {"status": status, "observedGeneration": observed}
-        if duplicate_of:
-            body["status"]["duplicateOf"] = duplicate_of
+        body["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     return body
 
 

@@ -16,6 +16,7 @@ from deployunits.api.console import views
 from deployunits.api.console.feed import UnitFeed
 from deployunits.k8s.connect import connect
 from deployunits.k8s.connection import Connection
+from tests.support.units import listed_unit
 
 SHA = "a" * 64
 
@@ -32,22 +33,7 @@ def condition(type_: str, status: str, reason: str, message: str) -> dict[str, A
 
 
 def unit_body(name: str, rv: int = 1, **status: Any) -> dict[str, Any]:
-    return {
-        "metadata": {
-            "name": name,
-            "namespace": "ns",
-            "uid": f"uid-{name}",
-            "resourceVersion": str(rv),
-            "generation": 1,
-            "creationTimestamp": "2026-12-04T10:00:00Z",
-        },
-        "spec": {
-            "deploymentId": f"id-{name}",
-            "source": "git",
-            "resources": {"inline": [{"name": "a.bpmn", "content": "<x/>"}]},
-        },
-        "status": {"observedGeneration": 1, **status},
-    }
+    return listed_unit(name, rv, deployment_id=f"id-{name}", status=status, source="git")
 
 
 def cached(name: str, **status: Any) -> CachedUnit:

@@ -16,25 +16,13 @@ from deployunits.k8s.errors import ApiError
 from deployunits.k8s.gateway import ApiServer
 from deployunits.k8s.raw import JSON, KubeClient
 from deployunits.k8s.watch import Reflector
+from tests.support.units import listed_unit
 
 PATH = "/apis/bpm.deployunits.io/v1alpha1/deploymentunits"
 
 
 def unit(name: str, rv: int) -> JSON:
-    return {
-        "metadata": {
-            "name": name,
-            "namespace": "ns",
-            "uid": f"uid-{name}",
-            "resourceVersion": str(rv),
-            "generation": 1,
-        },
-        "spec": {
-            "deploymentId": name,
-            "resources": {"inline": [{"name": "a.bpmn", "content": "x"}]},
-        },
-        "status": {"status": "DEPLOYED", "observedGeneration": 1},
-    }
+    return listed_unit(name, rv, status={"status": "DEPLOYED"})
 
 
 class FakeApi(KubeClient):

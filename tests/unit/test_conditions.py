@@ -1,10 +1,9 @@
 """Conditions are set like cluster-api's: transition time moves only when the status flips."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from deployunits.models import conditions as cond
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
+from tests.support.clock import T0
 
 
 def test_set_adds_a_missing_condition() -> None:

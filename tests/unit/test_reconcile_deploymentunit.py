@@ -8,7 +8,7 @@ definition ids; version assignment; every status builder with its kstatus condit
 
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import pytest
 
@@ -51,11 +51,9 @@ from deployunits.reconcile.deploymentunit import (
     undeployed_status,
     waiting_status,
 )
+from tests.support.clock import T0, T1, T2
 from tests.support.models import bpmn, cmmn, dmn
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-T1 = T0 + timedelta(minutes=1)
-T2 = T0 + timedelta(minutes=2)
 UID = "6f1c2a4e-8d3b-4c55-9a71-2b0e5d9f3c10"
 OTHER_UID = "0a9b8c7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d"
 NO_LIMITS = Limits()

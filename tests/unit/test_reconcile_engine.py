@@ -66,10 +66,9 @@ from deployunits.reconcile.engine import (
     withdrawn_status,
     worth_reading,
 )
+from tests.support.clock import T0, T1
 from tests.support.models import bpmn
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-T1 = T0 + timedelta(minutes=1)
 UID = "6f1c2a4e-8d3b-4c55-9a71-2b0e5d9f3c10"
 SPEC = DeploymentUnitSpec(
     deployment_id="invoice",

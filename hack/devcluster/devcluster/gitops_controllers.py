@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,7 @@ import yaml
 
 from devcluster import gitops, install
 from devcluster.plane import free_port
-from devcluster.processes import spawn, wait_for
+from devcluster.processes import ManagedProcess
 
 
 @dataclass(frozen=True)
@@ -49,49 +46,22 @@ class Kube:
 
 
 @dataclass
-class Controller:
-    """One controller process with its log, probed on a loopback health URL."""
+class Controller(ManagedProcess):
+    """One controller process with its log, run against the kubeconfig (`KUBECONFIG`) and
+    probed on a loopback health URL; `env` is added to this process's environment."""
 
-    name: str
     command: list[str]
-    env: dict[str, str]
-    health_url: str
-    log: Path
-    popen: subprocess.Popen[bytes] | None = None
+    #: None for a program that answers no HTTP (redis, whose clients retry): started unprobed.
+    health_url: str | None = None
+    name: str = "controller"
 
     def start(self, timeout: float = 60) -> None:
-        self.popen = spawn(self.command, {**os.environ, **self.env}, self.log)
-        wait_for(self._healthy, timeout, f"{self.name} at {self.health_url}; log:\n{self.tail()}")
-
-    def start_unprobed(self) -> None:
-        """Start it without a health URL (redis answers no HTTP; its clients retry)."""
-        self.popen = spawn(self.command, {**os.environ, **self.env}, self.log)
-
-    def _healthy(self) -> bool:
-        assert self.popen is not None
-        if self.popen.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{self.tail()}")
-        try:
-            with urllib.request.urlopen(self.health_url, timeout=2) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def stop(self) -> None:
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        self.popen = None
-
-    def tail(self, lines: int = 60) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        """Start it and wait until its health URL answers 200 (without one, only start it)."""
+        env = {"KUBECONFIG": str(self.kubeconfig)}
+        if self.health_url is None:
+            self._spawn(self.command, env)
+        else:
+            self._launch(self.command, env, self.health_url, timeout)
 
 
 #: The project's Flux Kustomization for a folder of units.
@@ -113,7 +83,7 @@ class Flux:
     def start(self) -> None:
         source_controller, kustomize_controller = gitops.ensure_flux()
         self.kube.apply_crds(gitops.flux_crds())
-        env = {"KUBECONFIG": str(self.kube.kubeconfig), "RUNTIME_NAMESPACE": self.namespace}
+        env = {"RUNTIME_NAMESPACE": self.namespace}
         (self.workdir / "storage").mkdir()
         storage = f"127.0.0.1:{free_port()}"
         common = [
@@ -135,17 +105,18 @@ class Flux:
         ):
             health = free_port()
             controller = Controller(
-                name,
-                [
+                self.kube.kubeconfig,
+                self.workdir / f"{name}.log",
+                name=name,
+                command=[
                     str(binary),
                     *common,
                     *extra,
                     f"--metrics-addr=127.0.0.1:{free_port()}",
                     f"--health-addr=127.0.0.1:{health}",
                 ],
-                env,
-                f"http://127.0.0.1:{health}/readyz",
-                self.workdir / f"{name}.log",
+                health_url=f"http://127.0.0.1:{health}/readyz",
+                env=env,
             )
             self.controllers.append(controller)
             controller.start()
@@ -271,8 +242,10 @@ class ArgoCD:
         (programs / "kustomize").symlink_to(kustomize)
         redis_port, repo_port = free_port(), free_port()
         redis = Controller(
-            "redis-server",
-            [
+            self.kube.kubeconfig,
+            self.workdir / "redis.log",
+            name="redis-server",
+            command=[
                 which("redis-server"),
                 "--bind",
                 "127.0.0.1",
@@ -283,12 +256,8 @@ class ArgoCD:
                 "--appendonly",
                 "no",
             ],
-            {},
-            "",
-            self.workdir / "redis.log",
         )
         env = {
-            "KUBECONFIG": str(self.kube.kubeconfig),
             # Take the kubeconfig's cluster as the in-cluster one (https://kubernetes.default.svc).
             "ARGOCD_FAKE_IN_CLUSTER": "true",
             # The repo-server runs kustomize from PATH.
@@ -300,8 +269,10 @@ class ArgoCD:
         redis_flag = f"--redis=127.0.0.1:{redis_port}"
         repo_metrics = free_port()
         repo_server = Controller(
-            "argocd-repo-server",
-            [
+            self.kube.kubeconfig,
+            self.workdir / "repo-server.log",
+            name="argocd-repo-server",
+            command=[
                 str(programs / "argocd-repo-server"),
                 "--address=127.0.0.1",
                 f"--port={repo_port}",
@@ -311,15 +282,16 @@ class ArgoCD:
                 redis_flag,
                 "--loglevel=debug",
             ],
-            env,
-            f"http://127.0.0.1:{repo_metrics}/healthz",
-            self.workdir / "repo-server.log",
+            health_url=f"http://127.0.0.1:{repo_metrics}/healthz",
+            env=env,
         )
         # Its metrics (and /healthz) listen on 0.0.0.0: the port has no address flag.
         controller_metrics = free_port()
         application_controller = Controller(
-            "argocd-application-controller",
-            [
+            self.kube.kubeconfig,
+            self.workdir / "application-controller.log",
+            name="argocd-application-controller",
+            command=[
                 str(programs / "argocd-application-controller"),
                 f"--namespace={self.namespace}",
                 f"--repo-server=127.0.0.1:{repo_port}",
@@ -332,11 +304,10 @@ class ArgoCD:
                 "--self-heal-timeout-seconds=1",
                 "--loglevel=debug",
             ],
-            env,
-            f"http://127.0.0.1:{controller_metrics}/healthz",
-            self.workdir / "application-controller.log",
+            health_url=f"http://127.0.0.1:{controller_metrics}/healthz",
+            env=env,
         )
-        redis.start_unprobed()
+        redis.start()
         self.controllers.append(redis)
         for controller in (repo_server, application_controller):
             self.controllers.append(controller)

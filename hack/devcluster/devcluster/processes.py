@@ -62,10 +62,14 @@ class ManagedProcess:
     #: The program's name in failure messages.
     name = "process"
 
-    def _launch(self, command: list[str], env: dict[str, str], url: str, timeout: float) -> None:
-        """Start `command` with this environment plus `env`; wait until `url` answers 200."""
+    def _spawn(self, command: list[str], env: dict[str, str]) -> None:
+        """Start `command` with this environment plus `env` (and `self.env` over both)."""
         full = {**os.environ, "DEPLOYUNITS_KUBECONFIG": str(self.kubeconfig), **env, **self.env}
         self.popen = spawn(command, full, self.log)
+
+    def _launch(self, command: list[str], env: dict[str, str], url: str, timeout: float) -> None:
+        """Start `command` with this environment plus `env`; wait until `url` answers 200."""
+        self._spawn(command, env)
         wait_for(lambda: self._answers(url), timeout, f"{self.name} {url}; log:\n{self.tail()}")
 
     def _answers(self, url: str) -> bool:
