@@ -334,11 +334,15 @@ def run(
 
 
 def count(
-    query: DeploymentQuery, units: Sequence[CachedUnit], names: NameIndex | None = None
+    query: DeploymentQuery,
+    units: Sequence[CachedUnit],
+    names: Callable[[], NameIndex] | None = None,
 ) -> int:
+    """How many units the query selects; from the index of names (`names`) if it filters by
+    name."""
     if not has_filters(query):
         return len(units)
-    candidates = named(query, names) if names is not None else None
+    candidates = named(query, names()) if names is not None else None
     if candidates is not None:
         matches = matcher(query, names_chosen=True)
         return sum(1 for unit in candidates if matches(unit))

@@ -227,7 +227,9 @@ def build_router(engine: EngineDependency, *, named: bool) -> APIRouter:
     ) -> Response:
         parsed = query.parse_query(request.query_params.multi_items(), paging=False)
         units = deployments.units
-        count = query.count(parsed, units.deployments(namespace), names_of(units, namespace))
+        count = query.count(
+            parsed, units.deployments(namespace), lambda: names_of(units, namespace)
+        )
         return _json(schemas.dump_json(CountResultDto.model_construct(count=count)))
 
     @router.get(
