@@ -145,6 +145,9 @@ def run(
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    # Ctrl-C stops it even when it was started with SIGINT ignored (from a script's background
+    # job, as a non-interactive shell starts them).
+    signal.signal(signal.SIGINT, stop)
     try:
         if engine_kind == "camunda7":
             # The JVM starts in about 25 s: it comes up while the control plane does.
