@@ -195,7 +195,8 @@ def namespace(installed: Installed) -> Iterator[str]:
         yield name
 
 
-_REFUSED = re.compile(r"\b403\b|forbidden|not enough permissions", re.IGNORECASE)
+# Not a log line's milliseconds (",403").
+_REFUSED = re.compile(r"(?<!,)\b403\b|forbidden|not enough permissions", re.IGNORECASE)
 
 
 def refused_requests(log: str) -> list[str]:
