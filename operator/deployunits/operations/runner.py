@@ -26,11 +26,6 @@ def resource_version(body: JSON) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def meta_of(body: JSON) -> ObjectMeta:
-    """A body's metadata, typed (the stores' writes take it)."""
-    return ObjectMeta.model_validate(body["metadata"])
-
-
 def at_version(body: JSON, written: ObjectMeta) -> JSON:
     """`body` under the precondition of the version just written (the one it was read at
     always conflicts after a write)."""
@@ -154,10 +149,9 @@ class PassRunner(Generic[PlanT]):
 
     def remember(self, written: ObjectMeta | None) -> None:
         """Note an object as this process wrote it: events of older versions are stale."""
-        if written is not None and written.resource_version.isdigit():
-            version = int(written.resource_version)
+        if written is not None and written.version:
             ref = (written.namespace or "", written.name)
-            self.written[ref] = max(version, self.written.get(ref, 0))
+            self.written[ref] = max(written.version, self.written.get(ref, 0))
 
     def forget(self, ref: ObjectRef) -> None:
         """The object is gone: drop its lock and pending retries."""

@@ -11,7 +11,7 @@ from deployunits import constants
 from deployunits.content.maven import MavenHttp
 from deployunits.k8s.errors import ApiError
 from deployunits.k8s.gateway import ApiServer
-from deployunits.k8s.meta import ObjectMeta
+from deployunits.k8s.meta import ObjectMeta, metadata_of
 from deployunits.metrics import OperatorMetrics
 from deployunits.models.conditions import now, now_ms
 from deployunits.models.deploymentunit import (
@@ -25,7 +25,7 @@ from deployunits.operations import engines, sources
 from deployunits.operations.engines import EnginesContext
 from deployunits.operations.history import DuplicateHistory, HistoryKey, history_key
 from deployunits.operations.retries import ObjectRef, RetryLater
-from deployunits.operations.runner import PassRunner, PassSlots, at_version, meta_of, ref_of
+from deployunits.operations.runner import PassRunner, PassSlots, at_version, ref_of
 from deployunits.operations.versions import VersionAllocator, VersionSlot
 from deployunits.reconcile import deploymentunit as decide
 from deployunits.settings import OperatorSettings
@@ -175,7 +175,9 @@ async def _pass(ctx: UnitsContext, body: dict[str, Any], plan: _Plan) -> None:
         await _finalize(ctx, body, status, generation)
         return
     # The finalizer goes on while the pass works; the status is written only once it is on.
-    finalizing = asyncio.ensure_future(ctx.kube.units.set_finalizer(meta_of(body), present=True))
+    finalizing = asyncio.ensure_future(
+        ctx.kube.units.set_finalizer(metadata_of(body), present=True)
+    )
     try:
         if action is decide.Action.NOTHING:
             return
@@ -367,7 +369,7 @@ async def _finalize(
         # the pass started from (that one always conflicts).
         body = at_version(body, written)
     try:
-        await ctx.kube.units.set_finalizer(meta_of(body), present=False)
+        await ctx.kube.units.set_finalizer(metadata_of(body), present=False)
     except ApiError as error:
         if not error.not_found:
             raise
