@@ -12,6 +12,7 @@ import json
 import os
 import time
 import zipfile
+from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -428,10 +429,11 @@ def test_operator_killed_mid_job_finishes_the_job_once(
     assert events(cluster, namespace, "crash").count("Deployed") == 1
 
 
-def test_many_units_sharing_one_content_spread_over_snapshot_shards(
+@pytest.fixture
+def sharding(
     cluster: Cluster, namespace: str, operator: OperatorProcess, tmp_path: Path
-) -> None:
-    # ownerReferences count toward etcd's object size limit, so a shared content is sharded.
+) -> Iterator[None]:
+    """The operator, for the test, with room for two owners per snapshot ConfigMap."""
     operator.stop()
     sharding = OperatorProcess(
         cluster.kubeconfig,
@@ -440,17 +442,15 @@ def test_many_units_sharing_one_content_spread_over_snapshot_shards(
     )
     try:
         sharding.start()
-        content = bpmn("popular")
-        cluster.apply(
-            "\n---\n".join(
-                unit_yaml(f"s{i}", f"s-{i}", inline(**{"p.bpmn": content})) for i in range(5)
-            ),
-            namespace,
-        )
-        stored = [settled(cluster, namespace, f"s{i}")["status"]["resources"][0] for i in range(5)]
+        yield
     finally:
         sharding.stop()
         operator.start()
+
+
+def assert_sharded(cluster: Cluster, namespace: str, stored: list[dict[str, Any]]) -> None:
+    """Five units' resources spread over three shards of two owners at most, each unit an
+    owner of the shard its status names."""
     names = {r["configMap"] for r in stored}
     assert len(names) == 3, names
     for name in names:
@@ -463,3 +463,37 @@ def test_many_units_sharing_one_content_spread_over_snapshot_shards(
         for o in cluster.get("configmap", name, namespace)["metadata"]["ownerReferences"]
     }
     assert owners == {f"s{i}" for i in range(5)}
+
+
+@pytest.mark.usefixtures("sharding")
+def test_many_units_sharing_one_content_spread_over_snapshot_shards(
+    cluster: Cluster, namespace: str
+) -> None:
+    # ownerReferences count toward etcd's object size limit, so a shared content is sharded.
+    content = bpmn("popular")
+    cluster.apply(
+        "\n---\n".join(
+            unit_yaml(f"s{i}", f"s-{i}", inline(**{"p.bpmn": content})) for i in range(5)
+        ),
+        namespace,
+    )
+    stored = [settled(cluster, namespace, f"s{i}")["status"]["resources"][0] for i in range(5)]
+    assert_sharded(cluster, namespace, stored)
+
+
+@pytest.mark.usefixtures("sharding")
+def test_units_made_of_a_stored_snapshot_join_it_up_to_its_bound(
+    cluster: Cluster, namespace: str
+) -> None:
+    # As the shim stores an upload: an unowned snapshot first, then units that name it. Each
+    # unit reads it by claiming it; a claim past the bound is given back for a further shard.
+    content = bpmn("stored").encode()
+    sha = snapshots.sha256_hex(content)
+    cluster.apply(json.dumps(snapshots.snapshot_body(sha, content)), namespace)
+    source = f"    snapshots:\n      - name: p.bpmn\n        sha256: {sha}\n"
+    cluster.apply("\n---\n".join(unit_yaml(f"s{i}", f"s-{i}", source) for i in range(5)), namespace)
+    units = [settled(cluster, namespace, f"s{i}") for i in range(5)]
+    assert [u["status"]["status"] for u in units] == ["DEPLOYED"] * 5
+    stored = [u["status"]["resources"][0] for u in units]
+    assert snapshots.snapshot_name(sha) in {r["configMap"] for r in stored}
+    assert_sharded(cluster, namespace, stored)

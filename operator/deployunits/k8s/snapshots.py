@@ -85,17 +85,23 @@ def _index_reference(index: JSON) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A snapshot (or part) ConfigMap as read: its name and its binaryData as stored."""
+    """A snapshot (or part) ConfigMap as read: its name, its binaryData as stored, and the
+    version and owners it had then."""
 
     name: str
     binary_data: dict[str, str]
+    resource_version: str = ""
+    owner_references: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def of(cls, config_map: Mapping[str, Any]) -> "Snapshot":
         """The snapshot a ConfigMap holds, as the API server sends it."""
+        meta = config_map.get("metadata") or {}
         return cls(
-            str((config_map.get("metadata") or {}).get("name") or ""),
+            str(meta.get("name") or ""),
             dict(config_map.get("binaryData") or {}),
+            str(meta.get("resourceVersion") or ""),
+            tuple(meta.get("ownerReferences") or ()),
         )
 
 
@@ -285,6 +291,56 @@ class SnapshotStore:
         items = page.get("items") or []
         return Snapshot.of(items[0]) if items else None
 
+    async def claim(
+        self, namespace: str, sha256: str, owner: dict[str, Any], max_owners: int = MAX_OWNERS
+    ) -> Snapshot | None:
+        """The first shard of this content, read by adding the unit to its owners: one request
+        where a read and a tested append take two. None: no first shard, or one with no room.
+
+        A strategic merge patch merges ownerReferences by uid, so it is idempotent and needs no
+        resourceVersion; the API server answers with the shard as written, content included. A
+        shard pushed past its bound by the claim gives the owner back (the caller then takes
+        the general path to a further shard).
+        """
+        path = core_path("configmaps", namespace, snapshot_name(sha256))
+        reference = owner_reference(owner)
+        patch = {"metadata": {"ownerReferences": [reference]}}
+        try:
+            snapshot = Snapshot.of(await self._kube.patch(path, patch, "strategic"))
+        except ApiError as error:
+            if error.not_found:
+                return None
+            raise
+        if len(snapshot.owner_references) <= max_owners:
+            return snapshot
+        await self._give_back(path, snapshot, reference["uid"])
+        return None
+
+    async def _give_back(self, path: str, snapshot: Snapshot, uid: str) -> None:
+        """Remove one owner again (guarded by resourceVersion, so others' claims stay)."""
+        owners, version = list(snapshot.owner_references), snapshot.resource_version
+        while True:
+            kept = [o for o in owners if o.get("uid") != uid]
+            if len(kept) == len(owners):
+                return
+            operation: list[dict[str, Any]] = [
+                {"op": "test", "path": "/metadata/resourceVersion", "value": version},
+                {"op": "replace", "path": "/metadata/ownerReferences", "value": kept},
+            ]
+            try:
+                await self._kube.patch(path, operation, "json", metadata_only=True)
+                return
+            except ApiError as error:
+                if error.not_found:
+                    return
+                if error.status not in (409, 422):
+                    raise
+            existing = await or_none(self._kube.get(path))
+            if existing is None:
+                return
+            owners = list(existing["metadata"].get("ownerReferences") or [])
+            version = existing["metadata"]["resourceVersion"]
+
     async def content(self, namespace: str, name: str, sha256: str) -> bytes | None:
         """The content a snapshot ConfigMap holds, or None if it is gone or does not match."""
         snapshot = await self.get(namespace, name)
@@ -368,14 +424,18 @@ class SnapshotStore:
         *,
         max_owners: int = MAX_OWNERS,
         grouped: bool = False,
+        seen: Snapshot | None = None,
     ) -> tuple[str, str]:
         """Store content as its immutable snapshot owned by the unit; returns (ConfigMap, key).
 
         The first shard that is new, already owned by the unit, or has room for another owner is
         used (see MAX_OWNERS). With `grouped`, units of this process that share a content join
-        an existing shard together, in one write.
+        an existing shard together, in one write. `seen`: a shard as the caller read it; when
+        it is the first and the unit already owns it (SnapshotStore.claim), that is the answer.
         """
         reference = owner_reference(owner)
+        if seen is not None and (owned := _owned_first_shard(seen, sha256, reference)):
+            return owned
         shard = 0
         while True:
             body = await _off_loop(len(content), snapshot_body, sha256, content, [reference], shard)
@@ -433,6 +493,7 @@ class SnapshotStore:
                     return [None] * len(references)
                 raise
             owners = list(existing["metadata"].get("ownerReferences") or [])
+            version = existing["metadata"]["resourceVersion"]
             before = len(owners)
             present = {o.get("uid") for o in owners}
             joined: list[bool | None] = []
@@ -444,11 +505,7 @@ class SnapshotStore:
             if len(owners) == before:
                 return joined
             operation: list[dict[str, Any]] = [
-                {
-                    "op": "test",
-                    "path": "/metadata/resourceVersion",
-                    "value": existing["metadata"]["resourceVersion"],
-                },
+                {"op": "test", "path": "/metadata/resourceVersion", "value": version},
                 {"op": "add", "path": "/metadata/ownerReferences", "value": owners},
             ]
             try:
@@ -484,6 +541,18 @@ class SnapshotStore:
         except ApiError as error:
             if not (error.not_found or error.conflict):
                 logger.warning("could not remove snapshot %s: %s", sha256, error)
+
+
+def _owned_first_shard(
+    seen: Snapshot, sha256: str, reference: dict[str, Any]
+) -> tuple[str, str] | None:
+    """(ConfigMap, key) of a first shard that holds the content whole and lists the owner."""
+    keys = list(seen.binary_data)
+    if seen.name != snapshot_name(sha256) or len(keys) != 1 or keys[0] == PARTS_KEY:
+        return None
+    if all(o.get("uid") != reference["uid"] for o in seen.owner_references):
+        return None
+    return seen.name, keys[0]
 
 
 _ShardKey = tuple[str, str, int]  # (namespace, sha256, shard)

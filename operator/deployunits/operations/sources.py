@@ -2,11 +2,13 @@
 
 import base64
 import binascii
+from dataclasses import dataclass, field
 from typing import Any
 
 from deployunits.content import archive, maven
 from deployunits.k8s.errors import ApiError
 from deployunits.k8s.gateway import ApiServer
+from deployunits.k8s.snapshots import Snapshot
 from deployunits.models.deploymentunit import ConfigMapSource, DeploymentUnitSpec
 from deployunits.reconcile.deploymentunit import ContentProblem, Limits, NamedContent, UnitReason
 
@@ -67,12 +69,30 @@ async def _from_config_maps(
     return collected
 
 
+@dataclass
+class Claims:
+    """A unit reading snapshots as it joins their owners (SnapshotStore.claim), and the shards
+    it read, by sha256: the joins the pass makes next start from them."""
+
+    owner: dict[str, Any]
+    max_owners: int
+    seen: dict[str, Snapshot] = field(default_factory=dict)
+
+
 async def _from_snapshots(
-    kube: ApiServer, namespace: str, spec: DeploymentUnitSpec
+    kube: ApiServer, namespace: str, spec: DeploymentUnitSpec, claims: Claims | None
 ) -> list[NamedContent] | ContentProblem:
     collected: list[NamedContent] = []
     for ref in spec.resources.snapshots or []:
-        snapshot = await kube.snapshots.find(namespace, ref.sha256)
+        snapshot = None
+        if claims is not None:
+            snapshot = await kube.snapshots.claim(
+                namespace, ref.sha256, claims.owner, claims.max_owners
+            )
+        if snapshot is None:
+            snapshot = await kube.snapshots.find(namespace, ref.sha256)
+        if snapshot is not None and claims is not None:
+            claims.seen[ref.sha256] = snapshot
         if snapshot is None:
             return ContentProblem(
                 f"snapshot of resource '{ref.name}' (sha256 {ref.sha256}) not found",
@@ -122,13 +142,15 @@ async def collect(
     namespace: str,
     spec: DeploymentUnitSpec,
     limits: Limits,
+    claims: Claims | None = None,
 ) -> list[NamedContent] | ContentProblem:
-    """The unit's resources, or why they cannot be had (yet)."""
+    """The unit's resources, or why they cannot be had (yet); snapshots are read by `claims`
+    when given."""
     sources = spec.resources
     if sources.inline is not None:
         return [NamedContent(item.name, item.content.encode()) for item in sources.inline]
     if sources.config_maps is not None:
         return await _from_config_maps(kube, namespace, spec)
     if sources.snapshots is not None:
-        return await _from_snapshots(kube, namespace, spec)
+        return await _from_snapshots(kube, namespace, spec, claims)
     return await _from_maven(http, default_repository, spec, limits)

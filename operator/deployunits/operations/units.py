@@ -222,8 +222,9 @@ async def _deploy_content(
     namespace, uid = meta["namespace"], meta["uid"]
     at = now()
     job = decide.next_job(JobOperation.DEPLOY, status, generation, at)
+    claims = sources.Claims(body, ctx.settings.snapshot_max_owners)
     content = await sources.collect(
-        ctx.kube, ctx.http, str(ctx.settings.maven_repository), namespace, spec, ctx.limits
+        ctx.kube, ctx.http, str(ctx.settings.maven_repository), namespace, spec, ctx.limits, claims
     )
     if isinstance(content, decide.ContentProblem):
         await _problem(ctx, body, plan, job, content, finalizing)
@@ -263,6 +264,7 @@ async def _deploy_content(
                 body,
                 max_owners=ctx.settings.snapshot_max_owners,
                 grouped=True,
+                seen=claims.seen.get(sha),
             )
             for sha, data in by_sha.items()
         )
