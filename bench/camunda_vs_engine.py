@@ -19,6 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,15 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Stopwatch, client, install_crds, percentile, rss_mib
-from deployunits.k8s.raw import core_path
+from bench.baselines import shim_create
+from bench.common import CpuMeter, Stopwatch, client, install_crds, percentile, rss_mib
+from deployunits.k8s.raw import core_path, custom_path
 from devcluster import binaries, engine
 from devcluster.plane import ControlPlane
 from devcluster.processes import OperatorProcess, ShimProcess
 
 NAMESPACE = "bench"
+FLOOR_NAMESPACE = "floor"
 CLIENTS = 8
 
 
@@ -131,7 +134,16 @@ def report(label: str, latencies: dict[str, list[float]], target: float) -> None
     )
 
 
-async def measure(sides: list[Side], sizes: list[int], samples: int) -> None:
+@dataclass(frozen=True)
+class Floor:
+    """What the API server and etcd alone need for creates (bench/baselines/shim_create.py)."""
+
+    rate: float
+    p50: float
+    cpu_ms: float
+
+
+async def measure(sides: list[Side], sizes: list[int], samples: int, floor: Floor) -> None:
     run = uuid.uuid4().hex[:6]
     filled = 0
     for size in sizes:
@@ -147,6 +159,12 @@ async def measure(sides: list[Side], sizes: list[int], samples: int) -> None:
             f"(target >= 1.0x: {'met' if ratio >= 1.0 else 'NOT met'})",
             flush=True,
         )
+        print(
+            f"{'  floor, same clients':34s} {floor.rate:6.1f}/s: "
+            f"{floor.rate / rates['engine']:.2f}x the engine's; "
+            f"the shim reaches {rates['shim'] / floor.rate:.2f} of it",
+            flush=True,
+        )
         created = iter(range(10_000_000 + size * 10, 10_000_000 + size * 10 + 10 * samples))
 
         async def create(
@@ -154,7 +172,14 @@ async def measure(sides: list[Side], sizes: list[int], samples: int) -> None:
         ) -> None:
             await side.create(http, next(created), run)
 
-        report("create, one client", await sample(sides, samples, create), 1.5)
+        latencies = await sample(sides, samples, create)
+        report("create, one client", latencies, 1.5)
+        engine_p50 = percentile(latencies["engine"], 0.5)
+        print(
+            f"{'  floor, one client':34s} p50 {floor.p50 * 1000:7.1f} ms: "
+            f"{floor.p50 / engine_p50:.2f}x the engine's",
+            flush=True,
+        )
         for label, call in (
             ("GET /deployment?maxResults=100", get("/deployment", maxResults="100")),
             (
@@ -196,12 +221,33 @@ async def measure(sides: list[Side], sizes: list[int], samples: int) -> None:
         )
 
 
-async def create_namespace(kubeconfig: Path) -> None:
+async def create_namespace(kubeconfig: Path, name: str = NAMESPACE) -> None:
     kube = client(kubeconfig)
     try:
-        await kube.create(core_path("namespaces"), {"metadata": {"name": NAMESPACE}})
+        await kube.create(core_path("namespaces"), {"metadata": {"name": name}})
     finally:
         await kube.aclose()
+
+
+async def measure_floor(plane: ControlPlane, count: int, samples: int) -> Floor:
+    """The required requests of `count` creates from CLIENTS clients, then `samples` one by
+    one; the floor's units are deleted again before the operator starts."""
+    await create_namespace(plane.kubeconfig, FLOOR_NAMESPACE)
+    kube = client(plane.kubeconfig)
+    pids = plane.processes()
+    meter = CpuMeter({name: pids[name] for name in ("kube-apiserver", "etcd")})
+    uploads = [(f"f{i}.bpmn", bpmn(f"f{i}")) for i in range(count + samples + 5)]
+    try:
+        async with shim_create.watched(kube, FLOOR_NAMESPACE):
+            meter.start()
+            with Stopwatch() as watch:
+                await shim_create.creates(kube, FLOOR_NAMESPACE, uploads[:count], CLIENTS, 0)
+            cpu = sum(meter.stop().values())
+            latencies = await shim_create.creates(kube, FLOOR_NAMESPACE, uploads[count:], 1, count)
+        await kube.request("DELETE", custom_path("deploymentunits", FLOOR_NAMESPACE))
+    finally:
+        await kube.aclose()
+    return Floor(count / watch.seconds, percentile(latencies[5:], 0.5), cpu * 1000 / count)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -213,6 +259,13 @@ def run(args: argparse.Namespace) -> None:
     try:
         install_crds(plane)
         asyncio.run(create_namespace(plane.kubeconfig))
+        floor = asyncio.run(measure_floor(plane, args.floor, args.samples))
+        print(
+            f"floor (bench/baselines/shim_create.py): {floor.rate:.1f}/s from {CLIENTS} clients, "
+            f"one client p50 {floor.p50 * 1000:.1f} ms; API server + etcd CPU "
+            f"{floor.cpu_ms:.2f} ms per create",
+            flush=True,
+        )
         operator.start()
         credentials = engine.BasicCredentials("bench", uuid.uuid4().hex)
         with (
@@ -233,7 +286,7 @@ def run(args: argparse.Namespace) -> None:
                 ),
                 Side("shim", shim.engine(NAMESPACE), None, shim.popen.pid),
             ]
-            asyncio.run(measure(sides, sizes, args.samples))
+            asyncio.run(measure(sides, sizes, args.samples, floor))
     finally:
         operator.stop()
         plane.stop()
@@ -243,6 +296,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deployments", default="2000,10000")
     parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--floor", type=int, default=1000, help="creates of the floor's bulk part")
     run(parser.parse_args())
 
 

@@ -10,7 +10,7 @@ could leave out. A benchmark's ratio to it is the operator's whole overhead.
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from bench.baselines import writes
@@ -18,8 +18,11 @@ from bench.common import Stopwatch, bounded
 from deployunits import constants
 from deployunits.k8s.raw import KubeClient, core_path, custom_path
 
-#: The operator's watches in a namespace: (path, label selector), as its kopf settings set them.
-WATCHES = (
+#: A watch: its path in a namespace, and its label selector.
+Watch = tuple[Callable[[str], str], str | None]
+
+#: The operator's watches in a namespace, as its kopf settings set them.
+WATCHES: tuple[Watch, ...] = (
     (lambda ns: custom_path("deploymentunits", ns), None),
     (lambda ns: custom_path("redeploys", ns), None),
     (lambda ns: core_path("configmaps", ns), f"!{constants.SNAPSHOT_LABEL}"),
@@ -40,9 +43,11 @@ async def _follow(kube: KubeClient, path: str, selector: str | None) -> None:
 
 
 @contextlib.asynccontextmanager
-async def watching(kube: KubeClient, namespace: str) -> AsyncIterator[None]:
-    """The operator's watches on the namespace, open for the block."""
-    tasks = [asyncio.create_task(_follow(kube, path(namespace), sel)) for path, sel in WATCHES]
+async def watching(
+    kube: KubeClient, namespace: str, watches: Sequence[Watch] = WATCHES
+) -> AsyncIterator[None]:
+    """The watches on the namespace (the operator's unless told), open for the block."""
+    tasks = [asyncio.create_task(_follow(kube, path(namespace), sel)) for path, sel in watches]
     await asyncio.sleep(0.5)  # let the watches open before the writes start
     try:
         yield
