@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.baselines import shim_create
 from bench.common import CpuMeter, Stopwatch, client, install_crds, percentile, rss_mib
+from deployunits import constants
 from deployunits.k8s.raw import core_path, custom_path
 from devcluster import binaries, engine
 from devcluster.plane import ControlPlane
@@ -245,6 +246,13 @@ async def measure_floor(plane: ControlPlane, count: int, samples: int) -> Floor:
             cpu = sum(meter.stop().values())
             latencies = await shim_create.creates(kube, FLOOR_NAMESPACE, uploads[count:], 1, count)
         await kube.request("DELETE", custom_path("deploymentunits", FLOOR_NAMESPACE))
+        # The garbage collector removes the snapshots next: let it finish before the engine's
+        # side and the shim's are measured.
+        snapshots = {"labelSelector": constants.SNAPSHOT_LABEL, "limit": "1"}
+        for _ in range(600):
+            if not (await kube.get(core_path("configmaps", FLOOR_NAMESPACE), snapshots))["items"]:
+                break
+            await asyncio.sleep(1)
     finally:
         await kube.aclose()
     return Floor(count / watch.seconds, percentile(latencies[5:], 0.5), cpu * 1000 / count)
