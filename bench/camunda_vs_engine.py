@@ -4,15 +4,15 @@
                                                 [--floor 1000]
 
 Starts the embedded control plane, and measures there first the floor of a create through the
-shim (bench/baselines/shim_create.py: its required API requests by a plain client, `--floor`
-of them from 8 clients, then one by one), before the operator starts. Then starts the operator,
-an unbound shim and the project's Camunda 7.24 engine (H2, basic auth). For each size it fills both sides up to that many
-deployments with the same REST creates from 8 concurrent clients (bulk create throughput, per
-second), then sends the same calls to each side in turn: create p50/p99 (one client), the first
-page, a page sorted by time at an offset, `nameLike` + `tenantIdIn`, one deployment, and the
-count. Prints each figure for both and the ratio shim/engine, and the floor's throughput and
-latency against the engine's. Issue 16's targets: create p50 at
-most 1.5x the engine's, bulk create at least the engine's throughput, every read at most 1.0x.
+shim (bench/baselines/shim_create.py: its required API requests by a plain client, `--floor` of
+them from 8 clients, then one by one), before the operator starts. Then starts the operator, an
+unbound shim and the project's Camunda 7.24 engine (H2, basic auth). For each size it fills both
+sides up to that many deployments with the same REST creates from 8 concurrent clients (bulk
+create throughput, per second), then sends the same calls to each side in turn: create p50/p99
+(one client), the first page, a page sorted by time at an offset, `nameLike` + `tenantIdIn`, one
+deployment, and the count. Prints each figure for both and the ratio shim/engine, and the
+floor's throughput and latency against the engine's. Issue 16's targets: create p50 at most
+1.5x the engine's, bulk create at least the engine's throughput, every read at most 1.0x.
 Figures only; nothing is asserted. Both sides share the machine's cores with everything else.
 """
 
