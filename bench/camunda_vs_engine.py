@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.baselines import shim_create
 from bench.common import CpuMeter, Stopwatch, client, install_crds, percentile, rss_mib
 from deployunits import constants
-from deployunits.k8s.raw import core_path, custom_path
+from deployunits.k8s.raw import core_path
 from devcluster import binaries, engine
 from devcluster.plane import ControlPlane
 from devcluster.processes import OperatorProcess, ShimProcess
@@ -249,7 +249,7 @@ async def measure_floor(plane: ControlPlane, count: int, samples: int) -> Floor:
                 await shim_create.creates(kube, FLOOR_NAMESPACE, uploads[:count], CLIENTS, 0)
             cpu = sum(meter.stop().values())
             latencies = await shim_create.creates(kube, FLOOR_NAMESPACE, uploads[count:], 1, count)
-        await kube.request("DELETE", custom_path("deploymentunits", FLOOR_NAMESPACE))
+        await shim_create.remove(kube, FLOOR_NAMESPACE, CLIENTS)
         # The garbage collector removes the snapshots next: let it finish before the engine's
         # side and the shim's are measured.
         snapshots = {"labelSelector": constants.SNAPSHOT_LABEL, "limit": "1"}

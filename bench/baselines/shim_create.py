@@ -51,6 +51,7 @@ async def one_create(kube: KubeClient, namespace: str, index: int, upload: Uploa
             "metadata": {
                 "name": f"floor-{index}",
                 "labels": {constants.CREATED_BY_LABEL: constants.CREATED_BY},
+                "finalizers": [constants.FINALIZER],
             },
             "spec": {
                 "deploymentId": f"floor-{index}",
@@ -98,3 +99,20 @@ async def creates(
         concurrency, [lambda i=i, u=u: timed(first + i, u) for i, u in enumerate(uploads)]
     )
     return latencies
+
+
+async def remove(kube: KubeClient, namespace: str, concurrency: int) -> None:
+    """Delete the floor's units (their finalizers first: no operator runs to remove them)."""
+    units = custom_path("deploymentunits", namespace)
+    names = [u["metadata"]["name"] for u in (await kube.get(units))["items"]]
+    unfinalized = {"metadata": {"finalizers": None}}
+    await bounded(
+        concurrency,
+        [
+            lambda n=n: kube.patch(
+                custom_path("deploymentunits", namespace, n), unfinalized, metadata_only=True
+            )
+            for n in names
+        ],
+    )
+    await kube.request("DELETE", units)
