@@ -318,28 +318,13 @@ class SnapshotStore:
 
     async def _give_back(self, path: str, snapshot: Snapshot, uid: str) -> None:
         """Remove one owner again (guarded by resourceVersion, so others' claims stay)."""
-        owners, version = list(snapshot.owner_references), snapshot.resource_version
-        while True:
+
+        def without(owners: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
             kept = [o for o in owners if o.get("uid") != uid]
-            if len(kept) == len(owners):
-                return
-            operation: list[dict[str, Any]] = [
-                {"op": "test", "path": "/metadata/resourceVersion", "value": version},
-                {"op": "replace", "path": "/metadata/ownerReferences", "value": kept},
-            ]
-            try:
-                await self._kube.patch(path, operation, "json", metadata_only=True)
-                return
-            except ApiError as error:
-                if error.not_found:
-                    return
-                if error.status not in (409, 422):
-                    raise
-            existing = await or_none(self._kube.get(path))
-            if existing is None:
-                return
-            owners = list(existing["metadata"].get("ownerReferences") or [])
-            version = existing["metadata"]["resourceVersion"]
+            return kept if len(kept) != len(owners) else None
+
+        known = (list(snapshot.owner_references), snapshot.resource_version)
+        await self._rewrite_owners(path, without, known)
 
     async def content(self, namespace: str, name: str, sha256: str) -> bytes | None:
         """The content a snapshot ConfigMap holds, or None if it is gone or does not match."""
@@ -485,37 +470,57 @@ class SnapshotStore:
     async def _add_owners_at(
         self, path: str, references: list[dict[str, Any]], max_owners: int
     ) -> list[bool | None]:
-        while True:
-            try:
-                existing = await self._kube.get(path)
-            except ApiError as error:
-                if error.not_found:
-                    return [None] * len(references)
-                raise
-            owners = list(existing["metadata"].get("ownerReferences") or [])
-            version = existing["metadata"]["resourceVersion"]
-            before = len(owners)
+        joined: list[bool | None] = []
+
+        def with_room(owners: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+            owners, before = list(owners), len(owners)
             present = {o.get("uid") for o in owners}
-            joined: list[bool | None] = []
+            joined.clear()
             for reference in references:
                 if reference["uid"] not in present and len(owners) < max_owners:
                     owners.append(reference)
                     present.add(reference["uid"])
                 joined.append(reference["uid"] in present)
-            if len(owners) == before:
-                return joined
+            return owners if len(owners) != before else None
+
+        if not await self._rewrite_owners(path, with_room):
+            return [None] * len(references)
+        return joined
+
+    async def _rewrite_owners(
+        self,
+        path: str,
+        change: Callable[[list[dict[str, Any]]], list[dict[str, Any]] | None],
+        known: tuple[list[dict[str, Any]], str] | None = None,
+    ) -> bool:
+        """Write `change(owners)` as the ConfigMap's ownerReferences (None: nothing to write),
+        guarded by the resourceVersion it was decided on; a conflict is decided again on a
+        fresh read. `known`: the owners and version as last read. False: the ConfigMap is gone.
+        """
+        while True:
+            if known is None:
+                existing = await or_none(self._kube.get(path))
+                if existing is None:
+                    return False
+                meta = existing["metadata"]
+                known = (list(meta.get("ownerReferences") or []), meta["resourceVersion"])
+            owners, version = known
+            changed = change(owners)
+            if changed is None:
+                return True
             operation: list[dict[str, Any]] = [
                 {"op": "test", "path": "/metadata/resourceVersion", "value": version},
-                {"op": "add", "path": "/metadata/ownerReferences", "value": owners},
+                {"op": "add", "path": "/metadata/ownerReferences", "value": changed},
             ]
             try:
                 await self._kube.patch(path, operation, "json", metadata_only=True)
-                return joined
+                return True
             except ApiError as error:
                 if error.not_found:
-                    return [None] * len(references)
+                    return False
                 if error.status not in (409, 422):
                     raise
+            known = None
 
     async def drop_unowned(
         self, namespace: str, sha256: str, uid: str, in_use: Callable[[], bool]
